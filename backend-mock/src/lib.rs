@@ -1,0 +1,1 @@
+//! Mock backend (placeholder until implemented).

@@ -1,0 +1,1 @@
+//! Polygraphy JSON formats (placeholder until implemented).

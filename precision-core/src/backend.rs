@@ -1,0 +1,89 @@
+//! The seam between the searches and the engines that build and run plans.
+
+use crate::{Network, NamedTensors, Precision, PrecisionPlan};
+
+/// Which tensors an engine should return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutputSelection {
+    /// Only the network outputs.
+    NetworkOutputs,
+    /// The network outputs and every layer output the backend can expose (worst-first,
+    /// `--mark-all`). Backends without [`Capabilities::every_layer_output`] reject it.
+    EveryLayer,
+}
+
+/// What a backend can do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    /// The precisions layers can run in on this backend.
+    pub precisions: Vec<Precision>,
+    /// Whether [`OutputSelection::EveryLayer`] is supported.
+    pub every_layer_output: bool,
+}
+
+/// Why a backend could not build or run a plan.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// The plan cannot be built (no implementation in that precision, a builder error).
+    /// A search records this as a failed check and goes on.
+    #[error("build failed: {0}")]
+    Build(String),
+    /// The backend cannot do what was asked at all (a precision or option it lacks).
+    #[error("{0}")]
+    Unsupported(String),
+    /// The inputs do not fit the network (names, shapes, dtypes).
+    #[error("{0}")]
+    Input(String),
+    /// Running a built engine failed.
+    #[error("inference failed: {0}")]
+    Inference(String),
+}
+
+impl BackendError {
+    /// Whether this error means only that this plan failed to build (a failed check), as
+    /// opposed to an error that should stop the search.
+    #[must_use]
+    pub fn is_build_failure(&self) -> bool {
+        matches!(self, BackendError::Build(_))
+    }
+}
+
+/// An engine: one plan, built, ready to run inference.
+pub trait Engine {
+    /// Runs one inference.
+    fn infer(&mut self, inputs: &NamedTensors) -> Result<NamedTensors, BackendError>;
+
+    /// Notes on how the built engine differs from the plan (for example marked layers that
+    /// did not run in the requested precision). Empty by default.
+    fn plan_deviations(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// Something that builds a [`PrecisionPlan`] of one [`Network`] into an [`Engine`].
+///
+/// Each backend applies a plan its own way (per-layer constraints, a rewritten graph, a
+/// simulation); the searches only ever see the results through an [`crate::Oracle`].
+pub trait Backend {
+    /// The engine type this backend builds.
+    type Engine: Engine;
+
+    /// A short name for messages (`mock`, `onnxrt`, `tensorrt`).
+    fn name(&self) -> &str;
+
+    /// The network, its layers in the order plans index them.
+    fn network(&self) -> &Network;
+
+    /// What this backend supports.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Builds `plan`, returning the tensors chosen by `outputs` when run.
+    ///
+    /// A plan the backend cannot build is [`BackendError::Build`].
+    fn build(
+        &mut self,
+        plan: &PrecisionPlan,
+        outputs: OutputSelection,
+    ) -> Result<Self::Engine, BackendError>;
+}

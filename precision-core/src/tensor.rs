@@ -1,0 +1,240 @@
+//! Named n-dimensional arrays of the element types networks exchange.
+
+use std::fmt;
+
+use half::{bf16, f16};
+use indexmap::IndexMap;
+use ndarray::ArrayD;
+use serde::{Deserialize, Serialize};
+
+/// The element type of a [`Tensor`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DType {
+    /// 32-bit float.
+    F32,
+    /// 16-bit IEEE float.
+    F16,
+    /// 16-bit brain float.
+    BF16,
+    /// 64-bit float.
+    F64,
+    /// Signed 8-bit integer.
+    I8,
+    /// Unsigned 8-bit integer.
+    U8,
+    /// Signed 32-bit integer.
+    I32,
+    /// Signed 64-bit integer.
+    I64,
+    /// Boolean.
+    Bool,
+}
+
+impl DType {
+    /// The size of one element in bytes.
+    #[must_use]
+    pub fn size(self) -> usize {
+        match self {
+            DType::I8 | DType::U8 | DType::Bool => 1,
+            DType::F16 | DType::BF16 => 2,
+            DType::F32 | DType::I32 => 4,
+            DType::F64 | DType::I64 => 8,
+        }
+    }
+
+    /// Whether the type is a floating-point type.
+    #[must_use]
+    pub fn is_float(self) -> bool {
+        matches!(self, DType::F32 | DType::F16 | DType::BF16 | DType::F64)
+    }
+
+    /// The NumPy name of the type (`float32`, `int64`, `bool`, ...).
+    #[must_use]
+    pub fn numpy_name(self) -> &'static str {
+        match self {
+            DType::F32 => "float32",
+            DType::F16 => "float16",
+            DType::BF16 => "bfloat16",
+            DType::F64 => "float64",
+            DType::I8 => "int8",
+            DType::U8 => "uint8",
+            DType::I32 => "int32",
+            DType::I64 => "int64",
+            DType::Bool => "bool",
+        }
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.numpy_name())
+    }
+}
+
+/// An n-dimensional array in C (row-major) order, of one of the supported element types.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Tensor {
+    /// 32-bit float elements.
+    F32(ArrayD<f32>),
+    /// 16-bit IEEE float elements.
+    F16(ArrayD<f16>),
+    /// 16-bit brain float elements.
+    BF16(ArrayD<bf16>),
+    /// 64-bit float elements.
+    F64(ArrayD<f64>),
+    /// Signed 8-bit integer elements.
+    I8(ArrayD<i8>),
+    /// Unsigned 8-bit integer elements.
+    U8(ArrayD<u8>),
+    /// Signed 32-bit integer elements.
+    I32(ArrayD<i32>),
+    /// Signed 64-bit integer elements.
+    I64(ArrayD<i64>),
+    /// Boolean elements.
+    Bool(ArrayD<bool>),
+}
+
+/// Applies `$body` to the array inside any [`Tensor`] variant, bound to `$a`.
+#[macro_export]
+macro_rules! dispatch_tensor {
+    ($tensor:expr, $a:ident => $body:expr) => {
+        match $tensor {
+            $crate::Tensor::F32($a) => $body,
+            $crate::Tensor::F16($a) => $body,
+            $crate::Tensor::BF16($a) => $body,
+            $crate::Tensor::F64($a) => $body,
+            $crate::Tensor::I8($a) => $body,
+            $crate::Tensor::U8($a) => $body,
+            $crate::Tensor::I32($a) => $body,
+            $crate::Tensor::I64($a) => $body,
+            $crate::Tensor::Bool($a) => $body,
+        }
+    };
+}
+
+impl Tensor {
+    /// The element type.
+    #[must_use]
+    pub fn dtype(&self) -> DType {
+        match self {
+            Tensor::F32(_) => DType::F32,
+            Tensor::F16(_) => DType::F16,
+            Tensor::BF16(_) => DType::BF16,
+            Tensor::F64(_) => DType::F64,
+            Tensor::I8(_) => DType::I8,
+            Tensor::U8(_) => DType::U8,
+            Tensor::I32(_) => DType::I32,
+            Tensor::I64(_) => DType::I64,
+            Tensor::Bool(_) => DType::Bool,
+        }
+    }
+
+    /// The shape (empty for a scalar).
+    #[must_use]
+    pub fn shape(&self) -> &[usize] {
+        dispatch_tensor!(self, a => a.shape())
+    }
+
+    /// The number of elements.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        dispatch_tensor!(self, a => a.len())
+    }
+
+    /// Whether the tensor has no elements.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The size of the element data in bytes.
+    #[must_use]
+    pub fn size_in_bytes(&self) -> usize {
+        self.len() * self.dtype().size()
+    }
+
+    /// The float32 array, if this tensor holds float32 elements.
+    #[must_use]
+    pub fn as_f32(&self) -> Option<&ArrayD<f32>> {
+        match self {
+            Tensor::F32(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The elements converted to float64, in C order (for reports and statistics).
+    #[must_use]
+    pub fn to_f64_vec(&self) -> Vec<f64> {
+        match self {
+            Tensor::F32(a) => a.iter().map(|&v| f64::from(v)).collect(),
+            Tensor::F16(a) => a.iter().map(|&v| f64::from(v)).collect(),
+            Tensor::BF16(a) => a.iter().map(|&v| f64::from(v)).collect(),
+            Tensor::F64(a) => a.iter().copied().collect(),
+            Tensor::I8(a) => a.iter().map(|&v| f64::from(v)).collect(),
+            Tensor::U8(a) => a.iter().map(|&v| f64::from(v)).collect(),
+            Tensor::I32(a) => a.iter().map(|&v| f64::from(v)).collect(),
+            Tensor::I64(a) => a.iter().map(|&v| v as f64).collect(),
+            Tensor::Bool(a) => a.iter().map(|&v| f64::from(u8::from(v))).collect(),
+        }
+    }
+}
+
+macro_rules! impl_from_array {
+    ($($t:ty => $variant:ident),* $(,)?) => {$(
+        impl From<ArrayD<$t>> for Tensor {
+            fn from(a: ArrayD<$t>) -> Self {
+                Tensor::$variant(a)
+            }
+        }
+    )*};
+}
+impl_from_array!(f32 => F32, f16 => F16, bf16 => BF16, f64 => F64, i8 => I8, u8 => U8,
+    i32 => I32, i64 => I64, bool => Bool);
+
+/// Tensors by name, in a fixed order (a network's output order, or an input feed).
+pub type NamedTensors = IndexMap<String, Tensor>;
+
+/// A tensor's name, element type and shape, without data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TensorInfo {
+    /// The tensor's name.
+    pub name: String,
+    /// The element type.
+    pub dtype: DType,
+    /// The shape; `None` for a dimension whose size is not fixed.
+    pub shape: Vec<Option<usize>>,
+}
+
+impl TensorInfo {
+    /// A tensor description with a fully static shape.
+    #[must_use]
+    pub fn fixed(name: impl Into<String>, dtype: DType, shape: &[usize]) -> Self {
+        TensorInfo { name: name.into(), dtype, shape: shape.iter().copied().map(Some).collect() }
+    }
+
+    /// The shape, if every dimension is static.
+    #[must_use]
+    pub fn static_shape(&self) -> Option<Vec<usize>> {
+        self.shape.iter().copied().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::IxDyn;
+
+    #[test]
+    fn reports_dtype_shape_and_size() {
+        let t = Tensor::from(ArrayD::<f16>::zeros(IxDyn(&[2, 3])));
+        assert_eq!(t.dtype(), DType::F16);
+        assert_eq!(t.shape(), &[2, 3]);
+        assert_eq!(t.len(), 6);
+        assert_eq!(t.size_in_bytes(), 12);
+        let scalar = Tensor::from(ArrayD::<bool>::from_elem(IxDyn(&[]), true));
+        assert_eq!(scalar.shape(), &[] as &[usize]);
+        assert_eq!(scalar.len(), 1);
+        assert_eq!(scalar.to_f64_vec(), vec![1.0]);
+    }
+}
