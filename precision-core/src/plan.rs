@@ -3,7 +3,7 @@
 use std::fmt;
 
 use fixedbitset::FixedBitSet;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::{Network, Precision};
 
