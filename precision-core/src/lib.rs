@@ -9,6 +9,7 @@ pub mod network;
 pub mod oracle;
 pub mod plan;
 pub mod precision;
+pub mod report;
 pub mod search;
 pub mod tensor;
 
@@ -21,6 +22,7 @@ pub use network::{Layer, Network, NetworkError};
 pub use oracle::{Detail, Evaluation, Oracle, SearchError};
 pub use plan::{LayerSet, PlanError, PrecisionPlan};
 pub use precision::{ParsePrecisionError, Precision};
+pub use report::{LayerRef, Report, Status, trtexec_layer_precisions};
 pub use search::{
     Algorithm, Direction, Iteration, NoObserver, Observer, SearchOptions, SearchOutcome,
     run_search,

@@ -1,1 +1,56 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <task>` (see `.cargo/config.toml`).
+//!
+//! Each task is one module. Tasks shell out to cargo and Python with `xshell`, print what they
+//! run, and fail with a message that says what to do.
+
+mod bench;
+mod ci;
+mod demo;
+mod fixtures_task;
+mod python;
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+
+/// Project automation for the `precision` workspace.
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Run everything CI runs: fmt --check, clippy -D warnings, the whole test suite.
+    Ci(ci::Args),
+    /// Run a precision search on the embedded demo network, end to end.
+    Demo(demo::Args),
+    /// Run the benchmarks and print the figures with their baselines.
+    Bench(bench::Args),
+    /// Regenerate (or with --check, verify) the generated fixture files.
+    Fixtures(fixtures_task::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(project_root());
+    match cli.task {
+        Task::Ci(args) => ci::run(&sh, &args),
+        Task::Demo(args) => demo::run(&sh, &args),
+        Task::Bench(args) => bench::run(&sh, &args),
+        Task::Fixtures(args) => fixtures_task::run(&args),
+    }
+}
+
+/// The workspace root (the parent of this crate's folder).
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+}
+
+/// Prints a step header so long task output is easy to scan.
+fn step(title: &str) {
+    eprintln!("\n==> {title}");
+}

@@ -1,0 +1,317 @@
+//! Command-line arguments. Flags keep Polygraphy's names and meanings.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use precision_core::{CompareConfig, Direction, ErrorStat, PerOutput, Precision};
+
+/// Find the layers of a network that must stay in higher precision to match golden outputs.
+#[derive(Parser, Debug)]
+#[command(name = "precision", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Print plain lines instead of a progress bar.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a model (float32 by default) and save its outputs as goldens.
+    Run(RunArgs),
+    /// Binary search for the shortest prefix or suffix of layers to keep in higher precision.
+    Bisect(SearchArgs),
+    /// Mark one more layer per check until the network passes.
+    Linear(SearchArgs),
+    /// Mark the layers that add the most error first, --top K more per check.
+    WorstFirst(SearchArgs),
+    /// Build and compare one explicit plan; exit 0 when it passes, 1 when it fails.
+    Check(CheckArgs),
+    /// Compare two saved results files; B is the reference (like `polygraphy run --load-outputs A B`).
+    Compare(CompareArgs),
+    /// List the layers of a model: index, name, op, and whether it can be marked.
+    Layers(LayersArgs),
+}
+
+/// The backends this build can use.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    /// The simulated backend (networks described in TOML).
+    Mock,
+}
+
+/// Which model and backend.
+#[derive(Args, Debug)]
+pub struct ModelArgs {
+    /// The model: a mock network (.toml).
+    pub model: PathBuf,
+    /// The backend; by default chosen from the model's file type (.toml: mock).
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendKind>,
+    /// Mock backend only: simulated engine build time per check, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub mock_build_ms: u64,
+}
+
+/// The precisions of the plan.
+#[derive(Args, Debug, Clone)]
+pub struct PrecisionArgs {
+    /// Enable INT8 for unmarked layers.
+    #[arg(long)]
+    pub int8: bool,
+    /// Enable FP16 for unmarked layers.
+    #[arg(long)]
+    pub fp16: bool,
+    /// Enable BF16 for unmarked layers.
+    #[arg(long)]
+    pub bf16: bool,
+    /// Enable FP8 for unmarked layers.
+    #[arg(long)]
+    pub fp8: bool,
+    /// The precision of marked layers.
+    #[arg(long, default_value = "float32", value_parser = parse_precision)]
+    pub precision: Precision,
+}
+
+impl PrecisionArgs {
+    /// The lower precisions enabled, in flag order.
+    pub fn lower(&self) -> Vec<Precision> {
+        [
+            (self.int8, Precision::Int8),
+            (self.fp16, Precision::Float16),
+            (self.bf16, Precision::BFloat16),
+            (self.fp8, Precision::Fp8),
+        ]
+        .into_iter()
+        .filter_map(|(on, p)| on.then_some(p))
+        .collect()
+    }
+}
+
+fn parse_precision(s: &str) -> Result<Precision, String> {
+    s.parse().map_err(|e: precision_core::ParsePrecisionError| e.to_string())
+}
+
+/// Comparator flags, as in `polygraphy run`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ComparatorArgs {
+    /// Absolute tolerance: `--atol 1e-5 out0:1e-4` (a bare value is the default for outputs not named).
+    #[arg(long, alias = "abs-tol", num_args = 1.., value_name = "[OUT:]ATOL")]
+    pub atol: Vec<String>,
+    /// Relative tolerance, same form as --atol.
+    #[arg(long, alias = "rel-tol", num_args = 1.., value_name = "[OUT:]RTOL")]
+    pub rtol: Vec<String>,
+    /// The error statistic to check: elemwise (default), max, mean, median or quantile; per output as OUT:STAT.
+    #[arg(long, num_args = 1.., value_name = "[OUT:]STAT")]
+    pub check_error_stat: Vec<String>,
+    /// The quantile checked by `--check-error-stat quantile` (default 0.99); per output as OUT:Q.
+    #[arg(long, num_args = 1.., value_name = "[OUT:]Q")]
+    pub error_quantile: Vec<String>,
+    /// Equal infinities compare as a difference of 0 (otherwise NaN, a failure).
+    #[arg(long)]
+    pub infinities_compare_equal: bool,
+    /// Compare outputs whose shapes differ (reshaping them to match) instead of failing.
+    #[arg(long)]
+    pub no_shape_check: bool,
+}
+
+impl ComparatorArgs {
+    /// The comparator settings these flags describe.
+    pub fn config(&self) -> anyhow::Result<CompareConfig> {
+        let defaults = CompareConfig::default();
+        let parse_f64 = |flag: &'static str| {
+            move |v: &str| {
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite() && *x >= 0.0)
+                    .ok_or_else(|| format!("{flag}: '{v}' is not a non-negative number"))
+            }
+        };
+        let config = CompareConfig {
+            atol: per_output(&self.atol, defaults.atol.default, parse_f64("--atol"))?,
+            rtol: per_output(&self.rtol, defaults.rtol.default, parse_f64("--rtol"))?,
+            check_error_stat: per_output(
+                &self.check_error_stat,
+                defaults.check_error_stat.default,
+                |v| v.parse::<ErrorStat>(),
+            )?,
+            error_quantile: per_output(&self.error_quantile, defaults.error_quantile.default, |v| {
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|q| (0.0..=1.0).contains(q))
+                    .ok_or_else(|| format!("--error-quantile: '{v}' is not a number in [0, 1]"))
+            })?,
+            infinities_compare_equal: self.infinities_compare_equal,
+            check_shapes: !self.no_shape_check,
+        };
+        Ok(config)
+    }
+}
+
+/// Parses Polygraphy's per-output list form: `VALUE` sets the default, `NAME:VALUE` one output.
+/// The split is on the last ':' since output names may contain ':'.
+pub fn per_output<T: Clone>(
+    items: &[String],
+    default: T,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> anyhow::Result<PerOutput<T>> {
+    let mut result = PerOutput::uniform(default);
+    for item in items {
+        match item.rsplit_once(':') {
+            Some((name, value)) if !name.is_empty() => {
+                result.overrides.push((name.to_owned(), parse(value).map_err(anyhow::Error::msg)?));
+            }
+            Some((_, value)) => result.default = parse(value).map_err(anyhow::Error::msg)?,
+            None => result.default = parse(item).map_err(anyhow::Error::msg)?,
+        }
+    }
+    Ok(result)
+}
+
+/// How inputs are obtained: loaded from a file or generated.
+#[derive(Args, Debug, Clone)]
+pub struct DataArgs {
+    /// Load inputs from a Polygraphy inputs JSON file (`--save-inputs` of `polygraphy run`).
+    #[arg(long, value_name = "FILE")]
+    pub load_inputs: Option<PathBuf>,
+    /// Seed of the input generator.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Range of generated input values: `[MIN,MAX]` or `NAME:[MIN,MAX]` (default [0,1]).
+    #[arg(long, num_args = 1.., value_name = "[NAME:][MIN,MAX]")]
+    pub val_range: Vec<String>,
+    /// Number of generated input iterations.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub iterations: u32,
+}
+
+/// `precision run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Model and backend.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Lower precisions to run in (default: float32 throughout).
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
+    /// Inputs.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Save the outputs as Polygraphy RunResults JSON (no extension: a directory of iterations).
+    #[arg(long, value_name = "FILE")]
+    pub save_outputs: Option<PathBuf>,
+    /// Save the inputs as Polygraphy inputs JSON.
+    #[arg(long, value_name = "FILE")]
+    pub save_inputs: Option<PathBuf>,
+    /// Return every layer's output, not only the network outputs (goldens for worst-first).
+    #[arg(long)]
+    pub mark_all: bool,
+}
+
+/// The search subcommands' arguments.
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    /// Model and backend.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Precisions.
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
+    /// Comparator.
+    #[command(flatten)]
+    pub compare: ComparatorArgs,
+    /// Inputs.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Golden outputs: Polygraphy RunResults JSON (`--save-outputs`), first runner.
+    #[arg(long, value_name = "FILE")]
+    pub golden: PathBuf,
+    /// Mark a prefix (forward) or a suffix (reverse) of the layers.
+    #[arg(long, default_value = "reverse", value_parser = parse_direction)]
+    pub mode: Direction,
+    /// worst-first: how many more layers to mark per check.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+    /// Write a JSON report of the search.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+fn parse_direction(s: &str) -> Result<Direction, String> {
+    s.parse()
+}
+
+/// `precision check`.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Model and backend.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Precisions.
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
+    /// Comparator.
+    #[command(flatten)]
+    pub compare: ComparatorArgs,
+    /// Inputs.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Golden outputs: Polygraphy RunResults JSON, first runner.
+    #[arg(long, value_name = "FILE")]
+    pub golden: PathBuf,
+    /// Layers to keep in the higher precision, by name (or `#INDEX`).
+    #[arg(long, value_delimiter = ',', value_name = "NAME[,NAME...]")]
+    pub mark: Vec<String>,
+}
+
+/// `precision compare`.
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// The results to check (Polygraphy RunResults JSON).
+    pub actual: PathBuf,
+    /// The reference results.
+    pub reference: PathBuf,
+    /// Comparator.
+    #[command(flatten)]
+    pub compare: ComparatorArgs,
+}
+
+/// `precision layers`.
+#[derive(Args, Debug)]
+pub struct LayersArgs {
+    /// Model and backend.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_output_splits_on_last_colon() {
+        let items: Vec<String> =
+            ["1e-3", "out:0:1e-2", "a/b:5"].iter().map(|s| (*s).to_owned()).collect();
+        let p = per_output(&items, 1e-5, |v| v.parse::<f64>().map_err(|e| e.to_string())).unwrap();
+        assert_eq!(p.default, 1e-3);
+        assert_eq!(*p.get("out:0"), 1e-2);
+        assert_eq!(*p.get("a/b"), 5.0);
+        assert_eq!(*p.get("other"), 1e-3);
+        let bad = per_output(&["x:abc".to_owned()], 0.0, |v| {
+            v.parse::<f64>().map_err(|_| format!("'{v}' is not a number"))
+        });
+        assert!(bad.unwrap_err().to_string().contains("'abc'"));
+    }
+
+    #[test]
+    fn cli_definition_is_valid() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,89 @@
+//! `precision run`: run a model and save goldens.
+
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use polygraphy_json::{IterationResult, RunResults, RunnerResults};
+use precision_core::{Backend, Engine, OutputSelection, PrecisionPlan};
+
+use crate::Verdict;
+use crate::args::RunArgs;
+use crate::backends::{self, with_backend};
+use crate::{display, inputs};
+
+/// Runs the model on every input iteration and saves what was asked.
+pub fn run(args: &RunArgs) -> anyhow::Result<Verdict> {
+    let opened = backends::open(&args.model)?;
+    with_backend!(opened, b => run_with(b, args))
+}
+
+fn run_with<B: Backend>(mut backend: B, args: &RunArgs) -> anyhow::Result<Verdict> {
+    let network = backend.network().clone();
+    let plan = if args.precision.lower().is_empty() {
+        PrecisionPlan::float32(&network)
+    } else {
+        super::base_plan(&network, &args.precision)?
+    };
+    let selection = if args.mark_all {
+        if !backend.capabilities().every_layer_output {
+            bail!("the {} backend cannot return every layer's output (--mark-all)", backend.name());
+        }
+        OutputSelection::EveryLayer
+    } else {
+        OutputSelection::NetworkOutputs
+    };
+    let feeds = inputs::obtain(&network, &args.data)?;
+    let mut engine = backend.build(&plan, selection).context("building the engine failed")?;
+    let runner_name = format!("{}-runner-N0", backend.name());
+    let mut iterations = Vec::with_capacity(feeds.len());
+    for (i, feed) in feeds.iter().enumerate() {
+        let start = Instant::now();
+        let outputs = engine.infer(feed).with_context(|| format!("inference on iteration {i}"))?;
+        iterations.push(IterationResult {
+            outputs,
+            runtime: start.elapsed().as_secs_f64(),
+            runner_name: runner_name.clone(),
+        });
+    }
+    let precisions = if plan.lower.is_empty() { "float32".to_owned() } else { plan.lowest().to_string() };
+    eprintln!(
+        "ran {} on the {} backend in {precisions}, {} iteration(s)",
+        network.name,
+        backend.name(),
+        iterations.len()
+    );
+    for (name, tensor) in &iterations[0].outputs {
+        let values = tensor.to_f64_vec();
+        let (lo, hi, mean) = stats(&values);
+        eprintln!(
+            "  {name}: {} {:?} | min {} max {} mean {}",
+            tensor.dtype(),
+            tensor.shape(),
+            display::number(lo),
+            display::number(hi),
+            display::number(mean)
+        );
+    }
+    if let Some(path) = &args.save_inputs {
+        polygraphy_json::write_inputs(path, &feeds)
+            .with_context(|| format!("cannot save inputs to {}", path.display()))?;
+        eprintln!("saved inputs to {}", path.display());
+    }
+    if let Some(path) = &args.save_outputs {
+        let results =
+            RunResults { runners: vec![RunnerResults { name: runner_name, iterations }] };
+        polygraphy_json::write_run_results(path, &results)
+            .with_context(|| format!("cannot save outputs to {}", path.display()))?;
+        eprintln!("saved outputs to {}", path.display());
+    }
+    Ok(Verdict::Success)
+}
+
+fn stats(values: &[f64]) -> (f64, f64, f64) {
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (lo, hi, values.iter().sum::<f64>() / values.len() as f64)
+}

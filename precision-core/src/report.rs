@@ -1,0 +1,157 @@
+//! The machine-readable report of a search (`--report F`), and the values users paste into
+//! other tools.
+
+use serde::Serialize;
+
+use crate::{Algorithm, Direction, Iteration, LayerSet, Network, Precision, SearchOutcome};
+
+/// Whether a search found a passing configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// A passing set of marked layers was found.
+    Found,
+    /// No configuration passed.
+    NotFound,
+}
+
+/// A layer named in a report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LayerRef {
+    /// The layer's index in topological order.
+    pub index: usize,
+    /// The layer's name.
+    pub name: String,
+    /// The layer's operator type.
+    pub op: String,
+}
+
+impl LayerRef {
+    /// The layers of `set`, in index order.
+    #[must_use]
+    pub fn list(network: &Network, set: &LayerSet) -> Vec<LayerRef> {
+        set.iter()
+            .map(|i| {
+                let l = &network.layers[i];
+                LayerRef { index: i, name: l.name.clone(), op: l.op.clone() }
+            })
+            .collect()
+    }
+}
+
+/// Everything a search did and found, as written by `--report`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// The tool and its version, e.g. `precision 0.1.0`.
+    pub tool: String,
+    /// The model searched (a path, as given).
+    pub model: String,
+    /// The backend that built and ran the plans.
+    pub backend: String,
+    /// The search algorithm.
+    pub algorithm: Algorithm,
+    /// The direction, for bisect and linear.
+    pub direction: Option<Direction>,
+    /// Whether a configuration was found.
+    pub status: Status,
+    /// The precision of marked layers.
+    pub higher_precision: Precision,
+    /// The lower precisions enabled.
+    pub lower_precisions: Vec<Precision>,
+    /// The number of layers in the network.
+    pub num_layers: usize,
+    /// The layers to keep in the higher precision (empty when not found).
+    pub marked: Vec<LayerRef>,
+    /// The number of checks made.
+    pub evaluations: usize,
+    /// The value for trtexec's `--layerPrecisions` (with `--precisionConstraints=obey`).
+    pub trtexec_layer_precisions: Option<String>,
+    /// Every check, in order.
+    pub iterations: Vec<Iteration>,
+}
+
+impl Report {
+    /// Builds the report of `outcome` over `network`.
+    #[must_use]
+    pub fn new(
+        tool: String,
+        model: String,
+        backend: String,
+        network: &Network,
+        lower: &[Precision],
+        higher: Precision,
+        outcome: &SearchOutcome,
+    ) -> Self {
+        let marked = outcome.answer.as_ref().map(|s| LayerRef::list(network, s)).unwrap_or_default();
+        Report {
+            tool,
+            model,
+            backend,
+            algorithm: outcome.algorithm,
+            direction: outcome.direction,
+            status: if outcome.answer.is_some() { Status::Found } else { Status::NotFound },
+            higher_precision: higher,
+            lower_precisions: lower.to_vec(),
+            num_layers: network.len(),
+            trtexec_layer_precisions: outcome
+                .answer
+                .as_ref()
+                .map(|s| trtexec_layer_precisions(network, s, higher)),
+            marked,
+            evaluations: outcome.iterations.len(),
+            iterations: outcome.iterations.clone(),
+        }
+    }
+}
+
+/// The trtexec `--layerPrecisions` value that keeps `marked` in `higher`, e.g.
+/// `fc2:fp32,softmax:fp32`.
+#[must_use]
+pub fn trtexec_layer_precisions(network: &Network, marked: &LayerSet, higher: Precision) -> String {
+    marked
+        .iter()
+        .map(|i| format!("{}:{}", network.layers[i].name, higher.trtexec_name()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Layer;
+
+    #[test]
+    fn trtexec_value_names_layers() {
+        let network = Network {
+            name: "n".into(),
+            inputs: vec![],
+            layers: vec![
+                Layer::new(0, "a", "Conv", vec![], vec!["a_out".into()]),
+                Layer::new(1, "b/fc", "Gemm", vec!["a_out".into()], vec!["b_out".into()]),
+            ],
+            outputs: vec!["b_out".into()],
+        };
+        let set = LayerSet::from_indices(2, [0, 1]);
+        assert_eq!(trtexec_layer_precisions(&network, &set, Precision::Float32), "a:fp32,b/fc:fp32");
+        let outcome = SearchOutcome {
+            algorithm: Algorithm::Bisect,
+            direction: Some(Direction::Reverse),
+            answer: Some(LayerSet::from_indices(2, [1])),
+            iterations: vec![],
+        };
+        let report = Report::new(
+            "precision 0".into(),
+            "m.toml".into(),
+            "mock".into(),
+            &network,
+            &[Precision::Int8],
+            Precision::Float32,
+            &outcome,
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["status"], "found");
+        assert_eq!(json["direction"], "reverse");
+        assert_eq!(json["marked"][0]["name"], "b/fc");
+        assert_eq!(json["lower_precisions"][0], "int8");
+    }
+}

@@ -1,0 +1,35 @@
+//! `cargo xtask ci`: exactly what CI runs, cheapest checks first.
+
+use xshell::{Shell, cmd};
+
+/// Flags for `cargo xtask ci`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Skip fmt and clippy (only run the tests).
+    #[arg(long)]
+    tests_only: bool,
+}
+
+/// Runs fmt --check, clippy with -D warnings on all targets, then every test.
+pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
+    if !args.tests_only {
+        crate::step("cargo fmt --check");
+        cmd!(sh, "cargo fmt --all -- --check").run()?;
+        crate::step("cargo clippy (all targets, -D warnings)");
+        cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run()?;
+    }
+    let python = crate::python::ensure_venv(sh)?;
+    let _python = sh.push_env("PRECISION_PYTHON", &python);
+    crate::step("tests");
+    if cmd!(sh, "cargo nextest --version").quiet().ignore_stdout().run().is_ok() {
+        cmd!(sh, "cargo nextest run --workspace --locked --no-fail-fast").run()?;
+        // nextest does not run doctests.
+        cmd!(sh, "cargo test --workspace --locked --doc").run()?;
+    } else {
+        cmd!(sh, "cargo test --workspace --locked --no-fail-fast").run()?;
+    }
+    crate::step("fixtures are up to date");
+    crate::fixtures_task::run(&crate::fixtures_task::Args { check: true })?;
+    eprintln!("\nci: all checks passed");
+    Ok(())
+}
