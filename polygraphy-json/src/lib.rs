@@ -47,7 +47,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 pub use error::{Error, Location, Result, SUPPORTED_DTYPES};
-pub use precision_core::{NamedTensors, Tensor};
+pub use precision_core::{DType, NamedTensors, Tensor};
 
 /// The outputs of one inference iteration of one runner.
 #[derive(Debug, Clone, PartialEq)]
