@@ -2,6 +2,8 @@
 
 #![allow(dead_code, reason = "each test binary uses a different part of the helpers")]
 
+pub mod backend;
+
 use std::time::Duration;
 
 use precision_core::{
