@@ -50,7 +50,7 @@ pub fn arb_spec(options: GenOptions) -> impl Strategy<Value = MockSpec> {
         .prop_map(move |(layers, seed)| generate_spec(layers, seed, &options))
 }
 
-/// A small deterministic generator (SplitMix64).
+/// A small deterministic generator (`SplitMix64`).
 struct Rng(u64);
 
 impl Rng {
@@ -83,7 +83,7 @@ pub fn generate_spec(num_layers: usize, seed: u64, options: &GenOptions) -> Mock
     let noise = options
         .noise
         .unwrap_or_else(|| if rng.chance(0.5) { Noise::Constant } else { Noise::Uniform });
-    let inputs: Vec<InputSpec> = (0..1 + rng.below(2))
+    let inputs: Vec<InputSpec> = (0..=rng.below(2))
         .map(|i| InputSpec {
             name: if i == 0 { "x".to_owned() } else { format!("in/{i}") },
             shape: SHAPES[rng.below(SHAPES.len())].to_vec(),
@@ -146,7 +146,7 @@ pub fn generate_spec(num_layers: usize, seed: u64, options: &GenOptions) -> Mock
     } else {
         let layer_tensors = &pool[inputs.len()..];
         let mut chosen: Vec<String> = Vec::new();
-        for _ in 0..1 + rng.below(3) {
+        for _ in 0..=rng.below(3) {
             let t = &layer_tensors[rng.below(layer_tensors.len())];
             if !chosen.contains(t) {
                 chosen.push(t.clone());
@@ -350,7 +350,7 @@ pub fn expected_check(
             if d.is_nan() || d > max_absdiff {
                 max_absdiff = d;
             }
-            if !(f64::from(d) <= atol) {
+            if f64::from(d).partial_cmp(&atol).is_none_or(std::cmp::Ordering::is_gt) {
                 all_pass = false;
             }
         }

@@ -4,19 +4,19 @@
 //! Both come from one hash. A name is folded with 64-bit FNV-1a; a stream key is
 //! `splitmix64(seed ^ domain)` folded with each name as `key = splitmix64(key ^ fnv1a(name))`;
 //! element `i` of a stream is `splitmix64(key + i * 0x9E3779B97F4A7C15)` (wrapping), where
-//! `splitmix64(x)` is Vigna's SplitMix64 output function applied to `x + 0x9E3779B97F4A7C15`.
+//! `splitmix64(x)` is Vigna's `SplitMix64` output function applied to `x + 0x9E3779B97F4A7C15`.
 //!
 //! Tests may rely only on the properties documented on [`golden_value`] and [`noise_value`],
 //! not on the exact bits.
 
-/// The SplitMix64 increment (the golden ratio in 64-bit fixed point).
+/// The `SplitMix64` increment (the golden ratio in 64-bit fixed point).
 const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 /// Domain tag of golden-value streams.
 const GOLDEN_DOMAIN: u64 = 0x676f_6c64_656e_0001;
 /// Domain tag of noise streams.
 const NOISE_DOMAIN: u64 = 0x6e6f_6973_6500_0002;
 
-/// SplitMix64: a fast, well-mixed bijection of 64-bit integers.
+/// `SplitMix64`: a fast, well-mixed bijection of 64-bit integers.
 #[must_use]
 pub fn splitmix64(x: u64) -> u64 {
     let mut z = x.wrapping_add(GAMMA);
