@@ -1,0 +1,426 @@
+//! The simulated backend: builds plans of a [`MockSpec`] into engines that return golden
+//! values plus the error each layer's precision injects.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use ndarray::{ArrayD, IxDyn};
+use precision_core::{
+    Backend, BackendError, Capabilities, DType, Engine, Layer, NamedTensors, Network,
+    OutputSelection, Precision, PrecisionPlan, Tensor, TensorInfo,
+};
+
+use crate::spec::{MockSpec, Noise};
+use crate::{MockError, values};
+
+/// The reason given for layers a spec marks `markable = false`.
+pub const UNMARKABLE_REASON: &str = "marked unmarkable in the spec";
+
+/// A shared count of the builds a [`MockBackend`] (and its clones) attempted.
+#[derive(Debug, Clone, Default)]
+pub struct BuildCounter(Arc<AtomicUsize>);
+
+impl BuildCounter {
+    /// The number of builds attempted so far, including failed ones.
+    #[must_use]
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn increment(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// One tensor of the simulated network, in the flat value buffers.
+#[derive(Debug)]
+struct Slot {
+    name: String,
+    shape: Vec<usize>,
+    offset: usize,
+    len: usize,
+}
+
+/// A layer, as tensor indices.
+#[derive(Debug)]
+struct LayerSlots {
+    inputs: Vec<usize>,
+    outputs: Vec<usize>,
+}
+
+/// Everything precomputed at construction and shared by the engines.
+#[derive(Debug)]
+struct Model {
+    spec: MockSpec,
+    network: Network,
+    /// Network inputs first (in order), then every layer output in layer order.
+    tensors: Vec<Slot>,
+    /// Golden values of every tensor, flat.
+    golden: Vec<f32>,
+    /// The noise factor of every layer-output element, flat (0 for network inputs).
+    noise: Vec<f64>,
+    layers: Vec<LayerSlots>,
+    network_outputs: Vec<usize>,
+    every_layer: Vec<usize>,
+    total: usize,
+}
+
+impl Model {
+    fn new(spec: MockSpec) -> Model {
+        let shapes = spec.shapes();
+        let mut tensors = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut offset = 0;
+        let mut add = |name: &str, tensors: &mut Vec<Slot>| {
+            let shape = shapes.get(name).map(|s| s.to_vec()).unwrap_or_default();
+            let len = shape.iter().product::<usize>();
+            index.insert(name.to_owned(), tensors.len());
+            tensors.push(Slot { name: name.to_owned(), shape, offset, len });
+            offset += len;
+        };
+        for input in &spec.inputs {
+            add(&input.name, &mut tensors);
+        }
+        for layer in &spec.layers {
+            for out in &layer.outputs {
+                add(out, &mut tensors);
+            }
+        }
+        let total = offset;
+        let mut golden = Vec::with_capacity(total);
+        for slot in &tensors {
+            golden.extend(values::golden_values(spec.seed, &slot.name, slot.len));
+        }
+        let mut noise = vec![0.0; total];
+        let layers: Vec<LayerSlots> = spec
+            .layers
+            .iter()
+            .map(|l| LayerSlots {
+                inputs: l.inputs.iter().map(|t| index[t.as_str()]).collect(),
+                outputs: l.outputs.iter().map(|t| index[t.as_str()]).collect(),
+            })
+            .collect();
+        for (layer, slots) in spec.layers.iter().zip(&layers) {
+            for &t in &slots.outputs {
+                let slot = &tensors[t];
+                let target = &mut noise[slot.offset..slot.offset + slot.len];
+                match spec.noise {
+                    Noise::Constant => target.fill(1.0),
+                    Noise::Uniform => target.copy_from_slice(&values::noise_values(
+                        spec.seed,
+                        &layer.name,
+                        &slot.name,
+                        slot.len,
+                    )),
+                }
+            }
+        }
+        let network_outputs: Vec<usize> = spec.outputs.iter().map(|t| index[t.as_str()]).collect();
+        let mut every_layer: Vec<usize> = layers.iter().flat_map(|l| l.outputs.clone()).collect();
+        every_layer.extend(network_outputs.iter().filter(|&&t| t < spec.inputs.len()));
+        let network = Network {
+            name: spec.name.clone(),
+            inputs: spec
+                .inputs
+                .iter()
+                .map(|i| TensorInfo::fixed(i.name.clone(), DType::F32, &i.shape))
+                .collect(),
+            layers: spec
+                .layers
+                .iter()
+                .enumerate()
+                .map(|(i, l)| Layer {
+                    index: i,
+                    name: l.name.clone(),
+                    op: l.op.clone(),
+                    inputs: l.inputs.clone(),
+                    outputs: l.outputs.clone(),
+                    unmarkable_reason: (!l.markable).then(|| UNMARKABLE_REASON.to_owned()),
+                })
+                .collect(),
+            outputs: spec.outputs.clone(),
+        };
+        Model { spec, network, tensors, golden, noise, layers, network_outputs, every_layer, total }
+    }
+
+    fn selection(&self, outputs: OutputSelection) -> &[usize] {
+        match outputs {
+            OutputSelection::NetworkOutputs => &self.network_outputs,
+            OutputSelection::EveryLayer => &self.every_layer,
+        }
+    }
+
+    /// The error of every tensor element when layer `i` injects `amplitudes[i]`, in one pass.
+    fn errors(&self, amplitudes: &[f64]) -> Vec<f64> {
+        let mut e = vec![0.0f64; self.total];
+        for ((layer, slots), &amp) in self.spec.layers.iter().zip(&self.layers).zip(amplitudes) {
+            for &t in &slots.outputs {
+                let out = &self.tensors[t];
+                for i in 0..out.len {
+                    let mut sum = 0.0;
+                    for &s in &slots.inputs {
+                        let src = &self.tensors[s];
+                        sum += e[src.offset + i % src.len];
+                    }
+                    e[out.offset + i] = layer.gain * sum + amp * self.noise[out.offset + i];
+                }
+            }
+        }
+        e
+    }
+
+    /// The selected tensors: golden values, plus `errors` when given, rounded to float32.
+    fn materialize(&self, selection: &[usize], errors: Option<&[f64]>) -> NamedTensors {
+        selection
+            .iter()
+            .map(|&t| {
+                let slot = &self.tensors[t];
+                let golden = &self.golden[slot.offset..slot.offset + slot.len];
+                let data: Vec<f32> = match errors {
+                    None => golden.to_vec(),
+                    Some(e) => golden
+                        .iter()
+                        .zip(&e[slot.offset..slot.offset + slot.len])
+                        .map(|(&v, &err)| (f64::from(v) + err) as f32)
+                        .collect(),
+                };
+                let array = ArrayD::from_shape_vec(IxDyn(&slot.shape), data)
+                    .expect("a tensor's length is the product of its shape");
+                (slot.name.clone(), Tensor::F32(array))
+            })
+            .collect()
+    }
+
+    fn check_inputs(&self, inputs: &NamedTensors) -> Result<(), BackendError> {
+        let expected = || {
+            self.spec
+                .inputs
+                .iter()
+                .map(|i| format!("'{}' {:?}", i.name, i.shape))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for input in &self.spec.inputs {
+            let Some(tensor) = inputs.get(&input.name) else {
+                return Err(BackendError::Input(format!(
+                    "missing input '{}' of network '{}'; the network inputs are {} (float32)",
+                    input.name,
+                    self.spec.name,
+                    expected()
+                )));
+            };
+            if tensor.dtype() != DType::F32 {
+                return Err(BackendError::Input(format!(
+                    "input '{}' has dtype {}, but network '{}' expects float32",
+                    input.name,
+                    tensor.dtype(),
+                    self.spec.name
+                )));
+            }
+            if tensor.shape() != input.shape.as_slice() {
+                return Err(BackendError::Input(format!(
+                    "input '{}' has shape {:?}, but network '{}' expects {:?}",
+                    input.name,
+                    tensor.shape(),
+                    self.spec.name,
+                    input.shape
+                )));
+            }
+        }
+        if let Some(extra) = inputs.keys().find(|n| !self.spec.inputs.iter().any(|i| &i.name == *n))
+        {
+            return Err(BackendError::Input(format!(
+                "unexpected input '{extra}': network '{}' has no such input; its inputs are {}",
+                self.spec.name,
+                expected()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A simulated backend over a network described by a [`MockSpec`].
+///
+/// Golden values and noise are computed once, at construction; building a plan only works out
+/// each layer's precision, and running an engine computes every tensor's error in one pass
+/// over the layers. Clones share the spec and the build counter.
+#[derive(Debug, Clone)]
+pub struct MockBackend {
+    model: Arc<Model>,
+    builds: BuildCounter,
+    build_delay: Duration,
+}
+
+impl MockBackend {
+    /// A backend for a spec, after validating it (messages name the spec by its `name`).
+    pub fn from_spec(spec: MockSpec) -> Result<Self, MockError> {
+        spec.validate(&spec.name)?;
+        Ok(Self::from_valid_spec(spec))
+    }
+
+    fn from_valid_spec(spec: MockSpec) -> Self {
+        MockBackend {
+            model: Arc::new(Model::new(spec)),
+            builds: BuildCounter::default(),
+            build_delay: Duration::ZERO,
+        }
+    }
+
+    /// A backend for a spec given as TOML text; `file_stem` names it in messages and is the
+    /// network's name when the spec has no `name`.
+    pub fn from_toml_str(text: &str, file_stem: &str) -> Result<Self, MockError> {
+        Ok(Self::from_valid_spec(MockSpec::from_toml_str(text, file_stem)?))
+    }
+
+    /// A backend for the spec in a TOML file; the network is named after the file stem when
+    /// the spec has no `name`.
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Self, MockError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| MockError::Io { path: path.to_owned(), source })?;
+        let stem = path.file_stem().map_or_else(|| "mock".into(), |s| s.to_string_lossy());
+        let label = path.display().to_string();
+        Ok(Self::from_valid_spec(MockSpec::parse(&text, &label, &stem)?))
+    }
+
+    /// The same backend, sleeping `delay` in every build to simulate a slow builder.
+    #[must_use]
+    pub fn with_build_delay(mut self, delay: Duration) -> Self {
+        self.build_delay = delay;
+        self
+    }
+
+    /// The spec, with defaults filled in.
+    #[must_use]
+    pub fn spec(&self) -> &MockSpec {
+        &self.model.spec
+    }
+
+    /// The number of builds attempted so far by this backend and its clones.
+    #[must_use]
+    pub fn builds(&self) -> usize {
+        self.builds.get()
+    }
+
+    /// A handle on the build count that stays valid after the backend is moved away.
+    #[must_use]
+    pub fn build_counter(&self) -> BuildCounter {
+        self.builds.clone()
+    }
+
+    /// The names of the tensors an engine built for `selection` returns, in order: the
+    /// network outputs, or every layer output in layer order followed by network outputs that
+    /// are network inputs.
+    #[must_use]
+    pub fn output_names(&self, selection: OutputSelection) -> Vec<String> {
+        self.model
+            .selection(selection)
+            .iter()
+            .map(|&t| self.model.tensors[t].name.clone())
+            .collect()
+    }
+
+    /// The float32 reference values of the tensors `selection` picks (what a float32 build
+    /// returns).
+    #[must_use]
+    pub fn golden_outputs(&self, selection: OutputSelection) -> NamedTensors {
+        self.model.materialize(self.model.selection(selection), None)
+    }
+
+    /// Valid inputs for the network: each declared input with its shape, float32 values.
+    #[must_use]
+    pub fn default_inputs(&self) -> NamedTensors {
+        let n = self.model.spec.inputs.len();
+        self.model.materialize(&(0..n).collect::<Vec<_>>(), None)
+    }
+
+    /// Builds `plan` and runs it once on [`MockBackend::default_inputs`].
+    pub fn run(
+        &mut self,
+        plan: &PrecisionPlan,
+        outputs: OutputSelection,
+    ) -> Result<NamedTensors, BackendError> {
+        let inputs = self.default_inputs();
+        self.build(plan, outputs)?.infer(&inputs)
+    }
+}
+
+impl Backend for MockBackend {
+    type Engine = MockEngine;
+
+    fn name(&self) -> &'static str {
+        "mock"
+    }
+
+    fn network(&self) -> &Network {
+        &self.model.network
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { precisions: Precision::ALL.to_vec(), every_layer_output: true }
+    }
+
+    fn build(
+        &mut self,
+        plan: &PrecisionPlan,
+        outputs: OutputSelection,
+    ) -> Result<MockEngine, BackendError> {
+        self.builds.increment();
+        if !self.build_delay.is_zero() {
+            std::thread::sleep(self.build_delay);
+        }
+        let model = &self.model;
+        let network = &model.network;
+        if let Some(beyond) = plan.marked.iter().find(|&i| i >= network.len()) {
+            return Err(BackendError::Unsupported(format!(
+                "the plan marks layer {beyond}, but network '{}' has only {} layers",
+                network.name,
+                network.len()
+            )));
+        }
+        let mut amplitudes = Vec::with_capacity(network.len());
+        let mut deviations = Vec::new();
+        for (i, layer) in model.spec.layers.iter().enumerate() {
+            let precision = plan.precision_of(network, i);
+            if layer.unsupported.contains(&precision) {
+                return Err(BackendError::Build(format!(
+                    "layer '{}' has no implementation in {precision} (the spec lists {precision} in its `unsupported`); run it in another precision",
+                    layer.name
+                )));
+            }
+            if !layer.markable && plan.marked.contains(i) {
+                deviations.push(format!(
+                    "layer '{}' is marked but ran in {precision}, not {}: {UNMARKABLE_REASON}",
+                    layer.name, plan.higher
+                ));
+            }
+            amplitudes.push(layer.error.get(precision));
+        }
+        Ok(MockEngine { model: Arc::clone(&self.model), amplitudes, outputs, deviations })
+    }
+}
+
+/// A built plan of a [`MockBackend`].
+#[derive(Debug)]
+pub struct MockEngine {
+    model: Arc<Model>,
+    /// The amplitude each layer injects under the plan.
+    amplitudes: Vec<f64>,
+    outputs: OutputSelection,
+    deviations: Vec<String>,
+}
+
+impl Engine for MockEngine {
+    fn infer(&mut self, inputs: &NamedTensors) -> Result<NamedTensors, BackendError> {
+        self.model.check_inputs(inputs)?;
+        let errors = self.model.errors(&self.amplitudes);
+        Ok(self.model.materialize(self.model.selection(self.outputs), Some(&errors)))
+    }
+
+    fn plan_deviations(&self) -> Vec<String> {
+        self.deviations.clone()
+    }
+}

@@ -1,0 +1,132 @@
+//! Every file Polygraphy 0.53.6 wrote in `shared/ref/samples` loads with the expected contents.
+
+mod common;
+
+use polygraphy_json::{DType, read_inputs, read_run_results};
+
+const OUTPUT: &str = "save_infer_model/scale_0.tmp_1";
+
+#[test]
+fn outputs_file_loads() {
+    let r = read_run_results(common::samples_dir().join("outputs.json")).unwrap();
+    assert_eq!(r.runners.len(), 1);
+    let runner = &r.runners[0];
+    assert_eq!(runner.name, "onnxrt-runner-N0-11/25/26-18:33:20");
+    assert_eq!(runner.iterations.len(), 1);
+    let it = &runner.iterations[0];
+    assert_eq!(it.runner_name, runner.name);
+    assert_eq!(it.runtime, 0.003_747_701_644_897_461);
+    assert_eq!(it.outputs.keys().collect::<Vec<_>>(), [OUTPUT]);
+    let t = &it.outputs[OUTPUT];
+    assert_eq!((t.dtype(), t.shape()), (DType::F32, &[1, 2][..]));
+    // The two values decoded from the sample's base64 payload.
+    let v = t.to_f64_vec();
+    assert!((v[0] - 0.6477).abs() < 1e-3 && (v[1] - 0.3523).abs() < 1e-3, "{v:?}");
+}
+
+#[test]
+fn two_iteration_outputs_file_loads() {
+    let r = read_run_results(common::samples_dir().join("outputs_2iter.json")).unwrap();
+    assert_eq!(r.runners.len(), 1);
+    assert_eq!(r.runners[0].iterations.len(), 2);
+    for it in &r.runners[0].iterations {
+        let t = &it.outputs[OUTPUT];
+        assert_eq!((t.dtype(), t.shape()), (DType::F32, &[1, 2][..]));
+    }
+}
+
+#[test]
+fn directory_form_outputs_load_as_one_run() {
+    let dir = common::samples_dir().join("outputs_dir_mode");
+    let r = read_run_results(&dir).unwrap();
+    assert_eq!(r.runners.len(), 1);
+    assert_eq!(r.runners[0].name, "onnxrt-runner-N0-11/25/26-18:34:03");
+    assert_eq!(r.runners[0].iterations.len(), 2);
+    // The same outputs as the single-file run saved alongside (only the runtimes differ).
+    let single = read_run_results(common::samples_dir().join("outputs_2iter.json")).unwrap();
+    assert_eq!(r.runners[0].name, single.runners[0].name);
+    for (a, b) in r.runners[0].iterations.iter().zip(&single.runners[0].iterations) {
+        assert_eq!(a.outputs, b.outputs);
+        assert_ne!(a.runtime, b.runtime);
+    }
+    // And each file alone is a one-iteration run.
+    let first = read_run_results(dir.join("0000000000.json")).unwrap();
+    assert_eq!(first.runners[0].iterations, r.runners[0].iterations[..1]);
+}
+
+#[test]
+fn inputs_file_loads() {
+    let inputs = read_inputs(common::samples_dir().join("inputs.json")).unwrap();
+    assert_eq!(inputs.len(), 1);
+    assert_eq!(inputs[0].keys().collect::<Vec<_>>(), ["x"]);
+    let x = &inputs[0]["x"];
+    assert_eq!((x.dtype(), x.shape()), (DType::F32, &[1, 3, 48, 192][..]));
+    // Polygraphy's default data loader draws uniformly from [0, 1].
+    let v = x.to_f64_vec();
+    assert!(v.iter().all(|&e| (0.0..=1.0).contains(&e)));
+    assert!(v.iter().any(|&e| e > 0.5) && v.iter().any(|&e| e < 0.5));
+}
+
+#[test]
+fn every_sample_file_loads() {
+    let mut loaded = 0;
+    let mut stack = vec![common::samples_dir()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("inputs") {
+                assert!(!read_inputs(&path).unwrap().is_empty(), "{name}");
+            } else {
+                assert!(!read_run_results(&path).unwrap().runners.is_empty(), "{name}");
+            }
+            loaded += 1;
+        }
+    }
+    assert_eq!(loaded, 5);
+}
+
+/// Writing what we read reproduces Polygraphy's files byte for byte (layout, key order, floats).
+#[test]
+fn rewriting_samples_reproduces_their_bytes() {
+    let samples = common::samples_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["outputs.json", "outputs_2iter.json"] {
+        let r = read_run_results(samples.join(name)).unwrap();
+        let out = tmp.path().join(name);
+        polygraphy_json::write_run_results(&out, &r).unwrap();
+        same_text(&out, &samples.join(name));
+    }
+    let inputs = read_inputs(samples.join("inputs.json")).unwrap();
+    let out = tmp.path().join("inputs.json");
+    polygraphy_json::write_inputs(&out, &inputs).unwrap();
+    same_text(&out, &samples.join("inputs.json"));
+
+    let r = read_run_results(samples.join("outputs_dir_mode")).unwrap();
+    let out = tmp.path().join("outputs_dir_mode");
+    polygraphy_json::write_run_results(&out, &r).unwrap();
+    for file in ["0000000000.json", "0000000001.json"] {
+        same_text(&out.join(file), &samples.join("outputs_dir_mode").join(file));
+    }
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 2);
+}
+
+fn same_text(ours: &std::path::Path, theirs: &std::path::Path) {
+    let a = std::fs::read_to_string(ours).unwrap();
+    let b = std::fs::read_to_string(theirs).unwrap();
+    if let Some(i) = a.bytes().zip(b.bytes()).position(|(x, y)| x != y) {
+        let lo = i.saturating_sub(60);
+        panic!(
+            "{} differs from {} at byte {i}:\nours:   {:?}\ntheirs: {:?}",
+            ours.display(),
+            theirs.display(),
+            &a[lo..(i + 40).min(a.len())],
+            &b[lo..(i + 40).min(b.len())]
+        );
+    }
+    assert_eq!(a.len(), b.len(), "{} has a different length", ours.display());
+}
