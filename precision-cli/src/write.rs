@@ -24,3 +24,19 @@ pub fn json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
     bytes.push(b'\n');
     atomically(path, &bytes)
 }
+
+/// Fails early, before any long work, when `path` could not be written later: its folder is
+/// missing or it is a folder.
+pub fn check_writable(path: &Path) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        anyhow::bail!("cannot write {}: the folder {} does not exist", path.display(), dir.display());
+    }
+    if path.is_dir() {
+        anyhow::bail!("cannot write {}: it is a folder", path.display());
+    }
+    Ok(())
+}

@@ -43,6 +43,5 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
             --atol 0.02 --rtol 0.02 --mock-build-ms {build_ms} --report {report}"
     )
     .run()?;
-    eprintln!("\nreport written to {}", report.display());
     Ok(())
 }

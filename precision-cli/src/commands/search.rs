@@ -24,6 +24,9 @@ fn search_with<B: Backend>(
     algorithm: Algorithm,
     quiet: bool,
 ) -> anyhow::Result<Verdict> {
+    if let Some(path) = &args.report {
+        crate::write::check_writable(path)?;
+    }
     let network = backend.network().clone();
     let backend_name = backend.name().to_owned();
     let plan = super::base_plan(&network, &args.precision)?;

@@ -1,0 +1,267 @@
+//! End-to-end tests of the `precision` binary on mock networks: answers computed by hand from
+//! the fixtures, exit codes, reports, and clear errors for bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use fixtures::{Generated, Sensitivity, Topology};
+
+fn precision(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_precision")).args(args).arg("-q").output().expect("runs")
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited")
+}
+
+struct Workdir {
+    dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    fn new() -> Self {
+        Workdir { dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A generated chain with four sensitive layers, and its float32 goldens.
+fn chain_with_goldens(w: &Workdir) -> (PathBuf, PathBuf, Vec<usize>) {
+    let params = Generated {
+        topology: Topology::Chain,
+        layers: 60,
+        sensitivity: Sensitivity::Scattered(4),
+        seed: 5,
+    };
+    let model = w.write("chain.toml", &fixtures::generate(&params));
+    let golden = w.path("golden.json");
+    let out = precision(&["run", s(&model), "--save-outputs", s(&golden)]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    (model, golden, fixtures::sensitive_layers(60, params.sensitivity))
+}
+
+// In the generated chain every layer has gain 1 and constant noise: the output error is the sum
+// of the errors of the layers that run in INT8. Quiet layers add 1e-4, sensitive ones 5e-2.
+// With atol 0.03 and rtol 0, every sensitive layer must be marked and all 60 quiet errors fit.
+const ATOL: &str = "0.03";
+
+#[test]
+fn bisect_reverse_marks_the_suffix_from_the_first_sensitive_layer() {
+    let w = Workdir::new();
+    let (model, golden, sensitive) = chain_with_goldens(&w);
+    let report = w.path("report.json");
+    let out = precision(&[
+        "bisect", s(&model), "--golden", s(&golden), "--int8", "--atol", ATOL, "--rtol", "0",
+        "--report", s(&report),
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let expected = 60 - sensitive[0];
+    let t = text(&out);
+    assert!(t.contains(&format!("try running the last {expected} layers in float32")), "{t}");
+    assert!(t.contains("--layerPrecisions=layer"), "{t}");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(json["algorithm"], "bisect");
+    assert_eq!(json["direction"], "reverse");
+    assert_eq!(json["status"], "found");
+    assert_eq!(json["higher_precision"], "float32");
+    assert_eq!(json["lower_precisions"][0], "int8");
+    assert_eq!(json["num_layers"], 60);
+    let marked = json["marked"].as_array().unwrap();
+    assert_eq!(marked.len(), expected);
+    assert_eq!(marked[0]["index"], sensitive[0]);
+    assert_eq!(marked[0]["name"], format!("layer{}", sensitive[0]));
+    let iterations = json["iterations"].as_array().unwrap();
+    assert_eq!(json["evaluations"], iterations.len());
+    // ceil(log2(60 + 1)) + 1 = 7
+    assert!(iterations.len() <= 7, "{} checks", iterations.len());
+    let last_pass = iterations.iter().rev().find(|i| i["passed"] == true).unwrap();
+    assert_eq!(last_pass["marked"].as_array().unwrap().len(), expected);
+    let o = &iterations[0]["outputs"][0];
+    for key in ["name", "passed", "max_absdiff", "max_reldiff"] {
+        assert!(o.get(key).is_some(), "iteration output lacks {key}: {o}");
+    }
+    assert!(iterations[0].get("build_error").is_some());
+}
+
+#[test]
+fn linear_forward_marks_the_prefix_up_to_the_last_sensitive_layer() {
+    let w = Workdir::new();
+    let (model, golden, sensitive) = chain_with_goldens(&w);
+    let report = w.path("linear.json");
+    let out = precision(&[
+        "linear", s(&model), "--golden", s(&golden), "--int8", "--atol", ATOL, "--rtol", "0",
+        "--mode", "forward", "--report", s(&report),
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let expected = sensitive[3] + 1;
+    assert!(text(&out).contains(&format!("the first {expected} layers")), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(json["evaluations"], expected + 1);
+}
+
+#[test]
+fn worst_first_finds_a_passing_set_that_check_confirms() {
+    let w = Workdir::new();
+    let (model, golden, sensitive) = chain_with_goldens(&w);
+    let report = w.path("wf.json");
+    let out = precision(&[
+        "worst-first", s(&model), "--golden", s(&golden), "--int8", "--atol", ATOL, "--rtol",
+        "0", "--top", "3", "--report", s(&report),
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let names: Vec<String> =
+        json["marked"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap().to_owned()).collect();
+    for i in &sensitive {
+        assert!(names.contains(&format!("layer{i}")), "layer{i} missing from {names:?}");
+    }
+    let marks = names.join(",");
+    let out = precision(&[
+        "check", s(&model), "--golden", s(&golden), "--int8", "--atol", ATOL, "--rtol", "0",
+        "--mark", &marks,
+    ]);
+    assert_eq!(code(&out), 0, "the answer must pass when re-checked: {}", text(&out));
+}
+
+#[test]
+fn check_passes_and_fails_with_exit_codes() {
+    let w = Workdir::new();
+    let (model, golden, sensitive) = chain_with_goldens(&w);
+    let all: Vec<String> = sensitive.iter().map(|i| format!("layer{i}")).collect();
+    let base = ["check", s(&model), "--golden", s(&golden), "--int8", "--atol", ATOL, "--rtol", "0"];
+    let out = precision(&[&base[..], &["--mark", &all.join(",")]].concat());
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains("PASSED"));
+    let out = precision(&[&base[..], &["--mark", &all[1..].join(",")]].concat());
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(text(&out).contains("FAILED"));
+    let out = precision(&[&base[..], &["--mark", "no_such_layer"]].concat());
+    assert_eq!(code(&out), 2);
+    assert!(text(&out).contains("no layer named 'no_such_layer'"), "{}", text(&out));
+}
+
+#[test]
+fn not_found_exits_1_with_the_original_message() {
+    let w = Workdir::new();
+    let (model, golden, _) = chain_with_goldens(&w);
+    // With float16 as the higher precision, even marking every layer leaves float16's own
+    // error, which a zero tolerance rejects.
+    let out = precision(&[
+        "bisect", s(&model), "--golden", s(&golden), "--int8", "--precision", "float16",
+        "--atol", "0", "--rtol", "0",
+    ]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(text(&out).contains("Could not find a configuration"), "{}", text(&out));
+}
+
+#[test]
+fn layers_lists_markability() {
+    let w = Workdir::new();
+    let model = w.write("demo.toml", fixtures::DEMO_NETWORK);
+    let out = precision(&["layers", s(&model)]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("head/softmax"), "{t}");
+    assert!(t.lines().any(|l| l.contains("head/shape") && l.contains("no: ")), "{t}");
+}
+
+#[test]
+fn demo_network_bisect_finds_the_head() {
+    let w = Workdir::new();
+    let model = w.write("demo.toml", fixtures::DEMO_NETWORK);
+    let golden = w.path("golden.json");
+    let inputs = w.path("inputs.json");
+    let out = precision(&["run", s(&model), "--save-outputs", s(&golden), "--save-inputs", s(&inputs)]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let out = precision(&[
+        "bisect", s(&model), "--golden", s(&golden), "--load-inputs", s(&inputs), "--int8",
+        "--atol", "0.02", "--rtol", "0.02",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains("head/fc2 (#18)"), "{}", text(&out));
+}
+
+// ---- bad input: exit 2, a message naming the problem, no half-written output ----
+
+fn assert_bad(out: &Output, needles: &[&str]) {
+    let t = text(out);
+    assert_eq!(code(out), 2, "expected exit 2, got {:?}: {t}", out.status.code());
+    assert!(!t.contains("panicked"), "{t}");
+    for n in needles {
+        assert!(t.contains(n), "message lacks '{n}': {t}");
+    }
+}
+
+#[test]
+fn malformed_specs_are_rejected_clearly() {
+    let w = Workdir::new();
+    let bad = w.write("bad.toml", "name = \"x\"\n[[inputs]\nname = 1\n");
+    assert_bad(&precision(&["layers", s(&bad)]), &["bad.toml"]);
+    let unknown = w.write(
+        "unknown.toml",
+        "[[inputs]]\nname = \"x\"\nshape = [1, 4]\n[[layers]]\nname = \"a\"\ncolour = \"red\"\n",
+    );
+    assert_bad(&precision(&["layers", s(&unknown)]), &["unknown.toml", "colour"]);
+    let dangling = w.write(
+        "dangling.toml",
+        "[[inputs]]\nname = \"x\"\nshape = [1, 4]\n[[layers]]\nname = \"a\"\ninputs = [\"nope\"]\n",
+    );
+    assert_bad(&precision(&["layers", s(&dangling)]), &["nope"]);
+    assert_bad(&precision(&["layers", s(&w.path("missing.toml"))]), &["missing.toml"]);
+    let engine = w.write("model.engine", "");
+    assert_bad(&precision(&["layers", s(&engine)]), &["engine"]);
+}
+
+#[test]
+fn bad_goldens_and_inputs_are_rejected_clearly() {
+    let w = Workdir::new();
+    let (model, golden, _) = chain_with_goldens(&w);
+    let search = |golden: &Path, extra: &[&str]| {
+        let mut args = vec!["bisect", s(&model), "--golden", s(golden), "--int8"];
+        args.extend_from_slice(extra);
+        precision(&args)
+    };
+    assert_bad(&search(&w.path("nope.json"), &[]), &["nope.json"]);
+    let full = std::fs::read_to_string(&golden).unwrap();
+    let truncated = w.write("truncated.json", &full[..full.len() / 2]);
+    assert_bad(&search(&truncated, &[]), &["truncated.json"]);
+    let other = w.write("renamed.json", &full.replace("layer59_out", "something_else"));
+    assert_bad(&search(&other, &[]), &["layer59_out"]);
+    assert_bad(&search(&golden, &["--atol", "abc"]), &["abc"]);
+    // inputs of the wrong shape
+    let demo = w.write("demo.toml", fixtures::DEMO_NETWORK);
+    let inputs = w.path("demo-inputs.json");
+    assert_eq!(code(&precision(&["run", s(&demo), "--save-inputs", s(&inputs)])), 0);
+    let out = precision(&["run", s(&model), "--load-inputs", s(&inputs)]);
+    assert_bad(&out, &["demo-inputs.json"]);
+}
+
+#[test]
+fn no_half_written_report() {
+    let w = Workdir::new();
+    let (model, golden, _) = chain_with_goldens(&w);
+    let report = w.path("no/such/dir/report.json");
+    let out = precision(&[
+        "bisect", s(&model), "--golden", s(&golden), "--int8", "--atol", ATOL, "--rtol", "0",
+        "--report", s(&report),
+    ]);
+    assert_bad(&out, &["report.json"]);
+    assert!(!report.exists());
+}
