@@ -15,7 +15,8 @@ use backend_mock::{MockBackend, MockSpec};
 use precision_core::oracle::BackendOracle;
 use precision_core::{
     Algorithm, Backend, CompareConfig, Detail, Direction, LayerSet, NoObserver, Oracle,
-    OutputSelection, PerOutput, Precision, PrecisionPlan, SearchOptions, SearchOutcome, run_search,
+    OutputSelection, PerOutput, Precision, PrecisionPlan, SearchError, SearchOptions,
+    SearchOutcome, run_search,
 };
 use proptest::prelude::*;
 
@@ -164,7 +165,14 @@ proptest! {
         let markable = markable_layers(&spec);
         let c = markable.len();
         let mut o = oracle(&spec, lowest, atol);
-        let outcome = search(&mut o, Algorithm::WorstFirst, Direction::Reverse, top_k);
+        let options = SearchOptions { algorithm: Algorithm::WorstFirst, direction: Direction::Reverse, top_k };
+        let result = run_search(&mut o, &options, &mut NoObserver);
+        if !expected_check(&spec, lowest, Precision::Float32, &[], atol).builds {
+            // Nothing can be ranked when the unmarked plan does not build.
+            prop_assert!(matches!(result, Err(SearchError::Unsupported(_))), "{:?}", result);
+            return Ok(());
+        }
+        let outcome = result.expect("worst-first runs");
         prop_assert!(outcome.iterations.len() <= 1 + c.div_ceil(top_k));
         let markable_set = set(&spec, &markable);
         for iteration in &outcome.iterations {
@@ -180,10 +188,7 @@ proptest! {
             None => {
                 prop_assert!(outcome.iterations.iter().all(|i| !i.passed));
                 let all = expected_check(&spec, lowest, Precision::Float32, &markable, atol);
-                prop_assert!(
-                    !all.passes || outcome.iterations.last().is_some_and(|i| i.marked != markable_set),
-                    "marking every markable layer passes, but worst-first found nothing"
-                );
+                prop_assert!(!all.passes, "marking every markable layer passes, but worst-first found nothing");
             }
         }
     }
@@ -315,17 +320,49 @@ fn build_failures_are_failed_checks() {
     let mut o = oracle(&spec, Precision::Int8, atol);
     let bisect = search(&mut o, Algorithm::Bisect, Direction::Reverse, 5);
     assert_eq!(bisect.answer, Some(set(&spec, &[1, 2, 3, 4])));
+    // Worst-first cannot rank layers when the unmarked plan does not build.
     let mut o = oracle(&spec, Precision::Int8, atol);
-    let worst = search(&mut o, Algorithm::WorstFirst, Direction::Reverse, 2);
-    assert!(worst.iterations[0].build_error.is_some(), "the unmarked plan cannot be built");
-    if let Some(answer) = &worst.answer {
-        assert!(answer.contains(1), "a passing answer must mark `b`: {answer:?}");
-    }
-    assert!(worst.iterations.len() <= 1 + 5usize.div_ceil(2));
+    let options =
+        SearchOptions { algorithm: Algorithm::WorstFirst, direction: Direction::Reverse, top_k: 2 };
+    let result = run_search(&mut o, &options, &mut NoObserver);
+    assert!(matches!(result, Err(SearchError::Unsupported(_))), "{result:?}");
     // With float16 lowered instead, `b` builds unmarked.
     let mut o = oracle(&spec, Precision::Float16, atol);
     assert_eq!(
         search(&mut o, Algorithm::Linear, Direction::Forward, 5).answer,
         Some(LayerSet::empty(5))
     );
+}
+
+#[test]
+fn worst_first_counts_build_failures_as_failed_checks() {
+    // `a` adds the most error but cannot be built in float32, the higher precision.
+    let text = r#"
+noise = "constant"
+[[inputs]]
+name = "x"
+shape = [4]
+[[layers]]
+name = "a"
+error = { int8 = 0.5 }
+unsupported = ["float32"]
+[[layers]]
+name = "b"
+error = { int8 = 0.4 }
+"#;
+    let spec = MockSpec::from_toml_str(text, "no_fp32").unwrap();
+    let mut o = oracle(&spec, Precision::Int8, 0.45);
+    let outcome = search(&mut o, Algorithm::WorstFirst, Direction::Reverse, 1);
+    assert_eq!(outcome.answer, None);
+    assert_eq!(outcome.iterations.len(), 3);
+    assert!(outcome.iterations[0].build_error.is_none());
+    for failed in &outcome.iterations[1..] {
+        assert!(!failed.passed);
+        assert!(failed.build_error.as_deref().is_some_and(|e| e.contains("float32")), "{failed:?}");
+    }
+    assert_eq!(outcome.iterations[1].marked, set(&spec, &[0]));
+    // Bisect and linear count them as failed checks too: marking only `b` passes.
+    let mut o = oracle(&spec, Precision::Int8, 0.45);
+    let linear = search(&mut o, Algorithm::Linear, Direction::Reverse, 1);
+    assert_eq!(linear.answer, Some(set(&spec, &[1])));
 }
