@@ -2,11 +2,19 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::{LayerSet, Network, Oracle, OutputComparison, SearchError};
+use crate::{BackendError, Detail, LayerSet, Network, Oracle, OutputComparison, SearchError};
+
+mod bisect;
+mod linear;
+mod worst_first;
+
+pub use bisect::{bisect, bisect_budget};
+pub use linear::{linear, linear_budget};
+pub use worst_first::{LayerError, rank_layers, worst_first, worst_first_budget};
 
 /// A search algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -96,7 +104,12 @@ fn serialize_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::
 /// Every method does nothing by default.
 pub trait Observer {
     /// The search began; `max_checks` is an upper bound on the checks it will make, if known.
-    fn search_started(&mut self, algorithm: Algorithm, network: &Network, max_checks: Option<usize>) {
+    fn search_started(
+        &mut self,
+        algorithm: Algorithm,
+        network: &Network,
+        max_checks: Option<usize>,
+    ) {
         let _ = (algorithm, network, max_checks);
     }
 
@@ -146,12 +159,170 @@ pub struct SearchOutcome {
     pub iterations: Vec<Iteration>,
 }
 
+impl Default for SearchOptions {
+    /// The original tool's defaults: bisect, reverse, `top_k` 5.
+    fn default() -> Self {
+        SearchOptions {
+            algorithm: Algorithm::Bisect,
+            direction: Direction::Reverse,
+            top_k: DEFAULT_TOP_K,
+        }
+    }
+}
+
+/// The default number of layers worst-first adds per check (`--top`).
+pub const DEFAULT_TOP_K: usize = 5;
+
 /// Runs the search `options` describe.
+///
+/// Bisect and linear use `options.direction`; worst-first uses `options.top_k`.
 pub fn run_search(
     oracle: &mut dyn Oracle,
     options: &SearchOptions,
     observer: &mut dyn Observer,
 ) -> Result<SearchOutcome, SearchError> {
-    let _ = (oracle, options, observer);
-    todo!("implemented by the search work")
+    match options.algorithm {
+        Algorithm::Bisect => bisect(oracle, options.direction, observer),
+        Algorithm::Linear => linear(oracle, options.direction, observer),
+        Algorithm::WorstFirst => worst_first(oracle, options.top_k, observer),
+    }
+}
+
+/// The layers bisect and linear choose from: the indices of the markable layers, in
+/// topological order. Layers with an `unmarkable_reason` are never marked; they always run in
+/// the lowest enabled precision.
+#[must_use]
+pub fn candidates(network: &Network) -> Vec<usize> {
+    network.layers.iter().filter(|l| l.is_markable()).map(|l| l.index).collect()
+}
+
+/// The set marking `n` of `candidates`: the first `n` going [`Direction::Forward`], the last
+/// `n` going [`Direction::Reverse`]. `n` is clamped to `candidates.len()`.
+///
+/// `universe` is the number of layers in the network; every candidate must be below it.
+#[must_use]
+pub fn edge_set(universe: usize, candidates: &[usize], direction: Direction, n: usize) -> LayerSet {
+    let n = n.min(candidates.len());
+    let chosen = match direction {
+        Direction::Forward => &candidates[..n],
+        Direction::Reverse => &candidates[candidates.len() - n..],
+    };
+    LayerSet::from_indices(universe, chosen.iter().copied())
+}
+
+/// `ceil(log2(x))` for `x >= 1` (0 for `x <= 1`).
+pub(crate) fn ceil_log2(x: usize) -> usize {
+    if x <= 1 { 0 } else { (usize::BITS - (x - 1).leading_zeros()) as usize }
+}
+
+/// Tells the observer how many layers can never be marked, if any.
+fn note_unmarkable(network: &Network, observer: &mut dyn Observer) {
+    let unmarkable = network.layers.iter().filter(|l| !l.is_markable()).count();
+    if unmarkable > 0 {
+        observer.note(&format!(
+            "{unmarkable} of {} layers cannot run in the higher precision and always run in the \
+             lowest enabled precision; they are never marked",
+            network.len()
+        ));
+    }
+}
+
+/// What the searches learn from one check.
+pub(crate) struct Checked {
+    /// Whether the check passed (false when the plan failed to build).
+    pub passed: bool,
+    /// The per layer-output comparisons, when the oracle returned them.
+    pub layer_outputs: Option<Vec<OutputComparison>>,
+}
+
+/// Makes every check of a search: calls the oracle, times it, tells the observer and logs an
+/// [`Iteration`]. Nothing else in the searches calls the oracle.
+pub(crate) struct Checker<'a> {
+    oracle: &'a mut dyn Oracle,
+    observer: &'a mut dyn Observer,
+    iterations: Vec<Iteration>,
+}
+
+impl<'a> Checker<'a> {
+    /// Starts a search: tells the observer (with the check budget, if known) and notes the
+    /// unmarkable layers.
+    pub fn start(
+        oracle: &'a mut dyn Oracle,
+        observer: &'a mut dyn Observer,
+        algorithm: Algorithm,
+        max_checks: Option<usize>,
+    ) -> Self {
+        observer.search_started(algorithm, oracle.network(), max_checks);
+        note_unmarkable(oracle.network(), observer);
+        Checker { oracle, observer, iterations: Vec::new() }
+    }
+
+    /// The network being searched.
+    pub fn network(&self) -> &Network {
+        self.oracle.network()
+    }
+
+    /// Passes a remark on to the observer.
+    pub fn note(&mut self, message: &str) {
+        self.observer.note(message);
+    }
+
+    /// Checks `marked`. A plan that fails to build is a failed check; any other error stops the
+    /// search.
+    pub fn check(&mut self, marked: LayerSet, detail: Detail) -> Result<Checked, SearchError> {
+        let number = self.iterations.len() + 1;
+        self.observer.check_started(number, &marked);
+        let start = Instant::now();
+        let result = self.oracle.evaluate(&marked, detail);
+        let duration = start.elapsed();
+        let (iteration, layer_outputs) = match result {
+            Ok(eval) => (
+                Iteration {
+                    marked,
+                    passed: eval.passed && eval.build_error.is_none(),
+                    build_error: eval.build_error,
+                    outputs: eval.outputs,
+                    deviations: eval.deviations,
+                    duration,
+                },
+                eval.layer_outputs,
+            ),
+            Err(SearchError::Backend(BackendError::Build(text))) => (
+                Iteration {
+                    marked,
+                    passed: false,
+                    build_error: Some(text),
+                    outputs: Vec::new(),
+                    deviations: Vec::new(),
+                    duration,
+                },
+                None,
+            ),
+            Err(e) => return Err(e),
+        };
+        self.observer.check_finished(number, &iteration);
+        let passed = iteration.passed;
+        self.iterations.push(iteration);
+        Ok(Checked { passed, layer_outputs })
+    }
+
+    /// The build error of the last check, if it failed to build.
+    pub fn last_build_error(&self) -> Option<&str> {
+        self.iterations.last().and_then(|i| i.build_error.as_deref())
+    }
+
+    /// The network output comparisons of the last check.
+    pub fn last_outputs(&self) -> &[OutputComparison] {
+        self.iterations.last().map_or(&[], |i| i.outputs.as_slice())
+    }
+
+    /// Ends the search.
+    pub fn finish(
+        self,
+        algorithm: Algorithm,
+        direction: Option<Direction>,
+        answer: Option<LayerSet>,
+    ) -> SearchOutcome {
+        SearchOutcome { algorithm, direction, answer, iterations: self.iterations }
+    }
 }

@@ -1,0 +1,159 @@
+//! Worst-first: mark the layers that add the most error first, `top_k` more per check.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+
+use super::{Algorithm, Checker, Observer, SearchOutcome, candidates};
+use crate::{Detail, LayerSet, Network, Oracle, OutputComparison, SearchError};
+
+/// The most checks [`worst_first`] makes over `c` markable layers: one with nothing marked,
+/// then `ceil(c / top_k)` growing sets.
+#[must_use]
+pub fn worst_first_budget(c: usize, top_k: usize) -> usize {
+    1 + c.div_ceil(top_k.max(1))
+}
+
+/// How much error one layer adds, measured with nothing marked.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LayerError {
+    /// The layer's index.
+    pub index: usize,
+    /// The largest error of the tensors the layer reads (0 for network inputs and tensors
+    /// without a comparison; NaN counts as infinity).
+    pub in_err: f64,
+    /// The largest error of the tensors the layer writes (NaN counts as infinity).
+    pub out_err: f64,
+    /// `out_err / in_err`: infinity when the layer turns exact inputs into a wrong output, 0
+    /// when its output is exact, 1 when an infinite error passes through.
+    pub ratio: f64,
+}
+
+/// Treats NaN as the worst possible error.
+fn error_of(value: f64) -> f64 {
+    if value.is_nan() { f64::INFINITY } else { value }
+}
+
+/// The error a layer adds, as a ratio that is never NaN.
+fn added_ratio(out_err: f64, in_err: f64) -> f64 {
+    if in_err == 0.0 {
+        if out_err > 0.0 { f64::INFINITY } else { 0.0 }
+    } else if in_err.is_infinite() && out_err.is_infinite() {
+        // An infinite error that passes through is not added here; the layer that made it
+        // infinite has an infinite ratio and ranks first.
+        1.0
+    } else {
+        out_err / in_err
+    }
+}
+
+/// Ranks the markable layers of `network` by the error they add, worst first.
+///
+/// Follows the graph, not the layer order: a layer's `out_err` is the largest `max_absdiff` of
+/// its outputs and its `in_err` the largest of its inputs, looked up by tensor name in
+/// `comparisons` (a tensor compared twice counts with its larger error). Ties rank the larger
+/// `out_err` first, then the lower index. Unmarkable layers are left out.
+#[must_use]
+pub fn rank_layers<'a>(
+    network: &Network,
+    comparisons: impl IntoIterator<Item = &'a OutputComparison>,
+) -> Vec<LayerError> {
+    let mut errors: HashMap<&str, f64> = HashMap::new();
+    for c in comparisons {
+        let e = error_of(c.max_absdiff);
+        errors.entry(c.name.as_str()).and_modify(|old| *old = old.max(e)).or_insert(e);
+    }
+    let worst = |tensors: &[String]| {
+        tensors.iter().filter_map(|t| errors.get(t.as_str())).fold(0.0_f64, |acc, &e| acc.max(e))
+    };
+    let mut ranked: Vec<LayerError> = network
+        .layers
+        .iter()
+        .filter(|l| l.is_markable())
+        .map(|l| {
+            let in_err = worst(&l.inputs);
+            let out_err = worst(&l.outputs);
+            LayerError { index: l.index, in_err, out_err, ratio: added_ratio(out_err, in_err) }
+        })
+        .collect();
+    ranked.sort_by(|a, b| {
+        b.ratio
+            .total_cmp(&a.ratio)
+            .then(b.out_err.total_cmp(&a.out_err))
+            .then(a.index.cmp(&b.index))
+    });
+    ranked
+}
+
+/// Worst-first: one check with nothing marked and every layer output compared; if it passes
+/// the answer is the empty set. Otherwise the markable layers are ranked by the error they add
+/// ([`rank_layers`]) and check `k` (k = 1, 2, ...) marks the `k * top_k` worst, until one
+/// passes (the answer) or every markable layer is marked and it still fails (`None`).
+///
+/// `top_k` must be at least 1. The oracle must return layer outputs for
+/// [`Detail::EveryLayer`]; [`SearchError::Unsupported`] otherwise.
+pub fn worst_first(
+    oracle: &mut dyn Oracle,
+    top_k: usize,
+    observer: &mut dyn Observer,
+) -> Result<SearchOutcome, SearchError> {
+    if top_k == 0 {
+        return Err(SearchError::InvalidOption(
+            "worst-first needs --top of at least 1 (the number of layers to add per check), got 0"
+                .into(),
+        ));
+    }
+    let universe = oracle.network().len();
+    let c = candidates(oracle.network()).len();
+    let budget = worst_first_budget(c, top_k);
+    let mut checker = Checker::start(oracle, observer, Algorithm::WorstFirst, Some(budget));
+
+    let first = checker.check(LayerSet::empty(universe), Detail::EveryLayer)?;
+    if first.passed {
+        return Ok(checker.finish(Algorithm::WorstFirst, None, Some(LayerSet::empty(universe))));
+    }
+    let Some(layer_outputs) = first.layer_outputs else {
+        if let Some(build_error) = checker.last_build_error() {
+            return Err(SearchError::Unsupported(format!(
+                "worst-first measures each layer's error with nothing marked, but that plan \
+                 failed to build ({build_error}); use bisect or linear instead"
+            )));
+        }
+        return Err(SearchError::Unsupported(
+            "the backend cannot return every layer's output, which worst-first needs to rank \
+             layers; use bisect or linear instead"
+                .into(),
+        ));
+    };
+
+    let network = checker.network();
+    let first_outputs = checker.last_outputs();
+    let ranked = rank_layers(network, layer_outputs.iter().chain(first_outputs));
+    let compared: HashSet<&str> =
+        layer_outputs.iter().chain(first_outputs).map(|c| c.name.as_str()).collect();
+    let unmeasured = network
+        .layers
+        .iter()
+        .filter(|l| l.is_markable() && !l.outputs.iter().any(|t| compared.contains(t.as_str())))
+        .count();
+    drop(compared);
+    drop(layer_outputs);
+    if unmeasured > 0 {
+        checker.note(&format!(
+            "{unmeasured} of {c} markable layers have no compared output; worst-first ranks them \
+             as adding no error"
+        ));
+    }
+
+    let order: Vec<usize> = ranked.iter().map(|r| r.index).collect();
+    drop(ranked);
+    let mut count = 0;
+    while count < order.len() {
+        count = (count + top_k).min(order.len());
+        let marked = LayerSet::from_indices(universe, order[..count].iter().copied());
+        if checker.check(marked.clone(), Detail::NetworkOutputs)?.passed {
+            return Ok(checker.finish(Algorithm::WorstFirst, None, Some(marked)));
+        }
+    }
+    Ok(checker.finish(Algorithm::WorstFirst, None, None))
+}
