@@ -31,9 +31,19 @@ fn backend(spec: &MockSpec) -> MockBackend {
 
 /// The real oracle: `lowest` enabled, float32 for marked layers, `atol` and `rtol = 0`.
 fn oracle(spec: &MockSpec, lowest: Precision, atol: f64) -> BackendOracle<MockBackend> {
+    oracle_with(spec, lowest, Precision::Float32, atol)
+}
+
+/// The real oracle with `higher` for marked layers.
+fn oracle_with(
+    spec: &MockSpec,
+    lowest: Precision,
+    higher: Precision,
+    atol: f64,
+) -> BackendOracle<MockBackend> {
     let backend = backend(spec);
-    let base = PrecisionPlan::new(backend.network(), vec![lowest], Precision::Float32)
-        .expect("a lowered precision under float32");
+    let base = PrecisionPlan::new(backend.network(), vec![lowest], higher)
+        .expect("a lowered precision under a higher one");
     let inputs = vec![backend.default_inputs()];
     let goldens = vec![backend.golden_outputs(OutputSelection::NetworkOutputs)];
     let config = CompareConfig {
@@ -180,16 +190,13 @@ proptest! {
             let expected = expected_check(&spec, lowest, Precision::Float32, &iteration.marked.to_vec(), atol);
             prop_assert_eq!(iteration.passed, expected.passes, "marked {:?}", iteration.marked);
         }
-        match &outcome.answer {
-            Some(answer) => {
-                prop_assert!(expected_check(&spec, lowest, Precision::Float32, &answer.to_vec(), atol).passes);
-                prop_assert!(outcome.iterations.last().is_some_and(|i| i.passed && &i.marked == answer));
-            }
-            None => {
-                prop_assert!(outcome.iterations.iter().all(|i| !i.passed));
-                let all = expected_check(&spec, lowest, Precision::Float32, &markable, atol);
-                prop_assert!(!all.passes, "marking every markable layer passes, but worst-first found nothing");
-            }
+        if let Some(answer) = &outcome.answer {
+            prop_assert!(expected_check(&spec, lowest, Precision::Float32, &answer.to_vec(), atol).passes);
+            prop_assert!(outcome.iterations.last().is_some_and(|i| i.passed && &i.marked == answer));
+        } else {
+            prop_assert!(outcome.iterations.iter().all(|i| !i.passed));
+            let all = expected_check(&spec, lowest, Precision::Float32, &markable, atol);
+            prop_assert!(!all.passes, "marking every markable layer passes, but worst-first found nothing");
         }
     }
 
@@ -336,7 +343,8 @@ fn build_failures_are_failed_checks() {
 
 #[test]
 fn worst_first_counts_build_failures_as_failed_checks() {
-    // `a` adds the most error but cannot be built in float32, the higher precision.
+    // `a` adds the most error but cannot be built in float16, the higher precision (the
+    // float32 reference still builds).
     let text = r#"
 noise = "constant"
 [[inputs]]
@@ -345,24 +353,28 @@ shape = [4]
 [[layers]]
 name = "a"
 error = { int8 = 0.5 }
-unsupported = ["float32"]
+unsupported = ["fp16"]
 [[layers]]
 name = "b"
 error = { int8 = 0.4 }
 "#;
     let spec = MockSpec::from_toml_str(text, "no_fp32").unwrap();
-    let mut o = oracle(&spec, Precision::Int8, 0.45);
+    let mut o = oracle_with(&spec, Precision::Int8, Precision::Float16, 0.45);
     let outcome = search(&mut o, Algorithm::WorstFirst, Direction::Reverse, 1);
     assert_eq!(outcome.answer, None);
     assert_eq!(outcome.iterations.len(), 3);
     assert!(outcome.iterations[0].build_error.is_none());
     for failed in &outcome.iterations[1..] {
         assert!(!failed.passed);
-        assert!(failed.build_error.as_deref().is_some_and(|e| e.contains("float32")), "{failed:?}");
+        assert!(failed.build_error.as_deref().is_some_and(|e| e.contains("float16")), "{failed:?}");
     }
     assert_eq!(outcome.iterations[1].marked, set(&spec, &[0]));
-    // Bisect and linear count them as failed checks too: marking only `b` passes.
-    let mut o = oracle(&spec, Precision::Int8, 0.45);
+    // Linear counts it as a failed check too: marking `b` alone leaves `a`'s 0.5 error, and
+    // marking both cannot be built, so nothing passes.
+    let mut o = oracle_with(&spec, Precision::Int8, Precision::Float16, 0.45);
     let linear = search(&mut o, Algorithm::Linear, Direction::Reverse, 1);
-    assert_eq!(linear.answer, Some(set(&spec, &[1])));
+    assert_eq!(linear.answer, None);
+    let passed: Vec<bool> = linear.iterations.iter().map(|i| i.passed).collect();
+    let built: Vec<bool> = linear.iterations.iter().map(|i| i.build_error.is_none()).collect();
+    assert_eq!((passed, built), (vec![false; 3], vec![true, true, false]));
 }
