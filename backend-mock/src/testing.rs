@@ -329,7 +329,9 @@ pub struct Expectation {
 ///
 /// The difference is computed as the comparator sees it: the returned value is
 /// `a = (f64::from(v) + e) as f32`, then `|a - v|` is computed in float32 and compared with
-/// `atol` in float64 (a NaN or infinite difference fails).
+/// `atol` in float64 (a NaN or infinite difference fails). Use an `atol` that float32 can
+/// represent exactly (for example a difference this function reported): then comparing in
+/// float32, as NumPy does with a Python float tolerance, gives the same answer.
 #[must_use]
 pub fn expected_check(
     spec: &MockSpec,
