@@ -100,6 +100,10 @@ fn marks_top_k_more_per_check() {
     assert_eq!(out.direction, None);
     assert_eq!(rec.events[0], Event::Started(Algorithm::WorstFirst, Some(4)));
     rec.assert_well_numbered(3);
+    assert!(rec.notes().contains(
+        &"layers adding the most error (output/input error ratio): 'D' (inf), 'A' (inf), \
+          'E' (1.000), 'C' (1.000), 'B' (0.000)"
+    ));
 }
 
 #[test]

@@ -24,9 +24,17 @@ pub struct LayerError {
     pub in_err: f64,
     /// The largest error of the tensors the layer writes (NaN counts as infinity).
     pub out_err: f64,
-    /// `out_err / in_err`: infinity when the layer turns exact inputs into a wrong output, 0
-    /// when its output is exact, 1 when an infinite error passes through.
+    /// `out_err / in_err`, never NaN: infinity when the layer turns exact inputs into a wrong
+    /// output, 0 when its output is exact, 1 when an infinite error passes through.
     pub ratio: f64,
+}
+
+/// How many of the worst layers the ranking note names.
+const NOTED_LAYERS: usize = 10;
+
+/// A ratio for a note: `inf` or three decimals.
+fn describe_ratio(ratio: f64) -> String {
+    if ratio.is_infinite() { "inf".to_owned() } else { format!("{ratio:.3}") }
 }
 
 /// Treats NaN as the worst possible error.
@@ -138,6 +146,17 @@ pub fn worst_first(
         .count();
     drop(compared);
     drop(layer_outputs);
+    let worst: Vec<String> = ranked
+        .iter()
+        .take(NOTED_LAYERS)
+        .map(|r| format!("'{}' ({})", network.layers[r.index].name, describe_ratio(r.ratio)))
+        .collect();
+    let ranking_note = (!worst.is_empty()).then(|| {
+        format!("layers adding the most error (output/input error ratio): {}", worst.join(", "))
+    });
+    if let Some(note) = ranking_note {
+        checker.note(&note);
+    }
     if unmeasured > 0 {
         checker.note(&format!(
             "{unmeasured} of {c} markable layers have no compared output; worst-first ranks them \
