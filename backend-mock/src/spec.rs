@@ -244,8 +244,10 @@ impl MockSpec {
         label: &str,
         default_name: &str,
     ) -> Result<MockSpec, MockError> {
-        let raw: RawSpec = toml::from_str(text)
-            .map_err(|e| MockError::Parse { file: label.to_owned(), message: e.to_string() })?;
+        let raw: RawSpec = toml::from_str(text).map_err(|e| MockError::Parse {
+            file: label.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
         let spec = resolve(raw, label, default_name)?;
         spec.validate(label)?;
         Ok(spec)

@@ -26,7 +26,8 @@ pub struct GenOptions {
     pub max_layers: usize,
     /// The noise of every spec, or `None` for a random choice.
     pub noise: Option<Noise>,
-    /// Precisions that may appear in a layer's `unsupported` list (about 1 layer in 20).
+    /// Precisions that may appear in a layer's `unsupported` list (each layer with chance
+    /// `1 / max(layers, 10)`, so about one layer per spec, none in about a third of specs).
     pub unsupported_choices: Vec<Precision>,
     /// The fraction of layers that are not markable.
     pub unmarkable_fraction: f64,
@@ -123,7 +124,9 @@ pub fn generate_spec(num_layers: usize, seed: u64, options: &GenOptions) -> Mock
         }
         let gain = if rng.chance(0.5) { 1.0 } else { 0.5 + rng.unit() };
         let markable = !rng.chance(options.unmarkable_fraction);
-        let unsupported = if !options.unsupported_choices.is_empty() && rng.chance(0.05) {
+        let unsupported = if !options.unsupported_choices.is_empty()
+            && rng.chance(1.0 / num_layers.max(10) as f64)
+        {
             vec![options.unsupported_choices[rng.below(options.unsupported_choices.len())]]
         } else {
             Vec::new()
@@ -326,7 +329,9 @@ pub struct Expectation {
 ///
 /// The difference is computed as the comparator sees it: the returned value is
 /// `a = (f64::from(v) + e) as f32`, then `|a - v|` is computed in float32 and compared with
-/// `atol` in float64 (a NaN or infinite difference fails).
+/// `atol` in float64 (a NaN or infinite difference fails). Use an `atol` that float32 can
+/// represent exactly (for example a difference this function reported): then comparing in
+/// float32, as NumPy does with a Python float tolerance, gives the same answer.
 #[must_use]
 pub fn expected_check(
     spec: &MockSpec,
