@@ -238,7 +238,12 @@ enum Value {
 struct HeaderParser<'a> {
     text: &'a str,
     pos: usize,
+    /// Tuple nesting depth, bounded so that hostile headers cannot exhaust the stack.
+    depth: usize,
 }
+
+/// The deepest tuple nesting a header may have (shapes need one level).
+const MAX_NESTING: usize = 8;
 
 impl HeaderParser<'_> {
     fn skip_ws(&mut self) {
@@ -295,6 +300,10 @@ impl HeaderParser<'_> {
             Some('\'' | '"') => self.string().map(Value::Str),
             Some('(') => {
                 self.pos += 1;
+                self.depth += 1;
+                if self.depth > MAX_NESTING {
+                    return Err(format!("tuples nested more than {MAX_NESTING} deep"));
+                }
                 let mut items = Vec::new();
                 let mut saw_comma = false;
                 loop {
@@ -310,6 +319,7 @@ impl HeaderParser<'_> {
                         return self.fail("',' or ')' in a tuple");
                     }
                 }
+                self.depth -= 1;
                 if items.len() == 1 && !saw_comma {
                     // `(3)` is the number 3 in Python, not a tuple.
                     return Ok(items.pop().expect("one item"));
@@ -422,7 +432,7 @@ fn parse_descr(descr: &str) -> Option<(DType, bool)> {
 
 fn parse_header(text: &str, at: &Location) -> Result<Header> {
     let bad = |problem: String| Error::NpyHeader { at: at.clone(), problem };
-    let entries = HeaderParser { text, pos: 0 }.dict().map_err(&bad)?;
+    let entries = HeaderParser { text, pos: 0, depth: 0 }.dict().map_err(&bad)?;
     let (mut descr, mut fortran, mut shape) = (None, None, None);
     for (key, value) in entries {
         match key.as_str() {
@@ -835,6 +845,11 @@ mod tests {
         let h = header_of("{'descr': '|b1', 'fortran_order': False, 'shape': (), }").unwrap();
         assert!(h.shape.is_empty());
         let h = header_of("{'descr': '<i8', 'fortran_order': False, 'shape': (2L, 3L)}").unwrap();
+        assert_eq!(h.shape, vec![2, 3]);
+        let deep = format!("{{'shape': {}{}}}", "(".repeat(100_000), ")".repeat(100_000));
+        let e = header_of(&deep).unwrap_err();
+        assert!(e.to_string().contains("nested more than 8 deep"), "{e}");
+        let h = header_of("{'descr': '<i8', 'fortran_order': False, 'shape': ((2), 3)}").unwrap();
         assert_eq!(h.shape, vec![2, 3]);
     }
 
