@@ -5,7 +5,7 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::io::Read;
+use std::io::{BufRead, BufReader};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -14,6 +14,7 @@ use serde_json::error::Category;
 
 use crate::error::{Error, Location, Result};
 use crate::npy::Decoder;
+use crate::stream::{PayloadReader, Payloads};
 use crate::{IterationResult, RunResults, RunnerResults};
 use precision_core::{NamedTensors, Tensor};
 
@@ -24,34 +25,40 @@ const CLASS_KEY: &str = "polygraphy_class";
 /// Base64 characters decoded per step (a multiple of 4).
 const B64_CHUNK: usize = 1 << 16;
 
-/// Where a seed leaves the typed error behind a serde abort.
-pub(crate) type Slot = RefCell<Option<Error>>;
+/// State shared by the seeds of one parse: the typed error a seed leaves behind a serde abort,
+/// and the tensors the stream reader decoded.
+#[derive(Default)]
+pub(crate) struct Slot {
+    error: RefCell<Option<Error>>,
+    payloads: Payloads,
+}
 
 fn fail<E: de::Error>(slot: &Slot, err: Error) -> E {
     let msg = err.to_string();
-    *slot.borrow_mut() = Some(err);
+    *slot.error.borrow_mut() = Some(err);
     E::custom(msg)
 }
 
 /// Deserializes one JSON document from `reader` with `seed` (built around `slot`), returning the
 /// typed error a seed stored, or serde_json's error mapped to ours.
-pub(crate) fn parse<S, T>(reader: impl Read, at: &Location, slot: &Slot, seed: S) -> Result<T>
+///
+/// Array payloads are decoded while they stream past (see [`crate::stream`]); `size`, the
+/// input's length if known, bounds how much element storage is reserved up front.
+pub(crate) fn parse<S, T>(
+    reader: impl BufRead,
+    size: Option<u64>,
+    at: &Location,
+    slot: &Slot,
+    seed: S,
+) -> Result<T>
 where
     S: for<'de> DeserializeSeed<'de, Value = T>,
 {
+    let reader =
+        BufReader::with_capacity(1 << 16, PayloadReader::new(reader, &slot.payloads, size));
     let mut de = serde_json::Deserializer::from_reader(reader);
     let result = seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
-    result.map_err(|e| slot.borrow_mut().take().unwrap_or_else(|| json_error(&e, at)))
-}
-
-/// Like [`parse`], over a complete document in memory.
-pub(crate) fn parse_slice<S, T>(bytes: &[u8], at: &Location, slot: &Slot, seed: S) -> Result<T>
-where
-    S: for<'de> DeserializeSeed<'de, Value = T>,
-{
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let result = seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
-    result.map_err(|e| slot.borrow_mut().take().unwrap_or_else(|| json_error(&e, at)))
+    result.map_err(|e| slot.error.borrow_mut().take().unwrap_or_else(|| json_error(&e, at)))
 }
 
 fn json_error(e: &serde_json::Error, at: &Location) -> Error {
@@ -268,7 +275,11 @@ impl<'de> Visitor<'de> for PayloadSeed<'_> {
     }
 
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Tensor, E> {
-        decode_payload(s, self.at).map_err(|e| fail(self.slot, e))
+        let result = match self.slot.payloads.take(s) {
+            Some(decoded) => decoded.map_err(|e| e.relocated(self.at)),
+            None => decode_payload(s, self.at),
+        };
+        result.map_err(|e| fail(self.slot, e))
     }
 }
 

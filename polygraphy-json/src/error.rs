@@ -239,6 +239,32 @@ impl Error {
         }
     }
 
+    /// The same error, reported at `at` (for errors found before their location was known).
+    pub(crate) fn relocated(mut self, at: &Location) -> Self {
+        *self.location_mut() = at.clone();
+        self
+    }
+
+    fn location_mut(&mut self) -> &mut Location {
+        match self {
+            Error::Io { at, .. }
+            | Error::Json { at, .. }
+            | Error::TruncatedJson { at, .. }
+            | Error::Structure { at, .. }
+            | Error::WrongClass { at, .. }
+            | Error::Base64 { at, .. }
+            | Error::NpyMagic { at, .. }
+            | Error::NpyVersion { at, .. }
+            | Error::NpyHeader { at, .. }
+            | Error::UnsupportedDtype { at, .. }
+            | Error::DataLength { at, .. }
+            | Error::EmptyRunResults { at }
+            | Error::EmptyDirectory { at }
+            | Error::Destination { at, .. }
+            | Error::Unrepresentable { at, .. } => at,
+        }
+    }
+
     pub(crate) fn io(at: &Location, action: &'static str, source: io::Error) -> Self {
         Error::Io { at: at.clone(), action, source }
     }

@@ -21,10 +21,11 @@ pub(crate) fn iteration_file_name(index: usize) -> String {
     format!("{index:0INDEX_WIDTH$}.json")
 }
 
-/// Opens a file for buffered reading.
-pub(crate) fn open(path: &Path) -> Result<BufReader<File>> {
+/// Opens a file for buffered reading; also returns its size, if known.
+pub(crate) fn open(path: &Path) -> Result<(BufReader<File>, Option<u64>)> {
     let file = File::open(path).map_err(|e| Error::io(&Location::file(path), "opening", e))?;
-    Ok(BufReader::with_capacity(BUF_SIZE, file))
+    let size = file.metadata().ok().map(|m| m.len());
+    Ok((BufReader::with_capacity(BUF_SIZE, file), size))
 }
 
 /// The `*.json` files of a directory in lexical (= index) order, hidden files excluded.

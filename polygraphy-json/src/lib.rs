@@ -42,8 +42,9 @@ mod encode;
 mod error;
 mod files;
 pub mod npy;
+mod stream;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
 pub use error::{Error, Location, Result, SUPPORTED_DTYPES};
@@ -104,14 +105,25 @@ fn non_empty(results: RunResults, at: &Location) -> Result<RunResults> {
     Ok(results)
 }
 
-fn parse_run_results(reader: impl Read, at: &Location) -> Result<RunResults> {
+fn parse_run_results(reader: impl BufRead, size: Option<u64>, at: &Location) -> Result<RunResults> {
     let slot = decode::Slot::default();
-    decode::parse(reader, at, &slot, decode::RunResultsSeed { slot: &slot, at: at.clone() })
+    decode::parse(reader, size, at, &slot, decode::RunResultsSeed { slot: &slot, at: at.clone() })
 }
 
-fn parse_inputs(reader: impl Read, at: &Location, first: usize) -> Result<InputData> {
+fn parse_inputs(
+    reader: impl BufRead,
+    size: Option<u64>,
+    at: &Location,
+    first: usize,
+) -> Result<InputData> {
     let slot = decode::Slot::default();
-    decode::parse(reader, at, &slot, decode::InputsSeed { slot: &slot, at: at.clone(), first })
+    let seed = decode::InputsSeed { slot: &slot, at: at.clone(), first };
+    decode::parse(reader, size, at, &slot, seed)
+}
+
+fn parse_run_results_file(path: &Path, at: &Location) -> Result<RunResults> {
+    let (reader, size) = files::open(path)?;
+    parse_run_results(reader, size, at)
 }
 
 fn is_dir(path: &Path) -> bool {
@@ -125,12 +137,12 @@ pub fn read_run_results(path: impl AsRef<Path>) -> Result<RunResults> {
     let path = path.as_ref();
     let at = Location::file(path);
     if !is_dir(path) {
-        return non_empty(parse_run_results(files::open(path)?, &at)?, &at);
+        return non_empty(parse_run_results_file(path, &at)?, &at);
     }
     let mut all = RunResults::default();
     for file in files::iteration_files(path)? {
         let file_at = Location::file(&file);
-        all.concat(non_empty(parse_run_results(files::open(&file)?, &file_at)?, &file_at)?);
+        all.concat(non_empty(parse_run_results_file(&file, &file_at)?, &file_at)?);
     }
     non_empty(all, &at)
 }
@@ -138,7 +150,7 @@ pub fn read_run_results(path: impl AsRef<Path>) -> Result<RunResults> {
 /// Reads a RunResults JSON document from a reader (fails if it holds no runners).
 pub fn run_results_from_reader(reader: impl Read) -> Result<RunResults> {
     let at = Location::memory();
-    non_empty(parse_run_results(reader, &at)?, &at)
+    non_empty(parse_run_results(BufReader::new(reader), None, &at)?, &at)
 }
 
 /// Writes a RunResults JSON document to a writer, laid out as Polygraphy writes it.
@@ -178,11 +190,15 @@ pub fn write_run_results(path: impl AsRef<Path>, results: &RunResults) -> Result
 pub fn read_inputs(path: impl AsRef<Path>) -> Result<InputData> {
     let path = path.as_ref();
     if !is_dir(path) {
-        return parse_inputs(files::open(path)?, &Location::file(path), 0);
+        return {
+            let (reader, size) = files::open(path)?;
+            parse_inputs(reader, size, &Location::file(path), 0)
+        };
     }
     let mut all = InputData::new();
     for file in files::iteration_files(path)? {
-        let feeds = parse_inputs(files::open(&file)?, &Location::file(&file), all.len())?;
+        let (reader, size) = files::open(&file)?;
+        let feeds = parse_inputs(reader, size, &Location::file(&file), all.len())?;
         all.extend(feeds);
     }
     Ok(all)
@@ -190,7 +206,7 @@ pub fn read_inputs(path: impl AsRef<Path>) -> Result<InputData> {
 
 /// Reads an inputs JSON document from a reader.
 pub fn inputs_from_reader(reader: impl Read) -> Result<InputData> {
-    parse_inputs(reader, &Location::memory(), 0)
+    parse_inputs(BufReader::new(reader), None, &Location::memory(), 0)
 }
 
 /// Writes an inputs JSON document (a list of feeds) to a writer.

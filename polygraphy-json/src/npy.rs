@@ -520,6 +520,8 @@ pub(crate) struct Decoder {
     at: Location,
     /// Total input length, if known in advance (for early length checks and exact reservation).
     total: Option<u64>,
+    /// Without `total`, element storage is reserved at most this many bytes ahead.
+    reserve_cap: u64,
     consumed: u64,
     buf: Vec<u8>,
     state: State,
@@ -527,7 +529,20 @@ pub(crate) struct Decoder {
 
 impl Decoder {
     pub(crate) fn new(at: Location, total: Option<u64>) -> Self {
-        Decoder { at, total, consumed: 0, buf: Vec::new(), state: State::Prefix }
+        Decoder {
+            at,
+            total,
+            reserve_cap: MAX_BLIND_RESERVE,
+            consumed: 0,
+            buf: Vec::new(),
+            state: State::Prefix,
+        }
+    }
+
+    /// A decoder for input of unknown length that reserves at most `cap` bytes of elements
+    /// ahead (an upper bound of the input's size avoids regrowing large arrays).
+    pub(crate) fn with_reserve_cap(at: Location, cap: u64) -> Self {
+        Decoder { reserve_cap: cap, ..Decoder::new(at, None) }
     }
 
     pub(crate) fn push(&mut self, mut bytes: &[u8]) -> Result<()> {
@@ -684,7 +699,7 @@ impl Decoder {
                 }
                 expected
             }
-            None => expected.min(MAX_BLIND_RESERVE),
+            None => expected.min(self.reserve_cap),
         };
         let reserve = (reserve_bytes / header.dtype.size() as u64) as usize;
         let sink = AnySink::new(header.dtype, reserve, header.big_endian);
