@@ -40,7 +40,7 @@ fn fail<E: de::Error>(slot: &Slot, err: Error) -> E {
 }
 
 /// Deserializes one JSON document from `reader` with `seed` (built around `slot`), returning the
-/// typed error a seed stored, or serde_json's error mapped to ours.
+/// typed error a seed stored, or `serde_json`'s error mapped to ours.
 ///
 /// Array payloads are decoded while they stream past (see [`crate::stream`]); `size`, the
 /// input's length if known, bounds how much element storage is reserved up front.
@@ -81,7 +81,7 @@ fn json_error(e: &serde_json::Error, at: &Location) -> Error {
     }
 }
 
-/// serde_json's message without its " at line L column C" suffix (we report those separately).
+/// `serde_json`'s message without its " at line L column C" suffix (we report those separately).
 fn strip_position(e: &serde_json::Error) -> String {
     let msg = e.to_string();
     match msg.rfind(" at line ") {
@@ -155,7 +155,7 @@ fn check_class(at: &Location, class: Option<&str>, allowed: &[&str]) -> Result<(
 // ---------------------------------------------------------------------------------------------
 // Arrays
 
-/// An ndarray or LazyArray object, decoded into a tensor.
+/// An `ndarray` or `LazyArray` object, decoded into a tensor.
 pub(crate) struct ArraySeed<'s> {
     pub(crate) slot: &'s Slot,
     pub(crate) at: Location,
@@ -267,7 +267,7 @@ impl<'de> DeserializeSeed<'de> for PayloadSeed<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for PayloadSeed<'_> {
+impl Visitor<'_> for PayloadSeed<'_> {
     type Value = Tensor;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -445,7 +445,7 @@ impl<'de> Visitor<'de> for InputsSeed<'_> {
 // ---------------------------------------------------------------------------------------------
 // RunResults
 
-/// A RunResults object.
+/// A `RunResults` object.
 pub(crate) struct RunResultsSeed<'s> {
     pub(crate) slot: &'s Slot,
     pub(crate) at: Location,
@@ -483,7 +483,7 @@ impl<'de> Visitor<'de> for RunResultsSeed<'_> {
             match key.as_str() {
                 "lst" => {
                     runners =
-                        Some(map.next_value_seed(RunnersSeed { slot: self.slot, at: &self.at })?)
+                        Some(map.next_value_seed(RunnersSeed { slot: self.slot, at: &self.at })?);
                 }
                 k if is_marker_key(k) => {
                     if let Some(c) = read_class(&mut map, k, self.slot, &self.at)? {

@@ -183,7 +183,7 @@ pub enum Error {
         /// Bytes present.
         found: u64,
     },
-    /// A RunResults holds no runners.
+    /// A `RunResults` holds no runners.
     #[error("{at}: the RunResults holds no runners; save outputs with at least one runner")]
     EmptyRunResults {
         /// The file concerned.

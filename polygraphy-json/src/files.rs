@@ -171,7 +171,7 @@ mod tests {
         let target = tmp.path().join("out.json");
         fs::write(&target, "old").unwrap();
         let err = write_atomic(&target, |w| {
-            w.write_all(&[b'x'; 3 * BUF_SIZE]).unwrap();
+            w.write_all(&vec![b'x'; 3 * BUF_SIZE]).unwrap();
             Err(failure(&Location::file(&target)))
         })
         .unwrap_err();

@@ -774,8 +774,7 @@ pub(crate) fn header_bytes(dtype: DType, shape: &[usize]) -> Vec<u8> {
         let pad = ALIGN - (prefix_len + hlen) % ALIGN;
         hlen + pad
     };
-    let (version, prefix_len) =
-        if wrap(10) <= usize::from(u16::MAX) { (1u8, 10) } else { (2u8, 12) };
+    let (version, prefix_len) = if u16::try_from(wrap(10)).is_ok() { (1u8, 10) } else { (2u8, 12) };
     let total = wrap(prefix_len);
     let mut out = Vec::with_capacity(prefix_len + total);
     out.extend_from_slice(MAGIC);

@@ -1,6 +1,6 @@
 //! A reader between the file and the JSON parser that decodes array payloads as they stream by.
 //!
-//! serde_json hands a string to a visitor only once it holds all of it, which for a large array
+//! `serde_json` hands a string to a visitor only once it holds all of it, which for a large array
 //! means holding its whole base64 text. This reader instead recognises the string value of an
 //! `"array"` key while the bytes pass, decodes it in bounded chunks straight into a tensor, and
 //! hands the parser a short placeholder string (`\u0001PGJ<n>`) in its place; the ndarray seed
@@ -322,16 +322,13 @@ impl<R: BufRead> Read for PayloadReader<'_, R> {
                             break;
                         }
                     }
-                    match done {
-                        Some(i) => {
-                            self.consume(i + 1);
-                            self.finish_payload(*decoder);
-                        }
-                        None => {
-                            let n = input.len();
-                            self.consume(n);
-                            self.mode = Mode::Skip(decoder, escape);
-                        }
+                    if let Some(i) = done {
+                        self.consume(i + 1);
+                        self.finish_payload(*decoder);
+                    } else {
+                        let n = input.len();
+                        self.consume(n);
+                        self.mode = Mode::Skip(decoder, escape);
                     }
                 }
             }

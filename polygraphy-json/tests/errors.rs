@@ -16,7 +16,7 @@ fn f32_npy() -> Vec<u8> {
     npy::to_bytes(&Tensor::F32(ArrayD::from_shape_vec(IxDyn(&[1, 2]), vec![0.25, 0.75]).unwrap()))
 }
 
-/// A one-output RunResults whose ndarray payload string is `payload`.
+/// A one-output `RunResults` whose ndarray payload string is `payload`.
 fn outputs_with_payload(payload: &str) -> String {
     serde_json::to_string_pretty(&json!({
         "lst": [["runner-a", [{
