@@ -7,8 +7,6 @@ use std::cell::RefCell;
 use std::fmt;
 use std::io::{BufRead, BufReader};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::error::Category;
 
@@ -292,41 +290,7 @@ pub(crate) fn decode_payload(s: &str, at: &Location) -> Result<Tensor> {
     if s.starts_with('\u{93}') {
         return decode_latin1(s, at);
     }
-    let bad = |message: String| Error::Base64 { at: at.clone(), message };
-    let bytes = s.as_bytes();
-    if bytes.len() % 4 != 0 {
-        return Err(bad(format!(
-            "its length {} is not a multiple of 4; the string is truncated or corrupt",
-            bytes.len()
-        )));
-    }
-    let body_end = bytes.len().saturating_sub(2);
-    if let Some(i) = bytes[..body_end].iter().position(|&b| b == b'=') {
-        return Err(bad(format!("padding '=' at offset {i} before the end of the string")));
-    }
-    let pad = bytes.iter().rev().take_while(|&&b| b == b'=').count();
-    let total = (bytes.len() / 4 * 3).saturating_sub(pad);
-    let mut decoder = Decoder::new(at.clone(), Some(total as u64));
-    let mut buf = vec![0u8; B64_CHUNK / 4 * 3];
-    for (i, chunk) in bytes.chunks(B64_CHUNK).enumerate() {
-        let n = STANDARD.decode_slice(chunk, &mut buf).map_err(|e| {
-            let offset = i * B64_CHUNK;
-            bad(match e {
-                base64::DecodeSliceError::DecodeError(base64::DecodeError::InvalidByte(o, b)) => {
-                    format!("invalid character {:?} at offset {}", char::from(b), offset + o)
-                }
-                base64::DecodeSliceError::DecodeError(base64::DecodeError::InvalidLastSymbol(
-                    o,
-                    b,
-                )) => {
-                    format!("invalid last character {:?} at offset {}", char::from(b), offset + o)
-                }
-                other => other.to_string(),
-            })
-        })?;
-        decoder.push(&buf[..n])?;
-    }
-    decoder.finish()
+    crate::stream::decode_base64(s.as_bytes()).map_err(|e| e.relocated(at))
 }
 
 fn decode_latin1(s: &str, at: &Location) -> Result<Tensor> {

@@ -206,14 +206,6 @@ pub enum Error {
         /// Why not.
         reason: String,
     },
-    /// A value cannot be represented in the format.
-    #[error("{at}: cannot write: {reason}")]
-    Unrepresentable {
-        /// Where the value is.
-        at: Location,
-        /// Why it cannot be written.
-        reason: String,
-    },
 }
 
 impl Error {
@@ -234,8 +226,7 @@ impl Error {
             | Error::DataLength { at, .. }
             | Error::EmptyRunResults { at }
             | Error::EmptyDirectory { at }
-            | Error::Destination { at, .. }
-            | Error::Unrepresentable { at, .. } => at,
+            | Error::Destination { at, .. } => at,
         }
     }
 
@@ -260,8 +251,7 @@ impl Error {
             | Error::DataLength { at, .. }
             | Error::EmptyRunResults { at }
             | Error::EmptyDirectory { at }
-            | Error::Destination { at, .. }
-            | Error::Unrepresentable { at, .. } => at,
+            | Error::Destination { at, .. } => at,
         }
     }
 

@@ -153,7 +153,7 @@ mod tests {
     use super::*;
 
     fn failure(at: &Location) -> Error {
-        Error::Unrepresentable { at: at.clone(), reason: "test failure".to_owned() }
+        Error::Destination { at: at.clone(), reason: "test failure".to_owned() }
     }
 
     fn entries(dir: &Path) -> Vec<String> {

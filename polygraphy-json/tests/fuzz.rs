@@ -24,52 +24,29 @@ fn shape() -> impl Strategy<Value = Vec<usize>> {
     prop::collection::vec(0usize..5, 0..4)
 }
 
-fn tensor() -> impl Strategy<Value = Tensor> {
-    shape().prop_flat_map(|shape| {
+/// A strategy for tensors of one element type: `$elem` values mapped by `$conv` into `$variant`.
+macro_rules! typed {
+    ($shape:expr, $elem:ty, $variant:ident, $conv:expr) => {{
+        let shape: Vec<usize> = $shape;
         let n: usize = shape.iter().product();
-        let sh = shape.clone();
-        let mk = move |s: &[usize]| IxDyn(s);
+        prop::collection::vec(any::<$elem>(), n).prop_map(move |v| {
+            let data = v.into_iter().map($conv).collect();
+            Tensor::$variant(ArrayD::from_shape_vec(IxDyn(&shape), data).unwrap())
+        })
+    }};
+}
+
+fn tensor() -> impl Strategy<Value = Tensor> {
+    shape().prop_flat_map(|s| {
         prop_oneof![
-            prop::collection::vec(any::<f32>(), n).prop_map({
-                let s = sh.clone();
-                move |v| Tensor::F32(ArrayD::from_shape_vec(mk(&s), v).unwrap())
-            }),
-            prop::collection::vec(any::<u16>(), n).prop_map({
-                let s = sh.clone();
-                move |v| {
-                    Tensor::F16(
-                        ArrayD::from_shape_vec(
-                            IxDyn(&s),
-                            v.into_iter().map(f16::from_bits).collect(),
-                        )
-                        .unwrap(),
-                    )
-                }
-            }),
-            prop::collection::vec(any::<f64>(), n).prop_map({
-                let s = sh.clone();
-                move |v| Tensor::F64(ArrayD::from_shape_vec(IxDyn(&s), v).unwrap())
-            }),
-            prop::collection::vec(any::<i8>(), n).prop_map({
-                let s = sh.clone();
-                move |v| Tensor::I8(ArrayD::from_shape_vec(IxDyn(&s), v).unwrap())
-            }),
-            prop::collection::vec(any::<u8>(), n).prop_map({
-                let s = sh.clone();
-                move |v| Tensor::U8(ArrayD::from_shape_vec(IxDyn(&s), v).unwrap())
-            }),
-            prop::collection::vec(any::<i32>(), n).prop_map({
-                let s = sh.clone();
-                move |v| Tensor::I32(ArrayD::from_shape_vec(IxDyn(&s), v).unwrap())
-            }),
-            prop::collection::vec(any::<i64>(), n).prop_map({
-                let s = sh.clone();
-                move |v| Tensor::I64(ArrayD::from_shape_vec(IxDyn(&s), v).unwrap())
-            }),
-            prop::collection::vec(any::<bool>(), n).prop_map({
-                let s = sh.clone();
-                move |v| Tensor::Bool(ArrayD::from_shape_vec(IxDyn(&s), v).unwrap())
-            }),
+            typed!(s.clone(), f32, F32, |v| v),
+            typed!(s.clone(), u16, F16, f16::from_bits),
+            typed!(s.clone(), f64, F64, |v| v),
+            typed!(s.clone(), i8, I8, |v| v),
+            typed!(s.clone(), u8, U8, |v| v),
+            typed!(s.clone(), i32, I32, |v| v),
+            typed!(s.clone(), i64, I64, |v| v),
+            typed!(s.clone(), bool, Bool, |v| v),
         ]
     })
 }

@@ -214,3 +214,14 @@ fn written_files_are_world_readable() {
     let mode = std::fs::metadata(tmp.path().join("a.json")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o644);
 }
+
+#[test]
+fn escaped_slashes_read_the_same() {
+    // `\/` is a valid JSON spelling of `/`; some writers use it, also inside base64 payloads.
+    let run = run_of_all_dtypes();
+    let mut buf = Vec::new();
+    run_results_to_writer(&mut buf, &run).unwrap();
+    let escaped = String::from_utf8(buf).unwrap().replace('/', "\\/");
+    assert!(escaped.contains("\\/"));
+    assert_same_run(&run_results_from_reader(escaped.as_bytes()).unwrap(), &run);
+}
