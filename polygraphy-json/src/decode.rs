@@ -1,7 +1,7 @@
 //! Reading Polygraphy JSON with serde seeds that decode array payloads straight into tensors.
 //!
 //! serde's error type cannot carry our typed [`Error`], so a seed that finds a problem stores the
-//! typed error in a shared slot and aborts with a placeholder; [`run`] returns the stored error.
+//! typed error in a shared slot and aborts with a placeholder; [`parse`] returns the stored error.
 
 use std::cell::RefCell;
 use std::fmt;
