@@ -100,7 +100,7 @@ impl PayloadDecoder {
         }
         let chunk = &self.text[..n];
         let body = if last { &chunk[..n.saturating_sub(2)] } else { chunk };
-        if let Some(i) = body.iter().position(|&b| b == b'=') {
+        if let Some(i) = find(body, |b| b == b'=') {
             let at = self.offset + i;
             self.bad(format!("padding '=' at offset {at} before the end of the string"));
             return;
@@ -139,6 +139,25 @@ impl PayloadDecoder {
             None => self.npy.finish(),
         }
     }
+}
+
+/// The position of the first byte matching `hit`: whole blocks are tested without early exit
+/// first, which the compiler vectorizes (payload strings are long).
+fn find(bytes: &[u8], hit: impl Fn(u8) -> bool) -> Option<usize> {
+    const BLOCK: usize = 64;
+    let mut start = 0;
+    for block in bytes.chunks_exact(BLOCK) {
+        let block: &[u8; BLOCK] = block.try_into().expect("chunks_exact gives whole blocks");
+        let mut any = 0u8;
+        for &b in block {
+            any |= u8::from(hit(b));
+        }
+        if any != 0 {
+            break;
+        }
+        start += BLOCK;
+    }
+    bytes[start..].iter().position(|&b| hit(b)).map(|i| start + i)
 }
 
 /// Decodes a complete base64 payload (one that did not stream past a [`PayloadReader`]).
@@ -297,7 +316,7 @@ impl<R: BufRead> Read for PayloadReader<'_, R> {
                     self.mode = Mode::Payload(Box::new(PayloadDecoder::new(cap)));
                 }
                 Mode::Payload(mut decoder) => {
-                    let stop = input.iter().position(|&b| b == b'"' || b == b'\\');
+                    let stop = find(input, |b| b == b'"' || b == b'\\');
                     let end = stop.unwrap_or(input.len());
                     decoder.feed(&input[..end]);
                     let stop_byte = stop.map(|i| input[i]);
