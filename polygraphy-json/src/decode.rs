@@ -1,19 +1,18 @@
 //! Reading Polygraphy JSON with serde seeds that decode array payloads straight into tensors.
 //!
 //! serde's error type cannot carry our typed [`Error`], so a seed that finds a problem stores the
-//! typed error in a shared slot and aborts with a placeholder; [`run`] returns the stored error.
+//! typed error in a shared slot and aborts with a placeholder; [`parse`] returns the stored error.
 
 use std::cell::RefCell;
 use std::fmt;
-use std::io::Read;
+use std::io::{BufRead, BufReader};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::error::Category;
 
 use crate::error::{Error, Location, Result};
 use crate::npy::Decoder;
+use crate::stream::{PayloadReader, Payloads};
 use crate::{IterationResult, RunResults, RunnerResults};
 use precision_core::{NamedTensors, Tensor};
 
@@ -24,34 +23,40 @@ const CLASS_KEY: &str = "polygraphy_class";
 /// Base64 characters decoded per step (a multiple of 4).
 const B64_CHUNK: usize = 1 << 16;
 
-/// Where a seed leaves the typed error behind a serde abort.
-pub(crate) type Slot = RefCell<Option<Error>>;
+/// State shared by the seeds of one parse: the typed error a seed leaves behind a serde abort,
+/// and the tensors the stream reader decoded.
+#[derive(Default)]
+pub(crate) struct Slot {
+    error: RefCell<Option<Error>>,
+    payloads: Payloads,
+}
 
 fn fail<E: de::Error>(slot: &Slot, err: Error) -> E {
     let msg = err.to_string();
-    *slot.borrow_mut() = Some(err);
+    *slot.error.borrow_mut() = Some(err);
     E::custom(msg)
 }
 
 /// Deserializes one JSON document from `reader` with `seed` (built around `slot`), returning the
-/// typed error a seed stored, or serde_json's error mapped to ours.
-pub(crate) fn parse<S, T>(reader: impl Read, at: &Location, slot: &Slot, seed: S) -> Result<T>
+/// typed error a seed stored, or `serde_json`'s error mapped to ours.
+///
+/// Array payloads are decoded while they stream past (see [`crate::stream`]); `size`, the
+/// input's length if known, bounds how much element storage is reserved up front.
+pub(crate) fn parse<S, T>(
+    reader: impl BufRead,
+    size: Option<u64>,
+    at: &Location,
+    slot: &Slot,
+    seed: S,
+) -> Result<T>
 where
     S: for<'de> DeserializeSeed<'de, Value = T>,
 {
+    let reader =
+        BufReader::with_capacity(1 << 16, PayloadReader::new(reader, &slot.payloads, size));
     let mut de = serde_json::Deserializer::from_reader(reader);
     let result = seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
-    result.map_err(|e| slot.borrow_mut().take().unwrap_or_else(|| json_error(&e, at)))
-}
-
-/// Like [`parse`], over a complete document in memory.
-pub(crate) fn parse_slice<S, T>(bytes: &[u8], at: &Location, slot: &Slot, seed: S) -> Result<T>
-where
-    S: for<'de> DeserializeSeed<'de, Value = T>,
-{
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let result = seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
-    result.map_err(|e| slot.borrow_mut().take().unwrap_or_else(|| json_error(&e, at)))
+    result.map_err(|e| slot.error.borrow_mut().take().unwrap_or_else(|| json_error(&e, at)))
 }
 
 fn json_error(e: &serde_json::Error, at: &Location) -> Error {
@@ -74,7 +79,7 @@ fn json_error(e: &serde_json::Error, at: &Location) -> Error {
     }
 }
 
-/// serde_json's message without its " at line L column C" suffix (we report those separately).
+/// `serde_json`'s message without its " at line L column C" suffix (we report those separately).
 fn strip_position(e: &serde_json::Error) -> String {
     let msg = e.to_string();
     match msg.rfind(" at line ") {
@@ -148,7 +153,7 @@ fn check_class(at: &Location, class: Option<&str>, allowed: &[&str]) -> Result<(
 // ---------------------------------------------------------------------------------------------
 // Arrays
 
-/// An ndarray or LazyArray object, decoded into a tensor.
+/// An `ndarray` or `LazyArray` object, decoded into a tensor.
 pub(crate) struct ArraySeed<'s> {
     pub(crate) slot: &'s Slot,
     pub(crate) at: Location,
@@ -260,7 +265,7 @@ impl<'de> DeserializeSeed<'de> for PayloadSeed<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for PayloadSeed<'_> {
+impl Visitor<'_> for PayloadSeed<'_> {
     type Value = Tensor;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -268,7 +273,11 @@ impl<'de> Visitor<'de> for PayloadSeed<'_> {
     }
 
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Tensor, E> {
-        decode_payload(s, self.at).map_err(|e| fail(self.slot, e))
+        let result = match self.slot.payloads.take(s) {
+            Some(decoded) => decoded.map_err(|e| e.relocated(self.at)),
+            None => decode_payload(s, self.at),
+        };
+        result.map_err(|e| fail(self.slot, e))
     }
 }
 
@@ -281,41 +290,7 @@ pub(crate) fn decode_payload(s: &str, at: &Location) -> Result<Tensor> {
     if s.starts_with('\u{93}') {
         return decode_latin1(s, at);
     }
-    let bad = |message: String| Error::Base64 { at: at.clone(), message };
-    let bytes = s.as_bytes();
-    if bytes.len() % 4 != 0 {
-        return Err(bad(format!(
-            "its length {} is not a multiple of 4; the string is truncated or corrupt",
-            bytes.len()
-        )));
-    }
-    let body_end = bytes.len().saturating_sub(2);
-    if let Some(i) = bytes[..body_end].iter().position(|&b| b == b'=') {
-        return Err(bad(format!("padding '=' at offset {i} before the end of the string")));
-    }
-    let pad = bytes.iter().rev().take_while(|&&b| b == b'=').count();
-    let total = (bytes.len() / 4 * 3).saturating_sub(pad);
-    let mut decoder = Decoder::new(at.clone(), Some(total as u64));
-    let mut buf = vec![0u8; B64_CHUNK / 4 * 3];
-    for (i, chunk) in bytes.chunks(B64_CHUNK).enumerate() {
-        let n = STANDARD.decode_slice(chunk, &mut buf).map_err(|e| {
-            let offset = i * B64_CHUNK;
-            bad(match e {
-                base64::DecodeSliceError::DecodeError(base64::DecodeError::InvalidByte(o, b)) => {
-                    format!("invalid character {:?} at offset {}", char::from(b), offset + o)
-                }
-                base64::DecodeSliceError::DecodeError(base64::DecodeError::InvalidLastSymbol(
-                    o,
-                    b,
-                )) => {
-                    format!("invalid last character {:?} at offset {}", char::from(b), offset + o)
-                }
-                other => other.to_string(),
-            })
-        })?;
-        decoder.push(&buf[..n])?;
-    }
-    decoder.finish()
+    crate::stream::decode_base64(s.as_bytes()).map_err(|e| e.relocated(at))
 }
 
 fn decode_latin1(s: &str, at: &Location) -> Result<Tensor> {
@@ -434,7 +409,7 @@ impl<'de> Visitor<'de> for InputsSeed<'_> {
 // ---------------------------------------------------------------------------------------------
 // RunResults
 
-/// A RunResults object.
+/// A `RunResults` object.
 pub(crate) struct RunResultsSeed<'s> {
     pub(crate) slot: &'s Slot,
     pub(crate) at: Location,
@@ -472,7 +447,7 @@ impl<'de> Visitor<'de> for RunResultsSeed<'_> {
             match key.as_str() {
                 "lst" => {
                     runners =
-                        Some(map.next_value_seed(RunnersSeed { slot: self.slot, at: &self.at })?)
+                        Some(map.next_value_seed(RunnersSeed { slot: self.slot, at: &self.at })?);
                 }
                 k if is_marker_key(k) => {
                     if let Some(c) = read_class(&mut map, k, self.slot, &self.at)? {

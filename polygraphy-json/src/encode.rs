@@ -1,6 +1,7 @@
 //! Writing Polygraphy JSON laid out exactly as Python's `json.dumps(obj, indent=4)` does, with
 //! array payloads streamed through a base64 encoder.
 
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use base64::engine::general_purpose::STANDARD;
@@ -63,7 +64,7 @@ impl<W: Write> JsonWriter<W> {
                 _ => {
                     let mut units = [0u16; 2];
                     for u in c.encode_utf16(&mut units) {
-                        out.push_str(&format!("\\u{u:04x}"));
+                        let _ = write!(out, "\\u{u:04x}");
                     }
                 }
             }
@@ -139,7 +140,7 @@ impl<W: Write> JsonWriter<W> {
         self.class(level, "IterationResult")
     }
 
-    /// A RunResults with all iterations (`only: None`), or only iteration `k` of each runner
+    /// A `RunResults` with all iterations (`only: None`), or only iteration `k` of each runner
     /// that has one (`only: Some(k)`, as Polygraphy's `RunResults.split` does).
     pub(crate) fn run_results(&mut self, results: &RunResults, only: Option<usize>) -> Result<()> {
         let at = self.at.clone();

@@ -183,7 +183,7 @@ pub enum Error {
         /// Bytes present.
         found: u64,
     },
-    /// A RunResults holds no runners.
+    /// A `RunResults` holds no runners.
     #[error("{at}: the RunResults holds no runners; save outputs with at least one runner")]
     EmptyRunResults {
         /// The file concerned.
@@ -206,14 +206,6 @@ pub enum Error {
         /// Why not.
         reason: String,
     },
-    /// A value cannot be represented in the format.
-    #[error("{at}: cannot write: {reason}")]
-    Unrepresentable {
-        /// Where the value is.
-        at: Location,
-        /// Why it cannot be written.
-        reason: String,
-    },
 }
 
 impl Error {
@@ -234,8 +226,32 @@ impl Error {
             | Error::DataLength { at, .. }
             | Error::EmptyRunResults { at }
             | Error::EmptyDirectory { at }
-            | Error::Destination { at, .. }
-            | Error::Unrepresentable { at, .. } => at,
+            | Error::Destination { at, .. } => at,
+        }
+    }
+
+    /// The same error, reported at `at` (for errors found before their location was known).
+    pub(crate) fn relocated(mut self, at: &Location) -> Self {
+        *self.location_mut() = at.clone();
+        self
+    }
+
+    fn location_mut(&mut self) -> &mut Location {
+        match self {
+            Error::Io { at, .. }
+            | Error::Json { at, .. }
+            | Error::TruncatedJson { at, .. }
+            | Error::Structure { at, .. }
+            | Error::WrongClass { at, .. }
+            | Error::Base64 { at, .. }
+            | Error::NpyMagic { at, .. }
+            | Error::NpyVersion { at, .. }
+            | Error::NpyHeader { at, .. }
+            | Error::UnsupportedDtype { at, .. }
+            | Error::DataLength { at, .. }
+            | Error::EmptyRunResults { at }
+            | Error::EmptyDirectory { at }
+            | Error::Destination { at, .. } => at,
         }
     }
 

@@ -21,10 +21,11 @@ pub(crate) fn iteration_file_name(index: usize) -> String {
     format!("{index:0INDEX_WIDTH$}.json")
 }
 
-/// Opens a file for buffered reading.
-pub(crate) fn open(path: &Path) -> Result<BufReader<File>> {
+/// Opens a file for buffered reading; also returns its size, if known.
+pub(crate) fn open(path: &Path) -> Result<(BufReader<File>, Option<u64>)> {
     let file = File::open(path).map_err(|e| Error::io(&Location::file(path), "opening", e))?;
-    Ok(BufReader::with_capacity(BUF_SIZE, file))
+    let size = file.metadata().ok().map(|m| m.len());
+    Ok((BufReader::with_capacity(BUF_SIZE, file), size))
 }
 
 /// The `*.json` files of a directory in lexical (= index) order, hidden files excluded.
@@ -145,4 +146,62 @@ fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn set_mode(_: &Path, _: u32) -> std::io::Result<()> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(at: &Location) -> Error {
+        Error::Destination { at: at.clone(), reason: "test failure".to_owned() }
+    }
+
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_failure_mid_write_keeps_the_old_file_and_leaves_no_temporary() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("out.json");
+        fs::write(&target, "old").unwrap();
+        let err = write_atomic(&target, |w| {
+            w.write_all(&vec![b'x'; 3 * BUF_SIZE]).unwrap();
+            Err(failure(&Location::file(&target)))
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("test failure"));
+        assert_eq!(fs::read_to_string(&target).unwrap(), "old");
+        assert_eq!(entries(tmp.path()), ["out.json"]);
+        write_atomic(&target, |w| {
+            w.write_all(b"new").map_err(|e| Error::io(&Location::memory(), "writing", e))
+        })
+        .unwrap();
+        assert_eq!(fs::read_to_string(&target).unwrap(), "new");
+        assert_eq!(entries(tmp.path()), ["out.json"]);
+    }
+
+    #[test]
+    fn a_failure_in_a_later_iteration_leaves_no_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("outs");
+        let err = write_dir_atomic(&target, 3, |i, w, at| {
+            w.write_all(b"{}").unwrap();
+            if i == 2 { Err(failure(at)) } else { Ok(()) }
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("0000000002.json"), "{err}");
+        assert!(entries(tmp.path()).is_empty());
+        write_dir_atomic(&target, 2, |_, w, _| {
+            w.write_all(b"{}").map_err(|e| Error::io(&Location::memory(), "writing", e))
+        })
+        .unwrap();
+        assert_eq!(entries(&target), ["0000000000.json", "0000000001.json"]);
+        assert_eq!(iteration_files(&target).unwrap().len(), 2);
+    }
 }

@@ -5,21 +5,25 @@
 //! # Formats
 //!
 //! Polygraphy writes JSON with four-space indentation; every custom object carries
-//! `"polygraphy_class": "<TypeName>"`. Readers accept keys in any order.
+//! `"polygraphy_class": "<TypeName>"`. Readers accept keys in any order. In Polygraphy's key
+//! order (which the writers follow, so that our files equal Polygraphy's byte for byte):
 //!
-//! - **ndarray**: `{"array": <base64 of a complete .npy file>, "polygraphy_class": "ndarray"}`.
-//!   See [`npy`] for the array format itself.
-//! - **LazyArray**: `{"values": <ndarray>, "polygraphy_class": "LazyArray"}`.
-//! - **IterationResult**: `{"outputs": {name: LazyArray, ...}, "runtime": <seconds>,
-//!   "runner_name": <str>, "polygraphy_class": "IterationResult"}`, outputs in the model's order.
-//! - **RunResults** (outputs file): `{"lst": [[runner name, [IterationResult, ...]], ...],
-//!   "polygraphy_class": "RunResults"}`.
-//! - **Inputs file**: a JSON list with one `{input name: ndarray}` object per iteration.
-//! - **Directory form**: a path without an extension is a directory of `0000000000.json`,
-//!   `0000000001.json`, ... one per iteration. For outputs each file is a RunResults holding
+//! - `ndarray`: `{"array": <base64 of a .npy file>, "polygraphy_class": "ndarray"}`; see
+//!   [`npy`] for the array format itself.
+//! - `LazyArray`: `{"values": <ndarray>, "polygraphy_class": "LazyArray"}`.
+//! - `IterationResult`: `{"outputs": {<name>: <LazyArray>, ...}, "runtime": <seconds>,`
+//!   `"runner_name": <str>, "polygraphy_class": "IterationResult"}`, outputs in the model's
+//!   order.
+//! - `RunResults` (an outputs file, `--save-outputs`):
+//!   `{"lst": [[<runner name>, [<IterationResult>, ...]], ...], "polygraphy_class": "RunResults"}`.
+//! - Inputs file (`--save-inputs`): a JSON list with one `{<input name>: <ndarray>}` object per
+//!   iteration.
+//! - Directory form: a path without an extension is a directory of `0000000000.json`,
+//!   `0000000001.json`, ... one per iteration. For outputs each file is a `RunResults` holding
 //!   iteration *i* of every runner that has one (Polygraphy's `RunResults.split`); reading joins
-//!   them by runner name. For inputs each file is one `{input name: ndarray}` object (a file
-//!   holding a list is also accepted).
+//!   them by runner name. For inputs each file is one `{<input name>: <ndarray>}` object (a file
+//!   holding a list is also accepted). A directory is written only if it does not exist yet or is
+//!   empty, as in Polygraphy.
 //!
 //! Readers also accept the legacy forms: the marker key
 //! `"__polygraphy_encoded_<Type>": "polygraphy_serialized_json_type"` instead of
@@ -27,23 +31,27 @@
 //! an ndarray payload holding the `.npy` bytes as a latin-1 string instead of base64 (Polygraphy
 //! tries base64 first and falls back to latin-1; since `.npy` data starts with byte 0x93, which
 //! is not a base64 character, the first character decides). A missing `runtime` or `null` reads
-//! as NaN, a missing `runner_name` as `custom_runner`; a non-finite runtime is written as `null`.
+//! as NaN, a missing `runner_name` as `custom_runner`; a non-finite runtime is written as `null`
+//! (standard JSON has no literal for it). NPZ payloads and torch tensors are not supported.
 //!
 //! # Memory and safety
 //!
-//! Array payloads are decoded in bounded chunks straight into each tensor's element buffer; the
-//! raw `.npy` bytes are never held as a whole. The JSON parser keeps at most one payload string
-//! (the one being decoded) besides the tensors. Writing streams each array through a base64
-//! encoder into a buffered file, without building strings. Every write goes to a temporary file
-//! (or directory) next to the destination and is renamed into place only on success.
+//! Big arrays are held once. While the JSON parser reads a file, a reader in front of it
+//! recognises each `"array"` payload string and decodes it in bounded chunks straight into the
+//! tensor's element buffer, sized once from the `.npy` header; neither the base64 text nor the
+//! raw `.npy` bytes are ever held whole (reading a 341 MB file holding a 256 MiB array peaks at
+//! about 266 MB resident). Writing streams each array through a base64 encoder into a buffered
+//! file. Every write goes to a temporary file (or directory) next to the destination, which is
+//! renamed into place only on success, so a failure never leaves a half-written file.
 
 mod decode;
 mod encode;
 mod error;
 mod files;
 pub mod npy;
+mod stream;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
 pub use error::{Error, Location, Result, SUPPORTED_DTYPES};
@@ -104,44 +112,55 @@ fn non_empty(results: RunResults, at: &Location) -> Result<RunResults> {
     Ok(results)
 }
 
-fn parse_run_results(reader: impl Read, at: &Location) -> Result<RunResults> {
+fn parse_run_results(reader: impl BufRead, size: Option<u64>, at: &Location) -> Result<RunResults> {
     let slot = decode::Slot::default();
-    decode::parse(reader, at, &slot, decode::RunResultsSeed { slot: &slot, at: at.clone() })
+    decode::parse(reader, size, at, &slot, decode::RunResultsSeed { slot: &slot, at: at.clone() })
 }
 
-fn parse_inputs(reader: impl Read, at: &Location, first: usize) -> Result<InputData> {
+fn parse_inputs(
+    reader: impl BufRead,
+    size: Option<u64>,
+    at: &Location,
+    first: usize,
+) -> Result<InputData> {
     let slot = decode::Slot::default();
-    decode::parse(reader, at, &slot, decode::InputsSeed { slot: &slot, at: at.clone(), first })
+    let seed = decode::InputsSeed { slot: &slot, at: at.clone(), first };
+    decode::parse(reader, size, at, &slot, seed)
+}
+
+fn parse_run_results_file(path: &Path, at: &Location) -> Result<RunResults> {
+    let (reader, size) = files::open(path)?;
+    parse_run_results(reader, size, at)
 }
 
 fn is_dir(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_dir())
 }
 
-/// Reads saved outputs: a RunResults JSON file, or a directory of per-iteration files.
+/// Reads saved outputs: a `RunResults` JSON file, or a directory of per-iteration files.
 ///
 /// Fails if the file holds no runners.
 pub fn read_run_results(path: impl AsRef<Path>) -> Result<RunResults> {
     let path = path.as_ref();
     let at = Location::file(path);
     if !is_dir(path) {
-        return non_empty(parse_run_results(files::open(path)?, &at)?, &at);
+        return non_empty(parse_run_results_file(path, &at)?, &at);
     }
     let mut all = RunResults::default();
     for file in files::iteration_files(path)? {
         let file_at = Location::file(&file);
-        all.concat(non_empty(parse_run_results(files::open(&file)?, &file_at)?, &file_at)?);
+        all.concat(non_empty(parse_run_results_file(&file, &file_at)?, &file_at)?);
     }
     non_empty(all, &at)
 }
 
-/// Reads a RunResults JSON document from a reader (fails if it holds no runners).
+/// Reads a `RunResults` JSON document from a reader (fails if it holds no runners).
 pub fn run_results_from_reader(reader: impl Read) -> Result<RunResults> {
     let at = Location::memory();
-    non_empty(parse_run_results(reader, &at)?, &at)
+    non_empty(parse_run_results(BufReader::new(reader), None, &at)?, &at)
 }
 
-/// Writes a RunResults JSON document to a writer, laid out as Polygraphy writes it.
+/// Writes a `RunResults` JSON document to a writer, laid out as Polygraphy writes it.
 pub fn run_results_to_writer(writer: impl Write, results: &RunResults) -> Result<()> {
     let at = Location::memory();
     let mut w = encode::JsonWriter::new(writer, at.clone());
@@ -178,11 +197,15 @@ pub fn write_run_results(path: impl AsRef<Path>, results: &RunResults) -> Result
 pub fn read_inputs(path: impl AsRef<Path>) -> Result<InputData> {
     let path = path.as_ref();
     if !is_dir(path) {
-        return parse_inputs(files::open(path)?, &Location::file(path), 0);
+        return {
+            let (reader, size) = files::open(path)?;
+            parse_inputs(reader, size, &Location::file(path), 0)
+        };
     }
     let mut all = InputData::new();
     for file in files::iteration_files(path)? {
-        let feeds = parse_inputs(files::open(&file)?, &Location::file(&file), all.len())?;
+        let (reader, size) = files::open(&file)?;
+        let feeds = parse_inputs(reader, size, &Location::file(&file), all.len())?;
         all.extend(feeds);
     }
     Ok(all)
@@ -190,7 +213,7 @@ pub fn read_inputs(path: impl AsRef<Path>) -> Result<InputData> {
 
 /// Reads an inputs JSON document from a reader.
 pub fn inputs_from_reader(reader: impl Read) -> Result<InputData> {
-    parse_inputs(reader, &Location::memory(), 0)
+    parse_inputs(BufReader::new(reader), None, &Location::memory(), 0)
 }
 
 /// Writes an inputs JSON document (a list of feeds) to a writer.

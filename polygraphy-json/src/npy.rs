@@ -238,7 +238,12 @@ enum Value {
 struct HeaderParser<'a> {
     text: &'a str,
     pos: usize,
+    /// Tuple nesting depth, bounded so that hostile headers cannot exhaust the stack.
+    depth: usize,
 }
+
+/// The deepest tuple nesting a header may have (shapes need one level).
+const MAX_NESTING: usize = 8;
 
 impl HeaderParser<'_> {
     fn skip_ws(&mut self) {
@@ -295,6 +300,10 @@ impl HeaderParser<'_> {
             Some('\'' | '"') => self.string().map(Value::Str),
             Some('(') => {
                 self.pos += 1;
+                self.depth += 1;
+                if self.depth > MAX_NESTING {
+                    return Err(format!("tuples nested more than {MAX_NESTING} deep"));
+                }
                 let mut items = Vec::new();
                 let mut saw_comma = false;
                 loop {
@@ -310,6 +319,7 @@ impl HeaderParser<'_> {
                         return self.fail("',' or ')' in a tuple");
                     }
                 }
+                self.depth -= 1;
                 if items.len() == 1 && !saw_comma {
                     // `(3)` is the number 3 in Python, not a tuple.
                     return Ok(items.pop().expect("one item"));
@@ -422,7 +432,7 @@ fn parse_descr(descr: &str) -> Option<(DType, bool)> {
 
 fn parse_header(text: &str, at: &Location) -> Result<Header> {
     let bad = |problem: String| Error::NpyHeader { at: at.clone(), problem };
-    let entries = HeaderParser { text, pos: 0 }.dict().map_err(&bad)?;
+    let entries = HeaderParser { text, pos: 0, depth: 0 }.dict().map_err(&bad)?;
     let (mut descr, mut fortran, mut shape) = (None, None, None);
     for (key, value) in entries {
         match key.as_str() {
@@ -510,6 +520,8 @@ pub(crate) struct Decoder {
     at: Location,
     /// Total input length, if known in advance (for early length checks and exact reservation).
     total: Option<u64>,
+    /// Without `total`, element storage is reserved at most this many bytes ahead.
+    reserve_cap: u64,
     consumed: u64,
     buf: Vec<u8>,
     state: State,
@@ -517,7 +529,20 @@ pub(crate) struct Decoder {
 
 impl Decoder {
     pub(crate) fn new(at: Location, total: Option<u64>) -> Self {
-        Decoder { at, total, consumed: 0, buf: Vec::new(), state: State::Prefix }
+        Decoder {
+            at,
+            total,
+            reserve_cap: MAX_BLIND_RESERVE,
+            consumed: 0,
+            buf: Vec::new(),
+            state: State::Prefix,
+        }
+    }
+
+    /// A decoder for input of unknown length that reserves at most `cap` bytes of elements
+    /// ahead (an upper bound of the input's size avoids regrowing large arrays).
+    pub(crate) fn with_reserve_cap(at: Location, cap: u64) -> Self {
+        Decoder { reserve_cap: cap, ..Decoder::new(at, None) }
     }
 
     pub(crate) fn push(&mut self, mut bytes: &[u8]) -> Result<()> {
@@ -674,7 +699,7 @@ impl Decoder {
                 }
                 expected
             }
-            None => expected.min(MAX_BLIND_RESERVE),
+            None => expected.min(self.reserve_cap),
         };
         let reserve = (reserve_bytes / header.dtype.size() as u64) as usize;
         let sink = AnySink::new(header.dtype, reserve, header.big_endian);
@@ -749,8 +774,7 @@ pub(crate) fn header_bytes(dtype: DType, shape: &[usize]) -> Vec<u8> {
         let pad = ALIGN - (prefix_len + hlen) % ALIGN;
         hlen + pad
     };
-    let (version, prefix_len) =
-        if wrap(10) <= usize::from(u16::MAX) { (1u8, 10) } else { (2u8, 12) };
+    let (version, prefix_len) = if u16::try_from(wrap(10)).is_ok() { (1u8, 10) } else { (2u8, 12) };
     let total = wrap(prefix_len);
     let mut out = Vec::with_capacity(prefix_len + total);
     out.extend_from_slice(MAGIC);
@@ -835,6 +859,11 @@ mod tests {
         let h = header_of("{'descr': '|b1', 'fortran_order': False, 'shape': (), }").unwrap();
         assert!(h.shape.is_empty());
         let h = header_of("{'descr': '<i8', 'fortran_order': False, 'shape': (2L, 3L)}").unwrap();
+        assert_eq!(h.shape, vec![2, 3]);
+        let deep = format!("{{'shape': {}{}}}", "(".repeat(100_000), ")".repeat(100_000));
+        let e = header_of(&deep).unwrap_err();
+        assert!(e.to_string().contains("nested more than 8 deep"), "{e}");
+        let h = header_of("{'descr': '<i8', 'fortran_order': False, 'shape': ((2), 3)}").unwrap();
         assert_eq!(h.shape, vec![2, 3]);
     }
 

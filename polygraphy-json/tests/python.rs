@@ -139,7 +139,7 @@ fn sample_run(name_suffix: &str, scale: f32) -> RunResults {
     RunResults { runners: vec![runner("onnxrt-runner-N0-ünï", 2), runner("trt-runner-N0", 1)] }
 }
 
-/// Prints a RunResults loaded by Polygraphy (a file, or a directory through `load_streaming`).
+/// Prints a `RunResults` loaded by Polygraphy (a file, or a directory through `load_streaming`).
 const RUN_RESULTS_SCRIPT: &str = r"
 import json, os, sys
 import numpy as np
