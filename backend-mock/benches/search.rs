@@ -73,7 +73,11 @@ fn oracle(text: &str, atol: f64) -> BackendOracle<MockBackend> {
     BackendOracle::new(backend, plan, vec![inputs], vec![golden], config).expect("goldens fit")
 }
 
-fn search(oracle: &mut BackendOracle<MockBackend>, algorithm: Algorithm, top_k: usize) -> SearchOutcome {
+fn search(
+    oracle: &mut BackendOracle<MockBackend>,
+    algorithm: Algorithm,
+    top_k: usize,
+) -> SearchOutcome {
     let options = SearchOptions { algorithm, direction: Direction::Reverse, top_k };
     run_search(oracle, &options, &mut NoObserver).expect("the search runs")
 }
@@ -82,7 +86,8 @@ fn bench(c: &mut Criterion) {
     let text = spec();
     let mut group = c.benchmark_group("search_10000_layers");
     group.sample_size(10);
-    for (name, algorithm) in [("bisect", Algorithm::Bisect), ("worst_first", Algorithm::WorstFirst)] {
+    for (name, algorithm) in [("bisect", Algorithm::Bisect), ("worst_first", Algorithm::WorstFirst)]
+    {
         group.bench_function(name, |b| {
             b.iter_batched(
                 || oracle(&text, 1.0),

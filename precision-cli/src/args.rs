@@ -138,12 +138,16 @@ impl ComparatorArgs {
                 defaults.check_error_stat.default,
                 |v| v.parse::<ErrorStat>(),
             )?,
-            error_quantile: per_output(&self.error_quantile, defaults.error_quantile.default, |v| {
-                v.parse::<f64>()
-                    .ok()
-                    .filter(|q| (0.0..=1.0).contains(q))
-                    .ok_or_else(|| format!("--error-quantile: '{v}' is not a number in [0, 1]"))
-            })?,
+            error_quantile: per_output(
+                &self.error_quantile,
+                defaults.error_quantile.default,
+                |v| {
+                    v.parse::<f64>()
+                        .ok()
+                        .filter(|q| (0.0..=1.0).contains(q))
+                        .ok_or_else(|| format!("--error-quantile: '{v}' is not a number in [0, 1]"))
+                },
+            )?,
             infinities_compare_equal: self.infinities_compare_equal,
             check_shapes: !self.no_shape_check,
         };

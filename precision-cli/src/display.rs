@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 
 use precision_core::{
-    Algorithm, Direction, Iteration, LayerSet, Network, OutputComparison, Precision,
-    SearchOutcome, trtexec_layer_precisions,
+    Algorithm, Direction, Iteration, LayerSet, Network, OutputComparison, Precision, SearchOutcome,
+    trtexec_layer_precisions,
 };
 
 /// How many layer names a console line lists before eliding the rest.
@@ -76,7 +76,12 @@ pub fn outputs_summary(outputs: &[OutputComparison]) -> String {
 }
 
 /// One line for a finished check.
-pub fn check_line(network: &Network, number_: usize, budget: Option<usize>, it: &Iteration) -> String {
+pub fn check_line(
+    network: &Network,
+    number_: usize,
+    budget: Option<usize>,
+    it: &Iteration,
+) -> String {
     let total = budget.map_or_else(String::new, |b| format!("/{b}"));
     let verdict = if it.passed { "PASSED" } else { "FAILED" };
     let mut line = format!(
@@ -111,7 +116,12 @@ pub fn number(x: f64) -> String {
 }
 
 /// The final answer of a search, for the console.
-pub fn answer(network: &Network, outcome: &SearchOutcome, higher: Precision, lowest: Precision) -> String {
+pub fn answer(
+    network: &Network,
+    outcome: &SearchOutcome,
+    higher: Precision,
+    lowest: Precision,
+) -> String {
     let Some(set) = &outcome.answer else {
         let markable = network.layers.iter().filter(|l| l.is_markable()).count();
         return format!(
@@ -128,7 +138,9 @@ pub fn answer(network: &Network, outcome: &SearchOutcome, higher: Precision, low
     let n = set.len();
     let plural = if n == 1 { "layer" } else { "layers" };
     let which = match (outcome.algorithm, outcome.direction) {
-        (Algorithm::Bisect | Algorithm::Linear, Some(Direction::Forward)) => format!("the first {n} {plural}"),
+        (Algorithm::Bisect | Algorithm::Linear, Some(Direction::Forward)) => {
+            format!("the first {n} {plural}")
+        }
         (Algorithm::Bisect | Algorithm::Linear, _) => format!("the last {n} {plural}"),
         _ => format!("these {n} {plural}"),
     };

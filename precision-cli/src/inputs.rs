@@ -17,11 +17,18 @@ pub fn obtain(network: &Network, args: &DataArgs) -> anyhow::Result<Vec<NamedTen
             let loaded = polygraphy_json::read_inputs(path)
                 .with_context(|| format!("cannot load inputs from {}", path.display()))?;
             if loaded.is_empty() {
-                bail!("{} holds no input iterations; save inputs with `precision run --save-inputs`", path.display());
+                bail!(
+                    "{} holds no input iterations; save inputs with `precision run --save-inputs`",
+                    path.display()
+                );
             }
             for (i, feed) in loaded.iter().enumerate() {
                 check(network, feed).with_context(|| {
-                    format!("inputs in {} (iteration {i}) do not fit model '{}'", path.display(), network.name)
+                    format!(
+                        "inputs in {} (iteration {i}) do not fit model '{}'",
+                        path.display(),
+                        network.name
+                    )
                 })?;
             }
             loaded
@@ -38,7 +45,12 @@ pub fn check(network: &Network, feed: &NamedTensors) -> anyhow::Result<()> {
             bail!("input '{}' is missing (the file has: {})", info.name, names(feed));
         };
         if tensor.dtype() != info.dtype {
-            bail!("input '{}' has dtype {} but the model expects {}", info.name, tensor.dtype(), info.dtype);
+            bail!(
+                "input '{}' has dtype {} but the model expects {}",
+                info.name,
+                tensor.dtype(),
+                info.dtype
+            );
         }
         let shape = tensor.shape();
         let fits = shape.len() == info.shape.len()
@@ -60,7 +72,11 @@ pub fn check(network: &Network, feed: &NamedTensors) -> anyhow::Result<()> {
 }
 
 fn names(feed: &NamedTensors) -> String {
-    if feed.is_empty() { "nothing".to_owned() } else { feed.keys().cloned().collect::<Vec<_>>().join(", ") }
+    if feed.is_empty() {
+        "nothing".to_owned()
+    } else {
+        feed.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
 }
 
 fn describe_shape(shape: &[Option<usize>]) -> String {
@@ -116,8 +132,12 @@ fn random_tensor(rng: &mut ChaCha8Rng, dtype: DType, shape: &[usize], lo: f64, h
         DType::I8 => Tensor::I8(build_as(&shape, ints(rng), |x| x.clamp(-128, 127) as i8)),
         DType::U8 => Tensor::U8(build_as(&shape, ints(rng), |x| x.clamp(0, 255) as u8)),
         DType::I32 => Tensor::I32(build_as(&shape, ints(rng), |x| x as i32)),
-        DType::I64 => Tensor::I64(ArrayD::from_shape_vec(shape, ints(rng)).expect("length matches shape")),
-        DType::Bool => Tensor::Bool(build_as(&shape, (0..n).map(|_| rng.random::<bool>()).collect(), |b| b)),
+        DType::I64 => {
+            Tensor::I64(ArrayD::from_shape_vec(shape, ints(rng)).expect("length matches shape"))
+        }
+        DType::Bool => {
+            Tensor::Bool(build_as(&shape, (0..n).map(|_| rng.random::<bool>()).collect(), |b| b))
+        }
     }
 }
 
@@ -142,7 +162,9 @@ fn parse_val_ranges(items: &[String]) -> anyhow::Result<precision_core::PerOutpu
             .and_then(|(a, b)| Some((a.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?)))
             .filter(|(a, b)| a.is_finite() && b.is_finite() && a <= b);
         let Some(parsed) = parsed else {
-            bail!("--val-range: '{item}' is not of the form [MIN,MAX] or NAME:[MIN,MAX] with MIN <= MAX");
+            bail!(
+                "--val-range: '{item}' is not of the form [MIN,MAX] or NAME:[MIN,MAX] with MIN <= MAX"
+            );
         };
         match name {
             Some(n) => ranges.overrides.push((n.to_owned(), parsed)),
@@ -194,7 +216,9 @@ mod tests {
 
     #[test]
     fn rejects_bad_ranges_and_feeds() {
-        assert!(generate(&net(), &data(&["[2,1]"])).unwrap_err().to_string().contains("MIN <= MAX"));
+        assert!(
+            generate(&net(), &data(&["[2,1]"])).unwrap_err().to_string().contains("MIN <= MAX")
+        );
         assert!(generate(&net(), &data(&["y:[0,1]"])).unwrap_err().to_string().contains("'y'"));
         let mut feed = generate(&net(), &data(&[])).unwrap().remove(0);
         feed.insert("x".into(), Tensor::F32(ArrayD::zeros(IxDyn(&[3, 2]))));

@@ -41,14 +41,16 @@ impl ConsoleProgress {
 }
 
 impl Observer for ConsoleProgress {
-    fn search_started(&mut self, algorithm: Algorithm, network: &Network, max_checks: Option<usize>) {
+    fn search_started(
+        &mut self,
+        algorithm: Algorithm,
+        network: &Network,
+        max_checks: Option<usize>,
+    ) {
         self.budget = max_checks;
         let markable = network.layers.iter().filter(|l| l.is_markable()).count();
         let bound = max_checks.map_or_else(String::new, |b| format!(", at most {b} checks"));
-        self.print(&format!(
-            "{algorithm}: {} layers ({markable} markable){bound}",
-            network.len()
-        ));
+        self.print(&format!("{algorithm}: {} layers ({markable} markable){bound}", network.len()));
         if !self.plain {
             let bar = ProgressBar::new(max_checks.unwrap_or(0) as u64);
             bar.set_style(

@@ -33,7 +33,11 @@ pub fn check_writable(path: &Path) -> anyhow::Result<()> {
         _ => Path::new("."),
     };
     if !dir.is_dir() {
-        anyhow::bail!("cannot write {}: the folder {} does not exist", path.display(), dir.display());
+        anyhow::bail!(
+            "cannot write {}: the folder {} does not exist",
+            path.display(),
+            dir.display()
+        );
     }
     if path.is_dir() {
         anyhow::bail!("cannot write {}: it is a folder", path.display());

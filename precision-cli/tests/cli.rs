@@ -68,8 +68,17 @@ fn bisect_reverse_marks_the_suffix_from_the_first_sensitive_layer() {
     let (model, golden, sensitive) = chain_with_goldens(&w);
     let report = w.path("report.json");
     let out = precision(&[
-        "bisect", s(&model), "--golden", s(&golden), "--int8", "--atol", ATOL, "--rtol", "0",
-        "--report", s(&report),
+        "bisect",
+        s(&model),
+        "--golden",
+        s(&golden),
+        "--int8",
+        "--atol",
+        ATOL,
+        "--rtol",
+        "0",
+        "--report",
+        s(&report),
     ]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     let expected = 60 - sensitive[0];
@@ -106,8 +115,19 @@ fn linear_forward_marks_the_prefix_up_to_the_last_sensitive_layer() {
     let (model, golden, sensitive) = chain_with_goldens(&w);
     let report = w.path("linear.json");
     let out = precision(&[
-        "linear", s(&model), "--golden", s(&golden), "--int8", "--atol", ATOL, "--rtol", "0",
-        "--mode", "forward", "--report", s(&report),
+        "linear",
+        s(&model),
+        "--golden",
+        s(&golden),
+        "--int8",
+        "--atol",
+        ATOL,
+        "--rtol",
+        "0",
+        "--mode",
+        "forward",
+        "--report",
+        s(&report),
     ]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     let expected = sensitive[3] + 1;
@@ -122,20 +142,44 @@ fn worst_first_finds_a_passing_set_that_check_confirms() {
     let (model, golden, sensitive) = chain_with_goldens(&w);
     let report = w.path("wf.json");
     let out = precision(&[
-        "worst-first", s(&model), "--golden", s(&golden), "--int8", "--atol", ATOL, "--rtol",
-        "0", "--top", "3", "--report", s(&report),
+        "worst-first",
+        s(&model),
+        "--golden",
+        s(&golden),
+        "--int8",
+        "--atol",
+        ATOL,
+        "--rtol",
+        "0",
+        "--top",
+        "3",
+        "--report",
+        s(&report),
     ]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
-    let names: Vec<String> =
-        json["marked"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap().to_owned()).collect();
+    let names: Vec<String> = json["marked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_owned())
+        .collect();
     for i in &sensitive {
         assert!(names.contains(&format!("layer{i}")), "layer{i} missing from {names:?}");
     }
     let marks = names.join(",");
     let out = precision(&[
-        "check", s(&model), "--golden", s(&golden), "--int8", "--atol", ATOL, "--rtol", "0",
-        "--mark", &marks,
+        "check",
+        s(&model),
+        "--golden",
+        s(&golden),
+        "--int8",
+        "--atol",
+        ATOL,
+        "--rtol",
+        "0",
+        "--mark",
+        &marks,
     ]);
     assert_eq!(code(&out), 0, "the answer must pass when re-checked: {}", text(&out));
 }
@@ -145,7 +189,8 @@ fn check_passes_and_fails_with_exit_codes() {
     let w = Workdir::new();
     let (model, golden, sensitive) = chain_with_goldens(&w);
     let all: Vec<String> = sensitive.iter().map(|i| format!("layer{i}")).collect();
-    let base = ["check", s(&model), "--golden", s(&golden), "--int8", "--atol", ATOL, "--rtol", "0"];
+    let base =
+        ["check", s(&model), "--golden", s(&golden), "--int8", "--atol", ATOL, "--rtol", "0"];
     let out = precision(&[&base[..], &["--mark", &all.join(",")]].concat());
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert!(text(&out).contains("PASSED"));
@@ -164,8 +209,17 @@ fn not_found_exits_1_with_the_original_message() {
     // With float16 as the higher precision, even marking every layer leaves float16's own
     // error, which a zero tolerance rejects.
     let out = precision(&[
-        "bisect", s(&model), "--golden", s(&golden), "--int8", "--precision", "float16",
-        "--atol", "0", "--rtol", "0",
+        "bisect",
+        s(&model),
+        "--golden",
+        s(&golden),
+        "--int8",
+        "--precision",
+        "float16",
+        "--atol",
+        "0",
+        "--rtol",
+        "0",
     ]);
     assert_eq!(code(&out), 1, "{}", text(&out));
     assert!(text(&out).contains("Could not find a configuration"), "{}", text(&out));
@@ -188,11 +242,21 @@ fn demo_network_bisect_finds_the_head() {
     let model = w.write("demo.toml", fixtures::DEMO_NETWORK);
     let golden = w.path("golden.json");
     let inputs = w.path("inputs.json");
-    let out = precision(&["run", s(&model), "--save-outputs", s(&golden), "--save-inputs", s(&inputs)]);
+    let out =
+        precision(&["run", s(&model), "--save-outputs", s(&golden), "--save-inputs", s(&inputs)]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     let out = precision(&[
-        "bisect", s(&model), "--golden", s(&golden), "--load-inputs", s(&inputs), "--int8",
-        "--atol", "0.02", "--rtol", "0.02",
+        "bisect",
+        s(&model),
+        "--golden",
+        s(&golden),
+        "--load-inputs",
+        s(&inputs),
+        "--int8",
+        "--atol",
+        "0.02",
+        "--rtol",
+        "0.02",
     ]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert!(text(&out).contains("head/fc2 (#18)"), "{}", text(&out));
@@ -259,9 +323,53 @@ fn no_half_written_report() {
     let (model, golden, _) = chain_with_goldens(&w);
     let report = w.path("no/such/dir/report.json");
     let out = precision(&[
-        "bisect", s(&model), "--golden", s(&golden), "--int8", "--atol", ATOL, "--rtol", "0",
-        "--report", s(&report),
+        "bisect",
+        s(&model),
+        "--golden",
+        s(&golden),
+        "--int8",
+        "--atol",
+        ATOL,
+        "--rtol",
+        "0",
+        "--report",
+        s(&report),
     ]);
     assert_bad(&out, &["report.json"]);
     assert!(!report.exists());
+}
+
+#[test]
+fn golden_of_another_shape_is_rejected() {
+    let w = Workdir::new();
+    let (model, _, _) = chain_with_goldens(&w);
+    // The demo's goldens have the right output name nowhere, so make a chain whose single
+    // output has the same name but another shape.
+    let other = w.write(
+        "other.toml",
+        &fixtures::generate(&Generated {
+            topology: Topology::Chain,
+            layers: 60,
+            sensitivity: Sensitivity::Scattered(4),
+            seed: 5,
+        })
+        .replace("shape = [1, 8]", "shape = [2, 8]"),
+    );
+    let golden = w.path("other-golden.json");
+    assert_eq!(code(&precision(&["run", s(&other), "--save-outputs", s(&golden)])), 0);
+    let out = precision(&["bisect", s(&model), "--golden", s(&golden), "--int8"]);
+    assert_bad(&out, &["layer59_out", "[2, 8]", "[1, 8]", "regenerate"]);
+}
+
+#[test]
+fn spec_with_duplicates_or_cycles_is_rejected() {
+    let w = Workdir::new();
+    let header = "[[inputs]]\nname = \"x\"\nshape = [1, 4]\n";
+    let dup = w.write("dup.toml", &format!("{header}[[layers]]\nname = \"a\"\n[[layers]]\nname = \"a\"\ninputs = [\"x\"]\noutputs = [\"b_out\"]\n"));
+    assert_bad(&precision(&["layers", s(&dup)]), &["dup.toml", "'a'"]);
+    let cycle = w.write(
+        "cycle.toml",
+        &format!("{header}[[layers]]\nname = \"a\"\ninputs = [\"b_out\"]\n[[layers]]\nname = \"b\"\ninputs = [\"a_out\"]\n"),
+    );
+    assert_bad(&precision(&["layers", s(&cycle)]), &["cycle.toml", "b_out", "later"]);
 }

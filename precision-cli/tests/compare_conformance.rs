@@ -22,7 +22,8 @@ fn python() -> PathBuf {
 fn polygraphy_verdicts(log: &str) -> BTreeMap<String, bool> {
     let mut verdicts = BTreeMap::new();
     for line in log.lines() {
-        let line = line.trim_start_matches(|c: char| c == '[' || c.is_ascii_uppercase() || c == ']');
+        let line =
+            line.trim_start_matches(|c: char| c == '[' || c.is_ascii_uppercase() || c == ']');
         let line = line.trim();
         for (prefix, passed) in [("PASSED | Output: ", true), ("FAILED | Output: ", false)] {
             if let Some(rest) = line.strip_prefix(prefix) {
@@ -64,7 +65,13 @@ fn precision_compare_agrees_with_polygraphy() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/make_pairs.py");
     let (code, out, err) = run(Command::new(&python).arg(&script).arg(dir.path()));
     assert_eq!(code, 0, "make_pairs.py failed:\n{err}");
-    let num_outputs: usize = out.lines().last().unwrap_or("").trim().parse().expect("make_pairs.py prints the output count");
+    let num_outputs: usize = out
+        .lines()
+        .last()
+        .unwrap_or("")
+        .trim()
+        .parse()
+        .expect("make_pairs.py prints the output count");
     let actual = dir.path().join("actual.json");
     let reference = dir.path().join("reference.json");
 
@@ -92,8 +99,12 @@ fn precision_compare_agrees_with_polygraphy() {
     let mut disagreements = Vec::new();
     let mut compared = 0;
     for config in &configs {
-        let (_, log_out, log_err) =
-            run(Command::new(&polygraphy).arg("run").arg("--load-outputs").arg(&actual).arg(&reference).args(config));
+        let (_, log_out, log_err) = run(Command::new(&polygraphy)
+            .arg("run")
+            .arg("--load-outputs")
+            .arg(&actual)
+            .arg(&reference)
+            .args(config));
         let theirs = polygraphy_verdicts(&format!("{log_out}\n{log_err}"));
         // Polygraphy crashes on the quantile statistic of bool outputs (the last two).
         let crashes_on_bools = config.iter().any(|c| c == "quantile");
@@ -103,12 +114,18 @@ fn precision_compare_agrees_with_polygraphy() {
             "polygraphy gave {} of {expected} verdicts for {config:?}:\n{log_out}{log_err}",
             theirs.len()
         );
-        let (code, out, err) = run(
-            Command::new(env!("CARGO_BIN_EXE_precision")).arg("compare").arg(&actual).arg(&reference).args(config),
-        );
+        let (code, out, err) = run(Command::new(env!("CARGO_BIN_EXE_precision"))
+            .arg("compare")
+            .arg(&actual)
+            .arg(&reference)
+            .args(config));
         assert!(code == 0 || code == 1, "precision compare exited {code} for {config:?}:\n{err}");
         let ours = our_verdicts(&out);
-        assert_eq!(code == 0, ours.values().all(|&p| p), "exit code matches verdicts for {config:?}");
+        assert_eq!(
+            code == 0,
+            ours.values().all(|&p| p),
+            "exit code matches verdicts for {config:?}"
+        );
         for (name, their_pass) in &theirs {
             compared += 1;
             match ours.get(name) {
@@ -122,5 +139,10 @@ fn precision_compare_agrees_with_polygraphy() {
         }
     }
     eprintln!("compared {compared} (config, output) verdicts over {} configs", configs.len());
-    assert!(disagreements.is_empty(), "{} disagreements:\n{}", disagreements.len(), disagreements.join("\n"));
+    assert!(
+        disagreements.is_empty(),
+        "{} disagreements:\n{}",
+        disagreements.len(),
+        disagreements.join("\n")
+    );
 }

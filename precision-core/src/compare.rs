@@ -228,8 +228,8 @@ pub fn compare_tensors(
     let a = Flat::of(actual, None);
     let g = Flat::of(golden, permutation.as_deref());
     let stats = compare_flat(&a, &g, &request);
-    let mismatch = (stat == ErrorStat::Quantile && !(0.0..=1.0).contains(&request.quantile))
-        .then(|| {
+    let mismatch =
+        (stat == ErrorStat::Quantile && !(0.0..=1.0).contains(&request.quantile)).then(|| {
             format!(
                 "the error quantile {} of output '{name}' is outside [0, 1]; pass a quantile \
                  between 0 and 1",
@@ -427,15 +427,26 @@ macro_rules! pair_dispatch {
 
 fn compare_flat(a: &Flat<'_>, g: &Flat<'_>, req: &Request) -> Stats {
     match absdiff_kind(a.widened(), g.widened()) {
-        Wide::F32 => pair_dispatch!(a, g, compare_f32(req), [F32, F16, BF16, Bool],
-            [F32, F16, BF16, Bool]),
-        Wide::F64 => pair_dispatch!(a, g, compare_f64(req),
+        Wide::F32 => {
+            pair_dispatch!(a, g, compare_f32(req), [F32, F16, BF16, Bool], [F32, F16, BF16, Bool])
+        }
+        Wide::F64 => pair_dispatch!(
+            a,
+            g,
+            compare_f64(req),
             [F32, F16, BF16, F64, I8, U8, I32, I64, Bool],
-            [F32, F16, BF16, F64, I8, U8, I32, I64, Bool]),
-        Wide::I32 => pair_dispatch!(a, g, compare_i32(req), [I8, U8, I32, Bool],
-            [I8, U8, I32, Bool]),
-        Wide::I64 => pair_dispatch!(a, g, compare_i64(req), [I8, U8, I32, I64, Bool],
-            [I8, U8, I32, I64, Bool]),
+            [F32, F16, BF16, F64, I8, U8, I32, I64, Bool]
+        ),
+        Wide::I32 => {
+            pair_dispatch!(a, g, compare_i32(req), [I8, U8, I32, Bool], [I8, U8, I32, Bool])
+        }
+        Wide::I64 => pair_dispatch!(
+            a,
+            g,
+            compare_i64(req),
+            [I8, U8, I32, I64, Bool],
+            [I8, U8, I32, I64, Bool]
+        ),
         Wide::Bool => pair_dispatch!(a, g, compare_bool(req), [Bool], [Bool]),
     }
 }
@@ -1020,7 +1031,11 @@ fn quantile<A: Diff>(v: &mut [A], q: f64) -> f64 {
     let b = if next == prev {
         a
     } else {
-        right.iter().copied().reduce(|m, x| if x.total_order(&m).is_lt() { x } else { m }).unwrap_or(a)
+        right
+            .iter()
+            .copied()
+            .reduce(|m, x| if x.total_order(&m).is_lt() { x } else { m })
+            .unwrap_or(a)
     };
     a.lerp(b, gamma)
 }
@@ -1043,7 +1058,15 @@ where
     let n = xs.len();
     let tol = Tol { elemwise: req.stat == ErrorStat::Elemwise, atol: req.atol, rtol: req.rtol };
     let p = fused(xs, ys, &k, tol);
-    let finish_max = |m: f64, nan: bool| if n == 0 { 0.0 } else if nan { f64::NAN } else { m };
+    let finish_max = |m: f64, nan: bool| {
+        if n == 0 {
+            0.0
+        } else if nan {
+            f64::NAN
+        } else {
+            m
+        }
+    };
     let max_abs = finish_max(p.max_abs.to_f64(), p.nan_abs);
     let max_rel = finish_max(p.max_rel.to_f64(), p.nan_rel);
     // np.mean(x, dtype=float32): the float32 sum divided in float32 (NaN when empty).

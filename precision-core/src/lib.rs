@@ -24,7 +24,6 @@ pub use plan::{LayerSet, PlanError, PrecisionPlan};
 pub use precision::{ParsePrecisionError, Precision};
 pub use report::{LayerRef, Report, Status, trtexec_layer_precisions};
 pub use search::{
-    Algorithm, Direction, Iteration, NoObserver, Observer, SearchOptions, SearchOutcome,
-    run_search,
+    Algorithm, Direction, Iteration, NoObserver, Observer, SearchOptions, SearchOutcome, run_search,
 };
 pub use tensor::{DType, NamedTensors, Tensor, TensorInfo};

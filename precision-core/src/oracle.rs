@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::{
     Backend, BackendError, CompareConfig, CompareError, Engine, LayerSet, NamedTensors, Network,
-    OutputComparison, OutputSelection, PrecisionPlan, compare_outputs,
+    OutputComparison, OutputSelection, PrecisionPlan, Tensor, compare_outputs,
 };
 
 /// How much an evaluation should report.
@@ -83,12 +83,58 @@ pub enum SearchError {
         /// The network outputs it lacks.
         missing: Vec<String>,
     },
+    /// A golden output does not fit what the network produces (shape, or kind of dtype).
+    #[error(
+        "golden iteration {iteration}: output '{output}' is {golden} in the goldens but the model \
+         produces {produced}: the goldens belong to another model or input shape; regenerate \
+         them with `precision run`"
+    )]
+    GoldenMismatch {
+        /// The 0-based golden iteration.
+        iteration: usize,
+        /// The output.
+        output: String,
+        /// The golden's dtype and shape.
+        golden: String,
+        /// The produced dtype and shape.
+        produced: String,
+    },
     /// The float32 reference run, needed for layer outputs the goldens lack, failed.
     #[error(
         "the float32 reference run needed to compare layer outputs failed: {0}; supply goldens \
          that hold every layer output, or fix the backend"
     )]
     Reference(BackendError),
+}
+
+/// Refuses goldens whose outputs cannot be what this model produces: another shape (unless
+/// shape checks are off) or another kind of element (float, integer, bool). Float widths may
+/// differ (an FP16 output against float32 goldens is a legitimate comparison).
+fn check_goldens_fit(
+    iteration: usize,
+    produced: &NamedTensors,
+    golden: &NamedTensors,
+    check_shapes: bool,
+) -> Result<(), SearchError> {
+    fn kind(t: &Tensor) -> u8 {
+        match t.dtype() {
+            d if d.is_float() => 0,
+            crate::DType::Bool => 2,
+            _ => 1,
+        }
+    }
+    for (name, p) in produced {
+        let Some(g) = golden.get(name) else { continue };
+        if (check_shapes && p.shape() != g.shape()) || kind(p) != kind(g) {
+            return Err(SearchError::GoldenMismatch {
+                iteration,
+                output: name.clone(),
+                golden: format!("{} {:?}", g.dtype(), g.shape()),
+                produced: format!("{} {:?}", p.dtype(), p.shape()),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// `'a', 'b'` for error messages.
@@ -277,6 +323,7 @@ impl<B: Backend> BackendOracle<B> {
                 network_outputs.insert(name.clone(), tensor);
             }
             let golden = &self.goldens[i];
+            check_goldens_fit(i, &network_outputs, golden, self.config.check_shapes)?;
             let compared = (self.compare)(&network_outputs, golden, &self.config)?;
             if detail == Detail::EveryLayer {
                 let (in_golden, rest): (NamedTensors, NamedTensors) =

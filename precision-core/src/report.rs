@@ -82,7 +82,8 @@ impl Report {
         higher: Precision,
         outcome: &SearchOutcome,
     ) -> Self {
-        let marked = outcome.answer.as_ref().map(|s| LayerRef::list(network, s)).unwrap_or_default();
+        let marked =
+            outcome.answer.as_ref().map(|s| LayerRef::list(network, s)).unwrap_or_default();
         Report {
             tool,
             model,
@@ -132,7 +133,10 @@ mod tests {
             outputs: vec!["b_out".into()],
         };
         let set = LayerSet::from_indices(2, [0, 1]);
-        assert_eq!(trtexec_layer_precisions(&network, &set, Precision::Float32), "a:fp32,b/fc:fp32");
+        assert_eq!(
+            trtexec_layer_precisions(&network, &set, Precision::Float32),
+            "a:fp32,b/fc:fp32"
+        );
         let outcome = SearchOutcome {
             algorithm: Algorithm::Bisect,
             direction: Some(Direction::Reverse),

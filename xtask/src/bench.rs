@@ -1,19 +1,140 @@
-//! `cargo xtask bench`: run the criterion benchmarks and the baselines, print the figures.
+//! `cargo xtask bench`: run the criterion benchmarks and their baselines, print the figures.
+//!
+//! - comparator throughput on 64M-element float32 outputs, per statistic, against NumPy doing
+//!   the same comparison the way Polygraphy does (same run, same machine);
+//! - search overhead on a 10,000-layer mock (bisect, worst-first) and the heap kept per check;
+//! - the mock backend and the Polygraphy JSON reader/writer.
 
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Context;
+use serde_json::Value;
 use xshell::{Shell, cmd};
 
 /// Flags for `cargo xtask bench`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Extra arguments for criterion (after `--`), e.g. a benchmark name filter.
-    #[arg(trailing_var_arg = true)]
-    criterion: Vec<String>,
+    /// Skip the NumPy baseline.
+    #[arg(long)]
+    no_baseline: bool,
 }
 
-/// Runs every benchmark.
+/// Runs every benchmark and prints a summary with ratios against the baselines.
 pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
-    let extra = &args.criterion;
-    crate::step("criterion benchmarks");
-    cmd!(sh, "cargo bench --workspace -- {extra...}").run()?;
+    crate::step("criterion: comparator (64M float32 elements per output)");
+    cmd!(sh, "cargo bench --package precision-core --bench compare").run()?;
+    crate::step("criterion: mock backend and search overhead (10,000 layers)");
+    let mock_out = cmd!(sh, "cargo bench --package backend-mock").read()?;
+    println!("{mock_out}");
+    crate::step("criterion: Polygraphy JSON read/write");
+    cmd!(sh, "cargo bench --package polygraphy-json").run()?;
+
+    let numpy = if args.no_baseline {
+        None
+    } else {
+        crate::step("baseline: NumPy doing Polygraphy's comparison");
+        let python = crate::python::ensure_venv(sh)?;
+        let script = crate::project_root().join("precision-core/benches/numpy_compare_baseline.py");
+        // OPENBLAS_CORETYPE/L2_SIZE are set on some machines for old OpenBLAS builds; they
+        // slow a current NumPy, so the baseline runs without them (this command only).
+        let out = cmd!(sh, "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE {python} {script}")
+            .read()
+            .context("the NumPy baseline failed")?;
+        Some(serde_json::from_str::<Value>(out.lines().last().unwrap_or_default())?)
+    };
+
+    let criterion = crate::project_root().join("target/criterion");
+    let results = collect(&criterion)?;
+    println!("\n=== summary (mean of criterion's samples) ===");
+    println!("{:<52} {:>12} {:>12}", "benchmark", "time", "throughput");
+    for (id, r) in &results {
+        let tput = r.bytes.map_or_else(String::new, |b| format!("{:.2} GB/s", b / r.mean_ns));
+        println!("{id:<52} {:>12} {tput:>12}", human_time(r.mean_ns));
+    }
+
+    println!("\n=== comparator vs NumPy (Polygraphy's comparator is NumPy), target >= 3x ===");
+    println!("{:<10} {:>14} {:>14} {:>8}", "stat", "precision", "numpy", "ratio");
+    for stat in ["elemwise", "max", "mean", "median", "quantile"] {
+        let ours = results.get(&format!("compare_f32_64M/{stat}"));
+        let theirs = numpy.as_ref().and_then(|n| n["modes"][stat]["gb_per_s"].as_f64());
+        let ours_gbs = ours.and_then(|r| r.bytes.map(|b| b / r.mean_ns));
+        println!(
+            "{stat:<10} {:>14} {:>14} {:>8}",
+            ours_gbs.map_or("-".into(), |g| format!("{g:.2} GB/s")),
+            theirs.map_or("-".into(), |g| format!("{g:.2} GB/s")),
+            match (ours_gbs, theirs) {
+                (Some(a), Some(b)) if b > 0.0 => format!("{:.1}x", a / b),
+                _ => "-".into(),
+            }
+        );
+    }
+
+    println!("\n=== search overhead, 10,000-layer mock, zero build time; target < 1 s ===");
+    for name in ["bisect", "worst_first"] {
+        if let Some(r) = results.get(&format!("search_10000_layers/{name}")) {
+            println!("{name:<12} {}", human_time(r.mean_ns));
+        }
+    }
+    println!("\n=== heap kept by a search (the iteration log and the oracle's cache) ===");
+    for line in mock_out.lines().filter(|l| l.contains("\"search_memory\"")) {
+        let v: Value = serde_json::from_str(line)?;
+        println!(
+            "{:<18} {:>6} checks, retained {:>10} bytes = {:>6} bytes/check (log entries ~{} bytes/check), peak +{} bytes",
+            v["search"].as_str().unwrap_or("?"),
+            v["checks"],
+            v["retained_bytes"],
+            v["retained_per_check"],
+            v["log_bytes_estimate"].as_u64().unwrap_or(0)
+                / v["checks"].as_u64().unwrap_or(1).max(1),
+            v["peak_above_start"],
+        );
+    }
     Ok(())
+}
+
+/// One benchmark's figures.
+struct Figures {
+    mean_ns: f64,
+    bytes: Option<f64>,
+}
+
+/// Reads `<group>/<bench>/new/{estimates,benchmark}.json` under criterion's output folder.
+fn collect(dir: &Path) -> anyhow::Result<BTreeMap<String, Figures>> {
+    let mut results = BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if !path.is_dir() {
+                continue;
+            }
+            let estimates = path.join("new/estimates.json");
+            let benchmark = path.join("new/benchmark.json");
+            if estimates.exists() && benchmark.exists() {
+                let e: Value = serde_json::from_slice(&std::fs::read(&estimates)?)?;
+                let b: Value = serde_json::from_slice(&std::fs::read(&benchmark)?)?;
+                let id = b["full_id"].as_str().unwrap_or_default().to_owned();
+                let mean_ns = e["mean"]["point_estimate"].as_f64().unwrap_or(f64::NAN);
+                let bytes = b["throughput"]["Bytes"].as_f64();
+                results.insert(id, Figures { mean_ns, bytes });
+            } else if path.file_name().is_some_and(|n| n != "report" && n != "new" && n != "base") {
+                stack.push(path);
+            }
+        }
+    }
+    Ok(results)
+}
+
+fn human_time(ns: f64) -> String {
+    if ns >= 1e9 {
+        format!("{:.3} s", ns / 1e9)
+    } else if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} us", ns / 1e3)
+    } else {
+        format!("{ns:.0} ns")
+    }
 }

@@ -30,7 +30,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
     }
     if !stale.is_empty() {
-        bail!("generated fixtures are out of date, run `cargo xtask fixtures`: {}", stale.join(", "));
+        bail!(
+            "generated fixtures are out of date, run `cargo xtask fixtures`: {}",
+            stale.join(", ")
+        );
     }
     Ok(())
 }

@@ -23,7 +23,9 @@ fn check_with<B: Backend>(backend: B, args: &CheckArgs) -> anyhow::Result<Verdic
     let feeds = inputs::obtain(&network, &args.data)?;
     let goldens = golden::load(&args.golden)?;
     let mut oracle = BackendOracle::new(backend, plan.clone(), feeds, goldens, config)
-        .with_context(|| format!("golden outputs in {} do not fit the model", args.golden.display()))?;
+        .with_context(|| {
+            format!("golden outputs in {} do not fit the model", args.golden.display())
+        })?;
     let evaluation = oracle.evaluate(&marked, Detail::NetworkOutputs)?;
     println!(
         "{} with {} in {}, the rest in {}",

@@ -22,7 +22,10 @@ pub fn run(args: &LayersArgs) -> anyhow::Result<Verdict> {
             None => "yes".to_owned(),
             Some(why) => format!("no: {why}"),
         };
-        println!("{:>5}  {:name_width$}  {:op_width$}  {markable}", layer.index, layer.name, layer.op);
+        println!(
+            "{:>5}  {:name_width$}  {:op_width$}  {markable}",
+            layer.index, layer.name, layer.op
+        );
     }
     let markable = network.layers.iter().filter(|l| l.is_markable()).count();
     println!(

@@ -45,7 +45,8 @@ fn run_with<B: Backend>(mut backend: B, args: &RunArgs) -> anyhow::Result<Verdic
             runner_name: runner_name.clone(),
         });
     }
-    let precisions = if plan.lower.is_empty() { "float32".to_owned() } else { plan.lowest().to_string() };
+    let precisions =
+        if plan.lower.is_empty() { "float32".to_owned() } else { plan.lowest().to_string() };
     eprintln!(
         "ran {} on the {} backend in {precisions}, {} iteration(s)",
         network.name,
@@ -70,8 +71,7 @@ fn run_with<B: Backend>(mut backend: B, args: &RunArgs) -> anyhow::Result<Verdic
         eprintln!("saved inputs to {}", path.display());
     }
     if let Some(path) = &args.save_outputs {
-        let results =
-            RunResults { runners: vec![RunnerResults { name: runner_name, iterations }] };
+        let results = RunResults { runners: vec![RunnerResults { name: runner_name, iterations }] };
         polygraphy_json::write_run_results(path, &results)
             .with_context(|| format!("cannot save outputs to {}", path.display()))?;
         eprintln!("saved outputs to {}", path.display());

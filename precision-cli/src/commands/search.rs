@@ -35,7 +35,9 @@ fn search_with<B: Backend>(
     let goldens = golden::load(&args.golden)?;
     let options = SearchOptions { algorithm, direction: args.mode, top_k: args.top };
     let mut oracle = BackendOracle::new(backend, plan.clone(), feeds, goldens, config)
-        .with_context(|| format!("golden outputs in {} do not fit the model", args.golden.display()))?;
+        .with_context(|| {
+            format!("golden outputs in {} do not fit the model", args.golden.display())
+        })?;
     let mut progress = ConsoleProgress::new(network.clone(), quiet);
     let start = Instant::now();
     let outcome = run_search(&mut oracle, &options, &mut progress);
