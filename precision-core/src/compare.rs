@@ -11,12 +11,14 @@
 //!   when either side is float64 or a float meets an integer, else int32/int64 (wrapping, as
 //!   NumPy does: `|i32::MIN|` stays negative). Two bools use `xor`.
 //! - **`infinities_compare_equal`** sets `absdiff` to 0 where `actual` is infinite and equal to
-//!   `golden`; otherwise `inf - inf` is NaN and fails.
+//!   `golden`; otherwise `inf - inf` is NaN and fails. Polygraphy's `where(cond, 0, absdiff)`
+//!   makes the 0 an int64 array, so with this option float32 differences become float64 and
+//!   int32 ones int64 (which changes how the mean, median and quantile are computed).
 //! - **`reldiff`** is `absdiff / |golden|`, with exact zeros of a float golden replaced by
 //!   [`RELDIFF_EPSILON`] in the golden's widened type (float32 zeros get `float32(2.22e-16)`).
 //!   It is float32 when `absdiff` is, else float64 (integer zeros give inf or NaN).
 //! - **elemwise:** an element fails iff `(absdiff > atol or NaN) and (reldiff > rtol or NaN)`,
-//!   where a float32 difference compares with `float32(tol)` (NumPy's weak Python-float rule).
+//!   compared in float64 (Polygraphy's `greater` makes the tolerance a float64 array).
 //! - **max/mean/median/quantile:** the output fails iff the statistic of `absdiff` fails `atol`
 //!   and that of `reldiff` fails `rtol`; a statistic fails if NaN or greater (compared in
 //!   float64). max propagates NaN and is 0 for an empty array; mean is `np.mean(x,
@@ -426,7 +428,23 @@ macro_rules! pair_dispatch {
 }
 
 fn compare_flat(a: &Flat<'_>, g: &Flat<'_>, req: &Request) -> Stats {
-    match absdiff_kind(a.widened(), g.widened()) {
+    let kind = absdiff_kind(a.widened(), g.widened());
+    if req.infinities_compare_equal {
+        // Polygraphy's `util.array.where(cond, 0, absdiff)` turns the 0 into an int64 0-d array,
+        // so NumPy promotes `absdiff` with int64: float32 becomes float64, int32 int64.
+        match kind {
+            Wide::F32 => {
+                return pair_dispatch!(a, g, compare_f32_promoted(req), [F32, F16, BF16, Bool],
+                    [F32, F16, BF16, Bool]);
+            }
+            Wide::I32 => {
+                return pair_dispatch!(a, g, compare_i32_promoted(req), [I8, U8, I32, Bool],
+                    [I8, U8, I32, Bool]);
+            }
+            Wide::F64 | Wide::I64 | Wide::Bool => {}
+        }
+    }
+    match kind {
         Wide::F32 => pair_dispatch!(a, g, compare_f32(req), [F32, F16, BF16, Bool],
             [F32, F16, BF16, Bool]),
         Wide::F64 => pair_dispatch!(a, g, compare_f64(req),
@@ -441,14 +459,28 @@ fn compare_flat(a: &Flat<'_>, g: &Flat<'_>, req: &Request) -> Stats {
 }
 
 fn compare_f32<X: Input, Y: Input>(xs: &[X], ys: &[Y], req: &Request) -> Stats {
-    let ice = req.infinities_compare_equal;
-    run(xs, ys, req, move |x: X, y: Y| {
-        let (a, b) = (x.f32v(), y.f32v());
-        let mut d = (a - b).abs();
-        if ice && x.is_inf() && a == b {
-            d = 0.0;
-        }
+    run(xs, ys, req, |x: X, y: Y| {
+        let d = (x.f32v() - y.f32v()).abs();
         (d, d / y.den32())
+    })
+}
+
+/// float32 differences with `infinities_compare_equal`: computed in float32, then held (and
+/// divided) in float64.
+fn compare_f32_promoted<X: Input, Y: Input>(xs: &[X], ys: &[Y], req: &Request) -> Stats {
+    run(xs, ys, req, |x: X, y: Y| {
+        let (a, b) = (x.f32v(), y.f32v());
+        let d = if x.is_inf() && a == b { 0.0 } else { f64::from((a - b).abs()) };
+        (d, d / f64::from(y.den32()))
+    })
+}
+
+/// int32 differences with `infinities_compare_equal`: computed in int32 (wrapping), then held
+/// in int64.
+fn compare_i32_promoted<X: Input, Y: Input>(xs: &[X], ys: &[Y], req: &Request) -> Stats {
+    run(xs, ys, req, |x: X, y: Y| {
+        let d = i64::from(x.i32v().wrapping_sub(y.i32v()).wrapping_abs());
+        (d, d as f64 / y.den64())
     })
 }
 
@@ -643,8 +675,8 @@ trait Diff: Copy + Send + Sync + PartialOrd {
     fn to_f64(self) -> f64;
     /// `astype(float32)`.
     fn to_f32(self) -> f32;
-    /// `np.greater(x, tol)` with `tol` a Python float (NEP 50: a float32 array compares with
-    /// `float32(tol)`, integer and bool arrays in float64).
+    /// Polygraphy's `util.array.greater(x, tol)`: it turns the tolerance into a float64 0-d
+    /// array first, so NumPy compares in float64 whatever the type of `x`.
     fn exceeds(self, tol: f64) -> bool;
     /// The larger of two values, ignoring NaN (tracked separately).
     fn max_no_nan(self, other: Self) -> Self;
@@ -674,7 +706,7 @@ impl Diff for f32 {
     }
     #[inline]
     fn exceeds(self, tol: f64) -> bool {
-        self > tol as f32
+        f64::from(self) > tol
     }
     #[inline]
     fn max_no_nan(self, other: Self) -> Self {
