@@ -23,8 +23,7 @@ fn uniform(state: &mut u64) -> f32 {
 fn inputs() -> (Tensor, Tensor) {
     let mut state = 0x9e37_79b9_7f4a_7c15_u64;
     let golden: Vec<f32> = (0..LEN).map(|_| uniform(&mut state) * 2.0 - 1.0).collect();
-    let actual: Vec<f32> =
-        golden.iter().map(|&g| g + (uniform(&mut state) - 0.5) * 1e-5).collect();
+    let actual: Vec<f32> = golden.iter().map(|&g| g + (uniform(&mut state) - 0.5) * 1e-5).collect();
     let shape = IxDyn(&[64, 1024, 1024]);
     (
         ArrayD::from_shape_vec(shape.clone(), actual).expect("shape fits").into(),

@@ -1,6 +1,6 @@
 //! The seam between the searches and the engines that build and run plans.
 
-use crate::{Network, NamedTensors, Precision, PrecisionPlan};
+use crate::{NamedTensors, Network, Precision, PrecisionPlan};
 
 /// Which tensors an engine should return.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

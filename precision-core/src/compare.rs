@@ -230,8 +230,8 @@ pub fn compare_tensors(
     let a = Flat::of(actual, None);
     let g = Flat::of(golden, permutation.as_deref());
     let stats = compare_flat(&a, &g, &request);
-    let mismatch = (stat == ErrorStat::Quantile && !(0.0..=1.0).contains(&request.quantile))
-        .then(|| {
+    let mismatch =
+        (stat == ErrorStat::Quantile && !(0.0..=1.0).contains(&request.quantile)).then(|| {
             format!(
                 "the error quantile {} of output '{name}' is outside [0, 1]; pass a quantile \
                  between 0 and 1",
@@ -434,26 +434,47 @@ fn compare_flat(a: &Flat<'_>, g: &Flat<'_>, req: &Request) -> Stats {
         // so NumPy promotes `absdiff` with int64: float32 becomes float64, int32 int64.
         match kind {
             Wide::F32 => {
-                return pair_dispatch!(a, g, compare_f32_promoted(req), [F32, F16, BF16, Bool],
-                    [F32, F16, BF16, Bool]);
+                return pair_dispatch!(
+                    a,
+                    g,
+                    compare_f32_promoted(req),
+                    [F32, F16, BF16, Bool],
+                    [F32, F16, BF16, Bool]
+                );
             }
             Wide::I32 => {
-                return pair_dispatch!(a, g, compare_i32_promoted(req), [I8, U8, I32, Bool],
-                    [I8, U8, I32, Bool]);
+                return pair_dispatch!(
+                    a,
+                    g,
+                    compare_i32_promoted(req),
+                    [I8, U8, I32, Bool],
+                    [I8, U8, I32, Bool]
+                );
             }
             Wide::F64 | Wide::I64 | Wide::Bool => {}
         }
     }
     match kind {
-        Wide::F32 => pair_dispatch!(a, g, compare_f32(req), [F32, F16, BF16, Bool],
-            [F32, F16, BF16, Bool]),
-        Wide::F64 => pair_dispatch!(a, g, compare_f64(req),
+        Wide::F32 => {
+            pair_dispatch!(a, g, compare_f32(req), [F32, F16, BF16, Bool], [F32, F16, BF16, Bool])
+        }
+        Wide::F64 => pair_dispatch!(
+            a,
+            g,
+            compare_f64(req),
             [F32, F16, BF16, F64, I8, U8, I32, I64, Bool],
-            [F32, F16, BF16, F64, I8, U8, I32, I64, Bool]),
-        Wide::I32 => pair_dispatch!(a, g, compare_i32(req), [I8, U8, I32, Bool],
-            [I8, U8, I32, Bool]),
-        Wide::I64 => pair_dispatch!(a, g, compare_i64(req), [I8, U8, I32, I64, Bool],
-            [I8, U8, I32, I64, Bool]),
+            [F32, F16, BF16, F64, I8, U8, I32, I64, Bool]
+        ),
+        Wide::I32 => {
+            pair_dispatch!(a, g, compare_i32(req), [I8, U8, I32, Bool], [I8, U8, I32, Bool])
+        }
+        Wide::I64 => pair_dispatch!(
+            a,
+            g,
+            compare_i64(req),
+            [I8, U8, I32, I64, Bool],
+            [I8, U8, I32, I64, Bool]
+        ),
         Wide::Bool => pair_dispatch!(a, g, compare_bool(req), [Bool], [Bool]),
     }
 }
@@ -1052,7 +1073,11 @@ fn quantile<A: Diff>(v: &mut [A], q: f64) -> f64 {
     let b = if next == prev {
         a
     } else {
-        right.iter().copied().reduce(|m, x| if x.total_order(&m).is_lt() { x } else { m }).unwrap_or(a)
+        right
+            .iter()
+            .copied()
+            .reduce(|m, x| if x.total_order(&m).is_lt() { x } else { m })
+            .unwrap_or(a)
     };
     a.lerp(b, gamma)
 }
@@ -1075,7 +1100,15 @@ where
     let n = xs.len();
     let tol = Tol { elemwise: req.stat == ErrorStat::Elemwise, atol: req.atol, rtol: req.rtol };
     let p = fused(xs, ys, &k, tol);
-    let finish_max = |m: f64, nan: bool| if n == 0 { 0.0 } else if nan { f64::NAN } else { m };
+    let finish_max = |m: f64, nan: bool| {
+        if n == 0 {
+            0.0
+        } else if nan {
+            f64::NAN
+        } else {
+            m
+        }
+    };
     let max_abs = finish_max(p.max_abs.to_f64(), p.nan_abs);
     let max_rel = finish_max(p.max_rel.to_f64(), p.nan_rel);
     // np.mean(x, dtype=float32): the float32 sum divided in float32 (NaN when empty).
@@ -1117,4 +1150,249 @@ pub fn compare_outputs(
             Ok(compare_tensors(name, a, g, config))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::IxDyn;
+
+    fn f32s(shape: &[usize], v: &[f32]) -> Tensor {
+        ArrayD::from_shape_vec(IxDyn(shape), v.to_vec()).unwrap().into()
+    }
+
+    fn vec32(v: &[f32]) -> Tensor {
+        f32s(&[v.len()], v)
+    }
+
+    fn config(stat: ErrorStat, atol: f64, rtol: f64) -> CompareConfig {
+        CompareConfig {
+            atol: PerOutput::uniform(atol),
+            rtol: PerOutput::uniform(rtol),
+            check_error_stat: PerOutput::uniform(stat),
+            ..CompareConfig::default()
+        }
+    }
+
+    fn cmp(actual: &Tensor, golden: &Tensor, c: &CompareConfig) -> OutputComparison {
+        compare_tensors("out", actual, golden, c)
+    }
+
+    #[test]
+    fn elemwise_fails_an_element_only_when_both_tolerances_fail() {
+        let golden = vec32(&[1.0, 100.0]);
+        // Element 0: abs 0.5 > 0.1 and rel 0.5 > 0.01 -> fails.
+        let r = cmp(&vec32(&[1.5, 100.0]), &golden, &config(ErrorStat::Elemwise, 0.1, 0.01));
+        assert!(!r.passed);
+        assert_eq!(r.required_atol, 0.5);
+        assert_eq!(r.required_rtol, 0.5);
+        // Element 1: abs 0.5 > 0.1 but rel 0.005 <= 0.01 -> passes.
+        let r = cmp(&vec32(&[1.0, 100.5]), &golden, &config(ErrorStat::Elemwise, 0.1, 0.01));
+        assert!(r.passed);
+        assert_eq!(r.required_atol, 0.5);
+        assert_eq!(r.required_rtol, f64::from(0.5f32 / 100.0));
+        // Both elements pass one tolerance each, though the maxima fail both.
+        let r = cmp(&vec32(&[1.05, 100.5]), &golden, &config(ErrorStat::Elemwise, 0.1, 0.01));
+        assert!(r.passed);
+        let r = cmp(&vec32(&[1.05, 100.5]), &golden, &config(ErrorStat::Max, 0.1, 0.01));
+        assert!(!r.passed, "max checks max absdiff 0.5 > 0.1 and max reldiff 0.05 > 0.01");
+    }
+
+    #[test]
+    fn elemwise_is_not_numpy_isclose() {
+        // isclose: |a - b| <= atol + rtol * |b| = 1e-3 + 1e-3 passes 0.0015; Polygraphy does not.
+        let c = config(ErrorStat::Elemwise, 1e-3, 1e-5);
+        let golden = Tensor::from(ArrayD::from_elem(IxDyn(&[1]), 100.0f64));
+        let actual = Tensor::from(ArrayD::from_elem(IxDyn(&[1]), 100.0015f64));
+        assert!(!cmp(&actual, &golden, &c).passed);
+    }
+
+    #[test]
+    fn tolerances_compare_in_float64() {
+        // float32(0.1) > 0.1 in float64, so an absdiff of float32(0.1) fails atol 0.1.
+        let r = cmp(&vec32(&[0.1]), &vec32(&[0.0]), &config(ErrorStat::Elemwise, 0.1, 0.0));
+        assert!(!r.passed);
+        assert_eq!(r.required_atol, f64::from(0.1f32));
+    }
+
+    #[test]
+    fn zero_golden_gets_float32_epsilon() {
+        let r = cmp(&vec32(&[1e-20]), &vec32(&[0.0]), &config(ErrorStat::Elemwise, 0.0, 1e-3));
+        let expected = f64::from(1e-20f32 / (RELDIFF_EPSILON as f32));
+        assert_eq!(r.required_rtol, expected);
+        assert!(r.passed, "reldiff {expected} <= 1e-3");
+        // A float64 golden gets the float64 epsilon; an integer golden none (x / 0 = inf).
+        let g64 = Tensor::from(ArrayD::from_elem(IxDyn(&[1]), 0.0f64));
+        let a64 = Tensor::from(ArrayD::from_elem(IxDyn(&[1]), 1e-20f64));
+        let r = cmp(&a64, &g64, &config(ErrorStat::Max, 0.0, 0.0));
+        assert_eq!(r.required_rtol, 1e-20 / RELDIFF_EPSILON);
+        let gi = Tensor::from(ArrayD::from_elem(IxDyn(&[1]), 0i32));
+        let r = cmp(&vec32(&[0.5]), &gi, &config(ErrorStat::Max, 0.0, 0.0));
+        assert_eq!(r.required_rtol, f64::INFINITY);
+    }
+
+    #[test]
+    fn nan_fails_whatever_the_tolerance() {
+        let c = config(ErrorStat::Elemwise, 1e30, 1e30);
+        let r = cmp(&vec32(&[f32::NAN, 1.0]), &vec32(&[1.0, 1.0]), &c);
+        assert!(!r.passed);
+        assert!(r.max_absdiff.is_nan() && r.max_reldiff.is_nan() && r.mean_absdiff.is_nan());
+        for stat in [ErrorStat::Max, ErrorStat::Mean, ErrorStat::Median, ErrorStat::Quantile] {
+            assert!(
+                !cmp(&vec32(&[1.0, 1.0]), &vec32(&[f32::NAN, 1.0]), &config(stat, 1e30, 1e30))
+                    .passed
+            );
+        }
+    }
+
+    #[test]
+    fn equal_infinities_pass_only_with_infinities_compare_equal() {
+        let actual = vec32(&[f32::INFINITY, f32::NEG_INFINITY, 1.0]);
+        let golden = vec32(&[f32::INFINITY, f32::NEG_INFINITY, 1.0]);
+        let mut c = config(ErrorStat::Elemwise, 1e-5, 1e-5);
+        assert!(!cmp(&actual, &golden, &c).passed, "inf - inf is NaN");
+        c.infinities_compare_equal = true;
+        let r = cmp(&actual, &golden, &c);
+        assert!(r.passed);
+        assert_eq!(r.required_atol, 0.0);
+        // Opposite infinities still differ by inf.
+        let r = cmp(&vec32(&[f32::INFINITY]), &vec32(&[f32::NEG_INFINITY]), &c);
+        assert!(!r.passed);
+        assert_eq!(r.max_absdiff, f64::INFINITY);
+    }
+
+    #[test]
+    fn statistics_fail_only_when_both_fail() {
+        let golden = vec32(&[1.0, 2.0, 4.0, 8.0]);
+        let actual = vec32(&[1.5, 2.5, 4.5, 9.0]);
+        // absdiff 0.5 0.5 0.5 1.0, reldiff 0.5 0.25 0.125 0.125.
+        let r = cmp(&actual, &golden, &config(ErrorStat::Mean, 0.6, 0.0));
+        assert_eq!((r.required_atol, r.required_rtol), (0.625, 0.25));
+        assert_eq!((r.mean_absdiff, r.mean_reldiff), (0.625, 0.25));
+        assert!(!r.passed, "0.625 > 0.6 and 0.25 > 0");
+        assert!(cmp(&actual, &golden, &config(ErrorStat::Mean, 0.6, 0.25)).passed);
+        assert!(cmp(&actual, &golden, &config(ErrorStat::Mean, 0.625, 0.0)).passed);
+        let r = cmp(&actual, &golden, &config(ErrorStat::Median, 0.0, 0.0));
+        assert_eq!((r.required_atol, r.required_rtol), (0.5, 0.1875));
+        assert!(!r.passed);
+        assert!(cmp(&actual, &golden, &config(ErrorStat::Median, 0.5, 0.0)).passed);
+        let r = cmp(&actual, &golden, &config(ErrorStat::Max, 1.0, 0.0));
+        assert_eq!((r.required_atol, r.required_rtol), (1.0, 0.5));
+        assert!(r.passed);
+        let mut c = config(ErrorStat::Quantile, 0.0, 0.0);
+        c.error_quantile = PerOutput::uniform(0.5);
+        let r = cmp(&actual, &golden, &c);
+        assert_eq!((r.required_atol, r.required_rtol), (0.5, 0.1875));
+        // (n - 1) * 0.99 = 2.97: 0.5 + (1.0 - 0.5) * 0.97 in float32, from the top: 1.0 - 0.5 * 0.03.
+        c.error_quantile = PerOutput::uniform(0.99);
+        let r = cmp(&actual, &golden, &c);
+        assert_eq!(r.required_atol, f64::from(1.0f32 - 0.5f32 * (1.0f64 - 0.97) as f32));
+    }
+
+    #[test]
+    fn quantile_interpolation_through_infinity_is_nan_as_in_numpy() {
+        let mut c = config(ErrorStat::Quantile, 1e30, 1e30);
+        c.error_quantile = PerOutput::uniform(0.0);
+        // Sorted absdiff [1, inf]: NumPy computes 1 + (inf - 1) * 0 = NaN.
+        let r = cmp(&vec32(&[2.0, f32::INFINITY]), &vec32(&[1.0, 0.0]), &c);
+        assert!(r.required_atol.is_nan());
+    }
+
+    #[test]
+    fn mean_sums_in_numpys_float32_pairwise_order() {
+        // NumPy: 8 accumulators give 16777216 + 1 + ... = 16777222, then + 1 + 1 rounds to
+        // 16777224; a running sum would stay at 16777216.
+        let mut v = vec![1.0f32; 10];
+        v[0] = 16_777_216.0;
+        let r = cmp(&vec32(&v), &vec32(&[0.0; 10]), &config(ErrorStat::Mean, 0.0, 0.0));
+        assert_eq!(r.mean_absdiff, f64::from(16_777_224.0f32 / 10.0));
+        assert_eq!(pairwise_leaf(&[1.0, 2.0, 3.0]), 6.0);
+    }
+
+    #[test]
+    fn parallel_and_sequential_passes_agree() {
+        let n = PARALLEL_MIN_LEN + 12_345;
+        let golden: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1000) as f32 / 7.0).collect();
+        let actual: Vec<f32> =
+            golden.iter().enumerate().map(|(i, g)| g + (i % 13) as f32 * 1e-6).collect();
+        let tol = Tol { elemwise: true, atol: 1e-5, rtol: 1e-5 };
+        let k = |x: f32, y: f32| {
+            let d = (x - y).abs();
+            (d, d / den_f32(y))
+        };
+        let par: Partial<f32, f32> = pairwise(&actual, &golden, &k, tol, true);
+        let seq: Partial<f32, f32> = pairwise(&actual, &golden, &k, tol, false);
+        assert_eq!(par.sum_abs.to_bits(), seq.sum_abs.to_bits());
+        assert_eq!(par.sum_rel.to_bits(), seq.sum_rel.to_bits());
+        assert_eq!(par.mismatches, seq.mismatches);
+        assert_eq!(par.max_abs, seq.max_abs);
+    }
+
+    #[test]
+    fn empty_outputs_fail_only_mean_and_quantile() {
+        let e = vec32(&[]);
+        for (stat, passes) in [
+            (ErrorStat::Elemwise, true),
+            (ErrorStat::Max, true),
+            (ErrorStat::Mean, false),
+            (ErrorStat::Median, true),
+            (ErrorStat::Quantile, false),
+        ] {
+            let r = cmp(&e, &e, &config(stat, 1e-5, 1e-5));
+            assert_eq!(r.passed, passes, "{stat}");
+            assert_eq!(r.max_absdiff, 0.0);
+        }
+    }
+
+    #[test]
+    fn shapes_must_match_unless_the_check_is_off() {
+        let actual = f32s(&[2, 3], &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        // The transpose of `actual`: equal once Polygraphy permutes it back.
+        let golden = f32s(&[3, 2], &[0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
+        let mut c = config(ErrorStat::Elemwise, 0.0, 0.0);
+        let r = cmp(&actual, &golden, &c);
+        assert!(!r.passed && r.mismatch.is_some() && r.max_absdiff.is_nan());
+        c.check_shapes = false;
+        let r = cmp(&actual, &golden, &c);
+        assert!(r.passed && r.mismatch.is_none());
+        // A reshape keeps the C order.
+        let r = cmp(&actual, &f32s(&[6], &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]), &c);
+        assert!(r.passed);
+        // Different sizes cannot be compared.
+        let r = cmp(&actual, &f32s(&[5], &[0.0; 5]), &c);
+        assert!(!r.passed && r.mismatch.is_some());
+        assert_eq!(align_shapes(&[2, 2, 3], &[3, 2, 2], false), Ok(Some(vec![1, 2, 0])));
+    }
+
+    #[test]
+    fn bools_use_xor_and_integers_wrap_like_numpy() {
+        let b = |v: &[bool]| {
+            Tensor::from(ArrayD::from_shape_vec(IxDyn(&[v.len()]), v.to_vec()).unwrap())
+        };
+        let r = cmp(&b(&[true, false]), &b(&[true, true]), &config(ErrorStat::Max, 0.0, 0.0));
+        assert_eq!((r.required_atol, r.required_rtol), (1.0, 1.0));
+        assert!(!r.passed);
+        // i32::MAX - (-1) wraps to i32::MIN, whose abs stays negative: the element passes.
+        let i = |v: &[i32]| {
+            Tensor::from(ArrayD::from_shape_vec(IxDyn(&[v.len()]), v.to_vec()).unwrap())
+        };
+        let r = cmp(&i(&[i32::MAX]), &i(&[-1]), &config(ErrorStat::Elemwise, 0.0, 0.0));
+        assert!(r.passed);
+        assert_eq!(r.max_absdiff, f64::from(i32::MIN));
+        // int8 is widened to int32 first, so no wrap there.
+        let i8s = Tensor::from(ArrayD::from_shape_vec(IxDyn(&[1]), vec![127i8]).unwrap());
+        let g8 = Tensor::from(ArrayD::from_shape_vec(IxDyn(&[1]), vec![-128i8]).unwrap());
+        assert_eq!(cmp(&i8s, &g8, &config(ErrorStat::Max, 0.0, 0.0)).max_absdiff, 255.0);
+    }
+
+    #[test]
+    fn per_output_settings_and_invalid_quantiles() {
+        let mut c = config(ErrorStat::Elemwise, 0.0, 0.0);
+        c.atol.overrides.push(("out".into(), 1.0));
+        assert!(cmp(&vec32(&[1.5]), &vec32(&[1.0]), &c).passed);
+        let mut c = config(ErrorStat::Quantile, 1.0, 1.0);
+        c.error_quantile = PerOutput::uniform(1.5);
+        let r = cmp(&vec32(&[1.0]), &vec32(&[1.0]), &c);
+        assert!(!r.passed && r.mismatch.is_some());
+    }
 }

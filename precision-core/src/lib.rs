@@ -22,7 +22,6 @@ pub use oracle::{Detail, Evaluation, Oracle, SearchError};
 pub use plan::{LayerSet, PlanError, PrecisionPlan};
 pub use precision::{ParsePrecisionError, Precision};
 pub use search::{
-    Algorithm, Direction, Iteration, NoObserver, Observer, SearchOptions, SearchOutcome,
-    run_search,
+    Algorithm, Direction, Iteration, NoObserver, Observer, SearchOptions, SearchOutcome, run_search,
 };
 pub use tensor::{DType, NamedTensors, Tensor, TensorInfo};

@@ -24,8 +24,13 @@ pub enum Precision {
 
 impl Precision {
     /// Every precision, most precise first.
-    pub const ALL: [Precision; 5] =
-        [Precision::Float32, Precision::Float16, Precision::BFloat16, Precision::Fp8, Precision::Int8];
+    pub const ALL: [Precision; 5] = [
+        Precision::Float32,
+        Precision::Float16,
+        Precision::BFloat16,
+        Precision::Fp8,
+        Precision::Int8,
+    ];
 
     /// The canonical name, as Polygraphy and this tool print it (`float32`, `int8`, ...).
     #[must_use]

@@ -43,10 +43,12 @@ fn generate() -> ScratchDir {
             return ScratchDir(dir, false);
         }
     }
-    let dir = std::env::temp_dir().join(format!("precision-compare-conformance-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("precision-compare-conformance-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let scratch = ScratchDir(dir, true);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/gen_compare_cases.py");
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/gen_compare_cases.py");
     let py = python();
     let out = Command::new(&py)
         .arg(&script)
@@ -153,7 +155,11 @@ fn verdicts_match_polygraphy() {
                 }
                 continue;
             };
-            if expected { passes += 1 } else { failures += 1 }
+            if expected {
+                passes += 1
+            } else {
+                failures += 1
+            }
             let mut problems = Vec::new();
             if ours.passed != expected {
                 problems.push(format!("verdict ours={} polygraphy={expected}", ours.passed));

@@ -96,7 +96,12 @@ fn serialize_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::
 /// Every method does nothing by default.
 pub trait Observer {
     /// The search began; `max_checks` is an upper bound on the checks it will make, if known.
-    fn search_started(&mut self, algorithm: Algorithm, network: &Network, max_checks: Option<usize>) {
+    fn search_started(
+        &mut self,
+        algorithm: Algorithm,
+        network: &Network,
+        max_checks: Option<usize>,
+    ) {
         let _ = (algorithm, network, max_checks);
     }
 
