@@ -2,6 +2,7 @@
 //!
 //! `benches/numpy_compare_baseline.py` times NumPy doing the same work the way Polygraphy does;
 //! `cargo xtask bench` reports the ratio.
+#![allow(missing_docs, reason = "criterion_group! generates an undocumented function")]
 
 use std::hint::black_box;
 

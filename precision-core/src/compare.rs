@@ -189,7 +189,7 @@ pub enum CompareError {
 }
 
 /// The epsilon Polygraphy adds to exact zeros of a floating-point golden before dividing.
-pub const RELDIFF_EPSILON: f64 = 2.220446049250313e-16;
+pub const RELDIFF_EPSILON: f64 = 2.220_446_049_250_313e-16;
 
 /// NumPy's pairwise summation sums blocks of at most this many elements with 8 accumulators.
 const PAIRWISE_BLOCK: usize = 128;
@@ -640,6 +640,7 @@ impl Input for f64 {
 
 macro_rules! impl_input_int {
     ($($t:ty => $wide:ty),*) => {$(
+        #[allow(clippy::cast_lossless, reason = "one macro for lossless and lossy NumPy casts")]
         impl Input for $t {
             #[inline]
             fn f32v(self) -> f32 { self as f32 }
@@ -739,6 +740,7 @@ impl Diff for f32 {
     fn mean1(self) -> f64 {
         f64::from(self)
     }
+    #[expect(clippy::manual_midpoint, reason = "NumPy's mean overflows to inf; midpoint does not")]
     fn mean2(self, other: Self) -> f64 {
         f64::from((self + other) / 2.0)
     }
@@ -778,6 +780,7 @@ impl Diff for f64 {
     fn mean1(self) -> f64 {
         self
     }
+    #[expect(clippy::manual_midpoint, reason = "NumPy's mean overflows to inf; midpoint does not")]
     fn mean2(self, other: Self) -> f64 {
         (self + other) / 2.0
     }
@@ -789,6 +792,7 @@ impl Diff for f64 {
 
 macro_rules! impl_diff_int {
     ($($t:ty),*) => {$(
+        #[allow(clippy::cast_lossless, reason = "one macro for lossless and lossy NumPy casts")]
         impl Diff for $t {
             const IS_F32: bool = false;
             const LOWEST: Self = <$t>::MIN;
@@ -845,7 +849,7 @@ impl Diff for bool {
         self.to_f64()
     }
     fn mean2(self, other: Self) -> f64 {
-        (self.to_f64() + other.to_f64()) / 2.0
+        self.to_f64().mean2(other.to_f64())
     }
     fn lerp(self, b: Self, t: f64) -> f64 {
         // NumPy refuses quantiles of bool arrays; interpolate their 0/1 values instead.
@@ -1050,6 +1054,7 @@ fn median<A: Diff>(v: &mut [A]) -> f64 {
 
 /// `np.quantile(x, q)` with the default linear method (inf for an empty array, NaN if any value is
 /// NaN), including NumPy's index and interpolation arithmetic.
+#[expect(clippy::many_single_char_names, reason = "NumPy's names: a, b, n, q")]
 fn quantile<A: Diff>(v: &mut [A], q: f64) -> f64 {
     if v.is_empty() {
         return f64::INFINITY;

@@ -156,9 +156,9 @@ fn verdicts_match_polygraphy() {
                 continue;
             };
             if expected {
-                passes += 1
+                passes += 1;
             } else {
-                failures += 1
+                failures += 1;
             }
             let mut problems = Vec::new();
             if ours.passed != expected {
