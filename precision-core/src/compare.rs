@@ -29,6 +29,11 @@
 //!   `np.quantile` with linear interpolation in the differences' own type (inf when empty; NaN
 //!   when an infinity takes part in the interpolation, as in NumPy).
 //!
+//! Where Polygraphy itself raises (a quantile of two bool outputs, which NumPy refuses, or
+//! outputs of different sizes with the shape check off) we interpolate the 0/1 differences, and
+//! fail the output with `mismatch` set, respectively. bfloat16, which NumPy lacks, is widened to
+//! float32 like float16.
+//!
 //! One fused pass computes `absdiff`, `reldiff`, the elemwise test, both maxima and both sums,
 //! in NumPy's summation tree so that the means are bitwise equal to NumPy's; arrays of at least
 //! 2^20 elements are processed on rayon's threads, splitting the same tree (deterministic).
