@@ -58,6 +58,7 @@ pub struct ModelArgs {
 
 /// The precisions of the plan.
 #[derive(Args, Debug, Clone)]
+#[expect(clippy::struct_excessive_bools, reason = "one flag per precision, as in Polygraphy")]
 pub struct PrecisionArgs {
     /// Enable INT8 for unmarked layers.
     #[arg(long)]
@@ -136,7 +137,7 @@ impl ComparatorArgs {
             check_error_stat: per_output(
                 &self.check_error_stat,
                 defaults.check_error_stat.default,
-                |v| v.parse::<ErrorStat>(),
+                str::parse::<ErrorStat>,
             )?,
             error_quantile: per_output(
                 &self.error_quantile,
