@@ -1131,10 +1131,12 @@ where
         ErrorStat::Median | ErrorStat::Quantile => {
             let pairs = xs.par_iter().zip(ys.par_iter()).with_min_len(CAST_BUFFER);
             let (mut abs, mut rel): (Vec<A>, Vec<R>) = pairs.map(|(&x, &y)| k(x, y)).unzip();
+            // The two selections are independent: run them on two threads.
             if req.stat == ErrorStat::Median {
-                (median(&mut abs), median(&mut rel))
+                rayon::join(|| median(&mut abs), || median(&mut rel))
             } else {
-                (quantile(&mut abs, req.quantile), quantile(&mut rel, req.quantile))
+                let q = req.quantile;
+                rayon::join(|| quantile(&mut abs, q), || quantile(&mut rel, q))
             }
         }
     };
