@@ -8,20 +8,27 @@ use precision_core::oracle::BackendOracle;
 use precision_core::search::worst_first;
 use precision_core::{
     CompareConfig, Detail, LayerSet, NamedTensors, NoObserver, Oracle, Precision, PrecisionPlan,
-    Tensor,
+    SearchError, Tensor,
 };
 use search_common::backend::{FakeBackend, feed};
 use search_common::chain;
 
 fn oracle(errors: &[f32], golden_of: fn(f32) -> Tensor) -> BackendOracle<FakeBackend> {
+    oracle_with(errors, golden_of, CompareConfig::default())
+}
+
+fn oracle_with(
+    errors: &[f32],
+    golden_of: fn(f32) -> Tensor,
+    config: CompareConfig,
+) -> BackendOracle<FakeBackend> {
     let backend = FakeBackend::new(chain(errors.len(), &[]), errors);
     let last = format!("t{}", errors.len() - 1);
     let goldens: Vec<NamedTensors> =
         [1.0, 2.0].map(|x| [(last.clone(), golden_of(x))].into_iter().collect()).to_vec();
     let plan =
         PrecisionPlan::new(&backend.network, vec![Precision::Int8], Precision::Float32).unwrap();
-    BackendOracle::new(backend, plan, vec![feed(1.0), feed(2.0)], goldens, CompareConfig::default())
-        .unwrap()
+    BackendOracle::new(backend, plan, vec![feed(1.0), feed(2.0)], goldens, config).unwrap()
 }
 
 fn exact(x: f32) -> Tensor {
@@ -41,9 +48,23 @@ fn default_tolerances_and_worst_iteration() {
     assert_eq!(eval.outputs[0].max_absdiff, 0.0);
 }
 
+fn two_elements(x: f32) -> Tensor {
+    Tensor::from(ArrayD::from_elem(IxDyn(&[2]), x))
+}
+
 #[test]
-fn golden_shape_mismatch_fails_the_comparison() {
-    let mut oracle = oracle(&[0.0, 0.0], |x| Tensor::from(ArrayD::from_elem(IxDyn(&[2]), x)));
+fn golden_of_another_shape_is_an_input_error() {
+    let mut oracle = oracle(&[0.0, 0.0], two_elements);
+    let err = oracle.evaluate(&LayerSet::empty(2), Detail::NetworkOutputs).unwrap_err();
+    assert!(matches!(err, SearchError::GoldenMismatch { iteration: 0, .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("'t1'") && text.contains("[2]") && text.contains("[1]"), "{text}");
+}
+
+#[test]
+fn without_shape_checks_a_shape_mismatch_fails_the_comparison() {
+    let config = CompareConfig { check_shapes: false, ..CompareConfig::default() };
+    let mut oracle = oracle_with(&[0.0, 0.0], two_elements, config);
     let eval = oracle.evaluate(&LayerSet::empty(2), Detail::NetworkOutputs).unwrap();
     assert!(!eval.passed);
     assert!(eval.outputs[0].mismatch.is_some());
