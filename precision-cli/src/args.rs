@@ -216,9 +216,9 @@ pub struct RunArgs {
     pub mark_all: bool,
 }
 
-/// The search subcommands' arguments.
+/// What every check needs: the model, the precisions, the comparator, inputs and goldens.
 #[derive(Args, Debug)]
-pub struct SearchArgs {
+pub struct CheckSetup {
     /// Model and backend.
     #[command(flatten)]
     pub model: ModelArgs,
@@ -234,6 +234,14 @@ pub struct SearchArgs {
     /// Golden outputs: Polygraphy RunResults JSON (`--save-outputs`), first runner.
     #[arg(long, value_name = "FILE")]
     pub golden: PathBuf,
+}
+
+/// The search subcommands' arguments.
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    /// Model, precisions, comparator, inputs and goldens.
+    #[command(flatten)]
+    pub setup: CheckSetup,
     /// Mark a prefix (forward) or a suffix (reverse) of the layers.
     #[arg(long, default_value = "reverse", value_parser = parse_direction)]
     pub mode: Direction,
@@ -252,21 +260,9 @@ fn parse_direction(s: &str) -> Result<Direction, String> {
 /// `precision check`.
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// Model and backend.
+    /// Model, precisions, comparator, inputs and goldens.
     #[command(flatten)]
-    pub model: ModelArgs,
-    /// Precisions.
-    #[command(flatten)]
-    pub precision: PrecisionArgs,
-    /// Comparator.
-    #[command(flatten)]
-    pub compare: ComparatorArgs,
-    /// Inputs.
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// Golden outputs: Polygraphy RunResults JSON, first runner.
-    #[arg(long, value_name = "FILE")]
-    pub golden: PathBuf,
+    pub setup: CheckSetup,
     /// Layers to keep in the higher precision, by name (or `#INDEX`).
     #[arg(long, value_delimiter = ',', value_name = "NAME[,NAME...]")]
     pub mark: Vec<String>,

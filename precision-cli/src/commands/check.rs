@@ -1,31 +1,22 @@
 //! `precision check`: build and compare one explicit plan.
 
-use anyhow::{Context, bail};
-use precision_core::oracle::BackendOracle;
+use anyhow::bail;
 use precision_core::{Backend, Detail, LayerSet, Network, Oracle};
 
 use crate::Verdict;
 use crate::args::CheckArgs;
 use crate::backends::{self, with_backend};
-use crate::{display, golden, inputs};
+use crate::display;
 
 /// Checks the plan with the `--mark` layers in the higher precision.
 pub fn run(args: &CheckArgs) -> anyhow::Result<Verdict> {
-    let opened = backends::open(&args.model)?;
+    let opened = backends::open(&args.setup.model)?;
     with_backend!(opened, b => check_with(b, args))
 }
 
 fn check_with<B: Backend>(backend: B, args: &CheckArgs) -> anyhow::Result<Verdict> {
-    let network = backend.network().clone();
-    let plan = super::base_plan(&network, &args.precision)?;
+    let (network, plan, mut oracle) = super::oracle_for(backend, &args.setup)?;
     let marked = resolve_marks(&network, &args.mark)?;
-    let config = args.compare.config()?;
-    let feeds = inputs::obtain(&network, &args.data)?;
-    let goldens = golden::load(&args.golden)?;
-    let mut oracle = BackendOracle::new(backend, plan.clone(), feeds, goldens, config)
-        .with_context(|| {
-            format!("golden outputs in {} do not fit the model", args.golden.display())
-        })?;
     let evaluation = oracle.evaluate(&marked, Detail::NetworkOutputs)?;
     println!(
         "{} with {} in {}, the rest in {}",

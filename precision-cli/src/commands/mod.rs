@@ -6,10 +6,13 @@ mod layers;
 mod run;
 mod search;
 
-use precision_core::{Algorithm, Network, PrecisionPlan};
+use anyhow::Context;
+use precision_core::oracle::BackendOracle;
+use precision_core::{Algorithm, Backend, Network, PrecisionPlan};
 
 use crate::Verdict;
-use crate::args::{Cli, Command, PrecisionArgs};
+use crate::args::{CheckSetup, Cli, Command, PrecisionArgs};
+use crate::{golden, inputs};
 
 /// Runs the subcommand.
 pub fn dispatch(cli: &Cli) -> anyhow::Result<Verdict> {
@@ -27,4 +30,21 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<Verdict> {
 /// The base plan (nothing marked) for the precision flags.
 fn base_plan(network: &Network, precision: &PrecisionArgs) -> anyhow::Result<PrecisionPlan> {
     Ok(PrecisionPlan::new(network, precision.lower(), precision.precision)?)
+}
+
+/// The oracle for `setup` over `backend`: the base plan, inputs and goldens, checked.
+fn oracle_for<B: Backend>(
+    backend: B,
+    setup: &CheckSetup,
+) -> anyhow::Result<(Network, PrecisionPlan, BackendOracle<B>)> {
+    let network = backend.network().clone();
+    let plan = base_plan(&network, &setup.precision)?;
+    let config = setup.compare.config()?;
+    let feeds = inputs::obtain(&network, &setup.data)?;
+    let goldens = golden::load(&setup.golden)?;
+    let oracle =
+        BackendOracle::new(backend, plan.clone(), feeds, goldens, config).with_context(|| {
+            format!("golden outputs in {} do not fit the model", setup.golden.display())
+        })?;
+    Ok((network, plan, oracle))
 }

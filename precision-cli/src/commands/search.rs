@@ -3,18 +3,17 @@
 use std::time::Instant;
 
 use anyhow::Context;
-use precision_core::oracle::BackendOracle;
 use precision_core::{Algorithm, Backend, Report, SearchOptions, run_search};
 
 use crate::Verdict;
 use crate::args::SearchArgs;
 use crate::backends::{self, with_backend};
 use crate::progress::ConsoleProgress;
-use crate::{display, golden, inputs, write};
+use crate::{display, write};
 
 /// Runs a search and prints (and optionally writes) its answer.
 pub fn run(args: &SearchArgs, algorithm: Algorithm, quiet: bool) -> anyhow::Result<Verdict> {
-    let opened = backends::open(&args.model)?;
+    let opened = backends::open(&args.setup.model)?;
     with_backend!(opened, b => search_with(b, args, algorithm, quiet))
 }
 
@@ -27,17 +26,9 @@ fn search_with<B: Backend>(
     if let Some(path) = &args.report {
         crate::write::check_writable(path)?;
     }
-    let network = backend.network().clone();
     let backend_name = backend.name().to_owned();
-    let plan = super::base_plan(&network, &args.precision)?;
-    let config = args.compare.config()?;
-    let feeds = inputs::obtain(&network, &args.data)?;
-    let goldens = golden::load(&args.golden)?;
+    let (network, plan, mut oracle) = super::oracle_for(backend, &args.setup)?;
     let options = SearchOptions { algorithm, direction: args.mode, top_k: args.top };
-    let mut oracle = BackendOracle::new(backend, plan.clone(), feeds, goldens, config)
-        .with_context(|| {
-            format!("golden outputs in {} do not fit the model", args.golden.display())
-        })?;
     let mut progress = ConsoleProgress::new(network.clone(), quiet);
     let start = Instant::now();
     let outcome = run_search(&mut oracle, &options, &mut progress);
@@ -48,7 +39,7 @@ fn search_with<B: Backend>(
     if let Some(path) = &args.report {
         let report = Report::new(
             format!("precision {}", env!("CARGO_PKG_VERSION")),
-            args.model.model.display().to_string(),
+            args.setup.model.model.display().to_string(),
             backend_name,
             &network,
             &plan.lower,
