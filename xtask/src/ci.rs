@@ -22,9 +22,10 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     let _python = sh.push_env("PRECISION_PYTHON", &python);
     crate::step("tests");
     if cmd!(sh, "cargo nextest --version").quiet().ignore_stdout().run().is_ok() {
-        cmd!(sh, "cargo nextest run --workspace --locked --no-fail-fast").run()?;
-        // nextest does not run doctests.
+        // nextest does not run doctests; run them first so that nextest's summary is the
+        // last test-runner line of the log.
         cmd!(sh, "cargo test --workspace --locked --doc").run()?;
+        cmd!(sh, "cargo nextest run --workspace --locked --no-fail-fast").run()?;
     } else {
         cmd!(sh, "cargo test --workspace --locked --no-fail-fast").run()?;
     }
