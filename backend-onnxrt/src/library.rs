@@ -1,0 +1,1 @@
+//! Finding the ONNX Runtime shared library.
