@@ -7,6 +7,7 @@ mod bench;
 mod ci;
 mod demo;
 mod fixtures_task;
+mod models;
 mod python;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +32,8 @@ enum Task {
     Bench(bench::Args),
     /// Regenerate (or with --check, verify) the generated fixture files.
     Fixtures(fixtures_task::Args),
+    /// Download the trained ONNX models the tests use into the cache (checked by SHA-256).
+    FetchModels,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,6 +45,7 @@ fn main() -> anyhow::Result<()> {
         Task::Demo(args) => demo::run(&sh, &args),
         Task::Bench(args) => bench::run(&sh, &args),
         Task::Fixtures(args) => fixtures_task::run(&args),
+        Task::FetchModels => models::run(&sh),
     }
 }
 

