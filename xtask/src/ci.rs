@@ -19,7 +19,11 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
         cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run()?;
     }
     let python = crate::python::ensure_venv(sh)?;
+    let models = crate::models::ensure(sh)?;
+    let onnxruntime = crate::python::onnxruntime_library(sh, &python)?;
     let _python = sh.push_env("PRECISION_PYTHON", &python);
+    let _models = sh.push_env("PRECISION_MODELS", &models);
+    let _onnxruntime = sh.push_env("ORT_DYLIB_PATH", &onnxruntime);
     crate::step("tests");
     if cmd!(sh, "cargo nextest --version").quiet().ignore_stdout().run().is_ok() {
         // nextest does not run doctests; run them first so that nextest's summary is the

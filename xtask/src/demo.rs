@@ -16,6 +16,14 @@ pub struct Args {
 
 /// Writes the demo network, makes goldens with `precision run`, then runs the search.
 pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
+    // What a search on a real model needs (the ONNX Runtime backend and the cached models),
+    // set up now so that switching the demo to a real model only changes the model path.
+    let python = crate::python::ensure_venv(sh)?;
+    let models = crate::models::ensure(sh)?;
+    let onnxruntime = crate::python::onnxruntime_library(sh, &python)?;
+    let _onnxruntime = sh.push_env("ORT_DYLIB_PATH", &onnxruntime);
+    eprintln!("ONNX Runtime: {}\nmodels: {}", onnxruntime.display(), models.display());
+
     let dir = crate::project_root().join("target/demo");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let model = dir.join("demo.toml");
