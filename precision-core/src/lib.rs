@@ -1,9 +1,10 @@
 //! Engine-agnostic core of `precision`: precision types, the network and plan model, the
-//! [`Backend`] seam, Polygraphy's comparator, and the precision searches.
+//! [`Backend`] seam, Polygraphy's comparator, INT8 calibration, and the precision searches.
 //!
 //! This crate does no file I/O and links no native code.
 
 pub mod backend;
+pub mod calibration;
 pub mod compare;
 pub mod network;
 pub mod oracle;
@@ -14,6 +15,10 @@ pub mod search;
 pub mod tensor;
 
 pub use backend::{Backend, BackendError, Capabilities, Engine, OutputSelection};
+pub use calibration::{
+    CacheParseError, CalibrationCache, CalibrationError, CalibrationMethod, DEFAULT_TRT_VERSION,
+    RangeCollector, amax_from_scale, scale_from_amax,
+};
 pub use compare::{
     CompareConfig, CompareError, ErrorStat, OutputComparison, PerOutput, compare_outputs,
     compare_tensors,
