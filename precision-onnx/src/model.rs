@@ -1,0 +1,488 @@
+//! Loading and writing ONNX models: external data, `--input-shapes`, opsets.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use indexmap::IndexMap;
+use onnx_protobuf::tensor_proto::DataLocation;
+use onnx_protobuf::tensor_shape_proto::{Dimension, dimension};
+use onnx_protobuf::{GraphProto, ModelProto, TensorProto, TensorShapeProto, ValueInfoProto};
+use precision_core::TensorInfo;
+use protobuf::{EnumOrUnknown, Message};
+
+use crate::error::{OnnxError, Result};
+use crate::proto;
+
+/// The oldest default-domain opset this crate reads.
+pub const MIN_OPSET: i64 = 11;
+/// The newest default-domain opset this crate was written for.
+pub const MAX_OPSET: i64 = 21;
+
+/// Protobuf's hard limit on one message: models above it must keep weights in external data.
+const PROTOBUF_LIMIT: usize = 2 * 1024 * 1024 * 1024 - 1;
+
+/// An ONNX model in memory, with every external-data tensor read in.
+#[derive(Debug, Clone)]
+pub struct OnnxModel {
+    /// The model message.
+    pub proto: ModelProto,
+}
+
+impl OnnxModel {
+    /// Reads a model file, resolving external data relative to its folder.
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path)
+            .map_err(|source| OnnxError::Read { path: path.to_owned(), source })?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        Self::from_bytes(&bytes, path, base)
+    }
+
+    /// Decodes a model; `name` is used in messages and `base` is where external data lives.
+    pub fn from_bytes(bytes: &[u8], name: &Path, base: &Path) -> Result<Self> {
+        let mut proto = ModelProto::parse_from_bytes(bytes)
+            .map_err(|e| OnnxError::Decode { path: name.to_owned(), detail: e.to_string() })?;
+        let Some(graph) = proto.graph.as_mut() else {
+            return Err(OnnxError::Decode {
+                path: name.to_owned(),
+                detail: "the file decodes but holds no graph".into(),
+            });
+        };
+        if graph.node.is_empty() && graph.output.is_empty() {
+            return Err(OnnxError::Decode {
+                path: name.to_owned(),
+                detail: "the graph has no nodes and no outputs".into(),
+            });
+        }
+        load_external_data(graph, base)?;
+        let model = OnnxModel { proto };
+        model.check_opset()?;
+        Ok(model)
+    }
+
+    /// The main graph.
+    #[must_use]
+    pub fn graph(&self) -> &GraphProto {
+        self.proto.graph.as_ref().expect("checked at load")
+    }
+
+    /// The main graph, mutably.
+    pub fn graph_mut(&mut self) -> &mut GraphProto {
+        self.proto.graph.as_mut().expect("checked at load")
+    }
+
+    /// The default-domain opset the model imports.
+    #[must_use]
+    pub fn opset(&self) -> i64 {
+        self.proto
+            .opset_import
+            .iter()
+            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+            .map_or(1, |o| o.version)
+    }
+
+    /// Sets the default-domain opset.
+    pub fn set_opset(&mut self, version: i64) {
+        match self
+            .proto
+            .opset_import
+            .iter_mut()
+            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        {
+            Some(o) => o.version = version,
+            None => self.proto.opset_import.push(onnx_protobuf::OperatorSetIdProto {
+                domain: String::new(),
+                version,
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn check_opset(&self) -> Result<()> {
+        let opset = self.opset();
+        if opset < MIN_OPSET {
+            return Err(OnnxError::Unsupported(format!(
+                "the model uses opset {opset}; opsets {MIN_OPSET} to {MAX_OPSET} are supported. \
+                 Convert it first, e.g. with onnx.version_converter.convert_version(model, 13)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks that every node of the default domain (in every subgraph too) uses an ONNX
+    /// operator, and that every other domain is imported; names the first node that does not.
+    pub fn check_ops(&self) -> Result<()> {
+        let domains: HashSet<&str> =
+            self.proto.opset_import.iter().map(|o| o.domain.as_str()).collect();
+        check_graph_ops(self.graph(), &domains)
+    }
+
+    /// The names of the graph's initializers (which older models also list as inputs).
+    #[must_use]
+    pub fn initializer_names(&self) -> HashSet<&str> {
+        self.graph().initializer.iter().map(|t| t.name.as_str()).collect()
+    }
+
+    /// The graph inputs that are real inputs (not initializers).
+    pub fn real_inputs(&self) -> impl Iterator<Item = &ValueInfoProto> {
+        let inits = self.initializer_names();
+        self.graph().input.iter().filter(move |i| !inits.contains(i.name.as_str()))
+    }
+
+    /// Fixes input shapes as `--input-shapes` asks.
+    pub fn set_input_shapes(&mut self, shapes: &InputShapes) -> Result<()> {
+        let names: Vec<String> = self.real_inputs().map(|i| i.name.clone()).collect();
+        for (name, dims) in &shapes.0 {
+            if !names.contains(name) {
+                return Err(OnnxError::InputShapes(format!(
+                    "the model has no input '{name}'; its inputs are: {}",
+                    names.join(", ")
+                )));
+            }
+            let graph = self.graph_mut();
+            let input = graph.input.iter_mut().find(|i| &i.name == name).expect("listed above");
+            let Some(onnx_protobuf::type_proto::Value::TensorType(tensor)) =
+                input.type_.mut_or_insert_default().value.as_mut()
+            else {
+                return Err(OnnxError::InputShapes(format!("input '{name}' is not a tensor")));
+            };
+            let declared = tensor.shape.as_ref().map(|s| s.dim.clone());
+            if let Some(declared) = &declared {
+                if !declared.is_empty() && declared.len() != dims.len() {
+                    return Err(OnnxError::InputShapes(format!(
+                        "input '{name}' has {} dimensions {}, but {} were given",
+                        declared.len(),
+                        shape_text(declared),
+                        dims.len()
+                    )));
+                }
+                for (i, (d, &want)) in declared.iter().zip(dims).enumerate() {
+                    if let Some(dimension::Value::DimValue(v)) = d.value {
+                        if v > 0 && v != want {
+                            return Err(OnnxError::InputShapes(format!(
+                                "input '{name}' has size {v} in dimension {i}, but {want} was given"
+                            )));
+                        }
+                    }
+                }
+            }
+            tensor.shape = protobuf::MessageField::some(TensorShapeProto {
+                dim: dims
+                    .iter()
+                    .map(|&d| Dimension {
+                        value: Some(dimension::Value::DimValue(d)),
+                        ..Dimension::default()
+                    })
+                    .collect(),
+                ..TensorShapeProto::default()
+            });
+        }
+        Ok(())
+    }
+
+    /// The real inputs with their element types and shapes; every dimension must be fixed.
+    pub fn input_infos(&self) -> Result<Vec<TensorInfo>> {
+        let mut infos = Vec::new();
+        for input in self.real_inputs() {
+            let elem = proto::value_info_elem(input).ok_or_else(|| {
+                OnnxError::Unsupported(format!("input '{}' is not a tensor", input.name))
+            })?;
+            let dtype = proto::dtype_of(elem).ok_or_else(|| {
+                OnnxError::Unsupported(format!(
+                    "input '{}' has element type {}, which is not supported",
+                    input.name,
+                    proto::elem_name(elem)
+                ))
+            })?;
+            let dims = input_dims(input);
+            let fixed: Option<Vec<usize>> = dims
+                .iter()
+                .map(|d| match d.value {
+                    Some(dimension::Value::DimValue(v)) if v >= 0 => Some(v as usize),
+                    _ => None,
+                })
+                .collect();
+            let Some(shape) = fixed else {
+                let example = dims
+                    .iter()
+                    .map(|d| match d.value {
+                        Some(dimension::Value::DimValue(v)) if v >= 0 => v.to_string(),
+                        _ => "1".to_owned(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",");
+                return Err(OnnxError::DynamicInput {
+                    input: input.name.clone(),
+                    shape: shape_text(&dims),
+                    example,
+                });
+            };
+            infos.push(TensorInfo::fixed(input.name.clone(), dtype, &shape));
+        }
+        Ok(infos)
+    }
+
+    /// The real inputs with their element types and shapes, dynamic dimensions as `None`;
+    /// inputs of types precision cannot hold are left out.
+    #[must_use]
+    pub fn input_infos_lenient(&self) -> Vec<TensorInfo> {
+        self.real_inputs()
+            .filter_map(|input| {
+                let dtype = proto::dtype_of(proto::value_info_elem(input)?)?;
+                let shape = input_dims(input)
+                    .iter()
+                    .map(|d| match d.value {
+                        Some(dimension::Value::DimValue(v)) if v >= 0 => Some(v as usize),
+                        _ => None,
+                    })
+                    .collect();
+                Some(TensorInfo { name: input.name.clone(), dtype, shape })
+            })
+            .collect()
+    }
+
+    /// The names of the graph outputs.
+    #[must_use]
+    pub fn output_names(&self) -> Vec<String> {
+        self.graph().output.iter().map(|o| o.name.clone()).collect()
+    }
+
+    /// The serialized model.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let size = self.proto.compute_size() as usize;
+        if size > PROTOBUF_LIMIT {
+            return Err(OnnxError::Unsupported(format!(
+                "the rewritten model is {size} bytes, above protobuf's 2 GB limit; writing \
+                 weights as external data is not supported yet"
+            )));
+        }
+        self.proto
+            .write_to_bytes()
+            .map_err(|e| OnnxError::Invalid(format!("cannot encode the model: {e}")))
+    }
+
+    /// Writes the model to `path` atomically (a temporary file in the same folder, renamed).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let bytes = self.to_bytes()?;
+        let write_err = |detail: String| OnnxError::Write { path: path.to_owned(), detail };
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let mut tmp =
+            tempfile::NamedTempFile::new_in(&dir).map_err(|e| write_err(e.to_string()))?;
+        std::io::Write::write_all(&mut tmp, &bytes).map_err(|e| write_err(e.to_string()))?;
+        tmp.persist(path).map_err(|e| write_err(e.error.to_string()))?;
+        Ok(())
+    }
+}
+
+fn check_graph_ops(graph: &GraphProto, domains: &HashSet<&str>) -> Result<()> {
+    for (i, node) in graph.node.iter().enumerate() {
+        let name = if node.name.is_empty() {
+            format!("#{i} in graph '{}'", graph.name)
+        } else {
+            format!("'{}'", node.name)
+        };
+        if node.domain.is_empty() || node.domain == "ai.onnx" {
+            if !crate::ops::is_onnx_op(&node.op_type) {
+                return Err(OnnxError::Unsupported(format!(
+                    "node {name} uses op '{}', which is not an ONNX operator; a custom op needs \
+                     its own domain (and a runtime that implements it)",
+                    node.op_type
+                )));
+            }
+        } else if !domains.contains(node.domain.as_str()) {
+            return Err(OnnxError::Invalid(format!(
+                "node {name} uses op '{}' of domain '{}', which the model does not import \
+                 (opset_import)",
+                node.op_type, node.domain
+            )));
+        }
+        for (_, g) in proto::subgraphs(node) {
+            check_graph_ops(g, domains)?;
+        }
+    }
+    Ok(())
+}
+
+fn input_dims(input: &ValueInfoProto) -> Vec<Dimension> {
+    match input.type_.as_ref().and_then(|t| t.value.as_ref()) {
+        Some(onnx_protobuf::type_proto::Value::TensorType(t)) => {
+            t.shape.as_ref().map(|s| s.dim.clone()).unwrap_or_default()
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn shape_text(dims: &[Dimension]) -> String {
+    let parts: Vec<String> = dims
+        .iter()
+        .map(|d| match &d.value {
+            Some(dimension::Value::DimValue(v)) if *v >= 0 => v.to_string(),
+            Some(dimension::Value::DimParam(p)) if !p.is_empty() => p.clone(),
+            _ => "?".to_owned(),
+        })
+        .collect();
+    format!("[{}]", parts.join(","))
+}
+
+/// Reads every external-data tensor of `graph` (and its subgraphs) into memory.
+fn load_external_data(graph: &mut GraphProto, base: &Path) -> Result<()> {
+    for t in &mut graph.initializer {
+        load_tensor(t, base)?;
+    }
+    for node in &mut graph.node {
+        for a in &mut node.attribute {
+            if let Some(t) = a.t.as_mut() {
+                load_tensor(t, base)?;
+            }
+            for t in &mut a.tensors {
+                load_tensor(t, base)?;
+            }
+            if let Some(g) = a.g.as_mut() {
+                load_external_data(g, base)?;
+            }
+            for g in &mut a.graphs {
+                load_external_data(g, base)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn load_tensor(t: &mut TensorProto, base: &Path) -> Result<()> {
+    if t.data_location.enum_value() != Ok(DataLocation::EXTERNAL) {
+        return Ok(());
+    }
+    let field = |key: &str| t.external_data.iter().find(|e| e.key == key).map(|e| e.value.clone());
+    let invalid = |what: String| OnnxError::Invalid(format!("tensor '{}': {what}", t.name));
+    let location =
+        field("location").ok_or_else(|| invalid("external data without a location".into()))?;
+    let offset: u64 = match field("offset") {
+        Some(v) => v.parse().map_err(|_| invalid(format!("bad external data offset '{v}'")))?,
+        None => 0,
+    };
+    let length: Option<u64> = match field("length") {
+        Some(v) => Some(v.parse().map_err(|_| invalid(format!("bad external data length '{v}'")))?),
+        None => None,
+    };
+    let rel = Path::new(&location);
+    if rel.is_absolute() || rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+        return Err(invalid(format!(
+            "external data location '{location}' must be a relative path inside the model's folder"
+        )));
+    }
+    let file = base.join(rel);
+    let bytes = std::fs::read(&file).map_err(|e| {
+        invalid(format!(
+            "cannot read its external data file {} ({e}); keep the data file next to the model",
+            file.display()
+        ))
+    })?;
+    let start = offset as usize;
+    let end = match length {
+        Some(len) => start.saturating_add(len as usize),
+        None => bytes.len(),
+    };
+    if start > bytes.len() || end > bytes.len() {
+        return Err(invalid(format!(
+            "external data range {start}..{end} lies outside {} ({} bytes)",
+            file.display(),
+            bytes.len()
+        )));
+    }
+    t.raw_data = bytes[start..end].to_vec();
+    t.external_data.clear();
+    t.data_location = EnumOrUnknown::new(DataLocation::DEFAULT);
+    Ok(())
+}
+
+/// Input shapes given on the command line: `name:[1,3,224,224]`, as in Polygraphy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InputShapes(pub IndexMap<String, Vec<i64>>);
+
+impl InputShapes {
+    /// Adds one `name:[d0,d1,...]` argument.
+    pub fn add(&mut self, arg: &str) -> std::result::Result<(), String> {
+        let (name, dims) = parse_input_shape(arg)?;
+        if self.0.insert(name.clone(), dims).is_some() {
+            return Err(format!("input '{name}' is given twice"));
+        }
+        Ok(())
+    }
+
+    /// Whether no shape was given.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromStr for InputShapes {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let mut shapes = InputShapes::default();
+        for arg in s.split_whitespace() {
+            shapes.add(arg)?;
+        }
+        Ok(shapes)
+    }
+}
+
+impl fmt::Display for InputShapes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(n, d)| {
+                format!("{n}:[{}]", d.iter().map(i64::to_string).collect::<Vec<_>>().join(","))
+            })
+            .collect();
+        f.write_str(&parts.join(" "))
+    }
+}
+
+/// Parses `name:[1,3,224,224]` (the name may itself hold ':'; the shape follows the last one).
+pub fn parse_input_shape(arg: &str) -> std::result::Result<(String, Vec<i64>), String> {
+    let usage = || format!("'{arg}' is not NAME:[D0,D1,...] (for example x:[1,3,224,224])");
+    let (name, shape) = arg.rsplit_once(':').ok_or_else(usage)?;
+    let inner =
+        shape.trim().strip_prefix('[').and_then(|s| s.strip_suffix(']')).ok_or_else(usage)?;
+    if name.is_empty() {
+        return Err(usage());
+    }
+    let dims = if inner.trim().is_empty() {
+        Vec::new()
+    } else {
+        inner
+            .split(',')
+            .map(|d| {
+                let d = d.trim();
+                d.parse::<i64>().ok().filter(|&v| v >= 0).ok_or_else(|| {
+                    format!("'{arg}': dimension '{d}' is not a non-negative integer")
+                })
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?
+    };
+    Ok((name.to_owned(), dims))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_shape_args() {
+        assert_eq!(parse_input_shape("x:[1,3,48,192]").unwrap(), ("x".into(), vec![1, 3, 48, 192]));
+        assert_eq!(parse_input_shape("a:b:[2]").unwrap(), ("a:b".into(), vec![2]));
+        assert_eq!(parse_input_shape("s:[]").unwrap(), ("s".into(), vec![]));
+        assert!(parse_input_shape("x").is_err());
+        assert!(parse_input_shape("x:[1,-3]").unwrap_err().contains("'-3'"));
+        assert!(parse_input_shape(":[1]").is_err());
+        let shapes: InputShapes = "x:[1,2] y:[3]".parse().unwrap();
+        assert_eq!(shapes.to_string(), "x:[1,2] y:[3]");
+        assert!("x:[1] x:[2]".parse::<InputShapes>().unwrap_err().contains("twice"));
+    }
+}

@@ -1,0 +1,717 @@
+//! Rewriting a model to an explicit mixed precision.
+//!
+//! Each layer gets one precision:
+//! - float32: left as it is.
+//! - float16 / bfloat16: its float32 inputs are cast down (weights are converted instead), its
+//!   float outputs are renamed and cast back to float32 under their original names. A layer
+//!   reading the output of another layer of the same precision reads the low-precision tensor
+//!   directly, so back-to-back casts never appear; one down-cast per tensor is shared by all
+//!   its readers.
+//! - int8 (`Conv`, `ConvTranspose`, `Gemm`, `MatMul` and their companions, see
+//!   [`crate::layers::INT8_COMPANION_OPS`]): a `QuantizeLinear`/`DequantizeLinear` pair on each
+//!   activation input, symmetric (zero point 0) with the per-tensor scale from calibration, and
+//!   the weights stored as int8 per output channel with a `DequantizeLinear` (symmetric,
+//!   narrow range [-127, 127], round half to even), where TensorRT's explicit quantization
+//!   looks for them: on the inputs of the quantized op.
+//!
+//! Graph inputs, outputs, tensor names, `metadata_props` and the opset stay as they are; the
+//! opset is raised to 13 only when per-channel Q/DQ or bfloat16 casts need it (see
+//! [`crate::upgrade`]).
+
+use std::collections::{HashMap, HashSet};
+
+use onnx_protobuf::{GraphProto, NodeProto, TensorProto};
+use precision_core::{Network, Precision, PrecisionPlan};
+
+use crate::error::{OnnxError, Result};
+use crate::layers::{GraphPath, GraphStep, LayerTable, OpClass};
+use crate::model::OnnxModel;
+use crate::proto::{self, elem};
+use crate::types::{TypeMap, infer_types};
+
+/// How bfloat16 layers are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Bf16Mode {
+    /// Real bfloat16 tensors and casts (for TensorRT).
+    #[default]
+    Native,
+    /// Values rounded to bfloat16 and kept in float32 (Cast to bfloat16 and back around a
+    /// float32 op), for runtimes without bfloat16 kernels such as ONNX Runtime on CPU.
+    Emulated,
+}
+
+/// Options of the rewrite.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RewriteOptions {
+    /// How bfloat16 layers are written.
+    pub bf16: Bf16Mode,
+}
+
+/// Per-tensor activation scales for INT8 (scale = amax / 127), by tensor name.
+pub type ActivationScales = HashMap<String, f32>;
+
+/// The precision each layer runs in under `plan`, after the INT8 rule: a layer that INT8
+/// does not apply to runs in the next lower precision enabled (float16, then bfloat16), else
+/// float32; a layer that cannot be marked for a reason of its own (constants, shapes, casts)
+/// is left in float32.
+pub fn layer_precisions(
+    table: &LayerTable,
+    network: &Network,
+    plan: &PrecisionPlan,
+) -> Result<Vec<Precision>> {
+    let float_fallback = [Precision::Float16, Precision::BFloat16]
+        .into_iter()
+        .find(|p| plan.lower.contains(p))
+        .unwrap_or(Precision::Float32);
+    table
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if l.unmarkable_reason.is_some() {
+                return Ok(Precision::Float32);
+            }
+            let p = plan.precision_of(network, i);
+            match p {
+                Precision::Int8 if !l.class.takes_int8() => Ok(float_fallback),
+                Precision::Fp8 => Err(OnnxError::Unsupported(
+                    "FP8 is not supported by the ONNX rewrite; use --int8, --fp16 or --bf16".into(),
+                )),
+                other => Ok(other),
+            }
+        })
+        .collect()
+}
+
+/// The activation tensors that INT8 plans quantize: the float activation inputs of every
+/// layer INT8 applies to. These are the tensors calibration measures.
+#[must_use]
+pub fn int8_activation_tensors(model: &OnnxModel, table: &LayerTable) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    collect_int8_inputs(
+        model.graph(),
+        &Vec::new(),
+        &TypeMap::new(),
+        &HashSet::new(),
+        table,
+        &mut out,
+        &mut seen,
+    );
+    out
+}
+
+fn collect_int8_inputs(
+    graph: &GraphProto,
+    path: &GraphPath,
+    outer_types: &TypeMap,
+    outer_consts: &HashSet<String>,
+    table: &LayerTable,
+    out: &mut Vec<String>,
+    seen: &mut HashSet<String>,
+) {
+    let types = infer_types(graph, outer_types);
+    let consts = constant_names(graph, outer_consts);
+    for (i, node) in graph.node.iter().enumerate() {
+        let Some(li) = table.layer_at(path, i) else { continue };
+        let layer = &table.layers[li];
+        if layer.unmarkable_reason.is_none() && layer.class.takes_int8() {
+            for (j, input) in node.input.iter().enumerate() {
+                if is_int8_activation_input(node, layer.class, j, input, &types, &consts)
+                    && seen.insert(input.clone())
+                {
+                    out.push(input.clone());
+                }
+            }
+        }
+        for (k, (attr, gi, sub)) in subgraph_list(node).into_iter().enumerate() {
+            let _ = k;
+            let mut p = path.clone();
+            p.push(GraphStep { node: i, attr: attr.to_owned(), index: gi });
+            collect_int8_inputs(sub, &p, &types, &consts, table, out, seen);
+        }
+    }
+}
+
+fn subgraph_list(node: &NodeProto) -> Vec<(&str, usize, &GraphProto)> {
+    node.attribute
+        .iter()
+        .flat_map(|a| {
+            a.g.as_ref()
+                .map(|g| (a.name.as_str(), 0, g))
+                .into_iter()
+                .chain(a.graphs.iter().enumerate().map(|(k, g)| (a.name.as_str(), k, g)))
+        })
+        .collect()
+}
+
+fn constant_names(graph: &GraphProto, outer: &HashSet<String>) -> HashSet<String> {
+    let mut consts = outer.clone();
+    consts.extend(graph.initializer.iter().map(|t| t.name.clone()));
+    for node in &graph.node {
+        if node.op_type == "Constant" {
+            consts.extend(node.output.iter().cloned());
+        }
+    }
+    consts
+}
+
+/// The input index holding the weights of an INT8-weighted op.
+fn weight_input(op: &str) -> Option<usize> {
+    matches!(op, "Conv" | "ConvTranspose" | "Gemm" | "MatMul").then_some(1)
+}
+
+fn is_int8_activation_input(
+    node: &NodeProto,
+    class: OpClass,
+    j: usize,
+    input: &str,
+    types: &TypeMap,
+    consts: &HashSet<String>,
+) -> bool {
+    if input.is_empty() || consts.contains(input) || types.get(input) != Some(&elem::FLOAT) {
+        return false;
+    }
+    match class {
+        OpClass::Int8Weighted => match node.op_type.as_str() {
+            "Conv" | "ConvTranspose" => j == 0,
+            "Gemm" | "MatMul" => j <= 1,
+            _ => false,
+        },
+        OpClass::Int8Companion => match node.op_type.as_str() {
+            "MaxPool" | "AveragePool" | "GlobalAveragePool" => j == 0,
+            _ => true,
+        },
+        OpClass::Float => false,
+    }
+}
+
+/// Inputs that keep float32 whatever the layer's precision (`Resize` scales and roi).
+fn keeps_float32(op: &str, j: usize) -> bool {
+    matches!((op, j), ("Resize", 1 | 2) | ("Upsample", 1))
+}
+
+/// What the rewrite added, for the opset decision and for tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RewriteSummary {
+    /// Cast nodes inserted.
+    pub casts: usize,
+    /// QuantizeLinear/DequantizeLinear pairs on activations.
+    pub activation_qdq: usize,
+    /// Weights quantized per output channel.
+    pub weights_per_channel: usize,
+    /// Weights quantized per tensor.
+    pub weights_per_tensor: usize,
+    /// Whether bfloat16 tensors were written.
+    pub bf16: bool,
+}
+
+/// Rewrites `model` so that layer `i` runs in `precisions[i]`.
+pub fn rewrite(
+    model: &OnnxModel,
+    table: &LayerTable,
+    precisions: &[Precision],
+    scales: &ActivationScales,
+    options: RewriteOptions,
+) -> Result<(OnnxModel, RewriteSummary)> {
+    assert_eq!(precisions.len(), table.layers.len(), "one precision per layer");
+    let mut out = model.clone();
+    let mut names = NameSource::new(model.graph());
+    let mut summary = RewriteSummary::default();
+    let graph = out.graph_mut();
+    let mut ctx =
+        Ctx { table, precisions, scales, options, names: &mut names, summary: &mut summary };
+    let new_graph = ctx.graph(graph, &Vec::new(), &TypeMap::new(), &HashMap::new())?;
+    *graph = new_graph;
+    prune(out.graph_mut(), &HashSet::new());
+    let needs_13 = summary.weights_per_channel > 0 || summary.bf16;
+    if needs_13 && out.opset() < 13 {
+        crate::upgrade::to_opset_13(&mut out)?;
+    }
+    Ok((out, summary))
+}
+
+/// Every tensor name in the model, to keep new names unique.
+struct NameSource {
+    used: HashSet<String>,
+}
+
+impl NameSource {
+    fn new(graph: &GraphProto) -> Self {
+        let mut used = HashSet::new();
+        collect_names(graph, &mut used);
+        NameSource { used }
+    }
+
+    fn fresh(&mut self, base: &str) -> String {
+        let mut name = base.to_owned();
+        let mut k = 1;
+        while self.used.contains(&name) {
+            name = format!("{base}_{k}");
+            k += 1;
+        }
+        self.used.insert(name.clone());
+        name
+    }
+}
+
+fn collect_names(graph: &GraphProto, used: &mut HashSet<String>) {
+    used.extend(graph.initializer.iter().map(|t| t.name.clone()));
+    used.extend(graph.input.iter().map(|t| t.name.clone()));
+    for node in &graph.node {
+        used.extend(node.output.iter().cloned());
+        used.insert(node.name.clone());
+        for (_, _, g) in subgraph_list(node) {
+            collect_names(g, used);
+        }
+    }
+}
+
+struct Ctx<'a> {
+    table: &'a LayerTable,
+    precisions: &'a [Precision],
+    scales: &'a ActivationScales,
+    options: RewriteOptions,
+    names: &'a mut NameSource,
+    summary: &'a mut RewriteSummary,
+}
+
+/// The state of one graph being rewritten.
+struct GraphState<'g> {
+    nodes: Vec<NodeProto>,
+    inits: Vec<TensorProto>,
+    /// Constant float tensors visible here (initializers and `Constant` values), by name.
+    consts: HashMap<String, &'g TensorProto>,
+    /// Names of tensors available in a low precision: (tensor, elem) -> name.
+    low: HashMap<(String, i32), String>,
+    /// Tensors already holding bfloat16-rounded float32 values (emulated bfloat16).
+    rounded: HashMap<String, String>,
+    /// Q/DQ'd activations: tensor -> dequantized name.
+    dq: HashMap<String, String>,
+    /// Converted weights: (tensor, kind) -> name.
+    weights: HashMap<(String, String), String>,
+}
+
+impl Ctx<'_> {
+    fn graph<'g>(
+        &mut self,
+        graph: &'g GraphProto,
+        path: &GraphPath,
+        outer_types: &TypeMap,
+        outer_consts: &HashMap<String, &'g TensorProto>,
+    ) -> Result<GraphProto> {
+        let types = infer_types(graph, outer_types);
+        let mut consts = outer_consts.clone();
+        for t in &graph.initializer {
+            consts.insert(t.name.clone(), t);
+        }
+        for node in &graph.node {
+            if let (Some(t), Some(o)) = (proto::constant_value(node), node.output.first()) {
+                consts.insert(o.clone(), t);
+            }
+        }
+        let mut st = GraphState {
+            nodes: Vec::with_capacity(graph.node.len()),
+            inits: Vec::new(),
+            consts,
+            low: HashMap::new(),
+            rounded: HashMap::new(),
+            dq: HashMap::new(),
+            weights: HashMap::new(),
+        };
+        for (i, node) in graph.node.iter().enumerate() {
+            let mut node = node.clone();
+            // Subgraphs first: their layers have precisions of their own.
+            for a in &mut node.attribute {
+                let attr_name = a.name.clone();
+                if let Some(g) = a.g.as_mut() {
+                    let mut p = path.clone();
+                    p.push(GraphStep { node: i, attr: attr_name.clone(), index: 0 });
+                    let src = graph.node[i]
+                        .attribute
+                        .iter()
+                        .find(|x| x.name == attr_name)
+                        .and_then(|x| x.g.as_ref())
+                        .expect("same node");
+                    *g = self.graph(src, &p, &types, &st.consts)?;
+                }
+                for (k, g) in a.graphs.iter_mut().enumerate() {
+                    let mut p = path.clone();
+                    p.push(GraphStep { node: i, attr: attr_name.clone(), index: k });
+                    let src = &graph.node[i]
+                        .attribute
+                        .iter()
+                        .find(|x| x.name == attr_name)
+                        .expect("same node")
+                        .graphs[k];
+                    *g = self.graph(src, &p, &types, &st.consts)?;
+                }
+            }
+            let li = self.table.layer_at(path, i);
+            let precision = li.map_or(Precision::Float32, |li| self.precisions[li]);
+            let layer_name =
+                li.map_or_else(|| node.op_type.clone(), |li| self.table.layers[li].name.clone());
+            match precision {
+                Precision::Float32 => st.nodes.push(node),
+                Precision::Float16 => {
+                    self.lower_float(&mut st, node, &layer_name, &types, elem::FLOAT16)?;
+                }
+                Precision::BFloat16 => match self.options.bf16 {
+                    Bf16Mode::Native => {
+                        self.lower_float(&mut st, node, &layer_name, &types, elem::BFLOAT16)?;
+                    }
+                    Bf16Mode::Emulated => self.emulate_bf16(&mut st, node, &layer_name, &types)?,
+                },
+                Precision::Int8 => {
+                    let class = li.map_or(OpClass::Float, |li| self.table.layers[li].class);
+                    self.quantize(&mut st, node, &layer_name, class, &types)?;
+                }
+                Precision::Fp8 => {
+                    return Err(OnnxError::Unsupported(
+                        "FP8 is not supported by the ONNX rewrite".into(),
+                    ));
+                }
+            }
+        }
+        let mut g = graph.clone();
+        g.node = st.nodes;
+        g.initializer.extend(st.inits);
+        Ok(g)
+    }
+
+    fn cast(&mut self, st: &mut GraphState<'_>, layer: &str, input: &str, output: String, to: i32) {
+        let name = self.names.fresh(&format!("{layer}/Cast_to_{}", short(to)));
+        st.nodes.push(proto::make_node(
+            "Cast",
+            name,
+            vec![input.to_owned()],
+            vec![output],
+            vec![proto::make_attr_int("to", i64::from(to))],
+        ));
+        self.summary.casts += 1;
+    }
+
+    fn lower_float(
+        &mut self,
+        st: &mut GraphState<'_>,
+        mut node: NodeProto,
+        layer: &str,
+        types: &TypeMap,
+        to: i32,
+    ) -> Result<()> {
+        if to == elem::BFLOAT16 {
+            self.summary.bf16 = true;
+        }
+        for j in 0..node.input.len() {
+            let input = node.input[j].clone();
+            if input.is_empty()
+                || types.get(&input) != Some(&elem::FLOAT)
+                || keeps_float32(&node.op_type, j)
+            {
+                continue;
+            }
+            let key = (input.clone(), to);
+            if let Some(name) = st.low.get(&key) {
+                node.input[j].clone_from(name);
+                continue;
+            }
+            let name = if let Some(t) = st.consts.get(&input).copied() {
+                let values = proto::float_values(t)?;
+                let name = self.names.fresh(&format!("{input}__{}", short(to)));
+                let tensor = if to == elem::FLOAT16 {
+                    proto::f16_tensor(&name, &t.dims, &values)
+                } else {
+                    proto::bf16_tensor(&name, &t.dims, &values)
+                };
+                st.inits.push(tensor);
+                name
+            } else {
+                let name = self.names.fresh(&format!("{input}__{}", short(to)));
+                self.cast(st, layer, &input, name.clone(), to);
+                name
+            };
+            st.low.insert(key, name.clone());
+            node.input[j] = name;
+        }
+        let mut backs = Vec::new();
+        for o in &mut node.output {
+            if o.is_empty() || types.get(o.as_str()) != Some(&elem::FLOAT) {
+                continue;
+            }
+            let low = self.names.fresh(&format!("{o}__{}", short(to)));
+            st.low.insert((o.clone(), to), low.clone());
+            backs.push((low.clone(), o.clone()));
+            *o = low;
+        }
+        st.nodes.push(node);
+        for (low, orig) in backs {
+            self.cast(st, layer, &low, orig, elem::FLOAT);
+        }
+        Ok(())
+    }
+
+    fn emulate_bf16(
+        &mut self,
+        st: &mut GraphState<'_>,
+        mut node: NodeProto,
+        layer: &str,
+        types: &TypeMap,
+    ) -> Result<()> {
+        self.summary.bf16 = true;
+        for j in 0..node.input.len() {
+            let input = node.input[j].clone();
+            if input.is_empty()
+                || types.get(&input) != Some(&elem::FLOAT)
+                || keeps_float32(&node.op_type, j)
+            {
+                continue;
+            }
+            if let Some(name) = st.rounded.get(&input) {
+                node.input[j].clone_from(name);
+                continue;
+            }
+            let name = if let Some(t) = st.consts.get(&input).copied() {
+                let values: Vec<f32> = proto::float_values(t)?
+                    .into_iter()
+                    .map(|v| half::bf16::from_f32(v).to_f32())
+                    .collect();
+                let name = self.names.fresh(&format!("{input}__bf16r"));
+                st.inits.push(proto::f32_tensor(&name, &t.dims, &values));
+                name
+            } else {
+                let low = self.names.fresh(&format!("{input}__bf16"));
+                self.cast(st, layer, &input, low.clone(), elem::BFLOAT16);
+                let name = self.names.fresh(&format!("{input}__bf16r"));
+                self.cast(st, layer, &low, name.clone(), elem::FLOAT);
+                name
+            };
+            st.rounded.insert(input, name.clone());
+            node.input[j] = name;
+        }
+        let mut backs = Vec::new();
+        for o in &mut node.output {
+            if o.is_empty() || types.get(o.as_str()) != Some(&elem::FLOAT) {
+                continue;
+            }
+            let raw = self.names.fresh(&format!("{o}__f32"));
+            backs.push((raw.clone(), o.clone()));
+            *o = raw;
+        }
+        st.nodes.push(node);
+        for (raw, orig) in backs {
+            let low = self.names.fresh(&format!("{orig}__bf16"));
+            self.cast(st, layer, &raw, low.clone(), elem::BFLOAT16);
+            self.cast(st, layer, &low, orig.clone(), elem::FLOAT);
+            st.rounded.insert(orig.clone(), orig);
+        }
+        Ok(())
+    }
+
+    fn quantize(
+        &mut self,
+        st: &mut GraphState<'_>,
+        mut node: NodeProto,
+        layer: &str,
+        class: OpClass,
+        types: &TypeMap,
+    ) -> Result<()> {
+        let const_names: HashSet<String> = st.consts.keys().cloned().collect();
+        for j in 0..node.input.len() {
+            let input = node.input[j].clone();
+            if input.is_empty() {
+                continue;
+            }
+            if class == OpClass::Int8Weighted && weight_input(&node.op_type) == Some(j) {
+                if let Some(t) = st.consts.get(&input).copied() {
+                    if t.data_type == elem::FLOAT {
+                        node.input[j] = self.quantize_weight(st, &node, layer, &input, t)?;
+                        continue;
+                    }
+                }
+            }
+            if !is_int8_activation_input(&node, class, j, &input, types, &const_names) {
+                continue;
+            }
+            if let Some(name) = st.dq.get(&input) {
+                node.input[j].clone_from(name);
+                continue;
+            }
+            let scale = *self.scales.get(&input).ok_or_else(|| {
+                OnnxError::Invalid(format!(
+                    "no INT8 scale for tensor '{input}' (an input of layer '{layer}'): the \
+                     calibration cache lacks it; delete the cache to calibrate again"
+                ))
+            })?;
+            if !(scale.is_finite() && scale > 0.0) {
+                return Err(OnnxError::Invalid(format!(
+                    "the INT8 scale of tensor '{input}' is {scale}; scales must be positive and finite"
+                )));
+            }
+            let scale_name = self.names.fresh(&format!("{input}__scale"));
+            let zero_name = self.names.fresh(&format!("{input}__zero_point"));
+            st.inits.push(proto::f32_tensor(&scale_name, &[], &[scale]));
+            st.inits.push(proto::i8_tensor(&zero_name, &[], &[0]));
+            let q = self.names.fresh(&format!("{input}__quantized"));
+            let dq = self.names.fresh(&format!("{input}__dequantized"));
+            let qn = self.names.fresh(&format!("{layer}/QuantizeLinear"));
+            let dqn = self.names.fresh(&format!("{layer}/DequantizeLinear"));
+            st.nodes.push(proto::make_node(
+                "QuantizeLinear",
+                qn,
+                vec![input.clone(), scale_name.clone(), zero_name.clone()],
+                vec![q.clone()],
+                vec![],
+            ));
+            st.nodes.push(proto::make_node(
+                "DequantizeLinear",
+                dqn,
+                vec![q, scale_name, zero_name],
+                vec![dq.clone()],
+                vec![],
+            ));
+            self.summary.activation_qdq += 1;
+            st.dq.insert(input, dq.clone());
+            node.input[j] = dq;
+        }
+        st.nodes.push(node);
+        Ok(())
+    }
+
+    fn quantize_weight(
+        &mut self,
+        st: &mut GraphState<'_>,
+        node: &NodeProto,
+        layer: &str,
+        input: &str,
+        t: &TensorProto,
+    ) -> Result<String> {
+        let rank = t.dims.len();
+        let axis: Option<usize> = match node.op_type.as_str() {
+            "Conv" if rank >= 2 => Some(0),
+            "ConvTranspose" if rank >= 2 && proto::attr_int(node, "group", 1) == 1 => Some(1),
+            "Gemm" if rank == 2 => Some(usize::from(proto::attr_int(node, "transB", 0) != 1)),
+            "MatMul" if rank >= 2 => Some(rank - 1),
+            _ => None,
+        };
+        let key = (input.to_owned(), format!("int8:{axis:?}"));
+        if let Some(name) = st.weights.get(&key) {
+            return Ok(name.clone());
+        }
+        let values = proto::float_values(t)?;
+        if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
+            return Err(OnnxError::Invalid(format!(
+                "weight '{input}' of layer '{layer}' holds {bad}; it cannot be quantized"
+            )));
+        }
+        let (channels, stride) = match axis {
+            Some(a) => (
+                t.dims[a].max(1) as usize,
+                t.dims[a + 1..].iter().map(|&d| d.max(0) as usize).product::<usize>(),
+            ),
+            None => (1, values.len().max(1)),
+        };
+        let mut amax = vec![0f32; channels];
+        for (k, v) in values.iter().enumerate() {
+            let c = (k / stride.max(1)) % channels;
+            amax[c] = amax[c].max(v.abs());
+        }
+        let scales: Vec<f32> =
+            amax.iter().map(|&m| if m > 0.0 { m / 127.0 } else { 1.0 }).collect();
+        let q: Vec<i8> = values
+            .iter()
+            .enumerate()
+            .map(|(k, v)| {
+                let c = (k / stride.max(1)) % channels;
+                (v / scales[c]).round_ties_even().clamp(-127.0, 127.0) as i8
+            })
+            .collect();
+        let qname = self.names.fresh(&format!("{input}__int8"));
+        let sname = self.names.fresh(&format!("{input}__scale"));
+        let zname = self.names.fresh(&format!("{input}__zero_point"));
+        st.inits.push(proto::i8_tensor(&qname, &t.dims, &q));
+        let scale_dims: Vec<i64> = if axis.is_some() { vec![channels as i64] } else { vec![] };
+        st.inits.push(proto::f32_tensor(&sname, &scale_dims, &scales));
+        st.inits.push(proto::i8_tensor(&zname, &scale_dims, &vec![0; scales.len()]));
+        let out = self.names.fresh(&format!("{input}__dequantized"));
+        let attrs = axis.map(|a| vec![proto::make_attr_int("axis", a as i64)]).unwrap_or_default();
+        let dqn = self.names.fresh(&format!("{layer}/weights/DequantizeLinear"));
+        st.nodes.push(proto::make_node(
+            "DequantizeLinear",
+            dqn,
+            vec![qname, sname, zname],
+            vec![out.clone()],
+            attrs,
+        ));
+        if axis.is_some() {
+            self.summary.weights_per_channel += 1;
+        } else {
+            self.summary.weights_per_tensor += 1;
+        }
+        st.weights.insert(key, out.clone());
+        Ok(out)
+    }
+}
+
+fn short(elem_type: i32) -> &'static str {
+    match elem_type {
+        elem::FLOAT16 => "fp16",
+        elem::BFLOAT16 => "bf16",
+        elem::FLOAT => "fp32",
+        _ => "other",
+    }
+}
+
+/// Removes what the rewrite left unused: initializers nobody reads (unless they are graph
+/// inputs), `Constant` nodes nobody reads, and casts whose outputs nobody reads.
+fn prune(graph: &mut GraphProto, outer_used: &HashSet<String>) {
+    loop {
+        let mut used: HashSet<String> = outer_used.clone();
+        used.extend(graph.output.iter().map(|o| o.name.clone()));
+        for node in &graph.node {
+            used.extend(node.input.iter().cloned());
+            for (_, _, g) in subgraph_list(node) {
+                collect_reads(g, &mut used);
+            }
+        }
+        let before = graph.node.len();
+        graph.node.retain(|n| {
+            let removable =
+                n.op_type == "Constant" || (n.op_type == "Cast" && n.name.contains("/Cast_to_"));
+            !removable || n.output.iter().any(|o| used.contains(o))
+        });
+        let inputs: HashSet<&str> = graph.input.iter().map(|i| i.name.as_str()).collect();
+        let before_inits = graph.initializer.len();
+        graph.initializer.retain(|t| used.contains(&t.name) || inputs.contains(t.name.as_str()));
+        if graph.node.len() == before && graph.initializer.len() == before_inits {
+            break;
+        }
+    }
+    let reads: HashSet<String> = {
+        let mut r = outer_used.clone();
+        for node in &graph.node {
+            r.extend(node.input.iter().cloned());
+        }
+        r
+    };
+    for node in &mut graph.node {
+        for a in &mut node.attribute {
+            if let Some(g) = a.g.as_mut() {
+                prune(g, &reads);
+            }
+            for g in &mut a.graphs {
+                prune(g, &reads);
+            }
+        }
+    }
+}
+
+/// Every tensor name read anywhere in `graph` and its subgraphs (outer-scope reads included).
+fn collect_reads(graph: &GraphProto, used: &mut HashSet<String>) {
+    used.extend(graph.output.iter().map(|o| o.name.clone()));
+    for node in &graph.node {
+        used.extend(node.input.iter().cloned());
+        for (_, _, g) in subgraph_list(node) {
+            collect_reads(g, used);
+        }
+    }
+}
