@@ -86,4 +86,23 @@ pub trait Backend {
         plan: &PrecisionPlan,
         outputs: OutputSelection,
     ) -> Result<Self::Engine, BackendError>;
+
+    /// Prepares INT8 calibration from the search's inputs, once, before the first build of a
+    /// plan that lowers to INT8 (backends that need no calibration keep the default, which
+    /// does nothing). Returns a line for the console saying what was done, if anything.
+    fn calibrate(&mut self, inputs: &[NamedTensors]) -> Result<Option<String>, BackendError> {
+        let _ = inputs;
+        Ok(None)
+    }
+
+    /// The model rewritten for `plan` and serialized, for backends whose plans are models
+    /// (an ONNX model with the precision written into the graph). Others keep the default,
+    /// which says that they cannot.
+    fn export_model(&self, plan: &PrecisionPlan) -> Result<Vec<u8>, BackendError> {
+        let _ = plan;
+        Err(BackendError::Unsupported(format!(
+            "the {} backend cannot write a model for a plan: saving a model needs an ONNX model",
+            self.name()
+        )))
+    }
 }

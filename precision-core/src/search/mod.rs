@@ -220,8 +220,8 @@ fn note_unmarkable(network: &Network, observer: &mut dyn Observer) {
     let unmarkable = network.layers.iter().filter(|l| !l.is_markable()).count();
     if unmarkable > 0 {
         observer.note(&format!(
-            "{unmarkable} of {} layers cannot run in the higher precision and always run in the \
-             lowest enabled precision; they are never marked",
+            "{unmarkable} of {} layers cannot be marked (see `precision layers` for why); the \
+             searches leave them out",
             network.len()
         ));
     }
