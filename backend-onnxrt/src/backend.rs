@@ -1,0 +1,412 @@
+//! The ONNX Runtime backend: each check rewrites the model for the plan, creates a session
+//! and runs it on CPU.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use ort::environment::Environment;
+use ort::logging::LogLevel;
+use ort::session::Session;
+use precision_core::{
+    Backend, BackendError, Capabilities, Engine, NamedTensors, Network, OutputSelection, Precision,
+    PrecisionPlan,
+};
+use precision_onnx::rewrite::{self, int8_activation_tensors};
+use precision_onnx::types::{TypeMap, infer_types};
+use precision_onnx::{
+    ActivationScales, Bf16Mode, InputShapes, LayerTable, OnnxModel, RewriteOptions, proto,
+};
+
+use crate::calibrate::{Calibration, CalibrationSettings};
+use crate::convert;
+
+/// Settings of the backend.
+#[derive(Debug, Clone)]
+pub struct OnnxrtConfig {
+    /// The ONNX Runtime library (`--onnxrt-lib`); searched for when `None`.
+    pub library: Option<PathBuf>,
+    /// Shapes for dynamic inputs (`--input-shapes`).
+    pub input_shapes: InputShapes,
+    /// The precisions a search lowers to; decides which layers are markable.
+    pub lower: Vec<Precision>,
+    /// INT8 calibration.
+    pub calibration: CalibrationSettings,
+    /// Intra-op threads per session (`None`: ONNX Runtime's default, one per core).
+    pub threads: Option<usize>,
+    /// How many sessions to keep for plans that come back (0: a new session every build).
+    pub keep_sessions: usize,
+}
+
+impl Default for OnnxrtConfig {
+    fn default() -> Self {
+        OnnxrtConfig {
+            library: None,
+            input_shapes: InputShapes::default(),
+            lower: Vec::new(),
+            calibration: CalibrationSettings::default(),
+            threads: None,
+            keep_sessions: 8,
+        }
+    }
+}
+
+/// Why the backend cannot open a model.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The model does not load.
+    #[error(transparent)]
+    Model(#[from] precision_onnx::OnnxError),
+    /// ONNX Runtime is missing or does not load.
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// The process-wide ONNX Runtime environment, loaded from the library once.
+static ENVIRONMENT: OnceLock<Result<(Environment, PathBuf), String>> = OnceLock::new();
+
+/// Loads ONNX Runtime (once per process) and returns its environment and library path.
+pub fn environment(flag: Option<&Path>) -> Result<&'static (Environment, PathBuf), String> {
+    ENVIRONMENT
+        .get_or_init(|| {
+            let path = crate::library::find_library(flag).map_err(|e| e.to_string())?;
+            let builder = ort::init_from(&path).map_err(|e| {
+                format!(
+                    "cannot load ONNX Runtime from {}: {e}. Install a matching build with `pip \
+                     install onnxruntime`, or set ORT_DYLIB_PATH to its libonnxruntime.so",
+                    path.display()
+                )
+            })?;
+            let env = builder
+                .with_name("precision")
+                .build()
+                .map_err(|e| format!("cannot start ONNX Runtime from {}: {e}", path.display()))?;
+            Ok((env, path))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// A model run by ONNX Runtime on CPU.
+pub struct OnnxrtBackend {
+    model: OnnxModel,
+    table: LayerTable,
+    network: Network,
+    types: TypeMap,
+    config: OnnxrtConfig,
+    scales: Option<ActivationScales>,
+    sessions: Vec<(SessionKey, Arc<Mutex<Session>>, Vec<String>)>,
+    sessions_created: usize,
+}
+
+type SessionKey = (Vec<Precision>, OutputSelection);
+
+impl OnnxrtBackend {
+    /// Opens `path` with `config`: loads ONNX Runtime and the model, lists the layers.
+    pub fn open(path: &Path, config: OnnxrtConfig) -> Result<Self, OpenError> {
+        environment(config.library.as_deref()).map_err(OpenError::Runtime)?;
+        let mut model = OnnxModel::load(path)?;
+        model.check_ops()?;
+        let mut backend = Self::with_model(&mut model, path, config)?;
+        // One float32 session up front: a model ONNX Runtime cannot load is bad input, to be
+        // reported now, not a failed check in the middle of a search.
+        backend
+            .session(backend.model.clone(), &[])
+            .map_err(|e| OpenError::Runtime(format!("ONNX Runtime cannot load the model: {e}")))?;
+        Ok(backend)
+    }
+
+    fn with_model(
+        model: &mut OnnxModel,
+        path: &Path,
+        config: OnnxrtConfig,
+    ) -> Result<Self, OpenError> {
+        // The shapes only describe the inputs to feed: the model itself keeps its dynamic
+        // dimensions, as Polygraphy's ONNX Runtime runner does, so that ONNX Runtime
+        // optimizes (and computes) exactly as it does for `polygraphy run --onnxrt`.
+        let mut shaped = model.clone();
+        shaped.set_input_shapes(&config.input_shapes)?;
+        let table = LayerTable::build(model);
+        let name = path
+            .file_name()
+            .map_or_else(|| "model".to_owned(), |n| n.to_string_lossy().into_owned());
+        let network =
+            table.network(&name, shaped.input_infos_lenient(), model.output_names(), &config.lower);
+        let types = infer_types(model.graph(), &TypeMap::new());
+        Ok(OnnxrtBackend {
+            model: model.clone(),
+            table,
+            network,
+            types,
+            config,
+            scales: None,
+            sessions: Vec::new(),
+            sessions_created: 0,
+        })
+    }
+
+    /// The loaded model (as in the file, external data read in).
+    #[must_use]
+    pub fn model(&self) -> &OnnxModel {
+        &self.model
+    }
+
+    /// The layer table of the model.
+    #[must_use]
+    pub fn layers(&self) -> &LayerTable {
+        &self.table
+    }
+
+    /// How many sessions were created so far (each one an engine build).
+    #[must_use]
+    pub fn sessions_created(&self) -> usize {
+        self.sessions_created
+    }
+
+    /// The INT8 activation scales in use, once calibrated.
+    #[must_use]
+    pub fn scales(&self) -> Option<&ActivationScales> {
+        self.scales.as_ref()
+    }
+
+    /// Sets the INT8 activation scales directly (instead of calibrating).
+    pub fn set_scales(&mut self, scales: ActivationScales) {
+        self.scales = Some(scales);
+        self.sessions.clear();
+    }
+
+    /// The model rewritten for `plan`, as written for other runtimes: bfloat16 layers hold
+    /// real bfloat16 tensors (ONNX Runtime's CPU kernels run them emulated instead).
+    pub fn export(&self, plan: &PrecisionPlan) -> Result<OnnxModel, BackendError> {
+        self.rewritten(plan, Bf16Mode::Native, &[]).map(|(m, _)| m)
+    }
+
+    fn rewritten(
+        &self,
+        plan: &PrecisionPlan,
+        bf16: Bf16Mode,
+        extra_outputs: &[String],
+    ) -> Result<(OnnxModel, Vec<Precision>), BackendError> {
+        let precisions = rewrite::layer_precisions(&self.table, &self.network, plan)
+            .map_err(|e| BackendError::Unsupported(e.to_string()))?;
+        let empty = ActivationScales::new();
+        let scales = match (&self.scales, precisions.contains(&Precision::Int8)) {
+            (Some(s), _) => s,
+            (None, false) => &empty,
+            (None, true) => {
+                return Err(BackendError::Unsupported(
+                    "INT8 needs calibration scales, and the backend was not calibrated".into(),
+                ));
+            }
+        };
+        // Extra outputs are added before the rewrite, so that it keeps (casts back) every
+        // tensor they name; adding outputs changes no node, so the layer table still holds.
+        let mut source = self.model.clone();
+        add_outputs(&mut source, extra_outputs, &self.types);
+        let (model, _) =
+            rewrite::rewrite(&source, &self.table, &precisions, scales, RewriteOptions { bf16 })
+                .map_err(|e| BackendError::Unsupported(e.to_string()))?;
+        Ok((model, precisions))
+    }
+
+    /// Creates a session for `model` (already rewritten) with extra float outputs.
+    fn session(
+        &mut self,
+        mut model: OnnxModel,
+        extra_outputs: &[String],
+    ) -> Result<(Session, Vec<String>), BackendError> {
+        add_outputs(&mut model, extra_outputs, &self.types);
+        let bytes = model.to_bytes().map_err(|e| BackendError::Build(e.to_string()))?;
+        let (env, _) =
+            environment(self.config.library.as_deref()).map_err(BackendError::Unsupported)?;
+        let build_err = |e: ort::Error| {
+            BackendError::Build(format!("ONNX Runtime could not create a session: {e}"))
+        };
+        let mut builder = Session::builder(env).map_err(build_err)?;
+        builder = builder.with_log_level(LogLevel::Error).map_err(|e| build_err(e.into()))?;
+        if let Some(n) = self.config.threads {
+            builder = builder.with_intra_threads(n).map_err(|e| build_err(e.into()))?;
+        }
+        let session = builder.commit_from_memory(&bytes).map_err(build_err)?;
+        self.sessions_created += 1;
+        let outputs = session.outputs().iter().map(|o| o.name().to_owned()).collect();
+        Ok((session, outputs))
+    }
+
+    /// The float tensors of the float32 model that every-layer runs return.
+    fn every_layer_outputs(&self) -> Vec<String> {
+        let graph_outputs: std::collections::HashSet<&str> =
+            self.model.graph().output.iter().map(|o| o.name.as_str()).collect();
+        self.table
+            .layers
+            .iter()
+            .flat_map(|l| l.float_outputs.iter())
+            .filter(|o| !graph_outputs.contains(o.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    /// Runs the float32 model with `tensors` as extra outputs on every input, handing each
+    /// output to `visit`.
+    pub(crate) fn run_float32_with_outputs(
+        &mut self,
+        tensors: &[String],
+        inputs: &[NamedTensors],
+        mut visit: impl FnMut(&str, &precision_core::Tensor) -> Result<(), BackendError>,
+    ) -> Result<(), BackendError> {
+        // Graph inputs are read from the feeds, not fetched as outputs.
+        let fetched: Vec<String> = tensors
+            .iter()
+            .filter(|t| !self.network.inputs.iter().any(|i| &i.name == *t))
+            .cloned()
+            .collect();
+        let (session, names) = self.session(self.model.clone(), &fetched)?;
+        let mut engine = OnnxrtEngine { session: Arc::new(Mutex::new(session)), outputs: names };
+        for feed in inputs {
+            for (name, tensor) in feed {
+                if tensors.contains(name) {
+                    visit(name, tensor)?;
+                }
+            }
+            let outputs = engine.infer(feed)?;
+            for (name, tensor) in &outputs {
+                visit(name, tensor)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The tensors INT8 plans quantize (what calibration measures).
+    #[must_use]
+    pub fn int8_tensors(&self) -> Vec<String> {
+        int8_activation_tensors(&self.model, &self.table)
+    }
+}
+
+/// Adds `names` as graph outputs of `model` (float tensors, shapes left open).
+fn add_outputs(model: &mut OnnxModel, names: &[String], types: &TypeMap) {
+    let graph = model.graph_mut();
+    let existing: std::collections::HashSet<String> =
+        graph.output.iter().map(|o| o.name.clone()).collect();
+    for name in names {
+        if !existing.contains(name) {
+            let elem = types.get(name).copied().unwrap_or(proto::elem::FLOAT);
+            graph.output.push(proto::value_info(name, elem));
+        }
+    }
+}
+
+impl Backend for OnnxrtBackend {
+    type Engine = OnnxrtEngine;
+
+    fn name(&self) -> &'static str {
+        "onnxrt"
+    }
+
+    fn network(&self) -> &Network {
+        &self.network
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            precisions: vec![
+                Precision::Float32,
+                Precision::Float16,
+                Precision::BFloat16,
+                Precision::Int8,
+            ],
+            every_layer_output: true,
+        }
+    }
+
+    fn build(
+        &mut self,
+        plan: &PrecisionPlan,
+        outputs: OutputSelection,
+    ) -> Result<OnnxrtEngine, BackendError> {
+        let precisions = rewrite::layer_precisions(&self.table, &self.network, plan)
+            .map_err(|e| BackendError::Unsupported(e.to_string()))?;
+        let key = (precisions, outputs);
+        if let Some(pos) = self.sessions.iter().position(|(k, _, _)| *k == key) {
+            let entry = self.sessions.remove(pos);
+            let engine = OnnxrtEngine { session: Arc::clone(&entry.1), outputs: entry.2.clone() };
+            self.sessions.push(entry);
+            return Ok(engine);
+        }
+        let extra = match outputs {
+            OutputSelection::NetworkOutputs => Vec::new(),
+            OutputSelection::EveryLayer => self.every_layer_outputs(),
+        };
+        let (model, _) = self.rewritten(plan, Bf16Mode::Emulated, &extra)?;
+        let (session, names) = self.session(model, &[])?;
+        let session = Arc::new(Mutex::new(session));
+        if self.config.keep_sessions > 0 {
+            if self.sessions.len() >= self.config.keep_sessions {
+                self.sessions.remove(0);
+            }
+            self.sessions.push((key, Arc::clone(&session), names.clone()));
+        }
+        Ok(OnnxrtEngine { session, outputs: names })
+    }
+
+    fn export_model(&self, plan: &PrecisionPlan) -> Result<Vec<u8>, BackendError> {
+        self.export(plan)?.to_bytes().map_err(|e| BackendError::Unsupported(e.to_string()))
+    }
+
+    fn calibrate(&mut self, inputs: &[NamedTensors]) -> Result<Option<String>, BackendError> {
+        if self.scales.is_some() {
+            return Ok(None);
+        }
+        let Calibration { scales, message } = crate::calibrate::calibrate(self, inputs)?;
+        self.scales = Some(scales);
+        self.sessions.clear();
+        Ok(Some(message))
+    }
+}
+
+impl OnnxrtBackend {
+    pub(crate) fn calibration_settings(&self) -> &CalibrationSettings {
+        &self.config.calibration
+    }
+}
+
+/// A session ready to run.
+pub struct OnnxrtEngine {
+    session: Arc<Mutex<Session>>,
+    outputs: Vec<String>,
+}
+
+impl Engine for OnnxrtEngine {
+    fn infer(&mut self, inputs: &NamedTensors) -> Result<NamedTensors, BackendError> {
+        let mut feed = Vec::with_capacity(inputs.len());
+        for (name, tensor) in inputs {
+            feed.push((name.clone(), convert::to_value(name, tensor)?));
+        }
+        let mut session = self
+            .session
+            .lock()
+            .map_err(|_| BackendError::Inference("a previous run panicked".into()))?;
+        let known: Vec<String> = session.inputs().iter().map(|i| i.name().to_owned()).collect();
+        if let Some((name, _)) = feed.iter().find(|(n, _)| !known.contains(n)) {
+            return Err(BackendError::Input(format!(
+                "the inputs hold '{name}', which is not an input of the model (its inputs: {})",
+                known.join(", ")
+            )));
+        }
+        // The inputs are passed as views so that they outlive the outputs, which ONNX Runtime
+        // may alias to them (an input that is also an output).
+        let views: Vec<(&str, ort::session::SessionInputValue<'_>)> =
+            feed.iter().map(|(n, v)| (n.as_str(), v.into())).collect();
+        let results = session
+            .run(views)
+            .map_err(|e| BackendError::Inference(format!("ONNX Runtime: {e}")))?;
+        let mut out = NamedTensors::new();
+        for name in &self.outputs {
+            let value = results.get(name.as_str()).ok_or_else(|| {
+                BackendError::Inference(format!("ONNX Runtime returned no output '{name}'"))
+            })?;
+            out.insert(name.clone(), convert::from_value(name, value)?);
+        }
+        Ok(out)
+    }
+}
