@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use precision_core::calibration::CalibrationMethod;
 use precision_core::{CompareConfig, Direction, ErrorStat, PerOutput, Precision};
 
 /// Find the layers of a network that must stay in higher precision to match golden outputs.
@@ -34,6 +35,8 @@ pub enum Command {
     Compare(CompareArgs),
     /// List the layers of a model: index, name, op, and whether it can be marked.
     Layers(LayersArgs),
+    /// Write the mixed-precision ONNX model of a saved search report (`--report`).
+    Export(ExportArgs),
 }
 
 /// The backends this build can use.
@@ -41,19 +44,41 @@ pub enum Command {
 pub enum BackendKind {
     /// The simulated backend (networks described in TOML).
     Mock,
+    /// ONNX Runtime on CPU (ONNX models).
+    #[value(alias = "cpu")]
+    Onnxrt,
 }
 
 /// Which model and backend.
 #[derive(Args, Debug)]
 pub struct ModelArgs {
-    /// The model: a mock network (.toml).
+    /// The model: an ONNX model (.onnx) or a mock network (.toml).
     pub model: PathBuf,
-    /// The backend; by default chosen from the model's file type (.toml: mock).
+    /// The backend; by default chosen from the model's file type (.onnx: onnxrt, .toml: mock).
     #[arg(long, value_enum)]
     pub backend: Option<BackendKind>,
     /// Mock backend only: simulated engine build time per check, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub mock_build_ms: u64,
+    /// ONNX: shapes for inputs with dynamic dimensions, as in Polygraphy: x:[1,3,224,224].
+    #[arg(long, num_args = 1.., value_name = "NAME:[D0,D1,...]")]
+    pub input_shapes: Vec<String>,
+    /// The ONNX Runtime library (default: ORT_DYLIB_PATH, then the onnxruntime package of
+    /// python3, then the usual library folders).
+    #[arg(long, value_name = "PATH")]
+    pub onnxrt_lib: Option<PathBuf>,
+    /// INT8 calibration: entropy (TensorRT's EntropyCalibration2), max (MinMax) or
+    /// percentile[:P] (default P = 99.99).
+    #[arg(long, default_value = "entropy", value_parser = parse_calibration)]
+    pub calibration: CalibrationMethod,
+    /// A TensorRT calibration cache: its scales are used if it exists (no calibration),
+    /// otherwise calibration writes it.
+    #[arg(long, value_name = "FILE")]
+    pub calibration_cache: Option<PathBuf>,
+}
+
+fn parse_calibration(s: &str) -> Result<CalibrationMethod, String> {
+    s.parse().map_err(|e: precision_core::calibration::CalibrationError| e.to_string())
 }
 
 /// The precisions of the plan.
@@ -251,6 +276,9 @@ pub struct SearchArgs {
     /// Write a JSON report of the search.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Write the answer as a mixed-precision ONNX model (ONNX models only).
+    #[arg(long, value_name = "FILE")]
+    pub save_model: Option<PathBuf>,
 }
 
 fn parse_direction(s: &str) -> Result<Direction, String> {
@@ -266,6 +294,9 @@ pub struct CheckArgs {
     /// Layers to keep in the higher precision, by name (or `#INDEX`).
     #[arg(long, value_delimiter = ',', value_name = "NAME[,NAME...]")]
     pub mark: Vec<String>,
+    /// Write the checked plan as a mixed-precision ONNX model.
+    #[arg(long, value_name = "FILE")]
+    pub save_model: Option<PathBuf>,
 }
 
 /// `precision compare`.
@@ -286,9 +317,29 @@ pub struct LayersArgs {
     /// Model and backend.
     #[command(flatten)]
     pub model: ModelArgs,
+    /// The precisions a search would lower to (they decide which layers can be marked).
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `precision export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Model and backend (the model the report was made for).
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The search report (`--report` of bisect, linear or worst-first).
+    #[arg(long, value_name = "FILE")]
+    pub report: PathBuf,
+    /// Where to write the mixed-precision ONNX model.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Inputs for INT8 calibration when no --calibration-cache holds the scales.
+    #[command(flatten)]
+    pub data: DataArgs,
 }
 
 #[cfg(test)]

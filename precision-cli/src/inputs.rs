@@ -99,10 +99,18 @@ fn generate(network: &Network, args: &DataArgs) -> anyhow::Result<Vec<NamedTenso
         let mut feed = NamedTensors::new();
         for info in &network.inputs {
             let Some(shape) = info.static_shape() else {
+                let example: Vec<String> = info
+                    .shape
+                    .iter()
+                    .map(|d| d.map_or_else(|| "1".to_owned(), |v| v.to_string()))
+                    .collect();
                 bail!(
-                    "input '{}' has a dynamic shape {}; give fixed shapes with --load-inputs",
+                    "input '{}' has a dynamic shape {}: give its shape with --input-shapes \
+                     {}:[{}], or load inputs with --load-inputs",
                     info.name,
-                    describe_shape(&info.shape)
+                    describe_shape(&info.shape),
+                    info.name,
+                    example.join(",")
                 );
             };
             let (lo, hi) = *ranges.get(&info.name);

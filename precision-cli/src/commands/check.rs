@@ -10,13 +10,19 @@ use crate::display;
 
 /// Checks the plan with the `--mark` layers in the higher precision.
 pub fn run(args: &CheckArgs) -> anyhow::Result<Verdict> {
-    let opened = backends::open(&args.setup.model)?;
+    let opened = backends::open(&args.setup.model, &args.setup.precision.lower())?;
     with_backend!(opened, b => check_with(b, args))
 }
 
 fn check_with<B: Backend>(backend: B, args: &CheckArgs) -> anyhow::Result<Verdict> {
+    if let Some(path) = &args.save_model {
+        crate::write::check_writable(path)?;
+    }
     let (network, plan, mut oracle) = super::oracle_for(backend, &args.setup)?;
     let marked = resolve_marks(&network, &args.mark)?;
+    if let Some(path) = &args.save_model {
+        super::save_model(oracle.backend(), &plan.with_marked(marked.clone()), path)?;
+    }
     let evaluation = oracle.evaluate(&marked, Detail::NetworkOutputs)?;
     println!(
         "{} with {} in {}, the rest in {}",
@@ -40,7 +46,7 @@ fn check_with<B: Backend>(backend: B, args: &CheckArgs) -> anyhow::Result<Verdic
 }
 
 /// Turns `--mark` names (or `#INDEX`) into a layer set, refusing unknown and unmarkable layers.
-fn resolve_marks(network: &Network, names: &[String]) -> anyhow::Result<LayerSet> {
+pub(super) fn resolve_marks(network: &Network, names: &[String]) -> anyhow::Result<LayerSet> {
     let mut set = LayerSet::empty(network.len());
     for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
         let layer = match network.layer_by_name(name) {

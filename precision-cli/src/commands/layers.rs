@@ -8,7 +8,7 @@ use crate::backends::{self, with_backend};
 
 /// Prints the layers as a table (or JSON).
 pub fn run(args: &LayersArgs) -> anyhow::Result<Verdict> {
-    let opened = backends::open(&args.model)?;
+    let opened = backends::open(&args.model, &args.precision.lower())?;
     let network = with_backend!(opened, b => b.network().clone());
     if args.json {
         println!("{}", serde_json::to_string_pretty(&network.layers)?);

@@ -2,13 +2,14 @@
 
 mod check;
 mod compare;
+mod export;
 mod layers;
 mod run;
 mod search;
 
 use anyhow::Context;
 use precision_core::oracle::BackendOracle;
-use precision_core::{Algorithm, Backend, Network, PrecisionPlan};
+use precision_core::{Algorithm, Backend, NamedTensors, Network, Precision, PrecisionPlan};
 
 use crate::Verdict;
 use crate::args::{CheckSetup, Cli, Command, PrecisionArgs};
@@ -24,6 +25,7 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<Verdict> {
         Command::Check(args) => check::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Layers(args) => layers::run(args),
+        Command::Export(args) => export::run(args),
     }
 }
 
@@ -34,17 +36,44 @@ fn base_plan(network: &Network, precision: &PrecisionArgs) -> anyhow::Result<Pre
 
 /// The oracle for `setup` over `backend`: the base plan, inputs and goldens, checked.
 fn oracle_for<B: Backend>(
-    backend: B,
+    mut backend: B,
     setup: &CheckSetup,
 ) -> anyhow::Result<(Network, PrecisionPlan, BackendOracle<B>)> {
     let network = backend.network().clone();
     let plan = base_plan(&network, &setup.precision)?;
     let config = setup.compare.config()?;
     let feeds = inputs::obtain(&network, &setup.data)?;
+    calibrate_if_int8(&mut backend, &plan.lower, &feeds)?;
     let goldens = golden::load(&setup.golden)?;
     let oracle =
         BackendOracle::new(backend, plan.clone(), feeds, goldens, config).with_context(|| {
             format!("golden outputs in {} do not fit the model", setup.golden.display())
         })?;
     Ok((network, plan, oracle))
+}
+
+/// Calibrates `backend` on `feeds` when `lower` includes INT8 (once per command).
+fn calibrate_if_int8<B: Backend>(
+    backend: &mut B,
+    lower: &[Precision],
+    feeds: &[NamedTensors],
+) -> anyhow::Result<()> {
+    if lower.contains(&Precision::Int8) {
+        if let Some(message) = backend.calibrate(feeds).context("INT8 calibration failed")? {
+            eprintln!("{message}");
+        }
+    }
+    Ok(())
+}
+
+/// Writes the model `backend` makes for `plan` to `path` (atomically).
+fn save_model<B: Backend>(
+    backend: &B,
+    plan: &PrecisionPlan,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let bytes = backend.export_model(plan).context("cannot write the model")?;
+    crate::write::atomically(path, &bytes)?;
+    eprintln!("mixed-precision model written to {}", path.display());
+    Ok(())
 }

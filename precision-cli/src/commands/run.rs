@@ -13,7 +13,7 @@ use crate::{display, inputs};
 
 /// Runs the model on every input iteration and saves what was asked.
 pub fn run(args: &RunArgs) -> anyhow::Result<Verdict> {
-    let opened = backends::open(&args.model)?;
+    let opened = backends::open(&args.model, &args.precision.lower())?;
     with_backend!(opened, b => run_with(b, args))
 }
 
@@ -33,6 +33,7 @@ fn run_with<B: Backend>(mut backend: B, args: &RunArgs) -> anyhow::Result<Verdic
         OutputSelection::NetworkOutputs
     };
     let feeds = inputs::obtain(&network, &args.data)?;
+    super::calibrate_if_int8(&mut backend, &plan.lower, &feeds)?;
     let mut engine = backend.build(&plan, selection).context("building the engine failed")?;
     let runner_name = format!("{}-runner-N0", backend.name());
     let mut iterations = Vec::with_capacity(feeds.len());

@@ -13,7 +13,7 @@ use crate::{display, write};
 
 /// Runs a search and prints (and optionally writes) its answer.
 pub fn run(args: &SearchArgs, algorithm: Algorithm, quiet: bool) -> anyhow::Result<Verdict> {
-    let opened = backends::open(&args.setup.model)?;
+    let opened = backends::open(&args.setup.model, &args.setup.precision.lower())?;
     with_backend!(opened, b => search_with(b, args, algorithm, quiet))
 }
 
@@ -23,7 +23,7 @@ fn search_with<B: Backend>(
     algorithm: Algorithm,
     quiet: bool,
 ) -> anyhow::Result<Verdict> {
-    if let Some(path) = &args.report {
+    for path in args.report.iter().chain(&args.save_model) {
         crate::write::check_writable(path)?;
     }
     let backend_name = backend.name().to_owned();
@@ -48,6 +48,9 @@ fn search_with<B: Backend>(
         );
         write::json(path, &report)?;
         eprintln!("report written to {}", path.display());
+    }
+    if let (Some(path), Some(answer)) = (&args.save_model, &outcome.answer) {
+        super::save_model(oracle.backend(), &plan.with_marked(answer.clone()), path)?;
     }
     Ok(if outcome.answer.is_some() { Verdict::Success } else { Verdict::Failure })
 }
