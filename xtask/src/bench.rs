@@ -3,7 +3,10 @@
 //! - comparator throughput on 64M-element float32 outputs, per statistic, against NumPy doing
 //!   the same comparison the way Polygraphy does (same run, same machine);
 //! - search overhead on a 10,000-layer mock (bisect, worst-first) and the heap kept per check;
-//! - the mock backend and the Polygraphy JSON reader/writer.
+//! - the mock backend and the Polygraphy JSON reader/writer;
+//! - the ONNX Runtime backend on real models: one check (rewrite, session, run, compare)
+//!   against one plain inference and against Polygraphy doing the same check in Python,
+//!   calibration, and a whole INT8 bisect.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -29,6 +32,27 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     println!("{mock_out}");
     crate::step("criterion: Polygraphy JSON read/write");
     cmd!(sh, "cargo bench --package polygraphy-json").run()?;
+
+    crate::step("criterion: ONNX Runtime backend on real models");
+    let python = crate::python::ensure_venv(sh)?;
+    let models = crate::models::ensure(sh)?;
+    let onnxruntime = crate::python::onnxruntime_library(sh, &python)?;
+    {
+        let _m = sh.push_env("PRECISION_MODELS", &models);
+        let _o = sh.push_env("ORT_DYLIB_PATH", &onnxruntime);
+        cmd!(sh, "cargo bench --package backend-onnxrt --bench check").run()?;
+    }
+    let ort_baseline = if args.no_baseline {
+        None
+    } else {
+        crate::step("baseline: Polygraphy/ONNX Runtime in Python doing the same checks");
+        let script = crate::project_root().join("backend-onnxrt/benches/ort_baseline.py");
+        let dir = crate::project_root().join("target/bench-onnxrt");
+        let out = cmd!(sh, "{python} {script} {dir} orientation ppocr_cls")
+            .read()
+            .context("the ONNX Runtime baseline failed")?;
+        Some(serde_json::from_str::<Value>(out.lines().last().unwrap_or_default())?)
+    };
 
     let numpy = if args.no_baseline {
         None
@@ -70,6 +94,8 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
         );
     }
 
+    onnxrt_tables(&results, ort_baseline.as_ref());
+
     println!("\n=== search overhead, 10,000-layer mock, zero build time; target < 1 s ===");
     for name in ["bisect", "worst_first"] {
         if let Some(r) = results.get(&format!("search_10000_layers/{name}")) {
@@ -91,6 +117,74 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The ONNX Runtime tables: a check against plain inference (target: within 3x of one
+/// inference plus session creation) and against Polygraphy doing the same in Python.
+fn onnxrt_tables(results: &BTreeMap<String, Figures>, baseline: Option<&Value>) {
+    let ms = |id: String| results.get(&id).map(|r| r.mean_ns / 1e6);
+    let fmt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1} ms"));
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+        _ => "-".to_owned(),
+    };
+    println!("\n=== ONNX Runtime backend: one check vs plain inference (same run) ===");
+    println!(
+        "{:<12} {:>11} {:>13} {:>12} {:>12} {:>14} {:>14}",
+        "model",
+        "inference",
+        "session+inf",
+        "check int8",
+        "check fp16",
+        "int8/(sess+inf)",
+        "fp16/(sess+inf)"
+    );
+    for tag in ["orientation", "ppocr_cls"] {
+        let inf = ms(format!("onnxrt_{tag}/inference_f32"));
+        let sess = ms(format!("onnxrt_{tag}/session_and_inference_f32"));
+        let int8 = ms(format!("onnxrt_{tag}/check_int8_half_marked"));
+        let fp16 = ms(format!("onnxrt_{tag}/check_fp16_half_marked"));
+        println!(
+            "{tag:<12} {:>11} {:>13} {:>12} {:>12} {:>14} {:>14}",
+            fmt(inf),
+            fmt(sess),
+            fmt(int8),
+            fmt(fp16),
+            ratio(int8, sess),
+            ratio(fp16, sess)
+        );
+    }
+    println!("\n=== ONNX Runtime backend vs Polygraphy (Python), same checks, same run ===");
+    println!(
+        "{:<12} {:<6} {:>10} {:>16} {:>8} {:>18} {:>8}",
+        "model", "plan", "ours", "python in-proc", "ratio", "polygraphy run", "ratio"
+    );
+    for tag in ["orientation", "ppocr_cls"] {
+        for prec in ["int8", "fp16"] {
+            let ours = ms(format!("onnxrt_{tag}/check_{prec}_half_marked"));
+            let py =
+                baseline.and_then(|b| b[tag][format!("check_{prec}")].as_f64()).map(|s| s * 1e3);
+            let cli = baseline
+                .and_then(|b| b[tag][format!("polygraphy_run_cli_{prec}")].as_f64())
+                .map(|s| s * 1e3);
+            println!(
+                "{tag:<12} {prec:<6} {:>10} {:>16} {:>8} {:>18} {:>8}",
+                fmt(ours),
+                fmt(py),
+                ratio(py, ours),
+                fmt(cli),
+                ratio(cli, ours)
+            );
+        }
+    }
+    println!("\n=== calibration (entropy, 1 batch; once per search) and a whole INT8 bisect ===");
+    for tag in ["orientation", "ppocr_cls"] {
+        println!(
+            "{tag:<12} calibration {:>10}   bisect (calibration + all checks) {:>10}",
+            fmt(ms(format!("onnxrt_{tag}/calibrate_entropy_1_batch"))),
+            fmt(ms(format!("onnxrt_{tag}/bisect_int8_search")))
+        );
+    }
 }
 
 /// One benchmark's figures.
