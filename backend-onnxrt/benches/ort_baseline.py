@@ -20,6 +20,10 @@ import onnxruntime as ort
 from polygraphy.comparator import CompareFunc
 from polygraphy.comparator.struct import IterationResult
 from polygraphy.json import load_json
+from polygraphy.logger import G_LOGGER
+
+# The comparison's verdict is not what is timed; keep its report off the console.
+G_LOGGER.severity = G_LOGGER.CRITICAL
 
 
 def median_time(fn, repeat):
