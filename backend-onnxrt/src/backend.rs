@@ -1,6 +1,7 @@
 //! The ONNX Runtime backend: each check rewrites the model for the plan, creates a session
 //! and runs it on CPU.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -11,10 +12,10 @@ use precision_core::{
     Backend, BackendError, Capabilities, Engine, NamedTensors, Network, OutputSelection, Precision,
     PrecisionPlan,
 };
-use precision_onnx::rewrite::{self, int8_activation_tensors};
-use precision_onnx::types::{TypeMap, infer_types};
+use precision_onnx::expose::{Fetch, expose};
+use precision_onnx::rewrite::{self, int8_activation_fetches, int8_activation_tensors};
 use precision_onnx::{
-    ActivationScales, Bf16Mode, InputShapes, LayerTable, OnnxModel, RewriteOptions, proto,
+    ActivationScales, Bf16Mode, InputShapes, LayerTable, OnnxModel, RewriteOptions,
 };
 
 use crate::calibrate::{Calibration, CalibrationSettings};
@@ -92,7 +93,6 @@ pub struct OnnxrtBackend {
     model: OnnxModel,
     table: LayerTable,
     network: Network,
-    types: TypeMap,
     config: OnnxrtConfig,
     scales: Option<ActivationScales>,
     sessions: Vec<(SessionKey, Arc<Mutex<Session>>, Vec<String>)>,
@@ -110,8 +110,9 @@ impl OnnxrtBackend {
         let mut backend = Self::with_model(&mut model, path, config)?;
         // One float32 session up front: a model ONNX Runtime cannot load is bad input, to be
         // reported now, not a failed check in the middle of a search.
+        let model = backend.model.clone();
         backend
-            .session(backend.model.clone(), &[])
+            .session(&model)
             .map_err(|e| OpenError::Runtime(format!("ONNX Runtime cannot load the model: {e}")))?;
         Ok(backend)
     }
@@ -132,12 +133,10 @@ impl OnnxrtBackend {
             .map_or_else(|| "model".to_owned(), |n| n.to_string_lossy().into_owned());
         let network =
             table.network(&name, shaped.input_infos_lenient(), model.output_names(), &config.lower);
-        let types = infer_types(model.graph(), &TypeMap::new());
         Ok(OnnxrtBackend {
             model: model.clone(),
             table,
             network,
-            types,
             config,
             scales: None,
             sessions: Vec::new(),
@@ -185,7 +184,7 @@ impl OnnxrtBackend {
         &self,
         plan: &PrecisionPlan,
         bf16: Bf16Mode,
-        extra_outputs: &[String],
+        extra_outputs: &[Fetch],
     ) -> Result<(OnnxModel, Vec<Precision>), BackendError> {
         let precisions = rewrite::layer_precisions(&self.table, &self.network, plan)
             .map_err(|e| BackendError::Unsupported(e.to_string()))?;
@@ -200,22 +199,18 @@ impl OnnxrtBackend {
             }
         };
         // Extra outputs are added before the rewrite, so that it keeps (casts back) every
-        // tensor they name; adding outputs changes no node, so the layer table still holds.
+        // tensor they name; exposing only appends outputs and nodes, so the layer table
+        // still holds.
         let mut source = self.model.clone();
-        add_outputs(&mut source, extra_outputs, &self.types);
+        expose(&mut source, extra_outputs).map_err(|e| BackendError::Unsupported(e.to_string()))?;
         let (model, _) =
             rewrite::rewrite(&source, &self.table, &precisions, scales, RewriteOptions { bf16 })
                 .map_err(|e| BackendError::Unsupported(e.to_string()))?;
         Ok((model, precisions))
     }
 
-    /// Creates a session for `model` (already rewritten) with extra float outputs.
-    fn session(
-        &mut self,
-        mut model: OnnxModel,
-        extra_outputs: &[String],
-    ) -> Result<(Session, Vec<String>), BackendError> {
-        add_outputs(&mut model, extra_outputs, &self.types);
+    /// Creates a session for `model` (already rewritten).
+    fn session(&mut self, model: &OnnxModel) -> Result<(Session, Vec<String>), BackendError> {
         let bytes = model.to_bytes().map_err(|e| BackendError::Build(e.to_string()))?;
         let (env, _) =
             environment(self.config.library.as_deref()).map_err(BackendError::Unsupported)?;
@@ -233,44 +228,51 @@ impl OnnxrtBackend {
         Ok((session, outputs))
     }
 
-    /// The float tensors of the float32 model that every-layer runs return.
-    fn every_layer_outputs(&self) -> Vec<String> {
+    /// The float layer outputs that every-layer runs return (subgraph ones included, under
+    /// their network names).
+    fn every_layer_outputs(&self) -> Vec<Fetch> {
         let graph_outputs: std::collections::HashSet<&str> =
             self.model.graph().output.iter().map(|o| o.name.as_str()).collect();
         self.table
             .layers
             .iter()
             .flat_map(|l| l.float_outputs.iter())
-            .filter(|o| !graph_outputs.contains(o.as_str()))
+            .filter(|f| !graph_outputs.contains(f.output.as_str()))
             .cloned()
             .collect()
     }
 
-    /// Runs the float32 model with `tensors` as extra outputs on every input, handing each
-    /// output to `visit`.
-    pub(crate) fn run_float32_with_outputs(
+    /// Runs the float32 model on every input, handing each fetched tensor to `visit` under its
+    /// name in its own graph.
+    pub(crate) fn run_float32_fetching(
         &mut self,
-        tensors: &[String],
+        fetches: &[Fetch],
         inputs: &[NamedTensors],
         mut visit: impl FnMut(&str, &precision_core::Tensor) -> Result<(), BackendError>,
     ) -> Result<(), BackendError> {
         // Graph inputs are read from the feeds, not fetched as outputs.
-        let fetched: Vec<String> = tensors
-            .iter()
-            .filter(|t| !self.network.inputs.iter().any(|i| &i.name == *t))
-            .cloned()
-            .collect();
-        let (session, names) = self.session(self.model.clone(), &fetched)?;
+        let is_input = |f: &Fetch| {
+            f.graph.is_empty() && self.network.inputs.iter().any(|i| i.name == f.tensor)
+        };
+        let from_feed: Vec<&Fetch> = fetches.iter().filter(|f| is_input(f)).collect();
+        let fetched: Vec<Fetch> = fetches.iter().filter(|f| !is_input(f)).cloned().collect();
+        let tensor_of: HashMap<&str, &str> =
+            fetched.iter().map(|f| (f.output.as_str(), f.tensor.as_str())).collect();
+        let mut model = self.model.clone();
+        expose(&mut model, &fetched).map_err(|e| BackendError::Unsupported(e.to_string()))?;
+        let (session, names) = self.session(&model)?;
         let mut engine = OnnxrtEngine { session: Arc::new(Mutex::new(session)), outputs: names };
         for feed in inputs {
-            for (name, tensor) in feed {
-                if tensors.contains(name) {
-                    visit(name, tensor)?;
+            for f in &from_feed {
+                if let Some(tensor) = feed.get(&f.tensor) {
+                    visit(&f.tensor, tensor)?;
                 }
             }
             let outputs = engine.infer(feed)?;
             for (name, tensor) in &outputs {
-                visit(name, tensor)?;
+                if let Some(t) = tensor_of.get(name.as_str()) {
+                    visit(t, tensor)?;
+                }
             }
         }
         Ok(())
@@ -281,18 +283,11 @@ impl OnnxrtBackend {
     pub fn int8_tensors(&self) -> Vec<String> {
         int8_activation_tensors(&self.model, &self.table)
     }
-}
 
-/// Adds `names` as graph outputs of `model` (float tensors, shapes left open).
-fn add_outputs(model: &mut OnnxModel, names: &[String], types: &TypeMap) {
-    let graph = model.graph_mut();
-    let existing: std::collections::HashSet<String> =
-        graph.output.iter().map(|o| o.name.clone()).collect();
-    for name in names {
-        if !existing.contains(name) {
-            let elem = types.get(name).copied().unwrap_or(proto::elem::FLOAT);
-            graph.output.push(proto::value_info(name, elem));
-        }
+    /// [`Self::int8_tensors`] with where each is, to fetch them.
+    #[must_use]
+    pub fn int8_fetches(&self) -> Vec<Fetch> {
+        int8_activation_fetches(&self.model, &self.table)
     }
 }
 
@@ -338,7 +333,7 @@ impl Backend for OnnxrtBackend {
             OutputSelection::EveryLayer => self.every_layer_outputs(),
         };
         let (model, _) = self.rewritten(plan, Bf16Mode::Emulated, &extra)?;
-        let (session, names) = self.session(model, &[])?;
+        let (session, names) = self.session(&model)?;
         let session = Arc::new(Mutex::new(session));
         if self.config.keep_sessions > 0 {
             if self.sessions.len() >= self.config.keep_sessions {

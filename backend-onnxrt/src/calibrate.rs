@@ -83,11 +83,12 @@ pub fn calibrate(
     let method = settings.method;
     let mut collectors: HashMap<String, RangeCollector> =
         tensors.iter().map(|t| (t.clone(), RangeCollector::new(t.clone(), method))).collect();
-    backend.run_float32_with_outputs(&tensors, inputs, |name, tensor| {
+    let fetches = backend.int8_fetches();
+    backend.run_float32_fetching(&fetches, inputs, |name, tensor| {
         observe(&mut collectors, name, tensor, Pass::Max)
     })?;
     if collectors.values().any(RangeCollector::needs_histogram) {
-        backend.run_float32_with_outputs(&tensors, inputs, |name, tensor| {
+        backend.run_float32_fetching(&fetches, inputs, |name, tensor| {
             observe(&mut collectors, name, tensor, Pass::Histogram)
         })?;
     }

@@ -364,3 +364,66 @@ fn a_missing_onnxruntime_says_how_to_get_one() {
     assert_eq!(code(&out), 2, "{}", text(&out));
     assert!(text(&out).contains("ORT_DYLIB_PATH"), "{}", text(&out));
 }
+
+/// silero-vad's main export keeps nearly all of its 689 nodes in nested `If` branches: its
+/// layers are listed through their parents, calibration and worst-first fetch tensors from
+/// inside the branches, and the answers pass.
+#[test]
+fn silero_if_branches_int8_and_fp16() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let m = model("silero_vad.onnx");
+    let inputs = d.join("inputs.json");
+    let script = "import numpy as np, sys\nfrom polygraphy.json import save_json\n\
+        rng = np.random.default_rng(0)\n\
+        save_json([{'input': rng.uniform(-0.5, 0.5, (1, 512)).astype(np.float32), \
+        'state': np.zeros((2, 1, 128), np.float32), 'sr': np.array(16000, dtype=np.int64)}], sys.argv[1])";
+    let out =
+        Command::new(env("PRECISION_PYTHON")).args(["-c", script, s(&inputs)]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let golden = d.join("golden.json");
+    let out = precision(&["run", s(&m), "--load-inputs", s(&inputs), "--save-outputs", s(&golden)]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let out = precision(&["layers", s(&m), "--fp16"]);
+    assert!(text(&out).contains("If_0/then_branch/"), "{}", text(&out));
+    for (lower, atol) in [("--int8", "1e-5"), ("--fp16", "1e-5")] {
+        for algorithm in ["bisect", "worst-first"] {
+            let saved = d.join(format!("{algorithm}{lower}.onnx"));
+            let out = precision(&[
+                algorithm,
+                s(&m),
+                lower,
+                "--golden",
+                s(&golden),
+                "--load-inputs",
+                s(&inputs),
+                "--atol",
+                atol,
+                "--rtol",
+                "0",
+                "--save-model",
+                s(&saved),
+            ]);
+            assert_eq!(code(&out), 0, "{algorithm} {lower}: {}", text(&out));
+            assert!(
+                text(&out).contains("/then_branch/") || text(&out).contains("/else_branch/"),
+                "{}",
+                text(&out)
+            );
+            let theirs = d.join(format!("{algorithm}{lower}.json"));
+            let out = polygraphy(&[
+                "run",
+                s(&saved),
+                "--onnxrt",
+                "--load-inputs",
+                s(&inputs),
+                "--save-outputs",
+                s(&theirs),
+            ]);
+            assert!(out.status.success(), "{}", text(&out));
+            let out =
+                precision(&["compare", s(&theirs), s(&golden), "--atol", atol, "--rtol", "0"]);
+            assert_eq!(code(&out), 0, "{algorithm} {lower}: {}", text(&out));
+        }
+    }
+}

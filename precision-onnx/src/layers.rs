@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use onnx_protobuf::{GraphProto, NodeProto};
 use precision_core::{Layer, Network, Precision, TensorInfo};
 
+use crate::expose::Fetch;
 use crate::model::OnnxModel;
 use crate::proto;
 use crate::types::{TypeMap, infer_types};
@@ -86,8 +87,8 @@ pub struct OnnxLayer {
     pub inputs: Vec<String>,
     /// Its outputs as network tensors.
     pub outputs: Vec<String>,
-    /// Its float outputs that are tensors of the main graph (can be fetched as outputs).
-    pub float_outputs: Vec<String>,
+    /// Its float outputs, as fetches (see [`crate::expose`]) named by their network names.
+    pub float_outputs: Vec<Fetch>,
 }
 
 /// The layers of a model, in order.
@@ -165,7 +166,8 @@ impl LayerTable {
     }
 }
 
-fn graph_key(path: &GraphPath) -> String {
+/// A short text key of a graph path, used to qualify subgraph tensor names (`key::name`).
+pub(crate) fn graph_key(path: &GraphPath) -> String {
     path.iter().map(|s| format!("{}.{}.{}", s.node, s.attr, s.index)).collect::<Vec<_>>().join("/")
 }
 
@@ -267,16 +269,17 @@ fn walk(
         let net_outputs: Vec<String> =
             node.output.iter().filter(|o| !o.is_empty()).map(|o| qualify(o, &local)).collect();
         produced.extend(net_outputs.iter().cloned());
-        let float_outputs = if path.is_empty() {
-            node.output
-                .iter()
-                .zip(&out_types)
-                .filter(|(o, t)| !o.is_empty() && t.is_some_and(proto::is_float))
-                .map(|(o, _)| o.clone())
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let float_outputs = node
+            .output
+            .iter()
+            .zip(&out_types)
+            .filter(|(o, t)| !o.is_empty() && t.is_some_and(proto::is_float))
+            .map(|(o, _)| Fetch {
+                graph: path.clone(),
+                tensor: o.clone(),
+                output: qualify(o, &local),
+            })
+            .collect();
         let index = table.layers.len();
         table.index.insert((path.clone(), i), index);
         table.layers.push(OnnxLayer {

@@ -8,6 +8,7 @@
 //! exactly that, using per-tensor scales from calibration for INT8 activations.
 
 pub mod error;
+pub mod expose;
 pub mod layers;
 pub mod model;
 pub mod ops;

@@ -24,6 +24,7 @@ use onnx_protobuf::{GraphProto, NodeProto, TensorProto};
 use precision_core::{Network, Precision, PrecisionPlan};
 
 use crate::error::{OnnxError, Result};
+use crate::expose::Fetch;
 use crate::layers::{GraphPath, GraphStep, LayerTable, OpClass};
 use crate::model::OnnxModel;
 use crate::proto::{self, elem};
@@ -84,34 +85,50 @@ pub fn layer_precisions(
 }
 
 /// The activation tensors that INT8 plans quantize: the float activation inputs of every
-/// layer INT8 applies to. These are the tensors calibration measures.
+/// layer INT8 applies to. These are the tensors calibration measures; scales are keyed by
+/// these names.
 #[must_use]
 pub fn int8_activation_tensors(model: &OnnxModel, table: &LayerTable) -> Vec<String> {
+    int8_activation_fetches(model, table).into_iter().map(|f| f.tensor).collect()
+}
+
+/// [`int8_activation_tensors`] with where each tensor is defined, as fetches: a tensor of a
+/// subgraph is fetched as `<graph key>::<name>` (see [`crate::expose`]).
+#[must_use]
+pub fn int8_activation_fetches(model: &OnnxModel, table: &LayerTable) -> Vec<Fetch> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
+    let mut scopes = Vec::new();
     collect_int8_inputs(
         model.graph(),
         &Vec::new(),
         &TypeMap::new(),
         &HashSet::new(),
         table,
+        &mut scopes,
         &mut out,
         &mut seen,
     );
     out
 }
 
+#[expect(clippy::too_many_arguments, reason = "one recursive walk's state")]
 fn collect_int8_inputs(
     graph: &GraphProto,
     path: &GraphPath,
     outer_types: &TypeMap,
     outer_consts: &HashSet<String>,
     table: &LayerTable,
-    out: &mut Vec<String>,
+    scopes: &mut Vec<HashSet<String>>,
+    out: &mut Vec<Fetch>,
     seen: &mut HashSet<String>,
 ) {
     let types = infer_types(graph, outer_types);
     let consts = constant_names(graph, outer_consts);
+    let mut local: HashSet<String> = graph.input.iter().map(|i| i.name.clone()).collect();
+    local.extend(graph.initializer.iter().map(|t| t.name.clone()));
+    local.extend(graph.node.iter().flat_map(|n| n.output.iter().cloned()));
+    scopes.push(local);
     for (i, node) in graph.node.iter().enumerate() {
         let Some(li) = table.layer_at(path, i) else { continue };
         let layer = &table.layers[li];
@@ -120,17 +137,25 @@ fn collect_int8_inputs(
                 if is_int8_activation_input(node, layer.class, j, input, &types, &consts)
                     && seen.insert(input.clone())
                 {
-                    out.push(input.clone());
+                    // The innermost enclosing graph that defines the tensor.
+                    let depth = scopes.iter().rposition(|s| s.contains(input)).unwrap_or(0);
+                    let graph = path[..depth.min(path.len())].to_vec();
+                    let output = if graph.is_empty() {
+                        input.clone()
+                    } else {
+                        format!("{}::{input}", crate::layers::graph_key(&graph))
+                    };
+                    out.push(Fetch { graph, tensor: input.clone(), output });
                 }
             }
         }
-        for (k, (attr, gi, sub)) in subgraph_list(node).into_iter().enumerate() {
-            let _ = k;
+        for (attr, gi, sub) in subgraph_list(node) {
             let mut p = path.clone();
             p.push(GraphStep { node: i, attr: attr.to_owned(), index: gi });
-            collect_int8_inputs(sub, &p, &types, &consts, table, out, seen);
+            collect_int8_inputs(sub, &p, &types, &consts, table, scopes, out, seen);
         }
     }
+    scopes.pop();
 }
 
 fn subgraph_list(node: &NodeProto) -> Vec<(&str, usize, &GraphProto)> {

@@ -56,6 +56,13 @@ const MODELS: &[Model] = &[
         member: "silero_vad/data/silero_vad_16k_sequence.onnx",
         sha256: "9ccdacc4719d8aa7e45a77536bfabec45a03ba1f2fad5e241ab4060b24238a85",
     },
+    // The same release's main export: nearly all of its nodes sit in nested If branches.
+    Model {
+        package: "silero-vad",
+        version: "6.2.3",
+        member: "silero_vad/data/silero_vad.onnx",
+        sha256: "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3",
+    },
 ];
 
 /// Prints the SHA-256 of each file named on the command line, one a line.
