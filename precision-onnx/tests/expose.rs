@@ -57,3 +57,57 @@ fn branch_tensors_become_graph_outputs() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines, ["True (2, 3) (0,) 0.0", "False (0,) (2, 3) -1.0"], "{text}");
 }
+
+/// A tensor of a `Loop` body comes out as a scan output, one slice per iteration; the body's
+/// layers are rewritten to float16 inside the body; ONNX Runtime runs both.
+#[test]
+fn loop_body_tensors_come_out_per_iteration() {
+    use precision_core::{Precision, PrecisionPlan};
+    use precision_onnx::rewrite::layer_precisions;
+    use precision_onnx::{ActivationScales, RewriteOptions, rewrite};
+
+    let model = loop_opset13();
+    let table = LayerTable::build(&model);
+    let names: Vec<&str> = table.layers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["loop", "loop/body/Identity_0", "loop/body/scale", "loop/body/shift", "loop/body/act"]
+    );
+    let body = vec![GraphStep { node: 0, attr: "body".into(), index: 0 }];
+    let mut exposed = model.clone();
+    expose(&mut exposed, &[Fetch { graph: body, tensor: "m".into(), output: "body::m".into() }])
+        .unwrap();
+
+    let net = table.network(
+        "m",
+        model.input_infos_lenient(),
+        model.output_names(),
+        &[Precision::Float16],
+    );
+    let plan = PrecisionPlan::new(&net, vec![Precision::Float16], Precision::Float32).unwrap();
+    let precisions = layer_precisions(&table, &net, &plan).unwrap();
+    let (lowered, summary) =
+        rewrite(&exposed, &table, &precisions, &ActivationScales::new(), RewriteOptions::default())
+            .unwrap();
+    assert!(summary.casts > 0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let a = save(&exposed, dir.path(), "exposed.onnx");
+    let b = save(&lowered, dir.path(), "lowered.onnx");
+    let script = "import onnxruntime as ort, numpy as np, sys\n\
+        x = np.linspace(-1, 2, 6, dtype=np.float32).reshape(2, 3)\n\
+        outs = []\n\
+        for p in sys.argv[1:]:\n\
+        \x20   s = ort.InferenceSession(p, providers=['CPUExecutionProvider'])\n\
+        \x20   outs.append(dict(zip([o.name for o in s.get_outputs()], s.run(None, {'x': x}))))\n\
+        v = x.copy(); ms = []\n\
+        for _ in range(3):\n\
+        \x20   ms.append(v * 1.5); v = np.maximum(v * 1.5 - 1, 0)\n\
+        print(outs[0]['body::m'].shape, bool(np.allclose(outs[0]['body::m'], np.stack(ms))), bool(np.allclose(outs[0]['y'], v)), bool(np.allclose(outs[1]['y'], v, atol=1e-2)), bool(np.allclose(outs[1]['body::m'], np.stack(ms), atol=1e-2)))";
+    let out = Command::new(python())
+        .args(["-c", script, a.to_str().unwrap(), b.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "(3, 2, 3) True True True True");
+}

@@ -192,3 +192,38 @@ pub fn python() -> String {
         ),
     }
 }
+
+/// Opset 13: a `Loop` of 3 iterations carrying `v` (from `x`): `v = Relu(v * 1.5 - 1)`.
+pub fn loop_opset13() -> OnnxModel {
+    let mut body = GraphProto { name: "body".into(), ..Default::default() };
+    body.input.push(input("i", elem::INT64, &[]));
+    body.input.push(input("cond_in", elem::BOOL, &[]));
+    body.input.push(proto::value_info("v_in", elem::FLOAT));
+    body.initializer.push(proto::f32_tensor("k", &[], &[1.5]));
+    body.initializer.push(proto::f32_tensor("one", &[], &[1.0]));
+    body.node.push(node("Identity", "", &["cond_in"], &["cond_out"], vec![]));
+    body.node.push(node("Mul", "scale", &["v_in", "k"], &["m"], vec![]));
+    body.node.push(node("Sub", "shift", &["m", "one"], &["s"], vec![]));
+    body.node.push(node("Relu", "act", &["s"], &["v_out"], vec![]));
+    body.output.push(proto::value_info("cond_out", elem::BOOL));
+    body.output.push(proto::value_info("v_out", elem::FLOAT));
+
+    let mut g = GraphProto { name: "looped".into(), ..Default::default() };
+    g.input.push(input("x", elem::FLOAT, &[2, 3]));
+    g.output.push(input("y", elem::FLOAT, &[2, 3]));
+    g.initializer.push(proto::i64_tensor("trips", &[], &[3]));
+    g.initializer.push(onnx_protobuf::TensorProto {
+        name: "go".into(),
+        data_type: elem::BOOL,
+        raw_data: vec![1],
+        ..Default::default()
+    });
+    g.node.push(node(
+        "Loop",
+        "loop",
+        &["trips", "go", "x"],
+        &["y"],
+        vec![graph_attr("body", body)],
+    ));
+    model(g, 13)
+}
