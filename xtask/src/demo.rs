@@ -70,7 +70,7 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     )
     .run()?;
     eprintln!(
-        "\nThe mixed-precision model runs anywhere ONNX runs: trtexec --onnx={} --int8 --fp16 \
+        "\nThe mixed-precision model runs anywhere ONNX runs; `trtexec --onnx={} --stronglyTyped` \
          builds it with exactly this precision (TensorRT's explicit quantization).",
         mixed.display()
     );
