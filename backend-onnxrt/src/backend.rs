@@ -201,10 +201,17 @@ impl OnnxrtBackend {
         // Extra outputs are added before the rewrite, so that it keeps (casts back) every
         // tensor they name; exposing only appends outputs and nodes, so the layer table
         // still holds.
-        let mut source = self.model.clone();
-        expose(&mut source, extra_outputs).map_err(|e| BackendError::Unsupported(e.to_string()))?;
+        let exposed;
+        let source = if extra_outputs.is_empty() {
+            &self.model
+        } else {
+            let mut m = self.model.clone();
+            expose(&mut m, extra_outputs).map_err(|e| BackendError::Unsupported(e.to_string()))?;
+            exposed = m;
+            &exposed
+        };
         let (model, _) =
-            rewrite::rewrite(&source, &self.table, &precisions, scales, RewriteOptions { bf16 })
+            rewrite::rewrite(source, &self.table, &precisions, scales, RewriteOptions { bf16 })
                 .map_err(|e| BackendError::Unsupported(e.to_string()))?;
         Ok((model, precisions))
     }

@@ -56,6 +56,7 @@ impl OnnxModel {
             });
         }
         load_external_data(graph, base)?;
+        sort_topologically(graph, &HashSet::new())?;
         let model = OnnxModel { proto };
         model.check_opset()?;
         Ok(model)
@@ -276,6 +277,105 @@ impl OnnxModel {
         tmp.persist(path).map_err(|e| write_err(e.error.to_string()))?;
         Ok(())
     }
+}
+
+/// Puts the nodes of `graph` (and of every subgraph) in topological order, keeping the file's
+/// order where it already is one (ONNX requires sorted graphs, but not every exporter obeys).
+/// `outer` holds the names visible from enclosing graphs. A node holding subgraphs comes after
+/// the producers of every outer value its subgraphs read.
+fn sort_topologically(graph: &mut GraphProto, outer: &HashSet<String>) -> Result<()> {
+    let mut visible: HashSet<String> = outer.clone();
+    visible.extend(graph.input.iter().map(|i| i.name.clone()));
+    visible.extend(graph.initializer.iter().map(|t| t.name.clone()));
+    let mut all_visible = visible.clone();
+    all_visible.extend(graph.node.iter().flat_map(|n| n.output.iter().cloned()));
+    for node in &mut graph.node {
+        for a in &mut node.attribute {
+            if let Some(g) = a.g.as_mut() {
+                sort_topologically(g, &all_visible)?;
+            }
+            for g in &mut a.graphs {
+                sort_topologically(g, &all_visible)?;
+            }
+        }
+    }
+    let producer: std::collections::HashMap<&str, usize> = graph
+        .node
+        .iter()
+        .enumerate()
+        .flat_map(|(i, n)| n.output.iter().filter(|o| !o.is_empty()).map(move |o| (o.as_str(), i)))
+        .collect();
+    // What each node reads: its inputs and, for control flow, what its subgraphs read.
+    let reads: Vec<Vec<usize>> = graph
+        .node
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let mut names: HashSet<&str> = n.input.iter().map(String::as_str).collect();
+            let mut sub_reads = HashSet::new();
+            for (_, g) in proto::subgraphs(n) {
+                collect_reads(g, &mut sub_reads);
+            }
+            let mut deps: Vec<usize> = names
+                .drain()
+                .chain(sub_reads.iter().map(String::as_str))
+                .filter(|name| !visible.contains(*name))
+                .filter_map(|name| producer.get(name).copied())
+                .filter(|&p| p != i)
+                .collect();
+            deps.sort_unstable();
+            deps.dedup();
+            deps
+        })
+        .collect();
+    if reads.iter().enumerate().all(|(i, deps)| deps.iter().all(|&d| d < i)) {
+        return Ok(());
+    }
+    // Kahn's algorithm, always taking the earliest ready node, so the file's order is kept
+    // wherever it can be.
+    let n = graph.node.len();
+    let mut pending: Vec<usize> = reads.iter().map(Vec::len).collect();
+    let mut users: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, deps) in reads.iter().enumerate() {
+        for &d in deps {
+            users[d].push(i);
+        }
+    }
+    let mut ready: std::collections::BTreeSet<usize> =
+        (0..n).filter(|&i| pending[i] == 0).collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(i) = ready.pop_first() {
+        order.push(i);
+        for &u in &users[i] {
+            pending[u] -= 1;
+            if pending[u] == 0 {
+                ready.insert(u);
+            }
+        }
+    }
+    if order.len() < n {
+        let stuck = (0..n).find(|i| !order.contains(i)).expect("some node is left");
+        let node = &graph.node[stuck];
+        return Err(OnnxError::Invalid(format!(
+            "graph '{}' has a cycle through node '{}' ({}): ONNX graphs must be acyclic",
+            graph.name, node.name, node.op_type
+        )));
+    }
+    let mut old: Vec<Option<onnx_protobuf::NodeProto>> =
+        std::mem::take(&mut graph.node).into_iter().map(Some).collect();
+    graph.node = order.into_iter().map(|i| old[i].take().expect("each node once")).collect();
+    Ok(())
+}
+
+/// Every name read in `graph` and its subgraphs.
+fn collect_reads(graph: &GraphProto, out: &mut HashSet<String>) {
+    for node in &graph.node {
+        out.extend(node.input.iter().filter(|i| !i.is_empty()).cloned());
+        for (_, g) in proto::subgraphs(node) {
+            collect_reads(g, out);
+        }
+    }
+    out.extend(graph.output.iter().map(|o| o.name.clone()));
 }
 
 fn check_graph_ops(graph: &GraphProto, domains: &HashSet<&str>) -> Result<()> {

@@ -180,3 +180,41 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn unsorted_graphs_are_sorted_and_cycles_refused() {
+    let sorted = convnet_opset11();
+    let order = |m: &OnnxModel| m.graph().node.iter().map(|n| n.name.clone()).collect::<Vec<_>>();
+    let mut shuffled = sorted.clone();
+    shuffled.graph_mut().node.reverse();
+    let loaded = load(&bytes_of(&shuffled)).unwrap();
+    let names = order(&loaded);
+    // Every node after the producers of its inputs.
+    let position = |name: &str| names.iter().position(|n| n == name).unwrap();
+    for node in &loaded.graph().node {
+        for input in &node.input {
+            if let Some(p) = loaded.graph().node.iter().find(|n| n.output.contains(input)) {
+                assert!(
+                    position(&p.name) < position(&node.name),
+                    "{} before {}",
+                    p.name,
+                    node.name
+                );
+            }
+        }
+    }
+    // A sorted file keeps its order.
+    assert_eq!(order(&load(&bytes_of(&sorted)).unwrap()), order(&sorted));
+    // The If node of the branchy model reads x inside its branches: it stays after x's producer
+    // even when listed first.
+    let mut branchy = branchy_opset13();
+    branchy.graph_mut().node.reverse();
+    let loaded = load(&bytes_of(&branchy)).unwrap();
+    let ops: Vec<&str> = loaded.graph().node.iter().map(|n| n.op_type.as_str()).collect();
+    assert!(ops.iter().position(|o| *o == "If") < ops.iter().position(|o| *o == "Tanh"), "{ops:?}");
+
+    let mut cyclic = sorted.clone();
+    cyclic.graph_mut().node[0].input[0] = "y".into();
+    let err = load(&bytes_of(&cyclic)).unwrap_err().to_string();
+    assert!(err.contains("cycle"), "{err}");
+}
