@@ -15,7 +15,7 @@ use precision_core::{
 use precision_onnx::expose::{Fetch, expose};
 use precision_onnx::rewrite::{self, int8_activation_fetches, int8_activation_tensors};
 use precision_onnx::{
-    ActivationScales, Bf16Mode, InputShapes, LayerTable, OnnxModel, RewriteOptions,
+    ActivationScales, Bf16Mode, InputShapes, LayerTable, OnnxModel, RewriteOptions, WeightCache,
 };
 
 use crate::calibrate::{Calibration, CalibrationSettings};
@@ -95,6 +95,8 @@ pub struct OnnxrtBackend {
     network: Network,
     config: OnnxrtConfig,
     scales: Option<ActivationScales>,
+    /// Weights converted by earlier checks.
+    weights: WeightCache,
     sessions: Vec<(SessionKey, Arc<Mutex<Session>>, Vec<String>)>,
     sessions_created: usize,
 }
@@ -139,6 +141,7 @@ impl OnnxrtBackend {
             network,
             config,
             scales: None,
+            weights: WeightCache::default(),
             sessions: Vec::new(),
             sessions_created: 0,
         })
@@ -177,7 +180,7 @@ impl OnnxrtBackend {
     /// The model rewritten for `plan`, as written for other runtimes: bfloat16 layers hold
     /// real bfloat16 tensors (ONNX Runtime's CPU kernels run them emulated instead).
     pub fn export(&self, plan: &PrecisionPlan) -> Result<OnnxModel, BackendError> {
-        self.rewritten(plan, Bf16Mode::Native, &[]).map(|(m, _)| m)
+        self.rewritten(plan, Bf16Mode::Native, &[], &mut WeightCache::default()).map(|(m, _)| m)
     }
 
     fn rewritten(
@@ -185,6 +188,7 @@ impl OnnxrtBackend {
         plan: &PrecisionPlan,
         bf16: Bf16Mode,
         extra_outputs: &[Fetch],
+        cache: &mut WeightCache,
     ) -> Result<(OnnxModel, Vec<Precision>), BackendError> {
         let precisions = rewrite::layer_precisions(&self.table, &self.network, plan)
             .map_err(|e| BackendError::Unsupported(e.to_string()))?;
@@ -210,9 +214,15 @@ impl OnnxrtBackend {
             exposed = m;
             &exposed
         };
-        let (model, _) =
-            rewrite::rewrite(source, &self.table, &precisions, scales, RewriteOptions { bf16 })
-                .map_err(|e| BackendError::Unsupported(e.to_string()))?;
+        let (model, _) = rewrite::rewrite_cached(
+            source,
+            &self.table,
+            &precisions,
+            scales,
+            RewriteOptions { bf16 },
+            cache,
+        )
+        .map_err(|e| BackendError::Unsupported(e.to_string()))?;
         Ok((model, precisions))
     }
 
@@ -339,7 +349,10 @@ impl Backend for OnnxrtBackend {
             OutputSelection::NetworkOutputs => Vec::new(),
             OutputSelection::EveryLayer => self.every_layer_outputs(),
         };
-        let (model, _) = self.rewritten(plan, Bf16Mode::Emulated, &extra)?;
+        let mut cache = std::mem::take(&mut self.weights);
+        let rewritten = self.rewritten(plan, Bf16Mode::Emulated, &extra, &mut cache);
+        self.weights = cache;
+        let (model, _) = rewritten?;
         let (session, names) = self.session(&model)?;
         let session = Arc::new(Mutex::new(session));
         if self.config.keep_sessions > 0 {

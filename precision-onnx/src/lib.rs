@@ -21,5 +21,6 @@ pub use error::OnnxError;
 pub use layers::{LayerTable, OnnxLayer, OpClass};
 pub use model::{InputShapes, OnnxModel};
 pub use rewrite::{
-    ActivationScales, Bf16Mode, RewriteOptions, RewriteSummary, layer_precisions, rewrite,
+    ActivationScales, Bf16Mode, RewriteOptions, RewriteSummary, WeightCache, layer_precisions,
+    rewrite, rewrite_cached,
 };

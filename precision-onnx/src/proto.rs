@@ -274,7 +274,9 @@ pub fn i64_tensor(name: &str, dims: &[i64], values: &[i64]) -> TensorProto {
     tensor_with_raw(name, dims, elem::INT64, values.iter().flat_map(|v| v.to_le_bytes()).collect())
 }
 
-fn tensor_with_raw(name: &str, dims: &[i64], data_type: i32, raw_data: Vec<u8>) -> TensorProto {
+/// A tensor of `data_type` holding `raw_data` (little-endian element bytes).
+#[must_use]
+pub fn tensor_with_raw(name: &str, dims: &[i64], data_type: i32, raw_data: Vec<u8>) -> TensorProto {
     TensorProto {
         name: name.to_owned(),
         dims: dims.to_vec(),

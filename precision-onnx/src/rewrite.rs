@@ -216,6 +216,17 @@ fn keeps_float32(op: &str, j: usize) -> bool {
     matches!((op, j), ("Resize", 1 | 2) | ("Upsample", 1))
 }
 
+/// Weights converted by earlier rewrites of the same model, so that a search converts and
+/// quantizes each weight once instead of once per check. Keyed by graph, tensor and target.
+#[derive(Debug, Default)]
+pub struct WeightCache {
+    /// int8 values and per-channel scales, by (graph, weight, axis).
+    int8: HashMap<(String, String, Option<usize>), (Vec<i8>, Vec<f32>)>,
+    /// Raw bytes of converted float weights, by (graph, weight, element type; 0 for float32
+    /// values rounded to bfloat16).
+    floats: HashMap<(String, String, i32), Vec<u8>>,
+}
+
 /// What the rewrite added, for the opset decision and for tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RewriteSummary {
@@ -239,13 +250,26 @@ pub fn rewrite(
     scales: &ActivationScales,
     options: RewriteOptions,
 ) -> Result<(OnnxModel, RewriteSummary)> {
+    rewrite_cached(model, table, precisions, scales, options, &mut WeightCache::default())
+}
+
+/// [`rewrite`], reusing (and filling) `cache` for converted weights: pass the same cache to
+/// every rewrite of one model.
+pub fn rewrite_cached(
+    model: &OnnxModel,
+    table: &LayerTable,
+    precisions: &[Precision],
+    scales: &ActivationScales,
+    options: RewriteOptions,
+    cache: &mut WeightCache,
+) -> Result<(OnnxModel, RewriteSummary)> {
     assert_eq!(precisions.len(), table.layers.len(), "one precision per layer");
     let mut out = model.clone();
     let mut names = NameSource::new(model.graph());
     let mut summary = RewriteSummary::default();
     let graph = out.graph_mut();
     let mut ctx =
-        Ctx { table, precisions, scales, options, names: &mut names, summary: &mut summary };
+        Ctx { table, precisions, scales, options, names: &mut names, summary: &mut summary, cache };
     let new_graph = ctx.graph(graph, &Vec::new(), &TypeMap::new(), &HashMap::new())?;
     *graph = new_graph;
     prune(out.graph_mut(), &HashSet::new());
@@ -299,6 +323,7 @@ struct Ctx<'a> {
     options: RewriteOptions,
     names: &'a mut NameSource,
     summary: &'a mut RewriteSummary,
+    cache: &'a mut WeightCache,
 }
 
 /// The state of one graph being rewritten.
@@ -315,6 +340,8 @@ struct GraphState<'g> {
     dq: HashMap<String, String>,
     /// Converted weights: (tensor, kind) -> name.
     weights: HashMap<(String, String), String>,
+    /// The graph's key, for the weight cache.
+    key: String,
 }
 
 impl Ctx<'_> {
@@ -343,6 +370,7 @@ impl Ctx<'_> {
             rounded: HashMap::new(),
             dq: HashMap::new(),
             weights: HashMap::new(),
+            key: crate::layers::graph_key(path),
         };
         for (i, node) in graph.node.iter().enumerate() {
             let mut node = node.clone();
@@ -441,14 +469,19 @@ impl Ctx<'_> {
                 continue;
             }
             let name = if let Some(t) = st.consts.get(&input).copied() {
-                let values = proto::float_values(t)?;
+                let cache_key = (st.key.clone(), input.clone(), to);
+                if !self.cache.floats.contains_key(&cache_key) {
+                    let values = proto::float_values(t)?;
+                    let raw = if to == elem::FLOAT16 {
+                        proto::f16_tensor("", &[], &values).raw_data
+                    } else {
+                        proto::bf16_tensor("", &[], &values).raw_data
+                    };
+                    self.cache.floats.insert(cache_key.clone(), raw);
+                }
                 let name = self.names.fresh(&format!("{input}__{}", short(to)));
-                let tensor = if to == elem::FLOAT16 {
-                    proto::f16_tensor(&name, &t.dims, &values)
-                } else {
-                    proto::bf16_tensor(&name, &t.dims, &values)
-                };
-                st.inits.push(tensor);
+                let raw = self.cache.floats[&cache_key].clone();
+                st.inits.push(proto::tensor_with_raw(&name, &t.dims, to, raw));
                 name
             } else {
                 let name = self.names.fresh(&format!("{input}__{}", short(to)));
@@ -496,12 +529,18 @@ impl Ctx<'_> {
                 continue;
             }
             let name = if let Some(t) = st.consts.get(&input).copied() {
-                let values: Vec<f32> = proto::float_values(t)?
-                    .into_iter()
-                    .map(|v| half::bf16::from_f32(v).to_f32())
-                    .collect();
+                let cache_key = (st.key.clone(), input.clone(), 0);
+                if !self.cache.floats.contains_key(&cache_key) {
+                    let values: Vec<f32> = proto::float_values(t)?
+                        .into_iter()
+                        .map(|v| half::bf16::from_f32(v).to_f32())
+                        .collect();
+                    let raw = proto::f32_tensor("", &[], &values).raw_data;
+                    self.cache.floats.insert(cache_key.clone(), raw);
+                }
                 let name = self.names.fresh(&format!("{input}__bf16r"));
-                st.inits.push(proto::f32_tensor(&name, &t.dims, &values));
+                let raw = self.cache.floats[&cache_key].clone();
+                st.inits.push(proto::tensor_with_raw(&name, &t.dims, elem::FLOAT, raw));
                 name
             } else {
                 let low = self.names.fresh(&format!("{input}__bf16"));
@@ -622,41 +661,20 @@ impl Ctx<'_> {
         if let Some(name) = st.weights.get(&key) {
             return Ok(name.clone());
         }
-        let values = proto::float_values(t)?;
-        if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
-            return Err(OnnxError::Invalid(format!(
-                "weight '{input}' of layer '{layer}' holds {bad}; it cannot be quantized"
-            )));
+        let cache_key = (st.key.clone(), input.to_owned(), axis);
+        if !self.cache.int8.contains_key(&cache_key) {
+            let computed = quantize_per_channel(t, axis, input, layer)?;
+            self.cache.int8.insert(cache_key.clone(), computed);
         }
-        let (channels, stride) = match axis {
-            Some(a) => (
-                t.dims[a].max(1) as usize,
-                t.dims[a + 1..].iter().map(|&d| d.max(0) as usize).product::<usize>(),
-            ),
-            None => (1, values.len().max(1)),
-        };
-        let mut amax = vec![0f32; channels];
-        for (k, v) in values.iter().enumerate() {
-            let c = (k / stride.max(1)) % channels;
-            amax[c] = amax[c].max(v.abs());
-        }
-        let scales: Vec<f32> =
-            amax.iter().map(|&m| if m > 0.0 { m / 127.0 } else { 1.0 }).collect();
-        let q: Vec<i8> = values
-            .iter()
-            .enumerate()
-            .map(|(k, v)| {
-                let c = (k / stride.max(1)) % channels;
-                (v / scales[c]).round_ties_even().clamp(-127.0, 127.0) as i8
-            })
-            .collect();
+        let (q, scales) = &self.cache.int8[&cache_key];
+        let channels = scales.len();
         let qname = self.names.fresh(&format!("{input}__int8"));
         let sname = self.names.fresh(&format!("{input}__scale"));
         let zname = self.names.fresh(&format!("{input}__zero_point"));
-        st.inits.push(proto::i8_tensor(&qname, &t.dims, &q));
+        st.inits.push(proto::i8_tensor(&qname, &t.dims, q));
         let scale_dims: Vec<i64> = if axis.is_some() { vec![channels as i64] } else { vec![] };
-        st.inits.push(proto::f32_tensor(&sname, &scale_dims, &scales));
-        st.inits.push(proto::i8_tensor(&zname, &scale_dims, &vec![0; scales.len()]));
+        st.inits.push(proto::f32_tensor(&sname, &scale_dims, scales));
+        st.inits.push(proto::i8_tensor(&zname, &scale_dims, &vec![0; channels]));
         let out = self.names.fresh(&format!("{input}__dequantized"));
         let attrs = axis.map(|a| vec![proto::make_attr_int("axis", a as i64)]).unwrap_or_default();
         let dqn = self.names.fresh(&format!("{layer}/weights/DequantizeLinear"));
@@ -675,6 +693,45 @@ impl Ctx<'_> {
         st.weights.insert(key, out.clone());
         Ok(out)
     }
+}
+
+/// Symmetric int8 values of weight `t` and their scales, one per channel along `axis` (one for
+/// the whole tensor without an axis): scale = max |w| / 127 (1 for an all-zero channel),
+/// q = round half to even of w / scale, in [-127, 127].
+fn quantize_per_channel(
+    t: &TensorProto,
+    axis: Option<usize>,
+    input: &str,
+    layer: &str,
+) -> Result<(Vec<i8>, Vec<f32>)> {
+    let values = proto::float_values(t)?;
+    if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
+        return Err(OnnxError::Invalid(format!(
+            "weight '{input}' of layer '{layer}' holds {bad}; it cannot be quantized"
+        )));
+    }
+    let (channels, stride) = match axis {
+        Some(a) => (
+            t.dims[a].max(1) as usize,
+            t.dims[a + 1..].iter().map(|&d| d.max(0) as usize).product::<usize>(),
+        ),
+        None => (1, values.len().max(1)),
+    };
+    let mut amax = vec![0f32; channels];
+    for (k, v) in values.iter().enumerate() {
+        let c = (k / stride.max(1)) % channels;
+        amax[c] = amax[c].max(v.abs());
+    }
+    let scales: Vec<f32> = amax.iter().map(|&m| if m > 0.0 { m / 127.0 } else { 1.0 }).collect();
+    let q = values
+        .iter()
+        .enumerate()
+        .map(|(k, v)| {
+            let c = (k / stride.max(1)) % channels;
+            (v / scales[c]).round_ties_even().clamp(-127.0, 127.0) as i8
+        })
+        .collect();
+    Ok((q, scales))
 }
 
 fn short(elem_type: i32) -> &'static str {
