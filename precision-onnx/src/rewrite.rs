@@ -216,12 +216,15 @@ fn keeps_float32(op: &str, j: usize) -> bool {
     matches!((op, j), ("Resize", 1 | 2) | ("Upsample", 1))
 }
 
+/// int8 values and their scales (one per channel, or one for the tensor).
+type QuantizedWeight = (Vec<i8>, Vec<f32>);
+
 /// Weights converted by earlier rewrites of the same model, so that a search converts and
 /// quantizes each weight once instead of once per check. Keyed by graph, tensor and target.
 #[derive(Debug, Default)]
 pub struct WeightCache {
     /// int8 values and per-channel scales, by (graph, weight, axis).
-    int8: HashMap<(String, String, Option<usize>), (Vec<i8>, Vec<f32>)>,
+    int8: HashMap<(String, String, Option<usize>), QuantizedWeight>,
     /// Raw bytes of converted float weights, by (graph, weight, element type; 0 for float32
     /// values rounded to bfloat16).
     floats: HashMap<(String, String, i32), Vec<u8>>,
@@ -703,7 +706,7 @@ fn quantize_per_channel(
     axis: Option<usize>,
     input: &str,
     layer: &str,
-) -> Result<(Vec<i8>, Vec<f32>)> {
+) -> Result<QuantizedWeight> {
     let values = proto::float_values(t)?;
     if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
         return Err(OnnxError::Invalid(format!(
