@@ -54,7 +54,11 @@ fn upgrade_graph(graph: &mut GraphProto, counter: &mut usize) -> Result<()> {
                 attr_to_input(graph, &mut node, "split", 1, counter);
                 nodes.push(node);
             }
-            "Softmax" | "LogSoftmax" | "Hardmax" => nodes.extend(flatten_softmax(node, counter)),
+            "Softmax" | "LogSoftmax" | "Hardmax"
+                if !node.input.is_empty() && !node.output.is_empty() =>
+            {
+                nodes.extend(flatten_softmax(node, counter));
+            }
             "Resize" => {
                 let mode = proto::attr(&node, "coordinate_transformation_mode")
                     .map(|a| String::from_utf8_lossy(&a.s).into_owned());

@@ -39,6 +39,18 @@ fn exercise(model: &OnnxModel) {
             let _ = rewrite(model, &table, &p, &ActivationScales::new(), RewriteOptions::default());
         }
     }
+    // INT8 (per-channel weights, and the opset upgrade for older models).
+    let net =
+        table.network("m", model.input_infos_lenient(), model.output_names(), &[Precision::Int8]);
+    let scales: ActivationScales = precision_onnx::rewrite::int8_activation_tensors(model, &table)
+        .into_iter()
+        .map(|t| (t, 0.1))
+        .collect();
+    if let Ok(plan) = PrecisionPlan::new(&net, vec![Precision::Int8], Precision::Float32) {
+        if let Ok(p) = layer_precisions(&table, &net, &plan) {
+            let _ = rewrite(model, &table, &p, &scales, RewriteOptions::default());
+        }
+    }
 }
 
 #[test]
