@@ -107,9 +107,9 @@ impl OnnxrtBackend {
     /// Opens `path` with `config`: loads ONNX Runtime and the model, lists the layers.
     pub fn open(path: &Path, config: OnnxrtConfig) -> Result<Self, OpenError> {
         environment(config.library.as_deref()).map_err(OpenError::Runtime)?;
-        let mut model = OnnxModel::load(path)?;
+        let model = OnnxModel::load(path)?;
         model.check_ops()?;
-        let mut backend = Self::with_model(&mut model, path, config)?;
+        let mut backend = Self::with_model(model, path, config)?;
         // One float32 session up front: a model ONNX Runtime cannot load is bad input, to be
         // reported now, not a failed check in the middle of a search.
         let model = backend.model.clone();
@@ -119,24 +119,20 @@ impl OnnxrtBackend {
         Ok(backend)
     }
 
-    fn with_model(
-        model: &mut OnnxModel,
-        path: &Path,
-        config: OnnxrtConfig,
-    ) -> Result<Self, OpenError> {
+    fn with_model(model: OnnxModel, path: &Path, config: OnnxrtConfig) -> Result<Self, OpenError> {
         // The shapes only describe the inputs to feed: the model itself keeps its dynamic
         // dimensions, as Polygraphy's ONNX Runtime runner does, so that ONNX Runtime
         // optimizes (and computes) exactly as it does for `polygraphy run --onnxrt`.
         let mut shaped = model.clone();
         shaped.set_input_shapes(&config.input_shapes)?;
-        let table = LayerTable::build(model);
+        let table = LayerTable::build(&model);
         let name = path
             .file_name()
             .map_or_else(|| "model".to_owned(), |n| n.to_string_lossy().into_owned());
         let network =
             table.network(&name, shaped.input_infos_lenient(), model.output_names(), &config.lower);
         Ok(OnnxrtBackend {
-            model: model.clone(),
+            model,
             table,
             network,
             config,
@@ -180,18 +176,24 @@ impl OnnxrtBackend {
     /// The model rewritten for `plan`, as written for other runtimes: bfloat16 layers hold
     /// real bfloat16 tensors (ONNX Runtime's CPU kernels run them emulated instead).
     pub fn export(&self, plan: &PrecisionPlan) -> Result<OnnxModel, BackendError> {
-        self.rewritten(plan, Bf16Mode::Native, &[], &mut WeightCache::default()).map(|(m, _)| m)
+        let precisions = self.layer_precisions(plan)?;
+        self.rewritten(&precisions, Bf16Mode::Native, &[], &mut WeightCache::default())
     }
 
+    /// The precision of every layer under `plan`.
+    fn layer_precisions(&self, plan: &PrecisionPlan) -> Result<Vec<Precision>, BackendError> {
+        rewrite::layer_precisions(&self.table, &self.network, plan)
+            .map_err(|e| BackendError::Unsupported(e.to_string()))
+    }
+
+    /// The model rewritten to `precisions` (one per layer), with `extra_outputs` fetchable.
     fn rewritten(
         &self,
-        plan: &PrecisionPlan,
+        precisions: &[Precision],
         bf16: Bf16Mode,
         extra_outputs: &[Fetch],
         cache: &mut WeightCache,
-    ) -> Result<(OnnxModel, Vec<Precision>), BackendError> {
-        let precisions = rewrite::layer_precisions(&self.table, &self.network, plan)
-            .map_err(|e| BackendError::Unsupported(e.to_string()))?;
+    ) -> Result<OnnxModel, BackendError> {
         let empty = ActivationScales::new();
         let scales = match (&self.scales, precisions.contains(&Precision::Int8)) {
             (Some(s), _) => s,
@@ -217,13 +219,13 @@ impl OnnxrtBackend {
         let (model, _) = rewrite::rewrite_cached(
             source,
             &self.table,
-            &precisions,
+            precisions,
             scales,
             RewriteOptions { bf16 },
             cache,
         )
         .map_err(|e| BackendError::Unsupported(e.to_string()))?;
-        Ok((model, precisions))
+        Ok(model)
     }
 
     /// Creates a session for `model` (already rewritten).
@@ -336,9 +338,7 @@ impl Backend for OnnxrtBackend {
         plan: &PrecisionPlan,
         outputs: OutputSelection,
     ) -> Result<OnnxrtEngine, BackendError> {
-        let precisions = rewrite::layer_precisions(&self.table, &self.network, plan)
-            .map_err(|e| BackendError::Unsupported(e.to_string()))?;
-        let key = (precisions, outputs);
+        let key = (self.layer_precisions(plan)?, outputs);
         if let Some(pos) = self.sessions.iter().position(|(k, _, _)| *k == key) {
             let entry = self.sessions.remove(pos);
             let engine = OnnxrtEngine { session: Arc::clone(&entry.1), outputs: entry.2.clone() };
@@ -350,9 +350,9 @@ impl Backend for OnnxrtBackend {
             OutputSelection::EveryLayer => self.every_layer_outputs(),
         };
         let mut cache = std::mem::take(&mut self.weights);
-        let rewritten = self.rewritten(plan, Bf16Mode::Emulated, &extra, &mut cache);
+        let rewritten = self.rewritten(&key.0, Bf16Mode::Emulated, &extra, &mut cache);
         self.weights = cache;
-        let (model, _) = rewritten?;
+        let model = rewritten?;
         let (session, names) = self.session(&model)?;
         let session = Arc::new(Mutex::new(session));
         if self.config.keep_sessions > 0 {

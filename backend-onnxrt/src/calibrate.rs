@@ -10,6 +10,7 @@ use precision_core::calibration::{
 };
 use precision_core::{BackendError, NamedTensors, Tensor};
 use precision_onnx::ActivationScales;
+use precision_onnx::model::write_atomically;
 
 use crate::backend::OnnxrtBackend;
 
@@ -37,7 +38,8 @@ pub fn calibrate(
     inputs: &[NamedTensors],
 ) -> Result<Calibration, BackendError> {
     let settings = backend.calibration_settings().clone();
-    let tensors = backend.int8_tensors();
+    let fetches = backend.int8_fetches();
+    let tensors: Vec<String> = fetches.iter().map(|f| f.tensor.clone()).collect();
     if let Some(path) = settings.cache.as_ref().filter(|p| p.exists()) {
         let text = std::fs::read_to_string(path).map_err(|e| {
             BackendError::Input(format!("cannot read calibration cache {}: {e}", path.display()))
@@ -83,7 +85,6 @@ pub fn calibrate(
     let method = settings.method;
     let mut collectors: HashMap<String, RangeCollector> =
         tensors.iter().map(|t| (t.clone(), RangeCollector::new(t.clone(), method))).collect();
-    let fetches = backend.int8_fetches();
     backend.run_float32_fetching(&fetches, inputs, |name, tensor| {
         observe(&mut collectors, name, tensor, Pass::Max)
     })?;
@@ -106,7 +107,7 @@ pub fn calibrate(
         start.elapsed().as_secs_f64()
     );
     if let Some(path) = &settings.cache {
-        write_atomic(path, cache.to_text().as_bytes()).map_err(|e| {
+        write_atomically(path, cache.to_text().as_bytes()).map_err(|e| {
             BackendError::Input(format!("cannot write calibration cache {}: {e}", path.display()))
         })?;
         message = format!("{message}; cache written to {}", path.display());
@@ -162,16 +163,5 @@ fn check_finite_inputs(inputs: &[NamedTensors]) -> Result<(), BackendError> {
             }
         }
     }
-    Ok(())
-}
-
-fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut tmp, bytes)?;
-    tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }

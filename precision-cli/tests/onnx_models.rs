@@ -103,6 +103,30 @@ fn goldens_match_polygraphy_silero_three_inputs_lstm() {
     goldens_match_polygraphy(&SILERO);
 }
 
+/// Runs `model` with `polygraphy run --onnxrt` on `inputs` (outputs saved to `outputs`) and
+/// requires those outputs to match `golden` within `atol`.
+fn polygraphy_run_matches(
+    model: &Path,
+    inputs: &Path,
+    outputs: &Path,
+    golden: &Path,
+    atol: &str,
+    what: &str,
+) {
+    let out = polygraphy(&[
+        "run",
+        s(model),
+        "--onnxrt",
+        "--load-inputs",
+        s(inputs),
+        "--save-outputs",
+        s(outputs),
+    ]);
+    assert!(out.status.success(), "{what}: polygraphy run on the written model: {}", text(&out));
+    let out = precision(&["compare", s(outputs), s(golden), "--atol", atol, "--rtol", "0"]);
+    assert_eq!(code(&out), 0, "{what}: the written model misses the tolerance: {}", text(&out));
+}
+
 /// Every search finds an answer; the answer passes `precision check`; `precision export` from
 /// the report writes the same model as `--save-model`; that model passes onnx's checker and,
 /// run by Polygraphy's ONNX Runtime runner, matches the goldens within the tolerance.
@@ -186,22 +210,13 @@ fn searches_answer_and_export(case: &Case, lower: &str, atol: &str) {
             .unwrap();
         assert!(out.status.success(), "onnx checker: {}", text(&out));
         let theirs = dir.path().join(format!("{algorithm}.outputs.json"));
-        let out = polygraphy(&[
-            "run",
-            s(&saved),
-            "--onnxrt",
-            "--load-inputs",
-            s(&inputs),
-            "--save-outputs",
-            s(&theirs),
-        ]);
-        assert!(out.status.success(), "polygraphy run on the exported model: {}", text(&out));
-        let out = precision(&["compare", s(&theirs), s(&golden), "--atol", atol, "--rtol", "0"]);
-        assert_eq!(
-            code(&out),
-            0,
-            "{algorithm} {lower}: the exported model misses the tolerance: {}",
-            text(&out)
+        polygraphy_run_matches(
+            &saved,
+            &inputs,
+            &theirs,
+            &golden,
+            atol,
+            &format!("{algorithm} {lower}"),
         );
     }
 }
@@ -411,19 +426,14 @@ fn silero_if_branches_int8_and_fp16() {
                 text(&out)
             );
             let theirs = d.join(format!("{algorithm}{lower}.json"));
-            let out = polygraphy(&[
-                "run",
-                s(&saved),
-                "--onnxrt",
-                "--load-inputs",
-                s(&inputs),
-                "--save-outputs",
-                s(&theirs),
-            ]);
-            assert!(out.status.success(), "{}", text(&out));
-            let out =
-                precision(&["compare", s(&theirs), s(&golden), "--atol", atol, "--rtol", "0"]);
-            assert_eq!(code(&out), 0, "{algorithm} {lower}: {}", text(&out));
+            polygraphy_run_matches(
+                &saved,
+                &inputs,
+                &theirs,
+                &golden,
+                atol,
+                &format!("{algorithm} {lower}"),
+            );
         }
     }
 }

@@ -16,6 +16,7 @@ use protobuf::{EnumOrUnknown, MessageField};
 use crate::error::{OnnxError, Result};
 use crate::layers::{GraphPath, GraphStep};
 use crate::model::OnnxModel;
+use crate::names::NameSource;
 use crate::proto::{self, elem};
 use crate::types::{TypeMap, infer_types};
 
@@ -35,8 +36,7 @@ pub fn expose(model: &mut OnnxModel, fetches: &[Fetch]) -> Result<()> {
     if fetches.is_empty() {
         return Ok(());
     }
-    let mut used = HashSet::new();
-    collect_names(model.graph(), &mut used);
+    let mut used = NameSource::new(model.graph());
     let requests: Vec<Request<'_>> = fetches
         .iter()
         .enumerate()
@@ -54,7 +54,7 @@ pub fn expose(model: &mut OnnxModel, fetches: &[Fetch]) -> Result<()> {
         if *name != fetch.output {
             graph.node.push(proto::make_node(
                 "Identity",
-                fresh(&mut used, &format!("{}/fetch", fetch.output)),
+                used.fresh(&format!("{}/fetch", fetch.output)),
                 vec![name.clone()],
                 vec![fetch.output.clone()],
                 vec![],
@@ -69,36 +69,13 @@ pub fn expose(model: &mut OnnxModel, fetches: &[Fetch]) -> Result<()> {
 /// One tensor to make visible: the request's id, the path below the current graph, the name.
 type Request<'a> = (usize, &'a [GraphStep], &'a str);
 
-fn fresh(used: &mut HashSet<String>, base: &str) -> String {
-    let mut name = base.to_owned();
-    let mut k = 1;
-    while used.contains(&name) {
-        name = format!("{base}_{k}");
-        k += 1;
-    }
-    used.insert(name.clone());
-    name
-}
-
-fn collect_names(graph: &GraphProto, used: &mut HashSet<String>) {
-    used.extend(graph.initializer.iter().map(|t| t.name.clone()));
-    used.extend(graph.input.iter().map(|t| t.name.clone()));
-    for node in &graph.node {
-        used.extend(node.output.iter().cloned());
-        used.insert(node.name.clone());
-        for (_, g) in proto::subgraphs(node) {
-            collect_names(g, used);
-        }
-    }
-}
-
 /// Makes every requested tensor visible in `graph`'s scope; returns, per request id, the name
 /// it has there and its element type when known.
 fn hoist(
     graph: &mut GraphProto,
     requests: &[Request<'_>],
     outer: &TypeMap,
-    used: &mut HashSet<String>,
+    used: &mut NameSource,
 ) -> Result<BTreeMap<usize, (String, Option<i32>)>> {
     let types = infer_types(graph, outer);
     let mut visible = BTreeMap::new();
@@ -138,19 +115,19 @@ fn hoist(
             }
             // The subgraph returns a copy under a new name: a name that is already one of its
             // outputs (or an input, or an outer value) must not be returned twice.
-            let copy = fresh(used, &format!("{name}__out"));
+            let copy = used.fresh(&format!("{name}__out"));
             subgraph_mut(node, &attr, index).expect("found above").node.push(proto::make_node(
                 "Identity",
-                fresh(used, &format!("{copy}/Identity")),
+                used.fresh(&format!("{copy}/Identity")),
                 vec![name.clone()],
                 vec![copy.clone()],
                 vec![],
             ));
             let name = copy;
-            let outer_name = fresh(
-                used,
-                &format!("{name}__from_{}", if node_name.is_empty() { &op } else { &node_name }),
-            );
+            let outer_name = used.fresh(&format!(
+                "{name}__from_{}",
+                if node_name.is_empty() { &op } else { &node_name }
+            ));
             match op.as_str() {
                 "If" => {
                     let other = if attr == "then_branch" { "else_branch" } else { "then_branch" };
@@ -158,13 +135,13 @@ fn hoist(
                         .expect("found above")
                         .output
                         .push(proto::value_info(&name, elem_type));
-                    let empty = fresh(used, &format!("{name}__empty"));
+                    let empty = used.fresh(&format!("{name}__empty"));
                     let other_graph = subgraph_mut(node, other, 0).ok_or_else(|| {
                         OnnxError::Invalid(format!("If node '{node_name}' lacks its {other}"))
                     })?;
                     other_graph.node.push(proto::make_node(
                         "Constant",
-                        fresh(used, &format!("{empty}/Constant")),
+                        used.fresh(&format!("{empty}/Constant")),
                         vec![],
                         vec![empty.clone()],
                         vec![empty_tensor_attr(elem_type)],

@@ -97,13 +97,16 @@ pub struct LayerTable {
     /// The layers.
     pub layers: Vec<OnnxLayer>,
     index: HashMap<(GraphPath, usize), usize>,
+    /// The layer names taken so far, to keep them unique across all graphs.
+    names: HashSet<String>,
 }
 
 impl LayerTable {
     /// Lists the layers of `model`.
     #[must_use]
     pub fn build(model: &OnnxModel) -> LayerTable {
-        let mut table = LayerTable { layers: Vec::new(), index: HashMap::new() };
+        let mut table =
+            LayerTable { layers: Vec::new(), index: HashMap::new(), names: HashSet::new() };
         let mut produced: HashSet<String> = model.real_inputs().map(|i| i.name.clone()).collect();
         walk(
             model.graph(),
@@ -199,20 +202,18 @@ fn walk(
     let mut consts: HashSet<String> = outer_consts.clone();
     consts.extend(graph.initializer.iter().map(|t| t.name.clone()));
     let mut shape_derived: HashSet<String> = HashSet::new();
-    let mut used_names: HashSet<String> = table.layers.iter().map(|l| l.name.clone()).collect();
-
     for (i, node) in graph.node.iter().enumerate() {
         let op = node.op_type.clone();
         let base = if node.name.is_empty() { format!("{op}_{i}") } else { node.name.clone() };
         let mut name = format!("{prefix}{base}");
-        if used_names.contains(&name) {
+        if table.names.contains(&name) {
             let mut k = 1;
-            while used_names.contains(&format!("{name}_{k}")) {
+            while table.names.contains(&format!("{name}_{k}")) {
                 k += 1;
             }
             name = format!("{name}_{k}");
         }
-        used_names.insert(name.clone());
+        table.names.insert(name.clone());
 
         let inputs: Vec<&str> =
             node.input.iter().map(String::as_str).filter(|n| !n.is_empty()).collect();
@@ -294,12 +295,7 @@ fn walk(
             float_outputs,
         });
 
-        for (attr_name, gi, sub) in node.attribute.iter().flat_map(|a| {
-            a.g.as_ref()
-                .map(|g| (a.name.as_str(), 0, g))
-                .into_iter()
-                .chain(a.graphs.iter().enumerate().map(|(k, g)| (a.name.as_str(), k, g)))
-        }) {
+        for (attr_name, gi, sub) in proto::subgraphs(node) {
             let mut sub_path = path.clone();
             sub_path.push(GraphStep { node: i, attr: attr_name.to_owned(), index: gi });
             let sub_prefix = if gi == 0

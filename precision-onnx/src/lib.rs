@@ -11,6 +11,7 @@ pub mod error;
 pub mod expose;
 pub mod layers;
 pub mod model;
+mod names;
 pub mod ops;
 pub mod proto;
 pub mod rewrite;

@@ -266,16 +266,8 @@ impl OnnxModel {
     /// Writes the model to `path` atomically (a temporary file in the same folder, renamed).
     pub fn save(&self, path: &Path) -> Result<()> {
         let bytes = self.to_bytes()?;
-        let write_err = |detail: String| OnnxError::Write { path: path.to_owned(), detail };
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-            _ => PathBuf::from("."),
-        };
-        let mut tmp =
-            tempfile::NamedTempFile::new_in(&dir).map_err(|e| write_err(e.to_string()))?;
-        std::io::Write::write_all(&mut tmp, &bytes).map_err(|e| write_err(e.to_string()))?;
-        tmp.persist(path).map_err(|e| write_err(e.error.to_string()))?;
-        Ok(())
+        write_atomically(path, &bytes)
+            .map_err(|e| OnnxError::Write { path: path.to_owned(), detail: e.to_string() })
     }
 }
 
@@ -313,7 +305,7 @@ fn sort_topologically(graph: &mut GraphProto, outer: &HashSet<String>) -> Result
         .map(|(i, n)| {
             let mut names: HashSet<&str> = n.input.iter().map(String::as_str).collect();
             let mut sub_reads = HashSet::new();
-            for (_, g) in proto::subgraphs(n) {
+            for (_, _, g) in proto::subgraphs(n) {
                 collect_reads(g, &mut sub_reads);
             }
             let mut deps: Vec<usize> = names
@@ -371,7 +363,7 @@ fn sort_topologically(graph: &mut GraphProto, outer: &HashSet<String>) -> Result
 fn collect_reads(graph: &GraphProto, out: &mut HashSet<String>) {
     for node in &graph.node {
         out.extend(node.input.iter().filter(|i| !i.is_empty()).cloned());
-        for (_, g) in proto::subgraphs(node) {
+        for (_, _, g) in proto::subgraphs(node) {
             collect_reads(g, out);
         }
     }
@@ -400,10 +392,23 @@ fn check_graph_ops(graph: &GraphProto, domains: &HashSet<&str>) -> Result<()> {
                 node.op_type, node.domain
             )));
         }
-        for (_, g) in proto::subgraphs(node) {
+        for (_, _, g) in proto::subgraphs(node) {
             check_graph_ops(g, domains)?;
         }
     }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` so that it appears whole or not at all: a temporary file in the
+/// same folder, renamed into place.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
 

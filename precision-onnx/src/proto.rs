@@ -113,13 +113,14 @@ pub fn make_node(
     }
 }
 
-/// The subgraphs a node holds (`If` branches, `Loop`/`Scan` bodies), with their attribute names.
-pub fn subgraphs(node: &NodeProto) -> impl Iterator<Item = (&str, &GraphProto)> {
+/// The subgraphs a node holds (`If` branches, `Loop`/`Scan` bodies), with their attribute
+/// names and their index in the attribute (0 for a single-graph attribute).
+pub fn subgraphs(node: &NodeProto) -> impl Iterator<Item = (&str, usize, &GraphProto)> {
     node.attribute.iter().flat_map(|a| {
         a.g.as_ref()
-            .map(|g| (a.name.as_str(), g))
+            .map(|g| (a.name.as_str(), 0, g))
             .into_iter()
-            .chain(a.graphs.iter().map(|g| (a.name.as_str(), g)))
+            .chain(a.graphs.iter().enumerate().map(|(k, g)| (a.name.as_str(), k, g)))
     })
 }
 

@@ -27,6 +27,7 @@ use crate::error::{OnnxError, Result};
 use crate::expose::Fetch;
 use crate::layers::{GraphPath, GraphStep, LayerTable, OpClass};
 use crate::model::OnnxModel;
+use crate::names::NameSource;
 use crate::proto::{self, elem};
 use crate::types::{TypeMap, infer_types};
 
@@ -149,25 +150,13 @@ fn collect_int8_inputs(
                 }
             }
         }
-        for (attr, gi, sub) in subgraph_list(node) {
+        for (attr, gi, sub) in proto::subgraphs(node) {
             let mut p = path.clone();
             p.push(GraphStep { node: i, attr: attr.to_owned(), index: gi });
             collect_int8_inputs(sub, &p, &types, &consts, table, scopes, out, seen);
         }
     }
     scopes.pop();
-}
-
-fn subgraph_list(node: &NodeProto) -> Vec<(&str, usize, &GraphProto)> {
-    node.attribute
-        .iter()
-        .flat_map(|a| {
-            a.g.as_ref()
-                .map(|g| (a.name.as_str(), 0, g))
-                .into_iter()
-                .chain(a.graphs.iter().enumerate().map(|(k, g)| (a.name.as_str(), k, g)))
-        })
-        .collect()
 }
 
 fn constant_names(graph: &GraphProto, outer: &HashSet<String>) -> HashSet<String> {
@@ -211,6 +200,16 @@ fn is_int8_activation_input(
     }
 }
 
+/// Whether input `j` of `node` is lowered with its layer: a float32 tensor that the op does not
+/// require in float32.
+fn lowers_input(node: &NodeProto, j: usize, types: &TypeMap) -> bool {
+    let input = &node.input[j];
+    !input.is_empty() && types.get(input) == Some(&elem::FLOAT) && !keeps_float32(&node.op_type, j)
+}
+
+/// The weight-cache key of float32 values rounded to bfloat16 (emulated bfloat16).
+const ROUNDED_TO_BF16: i32 = 0;
+
 /// Inputs that keep float32 whatever the layer's precision (`Resize` scales and roi).
 fn keeps_float32(op: &str, j: usize) -> bool {
     matches!((op, j), ("Resize", 1 | 2) | ("Upsample", 1))
@@ -225,8 +224,8 @@ type QuantizedWeight = (Vec<i8>, Vec<f32>);
 pub struct WeightCache {
     /// int8 values and per-channel scales, by (graph, weight, axis).
     int8: HashMap<(String, String, Option<usize>), QuantizedWeight>,
-    /// Raw bytes of converted float weights, by (graph, weight, element type; 0 for float32
-    /// values rounded to bfloat16).
+    /// Raw bytes of converted float weights, by (graph, weight, element type, or
+    /// [`ROUNDED_TO_BF16`]).
     floats: HashMap<(String, String, i32), Vec<u8>>,
 }
 
@@ -270,53 +269,15 @@ pub fn rewrite_cached(
     let mut out = model.clone();
     let mut names = NameSource::new(model.graph());
     let mut summary = RewriteSummary::default();
-    let graph = out.graph_mut();
     let mut ctx =
         Ctx { table, precisions, scales, options, names: &mut names, summary: &mut summary, cache };
-    let new_graph = ctx.graph(graph, &Vec::new(), &TypeMap::new(), &HashMap::new())?;
-    *graph = new_graph;
+    ctx.graph(model.graph(), out.graph_mut(), &Vec::new(), &TypeMap::new(), &HashMap::new())?;
     prune(out.graph_mut(), &HashSet::new());
     let needs_13 = summary.weights_per_channel > 0 || summary.bf16;
     if needs_13 && out.opset() < 13 {
         crate::upgrade::to_opset_13(&mut out)?;
     }
     Ok((out, summary))
-}
-
-/// Every tensor name in the model, to keep new names unique.
-struct NameSource {
-    used: HashSet<String>,
-}
-
-impl NameSource {
-    fn new(graph: &GraphProto) -> Self {
-        let mut used = HashSet::new();
-        collect_names(graph, &mut used);
-        NameSource { used }
-    }
-
-    fn fresh(&mut self, base: &str) -> String {
-        let mut name = base.to_owned();
-        let mut k = 1;
-        while self.used.contains(&name) {
-            name = format!("{base}_{k}");
-            k += 1;
-        }
-        self.used.insert(name.clone());
-        name
-    }
-}
-
-fn collect_names(graph: &GraphProto, used: &mut HashSet<String>) {
-    used.extend(graph.initializer.iter().map(|t| t.name.clone()));
-    used.extend(graph.input.iter().map(|t| t.name.clone()));
-    for node in &graph.node {
-        used.extend(node.output.iter().cloned());
-        used.insert(node.name.clone());
-        for (_, _, g) in subgraph_list(node) {
-            collect_names(g, used);
-        }
-    }
 }
 
 struct Ctx<'a> {
@@ -348,25 +309,28 @@ struct GraphState<'g> {
 }
 
 impl Ctx<'_> {
+    /// Rewrites `target`, a copy of `source`, in place: its nodes are taken and put back
+    /// rewritten, so nothing is copied twice. `source` is read for types and constants.
     fn graph<'g>(
         &mut self,
-        graph: &'g GraphProto,
+        source: &'g GraphProto,
+        target: &mut GraphProto,
         path: &GraphPath,
         outer_types: &TypeMap,
         outer_consts: &HashMap<String, &'g TensorProto>,
-    ) -> Result<GraphProto> {
-        let types = infer_types(graph, outer_types);
+    ) -> Result<()> {
+        let types = infer_types(source, outer_types);
         let mut consts = outer_consts.clone();
-        for t in &graph.initializer {
+        for t in &source.initializer {
             consts.insert(t.name.clone(), t);
         }
-        for node in &graph.node {
+        for node in &source.node {
             if let (Some(t), Some(o)) = (proto::constant_value(node), node.output.first()) {
                 consts.insert(o.clone(), t);
             }
         }
         let mut st = GraphState {
-            nodes: Vec::with_capacity(graph.node.len()),
+            nodes: Vec::with_capacity(source.node.len()),
             inits: Vec::new(),
             consts,
             low: HashMap::new(),
@@ -375,32 +339,19 @@ impl Ctx<'_> {
             weights: HashMap::new(),
             key: crate::layers::graph_key(path),
         };
-        for (i, node) in graph.node.iter().enumerate() {
-            let mut node = node.clone();
+        let nodes = std::mem::take(&mut target.node);
+        for (i, (mut node, src_node)) in nodes.into_iter().zip(&source.node).enumerate() {
             // Subgraphs first: their layers have precisions of their own.
-            for a in &mut node.attribute {
-                let attr_name = a.name.clone();
-                if let Some(g) = a.g.as_mut() {
+            for (a, src) in node.attribute.iter_mut().zip(&src_node.attribute) {
+                if let (Some(g), Some(src_g)) = (a.g.as_mut(), src.g.as_ref()) {
                     let mut p = path.clone();
-                    p.push(GraphStep { node: i, attr: attr_name.clone(), index: 0 });
-                    let src = graph.node[i]
-                        .attribute
-                        .iter()
-                        .find(|x| x.name == attr_name)
-                        .and_then(|x| x.g.as_ref())
-                        .expect("same node");
-                    *g = self.graph(src, &p, &types, &st.consts)?;
+                    p.push(GraphStep { node: i, attr: a.name.clone(), index: 0 });
+                    self.graph(src_g, g, &p, &types, &st.consts)?;
                 }
-                for (k, g) in a.graphs.iter_mut().enumerate() {
+                for (k, (g, src_g)) in a.graphs.iter_mut().zip(&src.graphs).enumerate() {
                     let mut p = path.clone();
-                    p.push(GraphStep { node: i, attr: attr_name.clone(), index: k });
-                    let src = &graph.node[i]
-                        .attribute
-                        .iter()
-                        .find(|x| x.name == attr_name)
-                        .expect("same node")
-                        .graphs[k];
-                    *g = self.graph(src, &p, &types, &st.consts)?;
+                    p.push(GraphStep { node: i, attr: a.name.clone(), index: k });
+                    self.graph(src_g, g, &p, &types, &st.consts)?;
                 }
             }
             let li = self.table.layer_at(path, i);
@@ -429,10 +380,9 @@ impl Ctx<'_> {
                 }
             }
         }
-        let mut g = graph.clone();
-        g.node = st.nodes;
-        g.initializer.extend(st.inits);
-        Ok(g)
+        target.node = st.nodes;
+        target.initializer.extend(st.inits);
+        Ok(())
     }
 
     fn cast(&mut self, st: &mut GraphState<'_>, layer: &str, input: &str, output: String, to: i32) {
@@ -460,10 +410,7 @@ impl Ctx<'_> {
         }
         for j in 0..node.input.len() {
             let input = node.input[j].clone();
-            if input.is_empty()
-                || types.get(&input) != Some(&elem::FLOAT)
-                || keeps_float32(&node.op_type, j)
-            {
+            if !lowers_input(&node, j, types) {
                 continue;
             }
             let key = (input.clone(), to);
@@ -472,20 +419,7 @@ impl Ctx<'_> {
                 continue;
             }
             let name = if let Some(t) = st.consts.get(&input).copied() {
-                let cache_key = (st.key.clone(), input.clone(), to);
-                if !self.cache.floats.contains_key(&cache_key) {
-                    let values = proto::float_values(t)?;
-                    let raw = if to == elem::FLOAT16 {
-                        proto::f16_tensor("", &[], &values).raw_data
-                    } else {
-                        proto::bf16_tensor("", &[], &values).raw_data
-                    };
-                    self.cache.floats.insert(cache_key.clone(), raw);
-                }
-                let name = self.names.fresh(&format!("{input}__{}", short(to)));
-                let raw = self.cache.floats[&cache_key].clone();
-                st.inits.push(proto::tensor_with_raw(&name, &t.dims, to, raw));
-                name
+                self.converted_constant(st, &input, t, to)?
             } else {
                 let name = self.names.fresh(&format!("{input}__{}", short(to)));
                 self.cast(st, layer, &input, name.clone(), to);
@@ -511,6 +445,40 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// A converted copy of constant `input` (value `t`) as a new initializer of this graph:
+    /// float16 or bfloat16 for `target` = their element type, float32 values rounded to
+    /// bfloat16 for [`ROUNDED_TO_BF16`]. The conversion is computed once per search.
+    fn converted_constant(
+        &mut self,
+        st: &mut GraphState<'_>,
+        input: &str,
+        t: &TensorProto,
+        target: i32,
+    ) -> Result<String> {
+        let cache_key = (st.key.clone(), input.to_owned(), target);
+        if !self.cache.floats.contains_key(&cache_key) {
+            let values = proto::float_values(t)?;
+            let raw = match target {
+                elem::FLOAT16 => proto::f16_tensor("", &[], &values).raw_data,
+                elem::BFLOAT16 => proto::bf16_tensor("", &[], &values).raw_data,
+                _ => {
+                    let rounded: Vec<f32> =
+                        values.into_iter().map(|v| half::bf16::from_f32(v).to_f32()).collect();
+                    proto::f32_tensor("", &[], &rounded).raw_data
+                }
+            };
+            self.cache.floats.insert(cache_key.clone(), raw);
+        }
+        let (suffix, elem_type) = match target {
+            ROUNDED_TO_BF16 => ("bf16r", elem::FLOAT),
+            other => (short(other), other),
+        };
+        let name = self.names.fresh(&format!("{input}__{suffix}"));
+        let raw = self.cache.floats[&cache_key].clone();
+        st.inits.push(proto::tensor_with_raw(&name, &t.dims, elem_type, raw));
+        Ok(name)
+    }
+
     fn emulate_bf16(
         &mut self,
         st: &mut GraphState<'_>,
@@ -521,10 +489,7 @@ impl Ctx<'_> {
         self.summary.bf16 = true;
         for j in 0..node.input.len() {
             let input = node.input[j].clone();
-            if input.is_empty()
-                || types.get(&input) != Some(&elem::FLOAT)
-                || keeps_float32(&node.op_type, j)
-            {
+            if !lowers_input(&node, j, types) {
                 continue;
             }
             if let Some(name) = st.rounded.get(&input) {
@@ -532,19 +497,7 @@ impl Ctx<'_> {
                 continue;
             }
             let name = if let Some(t) = st.consts.get(&input).copied() {
-                let cache_key = (st.key.clone(), input.clone(), 0);
-                if !self.cache.floats.contains_key(&cache_key) {
-                    let values: Vec<f32> = proto::float_values(t)?
-                        .into_iter()
-                        .map(|v| half::bf16::from_f32(v).to_f32())
-                        .collect();
-                    let raw = proto::f32_tensor("", &[], &values).raw_data;
-                    self.cache.floats.insert(cache_key.clone(), raw);
-                }
-                let name = self.names.fresh(&format!("{input}__bf16r"));
-                let raw = self.cache.floats[&cache_key].clone();
-                st.inits.push(proto::tensor_with_raw(&name, &t.dims, elem::FLOAT, raw));
-                name
+                self.converted_constant(st, &input, t, ROUNDED_TO_BF16)?
             } else {
                 let low = self.names.fresh(&format!("{input}__bf16"));
                 self.cast(st, layer, &input, low.clone(), elem::BFLOAT16);
@@ -754,7 +707,7 @@ fn prune(graph: &mut GraphProto, outer_used: &HashSet<String>) {
         used.extend(graph.output.iter().map(|o| o.name.clone()));
         for node in &graph.node {
             used.extend(node.input.iter().cloned());
-            for (_, _, g) in subgraph_list(node) {
+            for (_, _, g) in proto::subgraphs(node) {
                 collect_reads(g, &mut used);
             }
         }
@@ -795,7 +748,7 @@ fn collect_reads(graph: &GraphProto, used: &mut HashSet<String>) {
     used.extend(graph.output.iter().map(|o| o.name.clone()));
     for node in &graph.node {
         used.extend(node.input.iter().cloned());
-        for (_, _, g) in subgraph_list(node) {
+        for (_, _, g) in proto::subgraphs(node) {
             collect_reads(g, used);
         }
     }
