@@ -10,7 +10,7 @@ use std::time::Duration;
 use ndarray::{ArrayD, IxDyn};
 use precision_core::{
     Backend, BackendError, Capabilities, DType, Engine, Layer, NamedTensors, Network,
-    OutputSelection, Precision, PrecisionPlan, Tensor, TensorInfo,
+    OutputSelection, Precision, PrecisionPlan, Tensor, TensorInfo, isolated_name,
 };
 
 use crate::spec::{MockSpec, Noise};
@@ -149,8 +149,33 @@ impl Model {
     fn selection(&self, outputs: OutputSelection) -> &[usize] {
         match outputs {
             OutputSelection::NetworkOutputs => &self.network_outputs,
-            OutputSelection::EveryLayer => &self.every_layer,
+            OutputSelection::EveryLayer | OutputSelection::Isolated => &self.every_layer,
         }
+    }
+
+    /// The isolated values of every markable layer that injects error under `amplitudes`:
+    /// the golden value plus that layer's own injected error (its inputs being exact), under
+    /// [`isolated_name`].
+    fn isolated(&self, amplitudes: &[f64]) -> NamedTensors {
+        let mut result = NamedTensors::new();
+        for (i, (slots, &amp)) in self.layers.iter().zip(amplitudes).enumerate() {
+            if amp == 0.0 || !self.network.layers[i].is_markable() {
+                continue;
+            }
+            for &t in &slots.outputs {
+                let slot = &self.tensors[t];
+                let range = slot.offset..slot.offset + slot.len;
+                let data: Vec<f32> = self.golden[range.clone()]
+                    .iter()
+                    .zip(&self.noise[range])
+                    .map(|(&v, &n)| (f64::from(v) + amp * n) as f32)
+                    .collect();
+                let array = ArrayD::from_shape_vec(IxDyn(&slot.shape), data)
+                    .expect("a tensor's length is the product of its shape");
+                result.insert(isolated_name(&slot.name), Tensor::F32(array));
+            }
+        }
+        result
     }
 
     /// The error of every tensor element when layer `i` injects `amplitudes[i]`, in one pass.
@@ -360,7 +385,11 @@ impl Backend for MockBackend {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { precisions: Precision::ALL.to_vec(), every_layer_output: true }
+        Capabilities {
+            precisions: Precision::ALL.to_vec(),
+            every_layer_output: true,
+            isolated_layer_output: true,
+        }
     }
 
     fn build(
@@ -417,7 +446,12 @@ impl Engine for MockEngine {
     fn infer(&mut self, inputs: &NamedTensors) -> Result<NamedTensors, BackendError> {
         self.model.check_inputs(inputs)?;
         let errors = self.model.errors(&self.amplitudes);
-        Ok(self.model.materialize(self.model.selection(self.outputs), Some(&errors)))
+        let mut produced =
+            self.model.materialize(self.model.selection(self.outputs), Some(&errors));
+        if self.outputs == OutputSelection::Isolated {
+            produced.extend(self.model.isolated(&self.amplitudes));
+        }
+        Ok(produced)
     }
 
     fn plan_deviations(&self) -> Vec<String> {

@@ -10,9 +10,9 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use precision_core::{
-    Backend, CompareError, Detail, Direction, Engine, ErrorStat, Evaluation, LayerSet,
-    NamedTensors, Network, Oracle, OutputComparison, OutputSelection, PlanError, Precision,
-    PrecisionPlan, SearchError, Tensor,
+    Backend, CompareError, Detail, Direction, Engine, ErrorStat, Evaluation, ISOLATED_PREFIX,
+    LayerSet, NamedTensors, Network, Oracle, OutputComparison, OutputSelection, PlanError,
+    Precision, PrecisionPlan, SearchError, Tensor, TensorError, relative_error,
 };
 use proptest::prelude::*;
 
@@ -517,19 +517,13 @@ impl Oracle for AtolOracle {
         let selection = match detail {
             Detail::NetworkOutputs => OutputSelection::NetworkOutputs,
             Detail::EveryLayer => OutputSelection::EveryLayer,
+            Detail::Sensitivity => OutputSelection::Isolated,
         };
         let plan = self.plan.with_marked(marked.clone());
         let mut engine = match self.backend.build(&plan, selection) {
             Ok(engine) => engine,
             Err(e) if e.is_build_failure() => {
-                return Ok(Evaluation {
-                    passed: false,
-                    build_error: Some(e.to_string()),
-                    outputs: Vec::new(),
-                    layer_outputs: None,
-                    deviations: Vec::new(),
-                    duration: start.elapsed(),
-                });
+                return Ok(Evaluation::build_failure(e.to_string(), start.elapsed()));
             }
             Err(e) => return Err(e.into()),
         };
@@ -541,22 +535,40 @@ impl Oracle for AtolOracle {
             })?;
             outputs.push(self.compare(name, actual)?);
         }
+        let (isolated_values, results): (NamedTensors, NamedTensors) =
+            results.into_iter().partition(|(name, _)| name.starts_with(ISOLATED_PREFIX));
         let layer_outputs = match detail {
             Detail::NetworkOutputs => None,
-            Detail::EveryLayer => Some(
+            Detail::EveryLayer | Detail::Sensitivity => Some(
                 results
                     .iter()
                     .map(|(name, actual)| self.compare(name, actual))
                     .collect::<Result<Vec<_>, _>>()?,
             ),
         };
+        let isolated = (detail == Detail::Sensitivity).then(|| {
+            isolated_values
+                .iter()
+                .map(|(name, value)| {
+                    let tensor = &name[ISOLATED_PREFIX.len()..];
+                    let error = self
+                        .golden
+                        .get(tensor)
+                        .and_then(|g| relative_error(value, g))
+                        .unwrap_or(f64::INFINITY);
+                    TensorError { name: tensor.to_owned(), error }
+                })
+                .collect()
+        });
         Ok(Evaluation {
             passed: outputs.iter().all(|o| o.passed),
             build_error: None,
             outputs,
             layer_outputs,
+            isolated,
             deviations: engine.plan_deviations(),
             duration: start.elapsed(),
+            reused: false,
         })
     }
 }

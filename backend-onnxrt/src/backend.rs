@@ -330,6 +330,7 @@ impl Backend for OnnxrtBackend {
                 Precision::Int8,
             ],
             every_layer_output: true,
+            isolated_layer_output: false,
         }
     }
 
@@ -348,6 +349,11 @@ impl Backend for OnnxrtBackend {
         let extra = match outputs {
             OutputSelection::NetworkOutputs => Vec::new(),
             OutputSelection::EveryLayer => self.every_layer_outputs(),
+            OutputSelection::Isolated => {
+                return Err(BackendError::Unsupported(
+                    "the onnxrt backend cannot isolate layers yet".into(),
+                ));
+            }
         };
         let mut cache = std::mem::take(&mut self.weights);
         let rewritten = self.rewritten(&key.0, Bf16Mode::Emulated, &extra, &mut cache);

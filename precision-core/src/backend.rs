@@ -10,15 +10,34 @@ pub enum OutputSelection {
     /// The network outputs and every layer output the backend can expose (worst-first,
     /// `--mark-all`). Backends without [`Capabilities::every_layer_output`] reject it.
     EveryLayer,
+    /// Everything [`OutputSelection::EveryLayer`] returns and, for every markable layer that
+    /// the plan runs below float32, each float output `T` computed by that layer alone, in its
+    /// plan precision, from the float32 values of its inputs, under [`isolated_name`]`(T)`.
+    /// This measures the error each layer adds by itself (the ranked search's sensitivity
+    /// pass). Backends without [`Capabilities::isolated_layer_output`] reject it; a backend
+    /// may leave out layers it cannot isolate (for example ones inside subgraphs).
+    Isolated,
 }
 
+/// The name under which an [`OutputSelection::Isolated`] engine returns the isolated value of
+/// layer output `tensor`.
+#[must_use]
+pub fn isolated_name(tensor: &str) -> String {
+    format!("{ISOLATED_PREFIX}{tensor}")
+}
+
+/// The prefix of [`isolated_name`].
+pub const ISOLATED_PREFIX: &str = "isolated:";
+
 /// What a backend can do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Capabilities {
     /// The precisions layers can run in on this backend.
     pub precisions: Vec<Precision>,
     /// Whether [`OutputSelection::EveryLayer`] is supported.
     pub every_layer_output: bool,
+    /// Whether [`OutputSelection::Isolated`] is supported.
+    pub isolated_layer_output: bool,
 }
 
 /// Why a backend could not build or run a plan.
@@ -61,11 +80,12 @@ pub trait Engine {
     }
 }
 
-/// Something that builds a [`PrecisionPlan`] of one [`Network`] into an [`Engine`].
+/// Something that builds a [`PrecisionPlan`] of one [`Network`] into an [`Engine`]. Backends are
+/// `Send` so that copies of one ([`Backend::try_clone`]) can check plans on other threads.
 ///
 /// Each backend applies a plan its own way (per-layer constraints, a rewritten graph, a
 /// simulation); the searches only ever see the results through an [`crate::Oracle`].
-pub trait Backend {
+pub trait Backend: Send {
     /// The engine type this backend builds.
     type Engine: Engine;
 
@@ -104,5 +124,16 @@ pub trait Backend {
             "the {} backend cannot write a model for a plan: saving a model needs an ONNX model",
             self.name()
         )))
+    }
+
+    /// A second, independent instance of this backend (same model, settings and calibration)
+    /// for running checks in parallel (`--jobs`), or `None` when the backend cannot run two
+    /// builds at once (the default). `threads` is how many CPU threads the copy should use.
+    fn try_clone(&self, threads: usize) -> Result<Option<Self>, BackendError>
+    where
+        Self: Sized,
+    {
+        let _ = threads;
+        Ok(None)
     }
 }

@@ -47,12 +47,12 @@ use std::str::FromStr;
 use half::{bf16, f16};
 use ndarray::ArrayD;
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{NamedTensors, Tensor};
 
 /// Which statistic of the error is checked against the tolerances (`--check-error-stat`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ErrorStat {
     /// Every element must pass (absdiff <= atol or reldiff <= rtol). The default.
@@ -159,7 +159,9 @@ impl Default for CompareConfig {
 }
 
 /// The result of comparing one output with its golden value.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+///
+/// In JSON, non-finite numbers are the strings `"NaN"`, `"inf"` and `"-inf"` ([`crate::json_float`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutputComparison {
     /// The output's name.
     pub name: String,
@@ -168,20 +170,55 @@ pub struct OutputComparison {
     /// The statistic that was checked.
     pub stat: ErrorStat,
     /// Maximum absolute difference.
+    #[serde(with = "crate::json_float")]
     pub max_absdiff: f64,
     /// Maximum relative difference.
+    #[serde(with = "crate::json_float")]
     pub max_reldiff: f64,
     /// Mean absolute difference.
+    #[serde(with = "crate::json_float")]
     pub mean_absdiff: f64,
     /// Mean relative difference.
+    #[serde(with = "crate::json_float")]
     pub mean_reldiff: f64,
     /// The atol that would have made this output pass on its own (the checked statistic of
     /// the absolute difference).
+    #[serde(with = "crate::json_float")]
     pub required_atol: f64,
     /// The rtol that would have made this output pass on its own.
+    #[serde(with = "crate::json_float")]
     pub required_rtol: f64,
     /// Why the values could not be compared at all (shape mismatch), if so.
     pub mismatch: Option<String>,
+}
+
+/// The error of `actual` relative to the range of `reference`: `max |a - r| / max |r|`, a
+/// scale-free measure used to rank layers by their isolated error. 0 when both are exactly
+/// equal (including both all-zero), infinity when the reference is all zero but `actual` is
+/// not or when a difference is NaN; `None` when the shapes differ.
+#[must_use]
+pub fn relative_error(actual: &Tensor, reference: &Tensor) -> Option<f64> {
+    if actual.shape() != reference.shape() {
+        return None;
+    }
+    let (a, r) = (actual.to_f64_vec(), reference.to_f64_vec());
+    let mut max_diff = 0.0_f64;
+    let mut max_ref = 0.0_f64;
+    for (x, y) in a.iter().zip(&r) {
+        let d = (x - y).abs();
+        if d.is_nan() {
+            return Some(f64::INFINITY);
+        }
+        max_diff = max_diff.max(d);
+        max_ref = max_ref.max(y.abs());
+    }
+    Some(if max_diff == 0.0 {
+        0.0
+    } else if max_ref == 0.0 || !max_ref.is_finite() {
+        f64::INFINITY
+    } else {
+        max_diff / max_ref
+    })
 }
 
 /// Why outputs could not be compared.

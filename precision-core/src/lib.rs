@@ -6,6 +6,7 @@
 pub mod backend;
 pub mod calibration;
 pub mod compare;
+pub mod json_float;
 pub mod network;
 pub mod oracle;
 pub mod plan;
@@ -14,20 +15,24 @@ pub mod report;
 pub mod search;
 pub mod tensor;
 
-pub use backend::{Backend, BackendError, Capabilities, Engine, OutputSelection};
+pub use backend::{
+    Backend, BackendError, Capabilities, Engine, ISOLATED_PREFIX, OutputSelection, isolated_name,
+};
 pub use calibration::{
     CacheParseError, CalibrationCache, CalibrationError, CalibrationMethod, DEFAULT_TRT_VERSION,
     RangeCollector, amax_from_scale, scale_from_amax,
 };
 pub use compare::{
     CompareConfig, CompareError, ErrorStat, OutputComparison, PerOutput, compare_outputs,
-    compare_tensors,
+    compare_tensors, relative_error,
 };
 pub use network::{Layer, Network, NetworkError};
-pub use oracle::{Detail, Evaluation, Oracle, SearchError};
+pub use oracle::{Detail, Evaluation, Oracle, SearchError, TensorError};
 pub use plan::{LayerSet, PlanError, PrecisionPlan};
 pub use precision::{ParsePrecisionError, Precision};
-pub use report::{LayerRef, Report, Status, trtexec_layer_precisions};
+pub use report::{
+    LayerRef, Report, SensitivityRow, Status, trtexec_layer_output_types, trtexec_layer_precisions,
+};
 pub use search::{
     Algorithm, Direction, Iteration, NoObserver, Observer, SearchOptions, SearchOutcome, run_search,
 };

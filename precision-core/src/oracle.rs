@@ -4,24 +4,41 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{
-    Backend, BackendError, CompareConfig, CompareError, Engine, LayerSet, NamedTensors, Network,
-    OutputComparison, OutputSelection, PrecisionPlan, Tensor, compare_outputs,
+    Backend, BackendError, CompareConfig, CompareError, Engine, ISOLATED_PREFIX, LayerSet,
+    NamedTensors, Network, OutputComparison, OutputSelection, PrecisionPlan, Tensor,
+    compare_outputs, relative_error,
 };
 
 /// How much an evaluation should report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Detail {
     /// Compare the network outputs only.
     NetworkOutputs,
     /// Also compare every layer output against its float32 reference (worst-first).
     EveryLayer,
+    /// Everything [`Detail::EveryLayer`] reports and, where the backend can measure it, each
+    /// layer's isolated error ([`Evaluation::isolated`]): the sensitivity pass of the ranked
+    /// search. Falls back to [`Detail::EveryLayer`] on backends that cannot isolate layers.
+    Sensitivity,
+}
+
+/// The isolated error of one layer output: the layer run alone in its plan precision from
+/// float32 inputs, against its float32 output ([`relative_error`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TensorError {
+    /// The layer output tensor.
+    pub name: String,
+    /// `max |isolated - float32| / max |float32|`.
+    #[serde(with = "crate::json_float")]
+    pub error: f64,
 }
 
 /// The answer to one check.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
     /// Whether every network output matched its golden value on every input iteration.
     pub passed: bool,
@@ -29,13 +46,54 @@ pub struct Evaluation {
     pub build_error: Option<String>,
     /// Per network output comparisons (worst over the input iterations).
     pub outputs: Vec<OutputComparison>,
-    /// Per layer-output comparisons, with [`Detail::EveryLayer`].
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Per layer-output comparisons, with [`Detail::EveryLayer`] and [`Detail::Sensitivity`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layer_outputs: Option<Vec<OutputComparison>>,
+    /// Isolated errors per layer output (worst over the input iterations), with
+    /// [`Detail::Sensitivity`] on backends that can isolate layers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolated: Option<Vec<TensorError>>,
     /// How the built engine differed from the plan (hints that did not apply).
     pub deviations: Vec<String>,
     /// Wall time of the check (build, runs and comparisons).
+    #[serde(with = "secs")]
     pub duration: Duration,
+    /// Whether the answer was taken from an earlier run's journal instead of being built.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reused: bool,
+}
+
+impl Evaluation {
+    /// A check whose plan failed to build with `text`.
+    #[must_use]
+    pub fn build_failure(text: String, duration: Duration) -> Self {
+        Evaluation {
+            passed: false,
+            build_error: Some(text),
+            outputs: Vec::new(),
+            layer_outputs: None,
+            isolated: None,
+            deviations: Vec::new(),
+            duration,
+            reused: false,
+        }
+    }
+}
+
+/// Durations as seconds (a float) in JSON.
+pub(crate) mod secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let secs = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
+    }
 }
 
 /// Why a search had to stop.
@@ -149,6 +207,21 @@ pub trait Oracle {
 
     /// Checks the plan with exactly `marked` layers in the higher precision.
     fn evaluate(&mut self, marked: &LayerSet, detail: Detail) -> Result<Evaluation, SearchError>;
+
+    /// Checks several plans, as many at once as [`Oracle::jobs`] allows; the answers are in
+    /// the order of `sets`. The default checks them one after another.
+    fn evaluate_batch(
+        &mut self,
+        sets: &[LayerSet],
+        detail: Detail,
+    ) -> Result<Vec<Evaluation>, SearchError> {
+        sets.iter().map(|s| self.evaluate(s, detail)).collect()
+    }
+
+    /// How many checks [`Oracle::evaluate_batch`] runs at once (1 by default).
+    fn jobs(&self) -> usize {
+        1
+    }
 }
 
 /// How a [`BackendOracle`] compares the tensors a run produced with their references (by
@@ -167,18 +240,26 @@ pub struct OracleStats {
     pub reference_builds: usize,
 }
 
-/// Turns any [`Backend`] into an [`Oracle`]: builds each plan, runs every input iteration,
-/// and compares the network outputs with the goldens.
-///
-/// Evaluations are cached by (marked set, detail), so a repeated plan costs nothing; a check
-/// can take minutes on TensorRT.
-pub struct BackendOracle<B: Backend> {
-    backend: B,
+/// What every check of a [`BackendOracle`] compares against, shared by its parallel workers.
+struct CheckContext {
     base: PrecisionPlan,
     inputs: Vec<NamedTensors>,
     goldens: Vec<NamedTensors>,
     config: CompareConfig,
     compare: CompareFn,
+}
+
+/// Turns any [`Backend`] into an [`Oracle`]: builds each plan, runs every input iteration,
+/// and compares the network outputs with the goldens.
+///
+/// Evaluations are cached by (marked set, detail), so a repeated plan costs nothing; a check
+/// can take minutes on TensorRT. With [`BackendOracle::with_jobs`], batches of checks run on
+/// several copies of the backend at once.
+pub struct BackendOracle<B: Backend> {
+    backend: B,
+    /// Extra copies of the backend for parallel checks (`--jobs`).
+    workers: Vec<B>,
+    context: CheckContext,
     cache: HashMap<(LayerSet, Detail), Evaluation>,
     /// The float32 run with every layer output, one entry per input iteration, once needed.
     reference: Option<Vec<NamedTensors>>,
@@ -189,8 +270,9 @@ impl<B: Backend> std::fmt::Debug for BackendOracle<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BackendOracle")
             .field("backend", &self.backend.name())
-            .field("base", &self.base)
-            .field("iterations", &self.inputs.len())
+            .field("base", &self.context.base)
+            .field("iterations", &self.context.inputs.len())
+            .field("jobs", &(self.workers.len() + 1))
             .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
@@ -230,11 +312,8 @@ impl<B: Backend> BackendOracle<B> {
         }
         Ok(BackendOracle {
             backend,
-            base,
-            inputs,
-            goldens,
-            config,
-            compare: compare_outputs,
+            workers: Vec::new(),
+            context: CheckContext { base, inputs, goldens, config, compare: compare_outputs },
             cache: HashMap::new(),
             reference: None,
             stats: OracleStats::default(),
@@ -244,9 +323,16 @@ impl<B: Backend> BackendOracle<B> {
     /// Replaces the comparison function (another metric, or a stand-in in tests).
     #[must_use]
     pub fn with_compare_fn(mut self, compare: CompareFn) -> Self {
-        self.compare = compare;
+        self.context.compare = compare;
         self.cache.clear();
         self
+    }
+
+    /// Replaces the comparison settings (for example tolerances derived from a measured noise
+    /// floor); cached answers are dropped.
+    pub fn set_config(&mut self, config: CompareConfig) {
+        self.context.config = config;
+        self.cache.clear();
     }
 
     /// How many checks were evaluated and how many served from the cache.
@@ -264,13 +350,13 @@ impl<B: Backend> BackendOracle<B> {
     /// The plan every check starts from.
     #[must_use]
     pub fn base_plan(&self) -> &PrecisionPlan {
-        &self.base
+        &self.context.base
     }
 
     /// The comparison settings.
     #[must_use]
     pub fn config(&self) -> &CompareConfig {
-        &self.config
+        &self.context.config
     }
 
     /// Gives the backend back.
@@ -279,93 +365,12 @@ impl<B: Backend> BackendOracle<B> {
         self.backend
     }
 
-    /// Builds, runs and compares `marked` (already validated and normalised).
-    fn evaluate_uncached(
+    /// Validates `marked` and returns the cache key for it, or the cached answer.
+    fn key_for(
         &mut self,
         marked: &LayerSet,
         detail: Detail,
-    ) -> Result<Evaluation, SearchError> {
-        let start = Instant::now();
-        let selection = match detail {
-            Detail::NetworkOutputs => OutputSelection::NetworkOutputs,
-            Detail::EveryLayer => OutputSelection::EveryLayer,
-        };
-        let plan = self.base.with_marked(marked.clone());
-        let mut engine = match self.backend.build(&plan, selection) {
-            Ok(engine) => engine,
-            Err(BackendError::Build(text)) => {
-                return Ok(Evaluation {
-                    passed: false,
-                    build_error: Some(text),
-                    outputs: Vec::new(),
-                    layer_outputs: None,
-                    deviations: Vec::new(),
-                    duration: start.elapsed(),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let deviations = engine.plan_deviations();
-        let output_names = self.backend.network().outputs.clone();
-
-        let mut outputs: Vec<OutputComparison> = Vec::new();
-        let mut layers: Vec<OutputComparison> = Vec::new();
-        for i in 0..self.inputs.len() {
-            let mut produced = engine.infer(&self.inputs[i])?;
-            let mut network_outputs = NamedTensors::with_capacity(output_names.len());
-            for name in &output_names {
-                let tensor = produced.shift_remove(name).ok_or_else(|| {
-                    BackendError::Inference(format!(
-                        "the {} engine returned no value for network output '{name}'",
-                        self.backend.name()
-                    ))
-                })?;
-                network_outputs.insert(name.clone(), tensor);
-            }
-            let golden = &self.goldens[i];
-            check_goldens_fit(i, &network_outputs, golden, self.config.check_shapes)?;
-            let compared = (self.compare)(&network_outputs, golden, &self.config)?;
-            if detail == Detail::EveryLayer {
-                let (in_golden, rest): (NamedTensors, NamedTensors) =
-                    produced.into_iter().partition(|(name, _)| golden.contains_key(name));
-                if !rest.is_empty() && self.reference.is_none() {
-                    self.stats.reference_builds += 1;
-                    self.reference = Some(reference_run(&mut self.backend, &self.inputs)?);
-                }
-                let reference = self.reference.as_deref().and_then(|r| r.get(i));
-                let rest: NamedTensors = rest
-                    .into_iter()
-                    .filter(|(name, _)| reference.is_some_and(|r| r.contains_key(name)))
-                    .collect();
-                let mut per_layer = compared.clone();
-                per_layer.extend((self.compare)(&in_golden, golden, &self.config)?);
-                if let Some(reference) = reference {
-                    per_layer.extend((self.compare)(&rest, reference, &self.config)?);
-                }
-                merge_worst(&mut layers, per_layer);
-            }
-            merge_worst(&mut outputs, compared);
-        }
-
-        Ok(Evaluation {
-            passed: outputs.iter().all(|c| c.passed),
-            build_error: None,
-            outputs,
-            layer_outputs: (detail == Detail::EveryLayer).then_some(layers),
-            deviations,
-            duration: start.elapsed(),
-        })
-    }
-}
-
-impl<B: Backend> Oracle for BackendOracle<B> {
-    fn network(&self) -> &Network {
-        self.backend.network()
-    }
-
-    /// Checks `marked`. A plan that fails to build is a failed [`Evaluation`] with its
-    /// `build_error`; a cached answer comes back with a zero `duration`.
-    fn evaluate(&mut self, marked: &LayerSet, detail: Detail) -> Result<Evaluation, SearchError> {
+    ) -> Result<Result<(LayerSet, Detail), Evaluation>, SearchError> {
         let network = self.backend.network();
         let len = network.len();
         if let Some(bad) = marked.iter().find(|&i| i >= len) {
@@ -377,18 +382,262 @@ impl<B: Backend> Oracle for BackendOracle<B> {
         let key = (LayerSet::from_indices(len, marked.iter()), detail);
         if let Some(cached) = self.cache.get(&key) {
             self.stats.cached += 1;
-            return Ok(Evaluation { duration: Duration::ZERO, ..cached.clone() });
+            return Ok(Err(Evaluation { duration: Duration::ZERO, ..cached.clone() }));
         }
-        if detail == Detail::EveryLayer && !self.backend.capabilities().every_layer_output {
-            return Err(SearchError::Unsupported(format!(
-                "the {} backend cannot return every layer's output; use bisect or linear instead",
-                self.backend.name()
-            )));
+        Ok(Ok(key))
+    }
+}
+
+impl<B: Backend> BackendOracle<B> {
+    /// Runs up to `jobs` checks at once, on copies of the backend made with
+    /// [`Backend::try_clone`] (each told to use `threads` CPU threads). Returns how many
+    /// checks can run at once: 1 when the backend cannot be copied.
+    pub fn with_jobs(&mut self, jobs: usize, threads: usize) -> Result<usize, BackendError> {
+        self.workers.clear();
+        while self.workers.len() + 1 < jobs {
+            match self.backend.try_clone(threads)? {
+                Some(copy) => self.workers.push(copy),
+                None => break,
+            }
         }
-        let evaluation = self.evaluate_uncached(&key.0, detail)?;
+        Ok(self.workers.len() + 1)
+    }
+}
+
+impl<B: Backend> Oracle for BackendOracle<B> {
+    fn network(&self) -> &Network {
+        self.backend.network()
+    }
+
+    /// Checks `marked`. A plan that fails to build is a failed [`Evaluation`] with its
+    /// `build_error`; a cached answer comes back with a zero `duration`.
+    fn evaluate(&mut self, marked: &LayerSet, detail: Detail) -> Result<Evaluation, SearchError> {
+        let key = match self.key_for(marked, detail)? {
+            Ok(key) => key,
+            Err(cached) => return Ok(cached),
+        };
+        let selection = self.selection_for(detail)?;
+        let evaluation = run_check(
+            &mut self.backend,
+            &self.context,
+            Some(Reference { runs: &mut self.reference, stats: &mut self.stats }),
+            &key.0,
+            selection,
+        )?;
         self.stats.evaluated += 1;
         self.cache.insert(key, evaluation.clone());
         Ok(evaluation)
+    }
+
+    /// Checks `sets`, up to [`Oracle::jobs`] at once for network-output checks (others one
+    /// after another), each on its own copy of the backend.
+    fn evaluate_batch(
+        &mut self,
+        sets: &[LayerSet],
+        detail: Detail,
+    ) -> Result<Vec<Evaluation>, SearchError> {
+        if self.workers.is_empty() || detail != Detail::NetworkOutputs || sets.len() < 2 {
+            return sets.iter().map(|s| self.evaluate(s, detail)).collect();
+        }
+        let mut answers: Vec<Option<Evaluation>> = vec![None; sets.len()];
+        let mut pending: Vec<(usize, (LayerSet, Detail))> = Vec::new();
+        for (i, set) in sets.iter().enumerate() {
+            match self.key_for(set, detail)? {
+                Err(cached) => answers[i] = Some(cached),
+                Ok(key) if pending.iter().any(|(_, k)| *k == key) => {}
+                Ok(key) => pending.push((i, key)),
+            }
+        }
+        let context = &self.context;
+        let mut backends: Vec<&mut B> =
+            std::iter::once(&mut self.backend).chain(self.workers.iter_mut()).collect();
+        for chunk in pending.chunks(backends.len()) {
+            let results: Vec<Result<Evaluation, SearchError>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = chunk
+                    .iter()
+                    .zip(backends.iter_mut())
+                    .map(|((_, key), backend)| {
+                        let backend: &mut B = backend;
+                        scope.spawn(move || {
+                            let selection = OutputSelection::NetworkOutputs;
+                            run_check(backend, context, None, &key.0, selection)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                    .collect()
+            });
+            for ((i, key), result) in chunk.iter().zip(results) {
+                let evaluation = result?;
+                self.stats.evaluated += 1;
+                self.cache.insert(key.clone(), evaluation.clone());
+                answers[*i] = Some(evaluation);
+            }
+        }
+        // Repeated sets in one batch share one check.
+        sets.iter()
+            .zip(answers)
+            .map(|(set, answer)| match answer {
+                Some(a) => Ok(a),
+                None => self.evaluate(set, detail),
+            })
+            .collect()
+    }
+
+    fn jobs(&self) -> usize {
+        self.workers.len() + 1
+    }
+}
+
+impl<B: Backend> BackendOracle<B> {
+    /// The engine outputs a detail needs, given what the backend can do.
+    fn selection_for(&self, detail: Detail) -> Result<OutputSelection, SearchError> {
+        let capabilities = self.backend.capabilities();
+        let unsupported = || {
+            SearchError::Unsupported(format!(
+                "the {} backend cannot return every layer's output; use bisect or linear instead",
+                self.backend.name()
+            ))
+        };
+        Ok(match detail {
+            Detail::NetworkOutputs => OutputSelection::NetworkOutputs,
+            Detail::EveryLayer if capabilities.every_layer_output => OutputSelection::EveryLayer,
+            Detail::Sensitivity if capabilities.isolated_layer_output => OutputSelection::Isolated,
+            Detail::Sensitivity if capabilities.every_layer_output => OutputSelection::EveryLayer,
+            Detail::EveryLayer | Detail::Sensitivity => return Err(unsupported()),
+        })
+    }
+}
+
+/// The float32 run with every layer output, made on first need, and the counter of such runs.
+struct Reference<'a> {
+    runs: &'a mut Option<Vec<NamedTensors>>,
+    stats: &'a mut OracleStats,
+}
+
+/// Builds, runs and compares `marked` (already validated and normalised) on `backend`.
+/// Layer outputs the goldens lack are compared with the float32 reference run, which is made
+/// through `reference` when first needed (it must be given for any selection but
+/// [`OutputSelection::NetworkOutputs`]).
+fn run_check<B: Backend>(
+    backend: &mut B,
+    context: &CheckContext,
+    mut reference: Option<Reference<'_>>,
+    marked: &LayerSet,
+    selection: OutputSelection,
+) -> Result<Evaluation, SearchError> {
+    let start = Instant::now();
+    let plan = context.base.with_marked(marked.clone());
+    let mut engine = match backend.build(&plan, selection) {
+        Ok(engine) => engine,
+        Err(BackendError::Build(text)) => {
+            return Ok(Evaluation::build_failure(text, start.elapsed()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let deviations = engine.plan_deviations();
+    let output_names = backend.network().outputs.clone();
+    let compare = context.compare;
+    let config = &context.config;
+
+    let mut outputs: Vec<OutputComparison> = Vec::new();
+    let mut layers: Vec<OutputComparison> = Vec::new();
+    let mut isolated: Vec<TensorError> = Vec::new();
+    for (i, input) in context.inputs.iter().enumerate() {
+        let mut produced = engine.infer(input)?;
+        let mut network_outputs = NamedTensors::with_capacity(output_names.len());
+        for name in &output_names {
+            let tensor = produced.shift_remove(name).ok_or_else(|| {
+                BackendError::Inference(format!(
+                    "the {} engine returned no value for network output '{name}'",
+                    backend.name()
+                ))
+            })?;
+            network_outputs.insert(name.clone(), tensor);
+        }
+        let golden = &context.goldens[i];
+        check_goldens_fit(i, &network_outputs, golden, config.check_shapes)?;
+        let compared = compare(&network_outputs, golden, config)?;
+        if selection != OutputSelection::NetworkOutputs {
+            let (isolated_values, produced): (NamedTensors, NamedTensors) =
+                produced.into_iter().partition(|(name, _)| name.starts_with(ISOLATED_PREFIX));
+            let (in_golden, rest): (NamedTensors, NamedTensors) =
+                produced.into_iter().partition(|(name, _)| golden.contains_key(name));
+            let needs_reference = !rest.is_empty()
+                || isolated_values
+                    .keys()
+                    .any(|name| !golden.contains_key(&name[ISOLATED_PREFIX.len()..]));
+            let reference = match reference.as_mut() {
+                Some(r) if needs_reference => {
+                    if r.runs.is_none() {
+                        r.stats.reference_builds += 1;
+                        *r.runs = Some(reference_run(backend, &context.inputs)?);
+                    }
+                    r.runs.as_deref().and_then(|runs| runs.get(i))
+                }
+                _ => None,
+            };
+            let rest: NamedTensors = rest
+                .into_iter()
+                .filter(|(name, _)| reference.is_some_and(|r| r.contains_key(name)))
+                .collect();
+            let mut per_layer = compared.clone();
+            per_layer.extend(compare(&in_golden, golden, config)?);
+            if let Some(reference) = reference {
+                per_layer.extend(compare(&rest, reference, config)?);
+            }
+            merge_worst(&mut layers, per_layer);
+            let errors = isolated_errors(&isolated_values, golden, reference);
+            merge_isolated(&mut isolated, errors);
+        }
+        merge_worst(&mut outputs, compared);
+    }
+
+    Ok(Evaluation {
+        passed: outputs.iter().all(|c| c.passed),
+        build_error: None,
+        outputs,
+        layer_outputs: (selection != OutputSelection::NetworkOutputs).then_some(layers),
+        isolated: (selection == OutputSelection::Isolated).then_some(isolated),
+        deviations,
+        duration: start.elapsed(),
+        reused: false,
+    })
+}
+
+/// The isolated error of each `isolated:T` tensor against the float32 value of `T` (from the
+/// goldens if they hold it, else the float32 reference run).
+fn isolated_errors(
+    isolated: &NamedTensors,
+    golden: &NamedTensors,
+    reference: Option<&NamedTensors>,
+) -> Vec<TensorError> {
+    isolated
+        .iter()
+        .filter_map(|(name, value)| {
+            let tensor = &name[ISOLATED_PREFIX.len()..];
+            let float32 = golden.get(tensor).or_else(|| reference.and_then(|r| r.get(tensor)))?;
+            let error = relative_error(value, float32).unwrap_or(f64::INFINITY);
+            Some(TensorError { name: tensor.to_owned(), error })
+        })
+        .collect()
+}
+
+/// Keeps the worst isolated error per tensor over the input iterations (NaN counts as worst).
+fn merge_isolated(acc: &mut Vec<TensorError>, next: Vec<TensorError>) {
+    if acc.is_empty() {
+        *acc = next;
+        return;
+    }
+    let index: HashMap<String, usize> =
+        acc.iter().enumerate().map(|(i, e)| (e.name.clone(), i)).collect();
+    for e in next {
+        match index.get(&e.name) {
+            Some(&i) => acc[i].error = worse(acc[i].error, e.error),
+            None => acc.push(e),
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::search::{LayerSensitivity, NoiseFloor};
 use crate::{Algorithm, Direction, Iteration, LayerSet, Network, Precision, SearchOutcome};
 
 /// Whether a search found a passing configuration.
@@ -39,6 +40,19 @@ impl LayerRef {
     }
 }
 
+/// A layer's measured error contribution, as written in a report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SensitivityRow {
+    /// The layer.
+    #[serde(flatten)]
+    pub layer: LayerRef,
+    /// Whether the answer marks it.
+    pub marked: bool,
+    /// The measurements.
+    #[serde(flatten)]
+    pub measured: LayerSensitivity,
+}
+
 /// Everything a search did and found, as written by `--report`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
@@ -54,6 +68,11 @@ pub struct Report {
     pub direction: Option<Direction>,
     /// Whether a configuration was found.
     pub status: Status,
+    /// Whether the search ran to its end (`false`: a budget stopped it and `marked` is the
+    /// smallest passing set seen, not a minimal one).
+    pub complete: bool,
+    /// Why the search stopped early, if it did.
+    pub stop_reason: Option<String>,
     /// The precision of marked layers.
     pub higher_precision: Precision,
     /// The lower precisions enabled.
@@ -64,8 +83,23 @@ pub struct Report {
     pub marked: Vec<LayerRef>,
     /// The number of checks made.
     pub evaluations: usize,
+    /// The number of rounds (checks of one round ran at once).
+    pub rounds: usize,
+    /// The most checks the search said it would make.
+    pub budget: Option<usize>,
+    /// The size of the answer before it was pruned to a 1-minimal set, if it was.
+    pub minimized_from: Option<usize>,
+    /// The check with every markable layer marked, if made.
+    pub noise_floor: Option<NoiseFloor>,
     /// The value for trtexec's `--layerPrecisions` (with `--precisionConstraints=obey`).
     pub trtexec_layer_precisions: Option<String>,
+    /// The value for trtexec's `--layerOutputTypes`.
+    pub trtexec_layer_output_types: Option<String>,
+    /// The marked layers' names as ONNX quantizers take them (`nodes_to_exclude` of
+    /// ONNX Runtime's `quantize_static` and ModelOpt's `--nodes_to_exclude`).
+    pub nodes_to_exclude: Vec<String>,
+    /// Each markable layer's measured error contribution, when measured.
+    pub sensitivity: Vec<SensitivityRow>,
     /// Every check, in order.
     pub iterations: Vec<Iteration>,
 }
@@ -84,6 +118,18 @@ impl Report {
     ) -> Self {
         let marked =
             outcome.answer.as_ref().map(|s| LayerRef::list(network, s)).unwrap_or_default();
+        let sensitivity = outcome
+            .sensitivity
+            .iter()
+            .map(|m| {
+                let l = &network.layers[m.index];
+                SensitivityRow {
+                    layer: LayerRef { index: m.index, name: l.name.clone(), op: l.op.clone() },
+                    marked: outcome.answer.as_ref().is_some_and(|a| a.contains(m.index)),
+                    measured: *m,
+                }
+            })
+            .collect();
         Report {
             tool,
             model,
@@ -91,6 +137,8 @@ impl Report {
             algorithm: outcome.algorithm,
             direction: outcome.direction,
             status: if outcome.answer.is_some() { Status::Found } else { Status::NotFound },
+            complete: outcome.complete,
+            stop_reason: outcome.stop_reason.clone(),
             higher_precision: higher,
             lower_precisions: lower.to_vec(),
             num_layers: network.len(),
@@ -98,11 +146,32 @@ impl Report {
                 .answer
                 .as_ref()
                 .map(|s| trtexec_layer_precisions(network, s, higher)),
+            trtexec_layer_output_types: outcome
+                .answer
+                .as_ref()
+                .map(|s| trtexec_layer_output_types(network, s, higher)),
+            nodes_to_exclude: marked.iter().map(|l| l.name.clone()).collect(),
             marked,
             evaluations: outcome.iterations.len(),
+            rounds: outcome.rounds(),
+            budget: outcome.budget,
+            minimized_from: outcome.minimized_from,
+            noise_floor: outcome.noise_floor.clone(),
+            sensitivity,
             iterations: outcome.iterations.clone(),
         }
     }
+}
+
+/// The trtexec `--layerOutputTypes` value that keeps the outputs of `marked` in `higher`,
+/// e.g. `fc2:fp32,softmax:fp32` (one type per layer; trtexec applies it to every output).
+#[must_use]
+pub fn trtexec_layer_output_types(
+    network: &Network,
+    marked: &LayerSet,
+    higher: Precision,
+) -> String {
+    trtexec_layer_precisions(network, marked, higher)
 }
 
 /// The trtexec `--layerPrecisions` value that keeps `marked` in `higher`, e.g.
@@ -137,12 +206,12 @@ mod tests {
             trtexec_layer_precisions(&network, &set, Precision::Float32),
             "a:fp32,b/fc:fp32"
         );
-        let outcome = SearchOutcome {
-            algorithm: Algorithm::Bisect,
-            direction: Some(Direction::Reverse),
-            answer: Some(LayerSet::from_indices(2, [1])),
-            iterations: vec![],
-        };
+        let outcome = SearchOutcome::new(
+            Algorithm::Bisect,
+            Some(Direction::Reverse),
+            Some(LayerSet::from_indices(2, [1])),
+            vec![],
+        );
         let report = Report::new(
             "precision 0".into(),
             "m.toml".into(),

@@ -31,7 +31,7 @@ fn branching() -> (precision_core::Network, Vec<precision_core::OutputComparison
     (net, errors)
 }
 
-fn order(ranked: &[precision_core::search::LayerError]) -> Vec<usize> {
+fn order(ranked: &[precision_core::search::LayerSensitivity]) -> Vec<usize> {
     ranked.iter().map(|r| r.index).collect()
 }
 

@@ -14,7 +14,7 @@ mod worst_first;
 
 pub use bisect::{bisect, bisect_budget};
 pub use linear::{linear, linear_budget};
-pub use worst_first::{LayerError, rank_layers, worst_first, worst_first_budget};
+pub use worst_first::{LayerSensitivity, rank_layers, worst_first, worst_first_budget};
 
 /// A search algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -92,12 +92,13 @@ pub struct Iteration {
     /// How the built engine differed from the plan.
     pub deviations: Vec<String>,
     /// Wall time of the check.
-    #[serde(serialize_with = "serialize_secs")]
+    #[serde(with = "crate::oracle::secs")]
     pub duration: Duration,
-}
-
-fn serialize_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64())
+    /// The round the check ran in: checks of one round run at once (`--jobs`), 1-based.
+    pub round: usize,
+    /// Whether the answer came from the journal of an earlier run instead of a build.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reused: bool,
 }
 
 /// Receives progress while a search runs (the CLI draws a progress bar; a library user logs).
@@ -157,6 +158,61 @@ pub struct SearchOutcome {
     pub answer: Option<LayerSet>,
     /// Every check made, in order.
     pub iterations: Vec<Iteration>,
+    /// Whether the search ran to its end. `false` when a budget (`--max-checks`,
+    /// `--time-budget`) stopped it: `answer` is then the smallest passing set seen so far,
+    /// not a minimal one.
+    pub complete: bool,
+    /// Why the search stopped early, when it did.
+    pub stop_reason: Option<String>,
+    /// The check with every markable layer marked, made before the search, if it was made.
+    pub noise_floor: Option<NoiseFloor>,
+    /// Each markable layer's measured error contribution, when the search measured it
+    /// (ranked, worst-first, `--minimize`), in layer order.
+    pub sensitivity: Vec<LayerSensitivity>,
+    /// The most checks the search said it would make before it started.
+    pub budget: Option<usize>,
+    /// The size of the answer before `--minimize` pruned it (ranked always prunes).
+    pub minimized_from: Option<usize>,
+}
+
+impl SearchOutcome {
+    /// A complete outcome with nothing measured besides the checks.
+    #[must_use]
+    pub fn new(
+        algorithm: Algorithm,
+        direction: Option<Direction>,
+        answer: Option<LayerSet>,
+        iterations: Vec<Iteration>,
+    ) -> Self {
+        SearchOutcome {
+            algorithm,
+            direction,
+            answer,
+            iterations,
+            complete: true,
+            stop_reason: None,
+            noise_floor: None,
+            sensitivity: Vec::new(),
+            budget: None,
+            minimized_from: None,
+        }
+    }
+
+    /// The number of rounds (checks of a round run at once).
+    #[must_use]
+    pub fn rounds(&self) -> usize {
+        self.iterations.iter().map(|i| i.round).max().unwrap_or(0)
+    }
+}
+
+/// The noise floor: the network outputs with every markable layer in the higher precision.
+/// If this fails, no search can pass; the comparisons tell which tolerances would be needed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NoiseFloor {
+    /// Whether the plan with every markable layer marked passed.
+    pub passed: bool,
+    /// Its per network output comparisons (`required_atol`/`required_rtol` are the floor).
+    pub outputs: Vec<OutputComparison>,
 }
 
 impl Default for SearchOptions {
@@ -284,6 +340,8 @@ impl<'a> Checker<'a> {
                     outputs: eval.outputs,
                     deviations: eval.deviations,
                     duration,
+                    round: number,
+                    reused: eval.reused,
                 },
                 eval.layer_outputs,
             ),
@@ -295,6 +353,8 @@ impl<'a> Checker<'a> {
                     outputs: Vec::new(),
                     deviations: Vec::new(),
                     duration,
+                    round: number,
+                    reused: false,
                 },
                 None,
             ),
@@ -323,6 +383,17 @@ impl<'a> Checker<'a> {
         direction: Option<Direction>,
         answer: Option<LayerSet>,
     ) -> SearchOutcome {
-        SearchOutcome { algorithm, direction, answer, iterations: self.iterations }
+        SearchOutcome {
+            algorithm,
+            direction,
+            answer,
+            iterations: self.iterations,
+            complete: true,
+            stop_reason: None,
+            noise_floor: None,
+            sensitivity: Vec::new(),
+            budget: None,
+            minimized_from: None,
+        }
     }
 }

@@ -15,18 +15,37 @@ pub fn worst_first_budget(c: usize, top_k: usize) -> usize {
 }
 
 /// How much error one layer adds, measured with nothing marked.
+///
+/// In JSON, non-finite numbers are strings ([`crate::json_float`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct LayerError {
+pub struct LayerSensitivity {
     /// The layer's index.
     pub index: usize,
+    /// The layer's isolated error: its output error when its inputs are the float32 values
+    /// ([`crate::TensorError`]), where the backend can measure it.
+    #[serde(serialize_with = "serialize_optional_float")]
+    pub isolated: Option<f64>,
     /// The largest error of the tensors the layer reads (0 for network inputs and tensors
     /// without a comparison; NaN counts as infinity).
+    #[serde(with = "crate::json_float")]
     pub in_err: f64,
     /// The largest error of the tensors the layer writes (NaN counts as infinity).
+    #[serde(with = "crate::json_float")]
     pub out_err: f64,
     /// `out_err / in_err`, never NaN: infinity when the layer turns exact inputs into a wrong
     /// output, 0 when its output is exact, 1 when an infinite error passes through.
+    #[serde(with = "crate::json_float")]
     pub ratio: f64,
+}
+
+fn serialize_optional_float<S: serde::Serializer>(
+    value: &Option<f64>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(x) => crate::json_float::serialize(x, serializer),
+        None => serializer.serialize_none(),
+    }
 }
 
 /// How many of the worst layers the ranking note names.
@@ -65,7 +84,7 @@ fn added_ratio(out_err: f64, in_err: f64) -> f64 {
 pub fn rank_layers<'a>(
     network: &Network,
     comparisons: impl IntoIterator<Item = &'a OutputComparison>,
-) -> Vec<LayerError> {
+) -> Vec<LayerSensitivity> {
     let mut errors: HashMap<&str, f64> = HashMap::new();
     for c in comparisons {
         let e = error_of(c.max_absdiff);
@@ -74,14 +93,20 @@ pub fn rank_layers<'a>(
     let worst = |tensors: &[String]| {
         tensors.iter().filter_map(|t| errors.get(t.as_str())).fold(0.0_f64, |acc, &e| acc.max(e))
     };
-    let mut ranked: Vec<LayerError> = network
+    let mut ranked: Vec<LayerSensitivity> = network
         .layers
         .iter()
         .filter(|l| l.is_markable())
         .map(|l| {
             let in_err = worst(&l.inputs);
             let out_err = worst(&l.outputs);
-            LayerError { index: l.index, in_err, out_err, ratio: added_ratio(out_err, in_err) }
+            LayerSensitivity {
+                index: l.index,
+                isolated: None,
+                in_err,
+                out_err,
+                ratio: added_ratio(out_err, in_err),
+            }
         })
         .collect();
     ranked.sort_by(|a, b| {

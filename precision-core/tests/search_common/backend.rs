@@ -85,6 +85,7 @@ impl Backend for FakeBackend {
         Capabilities {
             precisions: vec![Precision::Float32, Precision::Int8],
             every_layer_output: self.every_layer_output,
+            isolated_layer_output: false,
         }
     }
 
@@ -134,7 +135,7 @@ impl Engine for FakeEngine {
         }
         let wanted: Vec<String> = match self.selection {
             OutputSelection::NetworkOutputs => self.network.outputs.clone(),
-            OutputSelection::EveryLayer => {
+            OutputSelection::EveryLayer | OutputSelection::Isolated => {
                 let mut all = self.network.outputs.clone();
                 all.extend(order.into_iter().filter(|t| !self.network.outputs.contains(t)));
                 all

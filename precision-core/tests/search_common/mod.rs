@@ -124,6 +124,8 @@ impl Oracle for NeededOracle {
                 layer_outputs: None,
                 deviations: Vec::new(),
                 duration: Duration::ZERO,
+                isolated: None,
+                reused: false,
             });
         }
         let passed = self.passes(marked);
@@ -134,11 +136,13 @@ impl Oracle for NeededOracle {
             build_error: None,
             outputs: outputs.collect(),
             layer_outputs: match detail {
-                Detail::EveryLayer => self.layer_outputs.clone(),
+                Detail::EveryLayer | Detail::Sensitivity => self.layer_outputs.clone(),
                 Detail::NetworkOutputs => None,
             },
             deviations: Vec::new(),
             duration: Duration::ZERO,
+            isolated: None,
+            reused: false,
         })
     }
 }
@@ -164,6 +168,8 @@ impl Oracle for ThresholdOracle {
             layer_outputs: None,
             deviations: Vec::new(),
             duration: Duration::ZERO,
+            isolated: None,
+            reused: false,
         })
     }
 }
@@ -192,6 +198,8 @@ impl Oracle for FailingOracle {
             layer_outputs: None,
             deviations: Vec::new(),
             duration: Duration::ZERO,
+            isolated: None,
+            reused: false,
         })
     }
 }
