@@ -78,7 +78,12 @@ fn search(
     algorithm: Algorithm,
     top_k: usize,
 ) -> SearchOutcome {
-    let options = SearchOptions { algorithm, direction: Direction::Reverse, top_k };
+    let options = SearchOptions {
+        algorithm,
+        direction: Direction::Reverse,
+        top_k,
+        ..SearchOptions::default()
+    };
     run_search(oracle, &options, &mut NoObserver).expect("the search runs")
 }
 

@@ -430,6 +430,13 @@ impl Backend for MockBackend {
         }
         Ok(MockEngine { model: Arc::clone(&self.model), amplitudes, outputs, deviations })
     }
+
+    /// A copy sharing the immutable model and the build counter; the mock runs on one thread
+    /// whatever `threads` says.
+    fn try_clone(&self, threads: usize) -> Result<Option<Self>, BackendError> {
+        let _ = threads;
+        Ok(Some(self.clone()))
+    }
 }
 
 /// A built plan of a [`MockBackend`].

@@ -60,7 +60,7 @@ fn search(
     direction: Direction,
     top_k: usize,
 ) -> SearchOutcome {
-    let options = SearchOptions { algorithm, direction, top_k };
+    let options = SearchOptions { algorithm, direction, top_k, ..SearchOptions::default() };
     run_search(oracle, &options, &mut NoObserver).expect("the search runs")
 }
 
@@ -175,7 +175,7 @@ proptest! {
         let markable = markable_layers(&spec);
         let c = markable.len();
         let mut o = oracle(&spec, lowest, atol);
-        let options = SearchOptions { algorithm: Algorithm::WorstFirst, direction: Direction::Reverse, top_k };
+        let options = SearchOptions { algorithm: Algorithm::WorstFirst, direction: Direction::Reverse, top_k, ..SearchOptions::default() };
         let result = run_search(&mut o, &options, &mut NoObserver);
         if !expected_check(&spec, lowest, Precision::Float32, &[], atol).builds {
             // Nothing can be ranked when the unmarked plan does not build.
@@ -329,8 +329,12 @@ fn build_failures_are_failed_checks() {
     assert_eq!(bisect.answer, Some(set(&spec, &[1, 2, 3, 4])));
     // Worst-first cannot rank layers when the unmarked plan does not build.
     let mut o = oracle(&spec, Precision::Int8, atol);
-    let options =
-        SearchOptions { algorithm: Algorithm::WorstFirst, direction: Direction::Reverse, top_k: 2 };
+    let options = SearchOptions {
+        algorithm: Algorithm::WorstFirst,
+        direction: Direction::Reverse,
+        top_k: 2,
+        ..SearchOptions::default()
+    };
     let result = run_search(&mut o, &options, &mut NoObserver);
     assert!(matches!(result, Err(SearchError::Unsupported(_))), "{result:?}");
     // With float16 lowered instead, `b` builds unmarked.

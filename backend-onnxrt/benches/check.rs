@@ -179,6 +179,7 @@ fn bench(c: &mut Criterion) {
                     algorithm: Algorithm::Bisect,
                     direction: Direction::Reverse,
                     top_k: 1,
+                    ..SearchOptions::default()
                 };
                 let outcome = run_search(&mut oracle, &options, &mut NoObserver).unwrap();
                 assert!(outcome.answer.is_some());

@@ -29,6 +29,9 @@ pub enum Command {
     Linear(SearchArgs),
     /// Mark the layers that add the most error first, --top K more per check.
     WorstFirst(SearchArgs),
+    /// Rank layers by their isolated error, find the shortest passing head of the ranking,
+    /// and prune it to a 1-minimal set (usually far fewer layers than bisect).
+    Ranked(SearchArgs),
     /// Build and compare one explicit plan; exit 0 when it passes, 1 when it fails.
     Check(CheckArgs),
     /// Compare two saved results files; B is the reference (like `polygraphy run --load-outputs A B`).
@@ -279,6 +282,74 @@ pub struct SearchArgs {
     /// Write the answer as a mixed-precision ONNX model (ONNX models only).
     #[arg(long, value_name = "FILE")]
     pub save_model: Option<PathBuf>,
+    /// Prune the answer to a 1-minimal set: try removing each marked layer once, keeping it
+    /// removed when the check still passes (ranked always does).
+    #[arg(long)]
+    pub minimize: bool,
+    /// Run up to P checks at once (on CPU, P copies of the model share the cores); bisect
+    /// becomes a (P+1)-ary search with fewer rounds.
+    #[arg(long, short = 'j', value_name = "P", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: u32,
+    /// Stop after building N checks and report the best passing plan so far (not minimal).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_checks: Option<u64>,
+    /// Stop starting checks after this much time (e.g. 90s, 30m, 2h, 1h30m) and report the
+    /// best passing plan so far (not minimal).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub time_budget: Option<std::time::Duration>,
+    /// Skip the first check with every layer marked (the noise floor), which otherwise stops
+    /// the search at once when even that fails.
+    #[arg(long)]
+    pub no_floor_check: bool,
+    /// Set --atol/--rtol per output to F times the error measured with every markable layer
+    /// marked (the backend's noise floor); F >= 1.
+    #[arg(long, value_name = "F", value_parser = parse_factor, conflicts_with = "no_floor_check")]
+    pub auto_tolerance: Option<f64>,
+}
+
+/// `90s`, `30m`, `2h`, `1h30m`, or a number of seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || {
+        format!(
+            "invalid duration '{text}': write e.g. 90s, 30m, 2h or 1h30m (a bare number is seconds)"
+        )
+    };
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(secs) = t.parse::<f64>() {
+        return std::time::Duration::try_from_secs_f64(secs).map_err(|_| bad());
+    }
+    let mut total = 0.0_f64;
+    let mut number = String::new();
+    for c in t.chars() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            'h' => 3600.0,
+            'm' => 60.0,
+            's' => 1.0,
+            _ => return Err(bad()),
+        };
+        let value: f64 = number.parse().map_err(|_| bad())?;
+        total += value * unit;
+        number.clear();
+    }
+    if !number.is_empty() {
+        return Err(bad());
+    }
+    std::time::Duration::try_from_secs_f64(total).map_err(|_| bad())
+}
+
+fn parse_factor(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite() && *f >= 1.0)
+        .ok_or_else(|| format!("--auto-tolerance: '{text}' is not a number >= 1"))
 }
 
 fn parse_direction(s: &str) -> Result<Direction, String> {
@@ -359,6 +430,18 @@ mod tests {
             v.parse::<f64>().map_err(|_| format!("'{v}' is not a number"))
         });
         assert!(bad.unwrap_err().to_string().contains("'abc'"));
+    }
+
+    #[test]
+    fn durations_parse() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        for bad in ["", "m", "10x", "5m3", "-3", "1e400"] {
+            assert!(parse_duration(bad).unwrap_err().contains("invalid duration"), "{bad}");
+        }
     }
 
     #[test]

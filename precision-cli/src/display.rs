@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use precision_core::{
     Algorithm, Direction, Iteration, LayerSet, Network, OutputComparison, Precision, SearchOutcome,
-    trtexec_layer_precisions,
+    trtexec_layer_output_types, trtexec_layer_precisions,
 };
 
 /// How many layer names a console line lists before eliding the rest.
@@ -123,6 +123,21 @@ pub fn answer(
     lowest: Precision,
 ) -> String {
     let Some(set) = &outcome.answer else {
+        if let Some(floor) = outcome.noise_floor.as_ref().filter(|f| !f.passed) {
+            return format!(
+                "No configuration can pass: even with every markable layer in {higher} the \
+                 outputs differ from the goldens ({}). The tolerance is below the backend's own \
+                 noise: loosen --atol/--rtol, or use --auto-tolerance F to set them to F times \
+                 this floor.",
+                outputs_summary(&floor.outputs)
+            );
+        }
+        if let Some(reason) = &outcome.stop_reason {
+            return format!(
+                "Stopped early ({reason}) before any configuration passed ({} checks).",
+                outcome.iterations.len()
+            );
+        }
         let markable = network.layers.iter().filter(|l| l.is_markable()).count();
         return format!(
             "Could not find a configuration that resulted in acceptable accuracy \
@@ -137,30 +152,67 @@ pub fn answer(
     }
     let n = set.len();
     let plural = if n == 1 { "layer" } else { "layers" };
+    let contiguous = outcome.minimized_from.is_none() && outcome.complete;
     let which = match (outcome.algorithm, outcome.direction) {
-        (Algorithm::Bisect | Algorithm::Linear, Some(Direction::Forward)) => {
+        (Algorithm::Bisect | Algorithm::Linear, Some(Direction::Forward)) if contiguous => {
             format!("the first {n} {plural}")
         }
-        (Algorithm::Bisect | Algorithm::Linear, _) => format!("the last {n} {plural}"),
+        (Algorithm::Bisect | Algorithm::Linear, _) if contiguous => {
+            format!("the last {n} {plural}")
+        }
         _ => format!("these {n} {plural}"),
     };
-    let mut text = format!(
+    let mut text = String::new();
+    if let Some(reason) = &outcome.stop_reason {
+        let _ = writeln!(
+            text,
+            "Stopped early ({reason}): the best passing configuration found so far is shown; it \
+             is not minimal. Rerun the same command to continue from the journal."
+        );
+    }
+    let _ = write!(
+        text,
         "To achieve acceptable accuracy, try running {which} in {higher} precision: {}",
         layer_names(network, set)
     );
+    if let Some(from) = outcome.minimized_from {
+        let _ = write!(
+            text,
+            "\n(pruned from {from} layers; removing any one of these {n} fails the check)"
+        );
+    }
+    let names: Vec<String> = set.iter().map(|i| network.layers[i].name.clone()).collect();
     let _ = write!(
         text,
-        "\ntrtexec: --precisionConstraints=obey --layerPrecisions={}",
-        elide(&trtexec_layer_precisions(network, set, higher), 2000)
+        "\ntrtexec: --precisionConstraints=obey --layerPrecisions={} --layerOutputTypes={}",
+        elide(&trtexec_layer_precisions(network, set, higher), 2000),
+        elide(&trtexec_layer_output_types(network, set, higher), 2000)
+    );
+    let _ = write!(
+        text,
+        "\nnodes_to_exclude: {}",
+        elide(&names.iter().map(|n| shell_quote(n)).collect::<Vec<_>>().join(" "), 2000)
     );
     text
+}
+
+/// `name` quoted for a POSIX shell when it needs it.
+fn shell_quote(name: &str) -> String {
+    if !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-./:+=,@".contains(c))
+    {
+        name.to_owned()
+    } else {
+        format!("'{}'", name.replace('\'', "'\\''"))
+    }
 }
 
 fn elide(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_owned();
     }
-    let cut = s[..max].rfind(',').unwrap_or(max);
+    let max = (0..=max).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+    let cut = s[..max].rfind([',', ' ']).unwrap_or(max);
     format!("{}... (the full value is in the --report file)", &s[..cut])
 }
 
@@ -176,5 +228,14 @@ mod tests {
         assert_eq!(number(2.5e-6), "2.5000e-6");
         assert_eq!(number(0.0), "0");
         assert_eq!(number(f64::NAN), "NaN");
+    }
+
+    #[test]
+    fn elide_cuts_at_a_separator_and_never_inside_a_character() {
+        let long = "ä,".repeat(2000);
+        let cut = elide(&long, 2001);
+        assert!(cut.ends_with("... (the full value is in the --report file)"));
+        assert_eq!(shell_quote("conv_1/Relu:0"), "conv_1/Relu:0");
+        assert_eq!(shell_quote("it's here"), "'it'\\''s here'");
     }
 }

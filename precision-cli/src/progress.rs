@@ -50,6 +50,7 @@ impl Observer for ConsoleProgress {
         self.budget = max_checks;
         let markable = network.layers.iter().filter(|l| l.is_markable()).count();
         let bound = max_checks.map_or_else(String::new, |b| format!(", at most {b} checks"));
+        let algorithm = algorithm.name();
         self.print(&format!("{algorithm}: {} layers ({markable} markable){bound}", network.len()));
         if !self.plain {
             let bar = ProgressBar::new(max_checks.unwrap_or(0) as u64);
@@ -85,5 +86,12 @@ impl Observer for ConsoleProgress {
 
     fn note(&mut self, message: &str) {
         self.print(&format!("note: {message}"));
+    }
+
+    fn budget_changed(&mut self, max_checks: usize) {
+        self.budget = Some(max_checks);
+        if let Some(bar) = &self.bar {
+            bar.set_length(max_checks as u64);
+        }
     }
 }

@@ -98,8 +98,11 @@ fn bisect_reverse_marks_the_suffix_from_the_first_sensitive_layer() {
     assert_eq!(marked[0]["name"], format!("layer{}", sensitive[0]));
     let iterations = json["iterations"].as_array().unwrap();
     assert_eq!(json["evaluations"], iterations.len());
-    // ceil(log2(60 + 1)) + 1 = 7
-    assert!(iterations.len() <= 7, "{} checks", iterations.len());
+    // The noise-floor check (every markable layer marked), then at most
+    // ceil(log2(60 + 1)) + 1 = 7 checks of the bisection.
+    assert_eq!(iterations[0]["marked"].as_array().unwrap().len(), 60);
+    assert_eq!(iterations[0]["passed"], true);
+    assert!(iterations.len() <= 1 + 7, "{} checks", iterations.len());
     let last_pass = iterations.iter().rev().find(|i| i["passed"] == true).unwrap();
     assert_eq!(last_pass["marked"].as_array().unwrap().len(), expected);
     let o = &iterations[0]["outputs"][0];
@@ -132,6 +135,28 @@ fn linear_forward_marks_the_prefix_up_to_the_last_sensitive_layer() {
     assert_eq!(code(&out), 0, "{}", text(&out));
     let expected = sensitive[3] + 1;
     assert!(text(&out).contains(&format!("the first {expected} layers")), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    // The noise-floor check, then n = 0, 1, ..., expected.
+    assert_eq!(json["evaluations"], expected + 2);
+
+    // Without the floor check: exactly the original tool's checks.
+    let out = precision(&[
+        "linear",
+        s(&model),
+        "--golden",
+        s(&golden),
+        "--int8",
+        "--atol",
+        ATOL,
+        "--rtol",
+        "0",
+        "--mode",
+        "forward",
+        "--no-floor-check",
+        "--report",
+        s(&report),
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     assert_eq!(json["evaluations"], expected + 1);
 }
@@ -220,9 +245,113 @@ fn not_found_exits_1_with_the_original_message() {
         "0",
         "--rtol",
         "0",
+        "--no-floor-check",
     ]);
     assert_eq!(code(&out), 1, "{}", text(&out));
     assert!(text(&out).contains("Could not find a configuration"), "{}", text(&out));
+}
+
+#[test]
+fn a_tolerance_below_the_noise_floor_stops_after_one_check() {
+    let w = Workdir::new();
+    let (model, golden, _) = chain_with_goldens(&w);
+    let report = w.path("floor.json");
+    for algorithm in ["bisect", "ranked"] {
+        let out = precision(&[
+            algorithm,
+            s(&model),
+            "--golden",
+            s(&golden),
+            "--int8",
+            "--precision",
+            "float16",
+            "--atol",
+            "0",
+            "--rtol",
+            "0",
+            "--report",
+            s(&report),
+        ]);
+        assert_eq!(code(&out), 1, "{}", text(&out));
+        let t = text(&out);
+        assert!(t.contains("No configuration can pass"), "{t}");
+        assert!(t.contains("below the backend's own noise"), "{t}");
+        assert!(t.contains("needs atol"), "{t}");
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        assert_eq!(json["evaluations"], 1);
+        assert_eq!(json["noise_floor"]["passed"], false);
+    }
+    // --auto-tolerance 2 derives tolerances from that floor, and the search then passes.
+    let out = precision(&[
+        "ranked",
+        s(&model),
+        "--golden",
+        s(&golden),
+        "--int8",
+        "--precision",
+        "float16",
+        "--auto-tolerance",
+        "2",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains("--auto-tolerance 2:"), "{}", text(&out));
+}
+
+#[test]
+fn ranked_marks_only_the_sensitive_layers_and_check_confirms() {
+    let w = Workdir::new();
+    let (model, golden, sensitive) = chain_with_goldens(&w);
+    let report = w.path("ranked.json");
+    let common = ["--golden", s(&golden), "--int8", "--atol", ATOL, "--rtol", "0"];
+    let mut args = vec!["ranked", s(&model)];
+    args.extend(common);
+    args.extend(["--report", s(&report), "--jobs", "3"]);
+    let out = precision(&args);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("nodes_to_exclude: layer"), "{t}");
+    assert!(t.contains("--layerOutputTypes=layer"), "{t}");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let marked: Vec<usize> = json["marked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| usize::try_from(l["index"].as_u64().unwrap()).unwrap())
+        .collect();
+    assert_eq!(marked, sensitive, "{t}");
+    assert_eq!(json["sensitivity"].as_array().unwrap().len(), 60);
+    assert!(json["sensitivity"][0]["isolated"].as_f64().is_some());
+    assert!(json["rounds"].as_u64().unwrap() < json["evaluations"].as_u64().unwrap());
+    assert_eq!(json["nodes_to_exclude"].as_array().unwrap().len(), sensitive.len());
+    // The answer passes on its own.
+    let marks: Vec<String> = marked.iter().map(|i| format!("#{i}")).collect();
+    let marks = marks.join(",");
+    let mut args = vec!["check", s(&model)];
+    args.extend(common);
+    args.extend(["--mark", &marks]);
+    assert_eq!(code(&precision(&args)), 0);
+
+    // --minimize prunes bisect's suffix to the same layers.
+    let mut args = vec!["bisect", s(&model)];
+    args.extend(common);
+    args.extend(["--minimize", "--report", s(&report)]);
+    let out = precision(&args);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains("pruned from"), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(json["marked"].as_array().unwrap().len(), sensitive.len());
+
+    // --max-checks 3 stops early with the best passing plan so far, saying so.
+    let mut args = vec!["ranked", s(&model)];
+    args.extend(common);
+    args.extend(["--max-checks", "3", "--report", s(&report)]);
+    let out = precision(&args);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains("not minimal"), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(json["complete"], false);
+    assert_eq!(json["evaluations"], 3);
 }
 
 #[test]

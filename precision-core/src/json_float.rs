@@ -1,5 +1,5 @@
 //! Serde for `f64` that survives JSON: finite numbers as numbers, NaN and the infinities as
-//! the strings `"NaN"`, `"inf"` and `"-inf"` (JSON has no literal for them, and serde_json
+//! the strings `"NaN"`, `"inf"` and `"-inf"` (JSON has no literal for them, and `serde_json`
 //! would otherwise write `null` and fail to read it back).
 //!
 //! Use with `#[serde(with = "precision_core::json_float")]`.

@@ -503,9 +503,10 @@ impl<B: Backend> BackendOracle<B> {
         };
         Ok(match detail {
             Detail::NetworkOutputs => OutputSelection::NetworkOutputs,
-            Detail::EveryLayer if capabilities.every_layer_output => OutputSelection::EveryLayer,
             Detail::Sensitivity if capabilities.isolated_layer_output => OutputSelection::Isolated,
-            Detail::Sensitivity if capabilities.every_layer_output => OutputSelection::EveryLayer,
+            Detail::EveryLayer | Detail::Sensitivity if capabilities.every_layer_output => {
+                OutputSelection::EveryLayer
+            }
             Detail::EveryLayer | Detail::Sensitivity => return Err(unsupported()),
         })
     }

@@ -22,6 +22,7 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<Verdict> {
         Command::Bisect(args) => search::run(args, Algorithm::Bisect, cli.quiet),
         Command::Linear(args) => search::run(args, Algorithm::Linear, cli.quiet),
         Command::WorstFirst(args) => search::run(args, Algorithm::WorstFirst, cli.quiet),
+        Command::Ranked(args) => search::run(args, Algorithm::Ranked, cli.quiet),
         Command::Check(args) => check::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Layers(args) => layers::run(args),

@@ -1,9 +1,14 @@
-//! `precision bisect | linear | worst-first`.
+//! `precision bisect | linear | worst-first | ranked`.
 
 use std::time::Instant;
 
-use anyhow::Context;
-use precision_core::{Algorithm, Backend, Report, SearchOptions, run_search};
+use anyhow::{Context, bail};
+use precision_core::oracle::BackendOracle;
+use precision_core::search::{Limits, candidates};
+use precision_core::{
+    Algorithm, Backend, CompareConfig, Detail, LayerSet, Oracle, OutputComparison, PerOutput,
+    Report, SearchOptions, run_search,
+};
 
 use crate::Verdict;
 use crate::args::SearchArgs;
@@ -28,14 +33,50 @@ fn search_with<B: Backend>(
     }
     let backend_name = backend.name().to_owned();
     let (network, plan, mut oracle) = super::oracle_for(backend, &args.setup)?;
-    let options = SearchOptions { algorithm, direction: args.mode, top_k: args.top };
+    let jobs = args.jobs as usize;
+    if jobs > 1 {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let running = oracle
+            .with_jobs(jobs, (cores / jobs).max(1))
+            .context("cannot make copies of the backend for --jobs")?;
+        if running < jobs {
+            eprintln!(
+                "the {backend_name} backend cannot run checks in parallel; running them one at a \
+                 time"
+            );
+        }
+    }
+    if let Some(factor) = args.auto_tolerance {
+        let config = auto_tolerance(&mut oracle, factor)?;
+        oracle.set_config(config);
+    }
+    let options = SearchOptions {
+        algorithm,
+        direction: args.mode,
+        top_k: args.top,
+        minimize: args.minimize,
+        noise_floor: !args.no_floor_check,
+        limits: Limits {
+            max_checks: args.max_checks.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+            time_budget: args.time_budget,
+        },
+    };
     let mut progress = ConsoleProgress::new(network.clone(), quiet);
     let start = Instant::now();
     let outcome = run_search(&mut oracle, &options, &mut progress);
     progress.finish();
     let outcome = outcome.context("the search stopped")?;
     println!("{}", display::answer(&network, &outcome, plan.higher, plan.lowest()));
-    eprintln!("{} checks in {:.1}s", outcome.iterations.len(), start.elapsed().as_secs_f64());
+    let rounds = if outcome.rounds() < outcome.iterations.len() {
+        format!(" in {} rounds", outcome.rounds())
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "{} checks{rounds} in {:.1}s",
+        outcome.iterations.len(),
+        start.elapsed().as_secs_f64()
+    );
     if let Some(path) = &args.report {
         let report = Report::new(
             format!("precision {}", env!("CARGO_PKG_VERSION")),
@@ -53,4 +94,117 @@ fn search_with<B: Backend>(
         super::save_model(oracle.backend(), &plan.with_marked(answer.clone()), path)?;
     }
     Ok(if outcome.answer.is_some() { Verdict::Success } else { Verdict::Failure })
+}
+
+/// Measures the noise floor (every markable layer marked) and returns the comparator settings
+/// with atol and rtol of each output set to `factor` times what that check needed.
+fn auto_tolerance<B: Backend>(
+    oracle: &mut BackendOracle<B>,
+    factor: f64,
+) -> anyhow::Result<CompareConfig> {
+    let network = oracle.network();
+    let all = LayerSet::from_indices(network.len(), candidates(network));
+    let floor = oracle
+        .evaluate(&all, Detail::NetworkOutputs)
+        .context("the noise-floor check for --auto-tolerance failed")?;
+    if let Some(error) = &floor.build_error {
+        bail!(
+            "--auto-tolerance measures the plan with every markable layer marked, but it failed \
+             to build: {error}"
+        );
+    }
+    let config = tolerances_from_floor(oracle.config(), &floor.outputs, factor)?;
+    eprintln!(
+        "--auto-tolerance {factor}: {}",
+        floor
+            .outputs
+            .iter()
+            .map(|o| format!(
+                "{}: atol {}, rtol {}",
+                o.name,
+                display::number(*config.atol.get(&o.name)),
+                display::number(*config.rtol.get(&o.name))
+            ))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    Ok(config)
+}
+
+/// `base` with atol/rtol of every output in `floor` set to `factor` times its
+/// `required_atol`/`required_rtol`. An output whose floor is exactly 0 (the backend reproduces
+/// the goldens exactly) or not finite is an error: a multiple of it is no tolerance.
+fn tolerances_from_floor(
+    base: &CompareConfig,
+    floor: &[OutputComparison],
+    factor: f64,
+) -> anyhow::Result<CompareConfig> {
+    let mut atol = PerOutput::uniform(base.atol.default);
+    let mut rtol = PerOutput::uniform(base.rtol.default);
+    for o in floor {
+        if let Some(why) = &o.mismatch {
+            bail!("--auto-tolerance: output '{}' cannot be compared: {why}", o.name);
+        }
+        let (a, r) = (o.required_atol * factor, o.required_rtol * factor);
+        if !a.is_finite() || !r.is_finite() {
+            bail!(
+                "--auto-tolerance: output '{}' has a non-finite error even with every layer \
+                 marked (atol {}, rtol {}); no tolerance can be derived from it",
+                o.name,
+                display::number(o.required_atol),
+                display::number(o.required_rtol)
+            );
+        }
+        if a == 0.0 && r == 0.0 {
+            bail!(
+                "--auto-tolerance: with every markable layer marked, output '{}' matches the \
+                 goldens exactly, so its noise floor is 0 and a multiple of it is no tolerance; \
+                 set --atol/--rtol for it instead (e.g. --atol {}:1e-3)",
+                o.name,
+                o.name
+            );
+        }
+        atol.overrides.push((o.name.clone(), a));
+        rtol.overrides.push((o.name.clone(), r));
+    }
+    Ok(CompareConfig { atol, rtol, ..base.clone() })
+}
+
+#[cfg(test)]
+mod tests {
+    use precision_core::ErrorStat;
+
+    use super::*;
+
+    fn floor(name: &str, atol: f64, rtol: f64) -> OutputComparison {
+        OutputComparison {
+            name: name.into(),
+            passed: false,
+            stat: ErrorStat::Elemwise,
+            max_absdiff: atol,
+            max_reldiff: rtol,
+            mean_absdiff: atol,
+            mean_reldiff: rtol,
+            required_atol: atol,
+            required_rtol: rtol,
+            mismatch: None,
+        }
+    }
+
+    #[test]
+    fn auto_tolerance_scales_the_floor_per_output() {
+        let base = CompareConfig::default();
+        let config =
+            tolerances_from_floor(&base, &[floor("a", 1e-3, 0.5), floor("b", 0.0, 2e-2)], 2.0)
+                .unwrap();
+        assert_eq!(*config.atol.get("a"), 2e-3);
+        assert_eq!(*config.rtol.get("a"), 1.0);
+        assert_eq!(*config.atol.get("b"), 0.0);
+        assert_eq!(*config.rtol.get("b"), 4e-2);
+        assert_eq!(*config.atol.get("other"), base.atol.default);
+        let zero = tolerances_from_floor(&base, &[floor("y", 0.0, 0.0)], 2.0).unwrap_err();
+        assert!(zero.to_string().contains("matches the goldens exactly"), "{zero}");
+        let nan = tolerances_from_floor(&base, &[floor("y", f64::NAN, 0.0)], 2.0).unwrap_err();
+        assert!(nan.to_string().contains("non-finite"), "{nan}");
+    }
 }

@@ -1,7 +1,10 @@
 //! Linear: grow the marked prefix or suffix of the markable layers one layer at a time.
 
-use super::{Algorithm, Checker, Direction, Observer, SearchOutcome, candidates, edge_set};
-use crate::{Detail, Oracle, SearchError};
+use super::{
+    Algorithm, Checker, Direction, Observer, SearchOptions, SearchOutcome, Stop, candidates,
+    edge_set, first_passing, run_search,
+};
+use crate::{LayerSet, Oracle, SearchError};
 
 /// The most checks [`linear`] makes over `c` candidate layers: `c + 1`.
 #[must_use]
@@ -12,22 +15,27 @@ pub fn linear_budget(c: usize) -> usize {
 /// Checks `n = 0, 1, 2, ..., C` marked layers (the first `n` markable layers going forward, the
 /// last `n` going reverse) and answers with the first `n` that passes, after exactly
 /// `answer + 1` checks; `None` after `C + 1` failed checks. A plan that fails to build is a
-/// failed check.
+/// failed check. [`run_search`] with [`Algorithm::Linear`] and nothing else.
+///
+/// With `P` checks per round, each round checks the next `P` values of `n` at once; the
+/// answer is the same.
 pub fn linear(
     oracle: &mut dyn Oracle,
     direction: Direction,
     observer: &mut dyn Observer,
 ) -> Result<SearchOutcome, SearchError> {
-    let universe = oracle.network().len();
-    let cands = candidates(oracle.network());
-    let c = cands.len();
-    let mut checker = Checker::start(oracle, observer, Algorithm::Linear, Some(linear_budget(c)));
+    let options = SearchOptions { direction, ..SearchOptions::new(Algorithm::Linear) };
+    run_search(oracle, &options, observer)
+}
 
-    for n in 0..=c {
-        let marked = edge_set(universe, &cands, direction, n);
-        if checker.check(marked.clone(), Detail::NetworkOutputs)?.passed {
-            return Ok(checker.finish(Algorithm::Linear, Some(direction), Some(marked)));
-        }
-    }
-    Ok(checker.finish(Algorithm::Linear, Some(direction), None))
+/// The linear search inside a search.
+pub(crate) fn search(
+    checker: &mut Checker<'_>,
+    direction: Direction,
+) -> Result<Option<LayerSet>, Stop> {
+    let universe = checker.network().len();
+    let cands = candidates(checker.network());
+    let sets: Vec<LayerSet> =
+        (0..=cands.len()).map(|n| edge_set(universe, &cands, direction, n)).collect();
+    first_passing(checker, sets)
 }

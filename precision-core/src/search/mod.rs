@@ -1,19 +1,25 @@
 //! The precision searches: bisect, linear and worst-first, over an [`Oracle`].
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::{BackendError, Detail, LayerSet, Network, Oracle, OutputComparison, SearchError};
+use crate::{
+    BackendError, Detail, Evaluation, LayerSet, Network, Oracle, OutputComparison, SearchError,
+};
 
 mod bisect;
 mod linear;
+mod minimize;
+mod ranked;
 mod worst_first;
 
-pub use bisect::{bisect, bisect_budget};
+pub use bisect::{bisect, bisect_budget, bisect_rounds};
 pub use linear::{linear, linear_budget};
+pub use minimize::prune_budget;
+pub use ranked::{ranked, ranked_budget, sensitivity_order};
 pub use worst_first::{LayerSensitivity, rank_layers, worst_first, worst_first_budget};
 
 /// A search algorithm.
@@ -26,6 +32,9 @@ pub enum Algorithm {
     Linear,
     /// Mark the layers that add the most error first, `top_k` more per check.
     WorstFirst,
+    /// Rank the layers by their isolated error, binary-search the length of the ranked list,
+    /// then prune the answer to a 1-minimal set.
+    Ranked,
 }
 
 impl Algorithm {
@@ -36,6 +45,7 @@ impl Algorithm {
             Algorithm::Bisect => "bisect",
             Algorithm::Linear => "linear",
             Algorithm::WorstFirst => "worst-first",
+            Algorithm::Ranked => "ranked",
         }
     }
 }
@@ -128,6 +138,12 @@ pub trait Observer {
     fn note(&mut self, message: &str) {
         let _ = message;
     }
+
+    /// The search revised its upper bound on the checks it will make (for example once the
+    /// ranked search knows how many layers it has to prune).
+    fn budget_changed(&mut self, max_checks: usize) {
+        let _ = max_checks;
+    }
 }
 
 /// An [`Observer`] that ignores everything.
@@ -145,6 +161,25 @@ pub struct SearchOptions {
     pub direction: Direction,
     /// How many more layers worst-first marks per check (`--top`, default 5).
     pub top_k: usize,
+    /// Prune the answer of bisect, linear or worst-first to a 1-minimal set (`--minimize`;
+    /// ranked always does).
+    pub minimize: bool,
+    /// Check the plan with every markable layer marked before searching, and stop at once
+    /// if even that fails (the tolerance is below the backend's noise floor).
+    pub noise_floor: bool,
+    /// When to stop early with the best answer so far.
+    pub limits: Limits,
+}
+
+/// Budgets after which a search stops and answers with the smallest passing set it has seen
+/// (an anytime answer, not a minimal one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Limits {
+    /// The most checks to build (`--max-checks`). Answers taken from a journal are free.
+    pub max_checks: Option<usize>,
+    /// The most wall time to spend (`--time-budget`); a check is never interrupted, but none
+    /// starts after the time is spent.
+    pub time_budget: Option<Duration>,
 }
 
 /// The result of a search.
@@ -216,20 +251,56 @@ pub struct NoiseFloor {
 }
 
 impl Default for SearchOptions {
-    /// The original tool's defaults: bisect, reverse, `top_k` 5.
+    /// The original tool's defaults: bisect, reverse, `top_k` 5, no floor check, no pruning,
+    /// no limits.
     fn default() -> Self {
         SearchOptions {
             algorithm: Algorithm::Bisect,
             direction: Direction::Reverse,
             top_k: DEFAULT_TOP_K,
+            minimize: false,
+            noise_floor: false,
+            limits: Limits::default(),
         }
+    }
+}
+
+impl SearchOptions {
+    /// The defaults with `algorithm`.
+    #[must_use]
+    pub fn new(algorithm: Algorithm) -> Self {
+        SearchOptions { algorithm, ..SearchOptions::default() }
     }
 }
 
 /// The default number of layers worst-first adds per check (`--top`).
 pub const DEFAULT_TOP_K: usize = 5;
 
-/// Runs the search `options` describe.
+/// The most checks the search `options` describes makes on `network` with `jobs` checks per
+/// round, counting the floor check and (for `--minimize`) the pruning of the largest possible
+/// answer. `None` when a budget cannot be stated.
+#[must_use]
+pub fn search_budget(options: &SearchOptions, network: &Network, jobs: usize) -> Option<usize> {
+    let c = candidates(network).len();
+    let floor = usize::from(options.noise_floor);
+    let search = match options.algorithm {
+        Algorithm::Bisect => {
+            if jobs <= 1 {
+                bisect_budget(c)
+            } else {
+                bisect_rounds(c, jobs) * jobs
+            }
+        }
+        Algorithm::Linear => linear_budget(c),
+        Algorithm::WorstFirst => worst_first_budget(c, options.top_k),
+        Algorithm::Ranked => return Some(floor + ranked_budget(c, c)),
+    };
+    let prune = if options.minimize { prune_budget(c) } else { 0 };
+    Some(floor + search + prune)
+}
+
+/// Runs the search `options` describe: the floor check if asked, the algorithm, and the
+/// pruning if asked, within `options.limits`.
 ///
 /// Bisect and linear use `options.direction`; worst-first uses `options.top_k`.
 pub fn run_search(
@@ -237,10 +308,57 @@ pub fn run_search(
     options: &SearchOptions,
     observer: &mut dyn Observer,
 ) -> Result<SearchOutcome, SearchError> {
-    match options.algorithm {
-        Algorithm::Bisect => bisect(oracle, options.direction, observer),
-        Algorithm::Linear => linear(oracle, options.direction, observer),
-        Algorithm::WorstFirst => worst_first(oracle, options.top_k, observer),
+    if options.algorithm == Algorithm::WorstFirst && options.top_k == 0 {
+        return Err(SearchError::InvalidOption(
+            "worst-first needs --top of at least 1 (the number of layers to add per check), got 0"
+                .into(),
+        ));
+    }
+    let budget = search_budget(options, oracle.network(), oracle.jobs());
+    observer.search_started(options.algorithm, oracle.network(), budget);
+    note_unmarkable(oracle.network(), observer);
+    let mut checker = Checker::new(oracle, observer, options.limits);
+    let direction = match options.algorithm {
+        Algorithm::Bisect | Algorithm::Linear => Some(options.direction),
+        Algorithm::WorstFirst | Algorithm::Ranked => None,
+    };
+    let result = drive(&mut checker, options);
+    let (answer, complete, stop_reason) = match result {
+        Ok(answer) => (answer, true, None),
+        Err(Stop::Budget(reason)) => (checker.best_passing(), false, Some(reason)),
+        Err(Stop::Failed(e)) => return Err(e),
+    };
+    Ok(SearchOutcome {
+        algorithm: options.algorithm,
+        direction,
+        answer,
+        iterations: checker.iterations,
+        complete,
+        stop_reason,
+        noise_floor: checker.noise_floor,
+        sensitivity: checker.sensitivity,
+        budget,
+        minimized_from: checker.minimized_from,
+    })
+}
+
+/// The floor check, the algorithm and the pruning.
+fn drive(checker: &mut Checker<'_>, options: &SearchOptions) -> Result<Option<LayerSet>, Stop> {
+    if options.noise_floor && !checker.check_noise_floor()? {
+        return Ok(None);
+    }
+    let answer = match options.algorithm {
+        Algorithm::Bisect => bisect::search(checker, options.direction)?,
+        Algorithm::Linear => linear::search(checker, options.direction)?,
+        Algorithm::WorstFirst => worst_first::search(checker, options.top_k)?,
+        Algorithm::Ranked => return ranked::search(checker),
+    };
+    match answer {
+        Some(answer) if options.minimize => {
+            let order = minimize::removal_order(checker, &answer, options);
+            minimize::prune(checker, answer, &order).map(Some)
+        }
+        other => Ok(other),
     }
 }
 
@@ -283,34 +401,66 @@ fn note_unmarkable(network: &Network, observer: &mut dyn Observer) {
     }
 }
 
+/// Why a search stopped before its end.
+pub(crate) enum Stop {
+    /// A budget was spent; the search answers with the best it has.
+    Budget(String),
+    /// An error that ends the search.
+    Failed(SearchError),
+}
+
+impl From<SearchError> for Stop {
+    fn from(e: SearchError) -> Self {
+        Stop::Failed(e)
+    }
+}
+
 /// What the searches learn from one check.
 pub(crate) struct Checked {
     /// Whether the check passed (false when the plan failed to build).
     pub passed: bool,
     /// The per layer-output comparisons, when the oracle returned them.
     pub layer_outputs: Option<Vec<OutputComparison>>,
+    /// The isolated errors, when the oracle returned them.
+    pub isolated: Option<Vec<crate::TensorError>>,
 }
 
-/// Makes every check of a search: calls the oracle, times it, tells the observer and logs an
-/// [`Iteration`]. Nothing else in the searches calls the oracle.
+/// Makes every check of a search: calls the oracle (one plan, or a round of plans at once),
+/// enforces the limits, times the checks, tells the observer, logs an [`Iteration`] per check
+/// and remembers every network-output answer so no plan is checked twice. Nothing else in the
+/// searches calls the oracle.
 pub(crate) struct Checker<'a> {
     oracle: &'a mut dyn Oracle,
     observer: &'a mut dyn Observer,
-    iterations: Vec<Iteration>,
+    limits: Limits,
+    started: Instant,
+    /// Checks built by this search (answers taken from a journal are not counted).
+    built: usize,
+    rounds: usize,
+    /// Pass/fail of every network-output check made.
+    known: std::collections::HashMap<LayerSet, bool>,
+    pub iterations: Vec<Iteration>,
+    pub noise_floor: Option<NoiseFloor>,
+    pub sensitivity: Vec<LayerSensitivity>,
+    pub minimized_from: Option<usize>,
 }
 
 impl<'a> Checker<'a> {
-    /// Starts a search: tells the observer (with the check budget, if known) and notes the
-    /// unmarkable layers.
-    pub fn start(
-        oracle: &'a mut dyn Oracle,
-        observer: &'a mut dyn Observer,
-        algorithm: Algorithm,
-        max_checks: Option<usize>,
-    ) -> Self {
-        observer.search_started(algorithm, oracle.network(), max_checks);
-        note_unmarkable(oracle.network(), observer);
-        Checker { oracle, observer, iterations: Vec::new() }
+    /// A checker for one search.
+    pub fn new(oracle: &'a mut dyn Oracle, observer: &'a mut dyn Observer, limits: Limits) -> Self {
+        Checker {
+            oracle,
+            observer,
+            limits,
+            started: Instant::now(),
+            built: 0,
+            rounds: 0,
+            known: std::collections::HashMap::new(),
+            iterations: Vec::new(),
+            noise_floor: None,
+            sensitivity: Vec::new(),
+            minimized_from: None,
+        }
     }
 
     /// The network being searched.
@@ -318,52 +468,171 @@ impl<'a> Checker<'a> {
         self.oracle.network()
     }
 
+    /// How many checks the oracle runs at once.
+    pub fn jobs(&self) -> usize {
+        self.oracle.jobs().max(1)
+    }
+
     /// Passes a remark on to the observer.
     pub fn note(&mut self, message: &str) {
         self.observer.note(message);
     }
 
+    /// Tells the observer about a revised check budget.
+    pub fn budget_changed(&mut self, max_checks: usize) {
+        self.observer.budget_changed(max_checks);
+    }
+
+    /// Whether `set` is known to pass (`Some(true)`) or fail, from an earlier check.
+    pub fn known(&self, set: &LayerSet) -> Option<bool> {
+        self.known.get(set).copied()
+    }
+
+    /// The smallest passing set checked so far (the lowest index set among equals).
+    pub fn best_passing(&self) -> Option<LayerSet> {
+        self.known
+            .iter()
+            .filter(|(_, passed)| **passed)
+            .map(|(set, _)| set)
+            .min_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.iter().cmp(b.iter())))
+            .cloned()
+    }
+
+    /// Checks the plan with every markable layer marked and records it as the noise floor.
+    /// Returns whether it passed; when it fails, tells the observer what tolerances the
+    /// outputs would need.
+    pub fn check_noise_floor(&mut self) -> Result<bool, Stop> {
+        let network = self.network();
+        let all = LayerSet::from_indices(network.len(), candidates(network));
+        let checked = self.check(all, Detail::NetworkOutputs)?;
+        let outputs = self.iterations.last().map(|i| i.outputs.clone()).unwrap_or_default();
+        if !checked.passed {
+            let needs: Vec<String> = outputs
+                .iter()
+                .filter(|o| !o.passed)
+                .map(|o| {
+                    format!(
+                        "'{}' needs atol {:.3e} or rtol {:.3e}",
+                        o.name, o.required_atol, o.required_rtol
+                    )
+                })
+                .collect();
+            let why = match self.iterations.last().and_then(|i| i.build_error.as_deref()) {
+                Some(error) => format!("that plan failed to build: {error}"),
+                None => {
+                    format!("the tolerance is below the backend's own noise: {}", needs.join("; "))
+                }
+            };
+            self.note(&format!(
+                "even with every markable layer in the higher precision the check fails, so no \
+                 search can pass; {why}"
+            ));
+        }
+        self.noise_floor = Some(NoiseFloor { passed: checked.passed, outputs });
+        Ok(checked.passed)
+    }
+
+    /// Stops the search if a limit is spent.
+    fn within_limits(&self) -> Result<usize, Stop> {
+        if let Some(max) = self.limits.max_checks {
+            if self.built >= max {
+                return Err(Stop::Budget(format!("--max-checks {max} reached")));
+            }
+        }
+        if let Some(budget) = self.limits.time_budget {
+            let spent = self.started.elapsed();
+            if spent >= budget {
+                return Err(Stop::Budget(format!(
+                    "--time-budget of {} spent ({:.1}s)",
+                    describe_duration(budget),
+                    spent.as_secs_f64()
+                )));
+            }
+        }
+        Ok(self.limits.max_checks.map_or(usize::MAX, |max| max - self.built))
+    }
+
     /// Checks `marked`. A plan that fails to build is a failed check; any other error stops the
-    /// search.
-    pub fn check(&mut self, marked: LayerSet, detail: Detail) -> Result<Checked, SearchError> {
+    /// search, as does a spent limit.
+    pub fn check(&mut self, marked: LayerSet, detail: Detail) -> Result<Checked, Stop> {
+        self.within_limits()?;
+        self.rounds += 1;
         let number = self.iterations.len() + 1;
         self.observer.check_started(number, &marked);
         let start = Instant::now();
         let result = self.oracle.evaluate(&marked, detail);
-        let duration = start.elapsed();
-        let (iteration, layer_outputs) = match result {
-            Ok(eval) => (
-                Iteration {
-                    marked,
-                    passed: eval.passed && eval.build_error.is_none(),
-                    build_error: eval.build_error,
-                    outputs: eval.outputs,
-                    deviations: eval.deviations,
-                    duration,
-                    round: number,
-                    reused: eval.reused,
-                },
-                eval.layer_outputs,
-            ),
-            Err(SearchError::Backend(BackendError::Build(text))) => (
-                Iteration {
-                    marked,
-                    passed: false,
-                    build_error: Some(text),
-                    outputs: Vec::new(),
-                    deviations: Vec::new(),
-                    duration,
-                    round: number,
-                    reused: false,
-                },
-                None,
-            ),
-            Err(e) => return Err(e),
+        let elapsed = start.elapsed();
+        let evaluation = match result {
+            Ok(eval) => eval,
+            Err(SearchError::Backend(BackendError::Build(text))) => {
+                Evaluation::build_failure(text, elapsed)
+            }
+            Err(e) => return Err(Stop::Failed(e)),
+        };
+        Ok(self.record(marked, detail, evaluation, elapsed))
+    }
+
+    /// Checks `sets` in one round, as many at once as the oracle allows (callers pass at most
+    /// [`Checker::jobs`] sets). Returns pass/fail per set, in order. When `--max-checks` leaves
+    /// room for fewer, only the first ones are checked and the search then stops.
+    pub fn check_round(&mut self, sets: Vec<LayerSet>) -> Result<Vec<bool>, Stop> {
+        let room = self.within_limits()?;
+        let truncated = sets.len() > room;
+        let sets: Vec<LayerSet> = sets.into_iter().take(room).collect();
+        self.rounds += 1;
+        let first = self.iterations.len() + 1;
+        for (k, set) in sets.iter().enumerate() {
+            self.observer.check_started(first + k, set);
+        }
+        let start = Instant::now();
+        let evaluations = self.oracle.evaluate_batch(&sets, Detail::NetworkOutputs)?;
+        let elapsed = start.elapsed();
+        let mut passed = Vec::with_capacity(sets.len());
+        for (set, evaluation) in sets.into_iter().zip(evaluations) {
+            passed.push(self.record(set, Detail::NetworkOutputs, evaluation, elapsed).passed);
+        }
+        if truncated {
+            self.within_limits()?;
+        }
+        Ok(passed)
+    }
+
+    /// Checks network outputs of `sets`: one check, or a round of them at once.
+    pub fn check_many(&mut self, sets: Vec<LayerSet>) -> Result<Vec<bool>, Stop> {
+        if let [single] = sets.as_slice() {
+            return Ok(vec![self.check(single.clone(), Detail::NetworkOutputs)?.passed]);
+        }
+        self.check_round(sets)
+    }
+
+    /// Logs one evaluated check.
+    fn record(
+        &mut self,
+        marked: LayerSet,
+        detail: Detail,
+        evaluation: Evaluation,
+        elapsed: Duration,
+    ) -> Checked {
+        if !evaluation.reused {
+            self.built += 1;
+        }
+        let passed = evaluation.passed && evaluation.build_error.is_none();
+        let number = self.iterations.len() + 1;
+        let iteration = Iteration {
+            marked,
+            passed,
+            build_error: evaluation.build_error,
+            outputs: evaluation.outputs,
+            deviations: evaluation.deviations,
+            duration: if evaluation.duration.is_zero() { elapsed } else { evaluation.duration },
+            round: self.rounds,
+            reused: evaluation.reused,
         };
         self.observer.check_finished(number, &iteration);
-        let passed = iteration.passed;
+        self.known.entry(iteration.marked.clone()).or_insert(passed);
+        let _ = detail;
         self.iterations.push(iteration);
-        Ok(Checked { passed, layer_outputs })
+        Checked { passed, layer_outputs: evaluation.layer_outputs, isolated: evaluation.isolated }
     }
 
     /// The build error of the last check, if it failed to build.
@@ -375,25 +644,137 @@ impl<'a> Checker<'a> {
     pub fn last_outputs(&self) -> &[OutputComparison] {
         self.iterations.last().map_or(&[], |i| i.outputs.as_slice())
     }
+}
 
-    /// Ends the search.
-    pub fn finish(
-        self,
-        algorithm: Algorithm,
-        direction: Option<Direction>,
-        answer: Option<LayerSet>,
-    ) -> SearchOutcome {
-        SearchOutcome {
-            algorithm,
-            direction,
-            answer,
-            iterations: self.iterations,
-            complete: true,
-            stop_reason: None,
-            noise_floor: None,
-            sensitivity: Vec::new(),
-            budget: None,
-            minimized_from: None,
+/// `30m`, `1h30m`, `45s`: how limits are shown.
+fn describe_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let parts = [(h, "h"), (m, "m"), (s, "s")];
+    let text = parts.iter().filter(|(n, _)| *n > 0).fold(String::new(), |mut text, (n, unit)| {
+        let _ = write!(text, "{n}{unit}");
+        text
+    });
+    if text.is_empty() { "0s".to_owned() } else { text }
+}
+
+/// Finds the smallest `n` in `0..=c` whose `set_for(n)` passes, by a `(P+1)`-ary search with
+/// `P` = [`Checker::jobs`] checks per round, using what earlier checks already showed.
+///
+/// With one check per round this is the original tool's bisection exactly (see
+/// [`bisect::bisect`]): `n = 0` first, then `ceil((known_bad + known_good) / 2)`. With `P`
+/// per round, the first round checks `n = 0` and `P - 1` points spread over the rest, and each
+/// later round `P` points spread evenly over the open interval between the largest failing
+/// and the smallest passing `n`. For an oracle monotone in `n` every `P` gives the same
+/// answer, the minimal passing `n`; with `P > 1` the rounds are at most
+/// `ceil(log_{P+1}(c + 1)) + 1` ([`bisect_rounds`]).
+pub(crate) fn smallest_passing(
+    checker: &mut Checker<'_>,
+    c: usize,
+    set_for: &dyn Fn(usize) -> LayerSet,
+) -> Result<Option<usize>, Stop> {
+    // `good`: the smallest n known to pass (c + 1: none known). `bad`: the largest n below it
+    // known to fail.
+    let mut good = if checker.known(&set_for(c)) == Some(true) { c } else { c + 1 };
+    let mut failed: Vec<usize> = Vec::new();
+    match checker.known(&set_for(0)) {
+        Some(true) => return Ok(Some(0)),
+        Some(false) => failed.push(0),
+        None => {}
+    }
+    let jobs = checker.jobs();
+    loop {
+        let bad = failed.iter().copied().filter(|&n| n < good).max();
+        let points: Vec<usize> = match bad {
+            None => {
+                let mut points = vec![0];
+                points.extend(spread(0, good, jobs - 1));
+                points
+            }
+            Some(bad) if good - bad <= 1 => break,
+            Some(bad) => spread(bad, good, jobs),
+        };
+        let results = checker.check_many(points.iter().map(|&n| set_for(n)).collect())?;
+        for (&n, passed) in points.iter().zip(results) {
+            if passed {
+                good = good.min(n);
+            } else {
+                failed.push(n);
+            }
         }
+        if good == 0 {
+            break;
+        }
+    }
+    Ok((good <= c).then_some(good))
+}
+
+/// Checks `sets` in order, up to [`Checker::jobs`] per round, and returns the first that
+/// passes; sets whose answer is already known are not checked again. With several checks per
+/// round the later sets of a round are checked even when an earlier one passes, and the answer
+/// is the same as checking one at a time.
+pub(crate) fn first_passing(
+    checker: &mut Checker<'_>,
+    sets: impl IntoIterator<Item = LayerSet>,
+) -> Result<Option<LayerSet>, Stop> {
+    let mut sets = sets.into_iter().peekable();
+    let jobs = checker.jobs();
+    loop {
+        let mut round: Vec<LayerSet> = Vec::new();
+        while round.len() < jobs {
+            let Some(next) = sets.peek() else { break };
+            match checker.known(next) {
+                None => round.extend(sets.next()),
+                Some(_) if !round.is_empty() => break,
+                Some(passed) => {
+                    let set = sets.next();
+                    if passed {
+                        return Ok(set);
+                    }
+                }
+            }
+        }
+        if round.is_empty() {
+            return Ok(None);
+        }
+        let results = checker.check_many(round.clone())?;
+        if let Some((set, _)) = round.into_iter().zip(results).find(|(_, passed)| *passed) {
+            return Ok(Some(set));
+        }
+    }
+}
+
+/// Up to `p` distinct points strictly between `lo` and `hi`, evenly spread:
+/// `lo + ceil(j * (hi - lo) / (p + 1))` for `j = 1..=p`.
+fn spread(lo: usize, hi: usize, p: usize) -> Vec<usize> {
+    let gap = hi - lo;
+    let mut points: Vec<usize> =
+        (1..=p).map(|j| lo + (j * gap).div_ceil(p + 1)).filter(|&n| n > lo && n < hi).collect();
+    points.dedup();
+    points
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_matches_bisection_for_one_job() {
+        for lo in 0..20 {
+            for hi in lo + 2..40 {
+                assert_eq!(spread(lo, hi, 1), vec![(lo + hi).div_ceil(2)]);
+            }
+        }
+        assert_eq!(spread(0, 10, 3), vec![3, 5, 8]);
+        assert_eq!(spread(4, 6, 3), vec![5]);
+        assert!(spread(4, 5, 3).is_empty());
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(describe_duration(Duration::from_secs(1800)), "30m");
+        assert_eq!(describe_duration(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(describe_duration(Duration::from_secs(45)), "45s");
+        assert_eq!(describe_duration(Duration::ZERO), "0s");
     }
 }

@@ -4,7 +4,9 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use super::{Algorithm, Checker, Observer, SearchOutcome, candidates};
+use super::{
+    Algorithm, Checker, Observer, SearchOptions, SearchOutcome, Stop, first_passing, run_search,
+};
 use crate::{Detail, LayerSet, Network, Oracle, OutputComparison, SearchError};
 
 /// The most checks [`worst_first`] makes over `c` markable layers: one with nothing marked,
@@ -38,6 +40,7 @@ pub struct LayerSensitivity {
     pub ratio: f64,
 }
 
+#[expect(clippy::ref_option, reason = "serde's serialize_with passes &Option")]
 fn serialize_optional_float<S: serde::Serializer>(
     value: &Option<f64>,
     serializer: S,
@@ -122,6 +125,7 @@ pub fn rank_layers<'a>(
 /// the answer is the empty set. Otherwise the markable layers are ranked by the error they add
 /// ([`rank_layers`]) and check `k` (k = 1, 2, ...) marks the `k * top_k` worst, until one
 /// passes (the answer) or every markable layer is marked and it still fails (`None`).
+/// [`run_search`] with [`Algorithm::WorstFirst`] and nothing else.
 ///
 /// `top_k` must be at least 1. The oracle must return layer outputs for
 /// [`Detail::EveryLayer`]; [`SearchError::Unsupported`] otherwise.
@@ -130,74 +134,94 @@ pub fn worst_first(
     top_k: usize,
     observer: &mut dyn Observer,
 ) -> Result<SearchOutcome, SearchError> {
-    if top_k == 0 {
-        return Err(SearchError::InvalidOption(
-            "worst-first needs --top of at least 1 (the number of layers to add per check), got 0"
-                .into(),
-        ));
-    }
-    let universe = oracle.network().len();
-    let c = candidates(oracle.network()).len();
-    let budget = worst_first_budget(c, top_k);
-    let mut checker = Checker::start(oracle, observer, Algorithm::WorstFirst, Some(budget));
+    let options = SearchOptions { top_k, ..SearchOptions::new(Algorithm::WorstFirst) };
+    run_search(oracle, &options, observer)
+}
 
-    let first = checker.check(LayerSet::empty(universe), Detail::EveryLayer)?;
-    if first.passed {
-        return Ok(checker.finish(Algorithm::WorstFirst, None, Some(LayerSet::empty(universe))));
-    }
+/// Measures every layer's propagated error with nothing marked, with `detail`
+/// ([`Detail::EveryLayer`] or [`Detail::Sensitivity`]). Returns whether the empty plan passed
+/// and the ranking (worst first), or an error when the backend could not measure it.
+pub(crate) fn measure(
+    checker: &mut Checker<'_>,
+    detail: Detail,
+) -> Result<(bool, Vec<LayerSensitivity>), Stop> {
+    let universe = checker.network().len();
+    let first = checker.check(LayerSet::empty(universe), detail)?;
     let Some(layer_outputs) = first.layer_outputs else {
-        if let Some(build_error) = checker.last_build_error() {
-            return Err(SearchError::Unsupported(format!(
-                "worst-first measures each layer's error with nothing marked, but that plan \
-                 failed to build ({build_error}); use bisect or linear instead"
-            )));
+        if first.passed {
+            return Ok((true, Vec::new()));
         }
-        return Err(SearchError::Unsupported(
-            "the backend cannot return every layer's output, which worst-first needs to rank \
-             layers; use bisect or linear instead"
+        if let Some(build_error) = checker.last_build_error() {
+            return Err(Stop::Failed(SearchError::Unsupported(format!(
+                "measuring each layer's error needs the plan with nothing marked, but that plan \
+                 failed to build ({build_error}); use bisect or linear instead"
+            ))));
+        }
+        return Err(Stop::Failed(SearchError::Unsupported(
+            "the backend cannot return every layer's output, which is needed to rank layers; \
+             use bisect or linear instead"
                 .into(),
-        ));
+        )));
     };
-
     let network = checker.network();
     let first_outputs = checker.last_outputs();
-    let ranked = rank_layers(network, layer_outputs.iter().chain(first_outputs));
+    let mut ranked = rank_layers(network, layer_outputs.iter().chain(first_outputs));
+    if let Some(isolated) = first.isolated {
+        let errors: HashMap<&str, f64> =
+            isolated.iter().map(|e| (e.name.as_str(), error_of(e.error))).collect();
+        for r in &mut ranked {
+            r.isolated = network.layers[r.index]
+                .outputs
+                .iter()
+                .filter_map(|t| errors.get(t.as_str()).copied())
+                .reduce(f64::max);
+        }
+    }
     let compared: HashSet<&str> =
         layer_outputs.iter().chain(first_outputs).map(|c| c.name.as_str()).collect();
+    let markable = ranked.len();
     let unmeasured = network
         .layers
         .iter()
         .filter(|l| l.is_markable() && !l.outputs.iter().any(|t| compared.contains(t.as_str())))
         .count();
     drop(compared);
-    drop(layer_outputs);
+    if unmeasured > 0 {
+        checker.note(&format!(
+            "{unmeasured} of {markable} markable layers have no compared output; they rank as \
+             adding no error"
+        ));
+    }
+    let mut by_index = ranked.clone();
+    by_index.sort_by_key(|r| r.index);
+    checker.sensitivity = by_index;
+    Ok((first.passed, ranked))
+}
+
+/// The worst-first search inside a search.
+pub(crate) fn search(checker: &mut Checker<'_>, top_k: usize) -> Result<Option<LayerSet>, Stop> {
+    let universe = checker.network().len();
+    let (passed, ranked) = measure(checker, Detail::EveryLayer)?;
+    if passed {
+        return Ok(Some(LayerSet::empty(universe)));
+    }
+    let network = checker.network();
     let worst: Vec<String> = ranked
         .iter()
         .take(NOTED_LAYERS)
         .map(|r| format!("'{}' ({})", network.layers[r.index].name, describe_ratio(r.ratio)))
         .collect();
-    let ranking_note = (!worst.is_empty()).then(|| {
-        format!("layers adding the most error (output/input error ratio): {}", worst.join(", "))
-    });
-    if let Some(note) = ranking_note {
-        checker.note(&note);
-    }
-    if unmeasured > 0 {
+    if !worst.is_empty() {
         checker.note(&format!(
-            "{unmeasured} of {c} markable layers have no compared output; worst-first ranks them \
-             as adding no error"
+            "layers adding the most error (output/input error ratio): {}",
+            worst.join(", ")
         ));
     }
-
     let order: Vec<usize> = ranked.iter().map(|r| r.index).collect();
     drop(ranked);
-    let mut count = 0;
-    while count < order.len() {
-        count = (count + top_k).min(order.len());
-        let marked = LayerSet::from_indices(universe, order[..count].iter().copied());
-        if checker.check(marked.clone(), Detail::NetworkOutputs)?.passed {
-            return Ok(checker.finish(Algorithm::WorstFirst, None, Some(marked)));
-        }
-    }
-    Ok(checker.finish(Algorithm::WorstFirst, None, None))
+    let counts = (1..=order.len().div_ceil(top_k)).map(|k| (k * top_k).min(order.len()));
+    first_passing(
+        checker,
+        counts.map(|count| LayerSet::from_indices(universe, order[..count].iter().copied())),
+    )
 }

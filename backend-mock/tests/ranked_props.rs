@@ -1,0 +1,334 @@
+//! The ranked search, `--minimize`, parallel checks, limits and the noise floor on simulated
+//! networks with `noise = "constant"`, where marking more layers never makes a check fail (so
+//! "1-minimal" is well defined and checkable).
+//!
+//! Every answer is re-checked with the independent computation of `backend_mock::testing`
+//! (`expected_check`), not with the oracle that produced it.
+
+use std::fmt::Write as _;
+
+use backend_mock::testing::{GenOptions, arb_spec, expected_check, markable_layers, to_toml};
+use backend_mock::{MockBackend, MockSpec};
+use precision_core::oracle::BackendOracle;
+use precision_core::search::{Limits, bisect_rounds, prune_budget, ranked_budget};
+use precision_core::{
+    Algorithm, Backend, CompareConfig, Direction, LayerSet, NoObserver, OutputSelection, PerOutput,
+    Precision, PrecisionPlan, SearchOptions, SearchOutcome, run_search,
+};
+use proptest::prelude::*;
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(32)
+}
+
+fn backend(spec: &MockSpec) -> MockBackend {
+    MockBackend::from_toml_str(&to_toml(spec), "generated").expect("generated specs are valid")
+}
+
+/// The real oracle: int8 lowered, float32 marked, `atol`, `rtol = 0`, `jobs` at once.
+fn oracle(spec: &MockSpec, atol: f64, jobs: usize) -> BackendOracle<MockBackend> {
+    let backend = backend(spec);
+    let base = PrecisionPlan::new(backend.network(), vec![Precision::Int8], Precision::Float32)
+        .expect("int8 under float32");
+    let inputs = vec![backend.default_inputs()];
+    let goldens = vec![backend.golden_outputs(OutputSelection::NetworkOutputs)];
+    let config = CompareConfig {
+        atol: PerOutput::uniform(atol),
+        rtol: PerOutput::uniform(0.0),
+        ..CompareConfig::default()
+    };
+    let mut oracle =
+        BackendOracle::new(backend, base, inputs, goldens, config).expect("valid oracle inputs");
+    assert_eq!(oracle.with_jobs(jobs, 1).expect("the mock copies itself"), jobs);
+    oracle
+}
+
+fn run(spec: &MockSpec, atol: f64, jobs: usize, options: &SearchOptions) -> SearchOutcome {
+    run_search(&mut oracle(spec, atol, jobs), options, &mut NoObserver).expect("the search runs")
+}
+
+fn passes(spec: &MockSpec, marked: &[usize], atol: f64) -> bool {
+    expected_check(spec, Precision::Int8, Precision::Float32, marked, atol).passes
+}
+
+/// Whether `set` passes and removing any one of its layers fails (checked independently).
+fn is_one_minimal(spec: &MockSpec, set: &LayerSet, atol: f64) -> Result<(), String> {
+    let marked = set.to_vec();
+    if !passes(spec, &marked, atol) {
+        return Err(format!("the answer {marked:?} fails"));
+    }
+    for &layer in &marked {
+        let without: Vec<usize> = marked.iter().copied().filter(|&i| i != layer).collect();
+        if passes(spec, &without, atol) {
+            return Err(format!("{marked:?} still passes without layer {layer}"));
+        }
+    }
+    Ok(())
+}
+
+/// Random specs with constant noise, a few unmarkable layers and a few layers without an int8
+/// implementation (so some plans fail to build).
+fn specs(max_layers: usize) -> impl Strategy<Value = MockSpec> {
+    arb_spec(GenOptions { max_layers, ..GenOptions::default() })
+}
+
+/// A tolerance between the error of marking everything and the error of marking nothing.
+fn tolerance(spec: &MockSpec, t: f64) -> f64 {
+    let all = markable_layers(spec);
+    let low = expected_check(spec, Precision::Int8, Precision::Float32, &all, 0.0).max_absdiff;
+    let high = expected_check(spec, Precision::Int8, Precision::Float32, &[], 0.0).max_absdiff;
+    let (low, high) = (f64::from(low), f64::from(high));
+    if high.is_finite() && low.is_finite() { low + t * (high - low) } else { 0.0 }
+}
+
+/// A chain of `layers` layers with `sensitive` of them (chosen by `seed`) losing far more in
+/// int8 than the others; every tenth layer cannot be marked (and loses nothing).
+fn scattered_chain(layers: usize, sensitive: usize, seed: u64) -> MockSpec {
+    let mut text = format!(
+        "name = \"chain\"\nseed = {seed}\nnoise = \"constant\"\n[[inputs]]\nname = \"x\"\nshape = [1, 32]\n"
+    );
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut chosen: Vec<usize> = Vec::new();
+    while chosen.len() < sensitive.min(layers * 9 / 10) {
+        let i = (next() % layers as u64) as usize;
+        if i % 10 != 9 && !chosen.contains(&i) {
+            chosen.push(i);
+        }
+    }
+    for i in 0..layers {
+        let unit = (next() >> 11) as f64 / (1u64 << 53) as f64;
+        let (amp, markable) = if i % 10 == 9 {
+            (0.0, false)
+        } else if chosen.contains(&i) {
+            (0.02 + 0.08 * unit, true)
+        } else {
+            (1e-4 + 9e-4 * unit, true)
+        };
+        let _ = write!(
+            text,
+            "[[layers]]\nname = \"l{i}\"\nerror = {{ int8 = {amp} }}\nmarkable = {markable}\n"
+        );
+    }
+    backend_mock::MockBackend::from_toml_str(&text, "chain").expect("valid chain").spec().clone()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    /// Ranked: the answer passes, is 1-minimal, marks only markable layers and stays within
+    /// the budget it states; with nothing found, even every markable layer fails.
+    #[test]
+    fn ranked_answers_are_one_minimal_within_budget(
+        spec in specs(150),
+        t in 0.0f64..=1.0,
+        floor in any::<bool>(),
+    ) {
+        let atol = tolerance(&spec, t);
+        let markable = markable_layers(&spec);
+        let c = markable.len();
+        let options = SearchOptions { noise_floor: floor, ..SearchOptions::new(Algorithm::Ranked) };
+        let outcome = run(&spec, atol, 1, &options);
+        let markable_set = LayerSet::from_indices(spec.layers.len(), markable.iter().copied());
+        for iteration in &outcome.iterations {
+            prop_assert!(iteration.marked.is_subset(&markable_set));
+        }
+        prop_assert_eq!(outcome.budget, Some(usize::from(floor) + ranked_budget(c, c)));
+        match &outcome.answer {
+            Some(answer) => {
+                if let Err(why) = is_one_minimal(&spec, answer, atol) {
+                    return Err(TestCaseError::fail(why));
+                }
+                let k = outcome.minimized_from.unwrap_or(answer.len());
+                prop_assert!(
+                    outcome.iterations.len() <= usize::from(floor) + ranked_budget(c, k),
+                    "{} checks, budget {} (c = {c}, k = {k})",
+                    outcome.iterations.len(), usize::from(floor) + ranked_budget(c, k)
+                );
+            }
+            None => prop_assert!(!passes(&spec, &markable, atol)),
+        }
+    }
+
+    /// `--minimize` turns the answers of bisect, linear and worst-first into 1-minimal subsets
+    /// of themselves, within the search budget plus one check per answer layer.
+    #[test]
+    fn minimize_prunes_every_search_to_one_minimal(
+        spec in specs(120),
+        t in 0.0f64..=1.0,
+        which in 0usize..4,
+    ) {
+        let atol = tolerance(&spec, t);
+        let (algorithm, direction) = [
+            (Algorithm::Bisect, Direction::Reverse),
+            (Algorithm::Bisect, Direction::Forward),
+            (Algorithm::Linear, Direction::Reverse),
+            (Algorithm::WorstFirst, Direction::Reverse),
+        ][which];
+        let plain = SearchOptions { direction, top_k: 3, ..SearchOptions::new(algorithm) };
+        let Ok(original) = run_search(&mut oracle(&spec, atol, 1), &plain, &mut NoObserver) else {
+            return Ok(()); // worst-first cannot rank when the unmarked plan does not build
+        };
+        let minimized = run(&spec, atol, 1, &SearchOptions { minimize: true, ..plain.clone() });
+        match (&original.answer, &minimized.answer) {
+            (Some(big), Some(small)) => {
+                prop_assert!(small.is_subset(big));
+                prop_assert_eq!(minimized.minimized_from, Some(big.len()));
+                if let Err(why) = is_one_minimal(&spec, small, atol) {
+                    return Err(TestCaseError::fail(why));
+                }
+                prop_assert!(
+                    minimized.iterations.len() <= original.iterations.len() + prune_budget(big.len())
+                );
+            }
+            (None, None) => {}
+            other => prop_assert!(false, "answers differ: {:?}", other),
+        }
+    }
+
+    /// With P checks per round every search gives the answer it gives with one, and bisect
+    /// needs at most ceil(log_{P+1}(C + 1)) + 1 rounds.
+    #[test]
+    fn parallel_checks_give_the_same_answers_in_fewer_rounds(
+        spec in specs(200),
+        t in 0.0f64..=1.0,
+        jobs in 2usize..=4,
+        which in 0usize..4,
+    ) {
+        let atol = tolerance(&spec, t);
+        let c = markable_layers(&spec).len();
+        let algorithm = [Algorithm::Bisect, Algorithm::Linear, Algorithm::WorstFirst, Algorithm::Ranked][which];
+        let options = SearchOptions { top_k: 4, minimize: algorithm == Algorithm::Bisect, ..SearchOptions::new(algorithm) };
+        let Ok(one) = run_search(&mut oracle(&spec, atol, 1), &options, &mut NoObserver) else {
+            return Ok(());
+        };
+        let many = run(&spec, atol, jobs, &options);
+        prop_assert_eq!(&many.answer, &one.answer, "{} with {} jobs", algorithm, jobs);
+        prop_assert!(many.rounds() <= one.rounds());
+        if algorithm == Algorithm::Bisect {
+            let plain = SearchOptions::new(Algorithm::Bisect);
+            let bisect = run(&spec, atol, jobs, &plain);
+            prop_assert!(
+                bisect.rounds() <= bisect_rounds(c, jobs),
+                "{} rounds over {c} layers with {jobs} jobs", bisect.rounds()
+            );
+        }
+    }
+
+    /// `--max-checks N` builds at most N checks, and its answer (the smallest passing set
+    /// seen) passes; a search that finishes within N is complete.
+    #[test]
+    fn max_checks_gives_an_anytime_answer(
+        spec in specs(150),
+        t in 0.0f64..=1.0,
+        max in 1usize..12,
+        which in 0usize..3,
+    ) {
+        let atol = tolerance(&spec, t);
+        let algorithm = [Algorithm::Bisect, Algorithm::Linear, Algorithm::Ranked][which];
+        let limits = Limits { max_checks: Some(max), time_budget: None };
+        let options = SearchOptions { noise_floor: true, limits, ..SearchOptions::new(algorithm) };
+        let outcome = run(&spec, atol, 1, &options);
+        prop_assert!(outcome.iterations.len() <= max);
+        prop_assert_eq!(outcome.complete, outcome.stop_reason.is_none());
+        if let Some(answer) = &outcome.answer {
+            prop_assert!(passes(&spec, &answer.to_vec(), atol));
+        }
+        if !outcome.complete {
+            prop_assert_eq!(outcome.iterations.len(), max);
+        }
+    }
+
+    /// On chains whose sensitive layers are scattered, ranked never marks more than bisect
+    /// and stays within ceil(log2(L + 1)) + |S| + 2 checks.
+    #[test]
+    fn ranked_beats_bisect_on_scattered_chains(
+        layers in 20usize..300,
+        sensitive in 1usize..8,
+        seed in any::<u64>(),
+        t in 0.05f64..0.9,
+    ) {
+        let spec = scattered_chain(layers, sensitive, seed);
+        let atol = tolerance(&spec, t);
+        let floor = SearchOptions { noise_floor: true, ..SearchOptions::new(Algorithm::Ranked) };
+        let ranked = run(&spec, atol, 1, &floor);
+        let bisect = run(&spec, atol, 1, &SearchOptions { noise_floor: true, ..SearchOptions::new(Algorithm::Bisect) });
+        let (Some(r), Some(b)) = (&ranked.answer, &bisect.answer) else {
+            prop_assert_eq!(ranked.answer.is_some(), bisect.answer.is_some());
+            return Ok(());
+        };
+        prop_assert!(r.len() <= b.len(), "ranked {} layers, bisect {}", r.len(), b.len());
+        let bound = (usize::BITS - layers.leading_zeros()) as usize + r.len() + 2;
+        prop_assert!(ranked.iterations.len() <= bound, "{} checks > {bound}", ranked.iterations.len());
+    }
+}
+
+/// A network whose unmarkable layer alone exceeds the tolerance: one check (the floor) and a
+/// clear "no configuration can pass", with the tolerance it would need.
+#[test]
+fn a_failing_noise_floor_stops_the_search_at_once() {
+    let text = "name = \"floor\"\nnoise = \"constant\"\n[[inputs]]\nname = \"x\"\nshape = [1, 8]\n\
+        [[layers]]\nname = \"a\"\nerror = { int8 = 0.01 }\n\
+        [[layers]]\nname = \"b\"\nerror = { int8 = 0.5 }\nmarkable = false\n";
+    let spec = MockBackend::from_toml_str(text, "floor").unwrap().spec().clone();
+    for algorithm in
+        [Algorithm::Bisect, Algorithm::Linear, Algorithm::WorstFirst, Algorithm::Ranked]
+    {
+        let options = SearchOptions { noise_floor: true, ..SearchOptions::new(algorithm) };
+        let outcome = run(&spec, 0.1, 1, &options);
+        assert_eq!(outcome.answer, None, "{algorithm}");
+        assert_eq!(outcome.iterations.len(), 1, "{algorithm}");
+        let floor = outcome.noise_floor.expect("the floor was checked");
+        assert!(!floor.passed);
+        assert!((floor.outputs[0].required_atol - 0.5).abs() < 1e-6, "{:?}", floor.outputs);
+    }
+}
+
+/// How close ranked gets to the true minimum on small chains, found by brute force over every
+/// subset of the markable layers. Prints the distribution; asserts ranked is never below the
+/// minimum (that would be a wrong answer) and is on average within 10% of it.
+#[test]
+fn ranked_is_close_to_the_true_minimum_on_small_chains() {
+    let mut ratios = Vec::new();
+    let mut exact = 0;
+    for seed in 0..120u64 {
+        let layers = 6 + (seed % 9) as usize; // 6..14 layers, every tenth unmarkable
+        let spec = scattered_chain(layers, 1 + (seed % 4) as usize, seed);
+        let atol = tolerance(&spec, 0.1 + 0.8 * ((seed * 37 % 100) as f64 / 100.0));
+        let markable = markable_layers(&spec);
+        let outcome = run(&spec, atol, 1, &SearchOptions::new(Algorithm::Ranked));
+        let Some(answer) = outcome.answer else {
+            assert!(!passes(&spec, &markable, atol));
+            continue;
+        };
+        let minimum = (0u32..1 << markable.len())
+            .filter(|mask| {
+                let subset: Vec<usize> = markable
+                    .iter()
+                    .enumerate()
+                    .filter(|(bit, _)| mask & (1 << bit) != 0)
+                    .map(|(_, &layer)| layer)
+                    .collect();
+                passes(&spec, &subset, atol)
+            })
+            .map(u32::count_ones)
+            .min()
+            .expect("marking everything passes when ranked found an answer")
+            as usize;
+        assert!(answer.len() >= minimum, "seed {seed}: below the minimum");
+        exact += usize::from(answer.len() == minimum);
+        ratios.push(if minimum == 0 { 1.0 } else { answer.len() as f64 / minimum as f64 });
+    }
+    let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
+    let worst = ratios.iter().copied().fold(1.0, f64::max);
+    eprintln!(
+        "ranked vs brute-force minimum on {} small chains: {exact} exact, mean |S|/min {mean:.3}, worst {worst:.2}",
+        ratios.len()
+    );
+    assert!(mean <= 1.1, "mean ratio {mean}");
+}

@@ -1,0 +1,127 @@
+//! Ranked: rank the layers by the error each adds, find the shortest passing head of the
+//! ranking, then prune it to a 1-minimal set.
+
+use std::cmp::Ordering;
+
+use super::minimize::prune;
+use super::worst_first::measure;
+use super::{Checker, LayerSensitivity, Stop, candidates, ceil_log2, smallest_passing};
+use crate::{Detail, LayerSet};
+
+/// How many of the most sensitive layers the ranking note names.
+const NOTED_LAYERS: usize = 10;
+
+/// The most checks [`ranked`] makes over `c` markable layers when the shortest passing head of
+/// the ranking has `k` layers: one sensitivity pass, at most `ceil(log2(c + 1))` checks to
+/// find `k` (the empty set is known from the sensitivity pass), and at most `k - 1` to prune
+/// (removing the least sensitive of the `k` gives the head of `k - 1`, known to fail). Before
+/// `k` is known the budget is stated with `k = c`.
+#[must_use]
+pub fn ranked_budget(c: usize, k: usize) -> usize {
+    1 + ceil_log2(c + 1) + k.saturating_sub(1)
+}
+
+/// The ranked search, for library users: [`super::run_search`] with
+/// [`super::Algorithm::Ranked`].
+///
+/// 1. One sensitivity check with nothing marked ([`Detail::Sensitivity`]): each markable
+///    layer's isolated error where the backend can measure it, else the propagated error
+///    ratio of worst-first, computed along the graph ([`super::rank_layers`]). If the empty
+///    plan passes, the answer is empty.
+/// 2. Binary search for the smallest `k` such that marking the `k` most sensitive layers
+///    passes ([`sensitivity_order`]).
+/// 3. Pruning to a 1-minimal set: each of the `k` layers, least sensitive first, is removed
+///    if the check still passes without it.
+///
+/// If the plan with nothing marked cannot be built (so nothing can be measured), the layers
+/// are taken in reverse topological order, as bisect's default direction does, and the
+/// user is told.
+pub fn ranked(
+    oracle: &mut dyn crate::Oracle,
+    observer: &mut dyn super::Observer,
+) -> Result<super::SearchOutcome, crate::SearchError> {
+    super::run_search(oracle, &super::SearchOptions::new(super::Algorithm::Ranked), observer)
+}
+
+/// The order in which the ranked search marks layers, most sensitive first: layers with an
+/// isolated error by that error (NaN and infinity first), then layers without one; ties by
+/// the propagated ratio, then the output error, then the lower index.
+#[must_use]
+pub fn sensitivity_order(sensitivity: &[LayerSensitivity]) -> Vec<usize> {
+    let mut sorted: Vec<&LayerSensitivity> = sensitivity.iter().collect();
+    let isolated =
+        |s: &LayerSensitivity| s.isolated.map(|e| if e.is_nan() { f64::INFINITY } else { e });
+    sorted.sort_by(|a, b| {
+        match (isolated(a), isolated(b)) {
+            (Some(x), Some(y)) => y.total_cmp(&x),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        }
+        .then(b.ratio.total_cmp(&a.ratio))
+        .then(b.out_err.total_cmp(&a.out_err))
+        .then(a.index.cmp(&b.index))
+    });
+    sorted.into_iter().map(|s| s.index).collect()
+}
+
+/// The ranked search inside a search.
+pub(crate) fn search(checker: &mut Checker<'_>) -> Result<Option<LayerSet>, Stop> {
+    let universe = checker.network().len();
+    let cands = candidates(checker.network());
+    let c = cands.len();
+    let order = match measure(checker, Detail::Sensitivity) {
+        Ok((true, _)) => return Ok(Some(LayerSet::empty(universe))),
+        Ok((false, _)) => {
+            let order = sensitivity_order(&checker.sensitivity);
+            note_ranking(checker, &order);
+            order
+        }
+        Err(Stop::Failed(crate::SearchError::Unsupported(why))) => {
+            checker.note(&format!(
+                "cannot measure the layers' errors ({why}); ranking them in reverse \
+                 topological order instead"
+            ));
+            cands.iter().rev().copied().collect()
+        }
+        Err(stop) => return Err(stop),
+    };
+    let head =
+        |n: usize| LayerSet::from_indices(universe, order[..n.min(order.len())].iter().copied());
+    let Some(k) = smallest_passing(checker, c, &head)? else {
+        return Ok(None);
+    };
+    let remaining = k.saturating_sub(1);
+    checker.note(&format!(
+        "the {k} most sensitive layers pass; pruning them takes at most {remaining} more checks"
+    ));
+    checker.budget_changed(checker.iterations.len() + remaining);
+    let least_sensitive_first: Vec<usize> = order[..k].iter().rev().copied().collect();
+    prune(checker, head(k), &least_sensitive_first).map(Some)
+}
+
+/// Names the most sensitive layers for the user.
+fn note_ranking(checker: &mut Checker<'_>, order: &[usize]) {
+    let by_index: std::collections::HashMap<usize, &LayerSensitivity> =
+        checker.sensitivity.iter().map(|s| (s.index, s)).collect();
+    let network = checker.network();
+    let isolated = checker.sensitivity.iter().filter(|s| s.isolated.is_some()).count();
+    let names: Vec<String> = order
+        .iter()
+        .take(NOTED_LAYERS)
+        .map(|&i| {
+            let value = by_index.get(&i).map_or(String::new(), |s| match s.isolated {
+                Some(e) => format!(" ({e:.2e})"),
+                None => format!(" (ratio {:.3})", s.ratio),
+            });
+            format!("'{}'{value}", network.layers[i].name)
+        })
+        .collect();
+    let how = if isolated > 0 {
+        format!("isolated error, measured for {isolated} of {} layers", by_index.len())
+    } else {
+        "propagated error ratio; the backend cannot isolate layers".to_owned()
+    };
+    let message = format!("most sensitive layers ({how}): {}", names.join(", "));
+    checker.note(&message);
+}
