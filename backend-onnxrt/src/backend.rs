@@ -13,6 +13,7 @@ use precision_core::{
     PrecisionPlan,
 };
 use precision_onnx::expose::{Fetch, expose};
+use precision_onnx::isolate;
 use precision_onnx::rewrite::{self, int8_activation_fetches, int8_activation_tensors};
 use precision_onnx::{
     ActivationScales, Bf16Mode, InputShapes, LayerTable, OnnxModel, RewriteOptions, WeightCache,
@@ -97,11 +98,18 @@ pub struct OnnxrtBackend {
     scales: Option<ActivationScales>,
     /// Weights converted by earlier checks.
     weights: WeightCache,
-    sessions: Vec<(SessionKey, Arc<Mutex<Session>>, Vec<String>)>,
+    /// Recently used sessions, the most recent last.
+    sessions: Vec<(SessionKey, Part)>,
     sessions_created: usize,
 }
 
+/// A session's cache key: the layer precisions and what it returns. Under
+/// [`OutputSelection::Isolated`] the key names the session of the isolated layers alone (the
+/// plan's own outputs come from its [`OutputSelection::EveryLayer`] session).
 type SessionKey = (Vec<Precision>, OutputSelection);
+
+/// A session and the names of its outputs.
+type Part = (Arc<Mutex<Session>>, Vec<String>);
 
 impl OnnxrtBackend {
     /// Opens `path` with `config`: loads ONNX Runtime and the model, lists the layers.
@@ -186,6 +194,19 @@ impl OnnxrtBackend {
             .map_err(|e| BackendError::Unsupported(e.to_string()))
     }
 
+    /// The INT8 scales for a rewrite to `precisions`: an error when INT8 is used and the
+    /// backend was not calibrated.
+    fn scales_for(&self, precisions: &[Precision]) -> Result<&ActivationScales, BackendError> {
+        static EMPTY: OnceLock<ActivationScales> = OnceLock::new();
+        match (&self.scales, precisions.contains(&Precision::Int8)) {
+            (Some(s), _) => Ok(s),
+            (None, false) => Ok(EMPTY.get_or_init(ActivationScales::new)),
+            (None, true) => Err(BackendError::Unsupported(
+                "INT8 needs calibration scales, and the backend was not calibrated".into(),
+            )),
+        }
+    }
+
     /// The model rewritten to `precisions` (one per layer), with `extra_outputs` fetchable.
     fn rewritten(
         &self,
@@ -194,16 +215,7 @@ impl OnnxrtBackend {
         extra_outputs: &[Fetch],
         cache: &mut WeightCache,
     ) -> Result<OnnxModel, BackendError> {
-        let empty = ActivationScales::new();
-        let scales = match (&self.scales, precisions.contains(&Precision::Int8)) {
-            (Some(s), _) => s,
-            (None, false) => &empty,
-            (None, true) => {
-                return Err(BackendError::Unsupported(
-                    "INT8 needs calibration scales, and the backend was not calibrated".into(),
-                ));
-            }
-        };
+        let scales = self.scales_for(precisions)?;
         // Extra outputs are added before the rewrite, so that it keeps (casts back) every
         // tensor they name; exposing only appends outputs and nodes, so the layer table
         // still holds.
@@ -247,6 +259,72 @@ impl OnnxrtBackend {
         Ok((session, outputs))
     }
 
+    /// The session for `precisions` and `selection` (see [`SessionKey`]), from the cache or
+    /// newly created; `None` for the isolated part of a plan that isolates no layer.
+    fn cached_part(
+        &mut self,
+        precisions: &[Precision],
+        selection: OutputSelection,
+    ) -> Result<Option<Part>, BackendError> {
+        if let Some(pos) =
+            self.sessions.iter().position(|((p, s), _)| p == precisions && *s == selection)
+        {
+            let entry = self.sessions.remove(pos);
+            let part = (Arc::clone(&entry.1.0), entry.1.1.clone());
+            self.sessions.push(entry);
+            return Ok(Some(part));
+        }
+        let mut cache = std::mem::take(&mut self.weights);
+        let model = match selection {
+            OutputSelection::NetworkOutputs => {
+                self.rewritten(precisions, Bf16Mode::Emulated, &[], &mut cache).map(Some)
+            }
+            OutputSelection::EveryLayer => {
+                let extra = self.every_layer_outputs();
+                self.rewritten(precisions, Bf16Mode::Emulated, &extra, &mut cache).map(Some)
+            }
+            OutputSelection::Isolated => self.isolated(precisions, &mut cache),
+        };
+        self.weights = cache;
+        let Some(model) = model? else { return Ok(None) };
+        let (session, names) = self.session(&model)?;
+        let part = (Arc::new(Mutex::new(session)), names);
+        if self.config.keep_sessions > 0 {
+            if self.sessions.len() >= self.config.keep_sessions {
+                self.sessions.remove(0);
+            }
+            let key = (precisions.to_vec(), selection);
+            self.sessions.push((key, (Arc::clone(&part.0), part.1.clone())));
+        }
+        Ok(Some(part))
+    }
+
+    /// The model of the markable top-level layers that `precisions` lowers, each run alone
+    /// from float32 inputs; `None` when there is none.
+    fn isolated(
+        &self,
+        precisions: &[Precision],
+        cache: &mut WeightCache,
+    ) -> Result<Option<OnnxModel>, BackendError> {
+        let markable = self.network.layers.iter().filter(|l| l.is_markable()).map(|l| l.index);
+        let layers = isolate::isolated_layers(&self.table, precisions, markable);
+        if layers.is_empty() {
+            return Ok(None);
+        }
+        let scales = self.scales_for(precisions)?;
+        let options = RewriteOptions { bf16: Bf16Mode::Emulated };
+        isolate::isolated_model(
+            &self.model,
+            &self.table,
+            precisions,
+            layers,
+            scales,
+            options,
+            cache,
+        )
+        .map_err(|e| BackendError::Unsupported(e.to_string()))
+    }
+
     /// The float layer outputs that every-layer runs return (subgraph ones included, under
     /// their network names).
     fn every_layer_outputs(&self) -> Vec<Fetch> {
@@ -280,7 +358,7 @@ impl OnnxrtBackend {
         let mut model = self.model.clone();
         expose(&mut model, &fetched).map_err(|e| BackendError::Unsupported(e.to_string()))?;
         let (session, names) = self.session(&model)?;
-        let mut engine = OnnxrtEngine { session: Arc::new(Mutex::new(session)), outputs: names };
+        let mut engine = OnnxrtEngine { parts: vec![(Arc::new(Mutex::new(session)), names)] };
         for feed in inputs {
             for f in &from_feed {
                 if let Some(tensor) = feed.get(&f.tensor) {
@@ -330,44 +408,32 @@ impl Backend for OnnxrtBackend {
                 Precision::Int8,
             ],
             every_layer_output: true,
-            isolated_layer_output: false,
+            isolated_layer_output: true,
         }
     }
 
+    /// Builds `plan`. Under [`OutputSelection::Isolated`] the engine runs two sessions on the
+    /// same inputs: the plan with every layer output, and the float32 model with a lowered copy
+    /// of each markable top-level layer the plan runs below float32 (see
+    /// [`precision_onnx::isolate`]); layers inside `If`/`Loop`/`Scan` subgraphs are not
+    /// isolated.
     fn build(
         &mut self,
         plan: &PrecisionPlan,
         outputs: OutputSelection,
     ) -> Result<OnnxrtEngine, BackendError> {
-        let key = (self.layer_precisions(plan)?, outputs);
-        if let Some(pos) = self.sessions.iter().position(|(k, _, _)| *k == key) {
-            let entry = self.sessions.remove(pos);
-            let engine = OnnxrtEngine { session: Arc::clone(&entry.1), outputs: entry.2.clone() };
-            self.sessions.push(entry);
-            return Ok(engine);
-        }
-        let extra = match outputs {
-            OutputSelection::NetworkOutputs => Vec::new(),
-            OutputSelection::EveryLayer => self.every_layer_outputs(),
+        let precisions = self.layer_precisions(plan)?;
+        let mut parts = Vec::with_capacity(2);
+        match outputs {
+            OutputSelection::NetworkOutputs | OutputSelection::EveryLayer => {
+                parts.extend(self.cached_part(&precisions, outputs)?);
+            }
             OutputSelection::Isolated => {
-                return Err(BackendError::Unsupported(
-                    "the onnxrt backend cannot isolate layers yet".into(),
-                ));
+                parts.extend(self.cached_part(&precisions, OutputSelection::EveryLayer)?);
+                parts.extend(self.cached_part(&precisions, OutputSelection::Isolated)?);
             }
-        };
-        let mut cache = std::mem::take(&mut self.weights);
-        let rewritten = self.rewritten(&key.0, Bf16Mode::Emulated, &extra, &mut cache);
-        self.weights = cache;
-        let model = rewritten?;
-        let (session, names) = self.session(&model)?;
-        let session = Arc::new(Mutex::new(session));
-        if self.config.keep_sessions > 0 {
-            if self.sessions.len() >= self.config.keep_sessions {
-                self.sessions.remove(0);
-            }
-            self.sessions.push((key, Arc::clone(&session), names.clone()));
         }
-        Ok(OnnxrtEngine { session, outputs: names })
+        Ok(OnnxrtEngine { parts })
     }
 
     fn export_model(&self, plan: &PrecisionPlan) -> Result<Vec<u8>, BackendError> {
@@ -383,6 +449,24 @@ impl Backend for OnnxrtBackend {
         self.sessions.clear();
         Ok(Some(message))
     }
+
+    /// A copy with the same model, settings, calibration scales, layer table and converted
+    /// weights, its own (empty) session cache, and ONNX Runtime sessions that use `threads`
+    /// intra-op threads (0: ONNX Runtime's default). Nothing mutable is shared.
+    fn try_clone(&self, threads: usize) -> Result<Option<Self>, BackendError> {
+        let mut config = self.config.clone();
+        config.threads = (threads > 0).then_some(threads);
+        Ok(Some(OnnxrtBackend {
+            model: self.model.clone(),
+            table: self.table.clone(),
+            network: self.network.clone(),
+            config,
+            scales: self.scales.clone(),
+            weights: self.weights.clone(),
+            sessions: Vec::new(),
+            sessions_created: 0,
+        }))
+    }
 }
 
 impl OnnxrtBackend {
@@ -391,10 +475,10 @@ impl OnnxrtBackend {
     }
 }
 
-/// A session ready to run.
+/// A built plan ready to run: one session, or two for [`OutputSelection::Isolated`] (the
+/// plan's and the isolated layers'), run on the same inputs.
 pub struct OnnxrtEngine {
-    session: Arc<Mutex<Session>>,
-    outputs: Vec<String>,
+    parts: Vec<Part>,
 }
 
 impl Engine for OnnxrtEngine {
@@ -403,30 +487,31 @@ impl Engine for OnnxrtEngine {
         for (name, tensor) in inputs {
             feed.push((name.clone(), convert::to_value(name, tensor)?));
         }
-        let mut session = self
-            .session
-            .lock()
-            .map_err(|_| BackendError::Inference("a previous run panicked".into()))?;
-        let known: Vec<String> = session.inputs().iter().map(|i| i.name().to_owned()).collect();
-        if let Some((name, _)) = feed.iter().find(|(n, _)| !known.contains(n)) {
-            return Err(BackendError::Input(format!(
-                "the inputs hold '{name}', which is not an input of the model (its inputs: {})",
-                known.join(", ")
-            )));
-        }
-        // The inputs are passed as views so that they outlive the outputs, which ONNX Runtime
-        // may alias to them (an input that is also an output).
-        let views: Vec<(&str, ort::session::SessionInputValue<'_>)> =
-            feed.iter().map(|(n, v)| (n.as_str(), v.into())).collect();
-        let results = session
-            .run(views)
-            .map_err(|e| BackendError::Inference(format!("ONNX Runtime: {e}")))?;
         let mut out = NamedTensors::new();
-        for name in &self.outputs {
-            let value = results.get(name.as_str()).ok_or_else(|| {
-                BackendError::Inference(format!("ONNX Runtime returned no output '{name}'"))
-            })?;
-            out.insert(name.clone(), convert::from_value(name, value)?);
+        for (session, outputs) in &self.parts {
+            let mut session = session
+                .lock()
+                .map_err(|_| BackendError::Inference("a previous run panicked".into()))?;
+            let known: Vec<String> = session.inputs().iter().map(|i| i.name().to_owned()).collect();
+            if let Some((name, _)) = feed.iter().find(|(n, _)| !known.contains(n)) {
+                return Err(BackendError::Input(format!(
+                    "the inputs hold '{name}', which is not an input of the model (its inputs: {})",
+                    known.join(", ")
+                )));
+            }
+            // The inputs are passed as views so that they outlive the outputs, which ONNX
+            // Runtime may alias to them (an input that is also an output).
+            let views: Vec<(&str, ort::session::SessionInputValue<'_>)> =
+                feed.iter().map(|(n, v)| (n.as_str(), v.into())).collect();
+            let results = session
+                .run(views)
+                .map_err(|e| BackendError::Inference(format!("ONNX Runtime: {e}")))?;
+            for name in outputs {
+                let value = results.get(name.as_str()).ok_or_else(|| {
+                    BackendError::Inference(format!("ONNX Runtime returned no output '{name}'"))
+                })?;
+                out.insert(name.clone(), convert::from_value(name, value)?);
+            }
         }
         Ok(out)
     }

@@ -5,10 +5,13 @@
 //! The flow: [`OnnxModel::load`] reads the file; [`LayerTable::build`] lists its layers
 //! (nodes in topological order, subgraph nodes included); [`rewrite::layer_precisions`] turns
 //! a search plan into one precision per layer; [`rewrite::rewrite`] writes the model that runs
-//! exactly that, using per-tensor scales from calibration for INT8 activations.
+//! exactly that, using per-tensor scales from calibration for INT8 activations;
+//! [`isolate::isolated_model`] runs chosen layers alone in their plan precision from float32
+//! inputs.
 
 pub mod error;
 pub mod expose;
+pub mod isolate;
 pub mod layers;
 pub mod model;
 mod names;

@@ -220,7 +220,7 @@ type QuantizedWeight = (Vec<i8>, Vec<f32>);
 
 /// Weights converted by earlier rewrites of the same model, so that a search converts and
 /// quantizes each weight once instead of once per check. Keyed by graph, tensor and target.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct WeightCache {
     /// int8 values and per-channel scales, by (graph, weight, axis).
     int8: HashMap<(String, String, Option<usize>), QuantizedWeight>,
