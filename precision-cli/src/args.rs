@@ -279,6 +279,21 @@ pub struct SearchArgs {
     /// Write the answer as a mixed-precision ONNX model (ONNX models only).
     #[arg(long, value_name = "FILE")]
     pub save_model: Option<PathBuf>,
+    /// The check journal (resume after an interruption).
+    #[command(flatten)]
+    pub journal: JournalArgs,
+}
+
+/// Where a search records its checks, to resume from them after an interruption.
+#[derive(Args, Debug, Clone, Default)]
+pub struct JournalArgs {
+    /// Record every check in FILE as it finishes, and reuse the checks already there (default:
+    /// next to the report, R.journal.jsonl for --report R.json; none without --report).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_journal")]
+    pub journal: Option<PathBuf>,
+    /// Neither record checks nor reuse recorded ones.
+    #[arg(long)]
+    pub no_journal: bool,
 }
 
 fn parse_direction(s: &str) -> Result<Direction, String> {

@@ -27,7 +27,9 @@ fn search_with<B: Backend>(
         crate::write::check_writable(path)?;
     }
     let backend_name = backend.name().to_owned();
-    let (network, plan, mut oracle) = super::oracle_for(backend, &args.setup)?;
+    let (network, plan, oracle) = super::oracle_for(backend, &args.setup)?;
+    let mut oracle =
+        crate::journal::attach(oracle, &args.setup, &args.journal, args.report.as_deref())?;
     let options = SearchOptions { algorithm, direction: args.mode, top_k: args.top };
     let mut progress = ConsoleProgress::new(network.clone(), quiet);
     let start = Instant::now();
