@@ -220,15 +220,12 @@ fn split_lines(text: &[u8]) -> Vec<(usize, usize, bool)> {
     let mut lines = Vec::new();
     let mut start = 0;
     while start < text.len() {
-        match text[start..].iter().position(|&b| b == b'\n') {
-            Some(offset) => {
-                lines.push((start, start + offset, true));
-                start += offset + 1;
-            }
-            None => {
-                lines.push((start, text.len(), false));
-                break;
-            }
+        if let Some(offset) = text[start..].iter().position(|&b| b == b'\n') {
+            lines.push((start, start + offset, true));
+            start += offset + 1;
+        } else {
+            lines.push((start, text.len(), false));
+            break;
         }
     }
     lines
@@ -567,8 +564,9 @@ fn setup_fingerprint<B: Backend>(
         },
         _ => None,
     };
-    let calibration: Option<fingerprint::Calibration<'_>> = int8.then(|| {
-        fingerprint::Calibration { method: model_args.calibration, cache: cache.as_deref() }
+    let calibration = int8.then_some(fingerprint::Calibration {
+        method: model_args.calibration,
+        cache: cache.as_deref(),
     });
     Ok(fingerprint::fingerprint(&fingerprint::Ingredients {
         model: &model,
