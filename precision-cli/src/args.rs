@@ -306,6 +306,9 @@ pub struct SearchArgs {
     /// marked (the backend's noise floor); F >= 1.
     #[arg(long, value_name = "F", value_parser = parse_factor, conflicts_with = "no_floor_check")]
     pub auto_tolerance: Option<f64>,
+    /// The check journal (resume after an interruption).
+    #[command(flatten)]
+    pub journal: JournalArgs,
 }
 
 /// `90s`, `30m`, `2h`, `1h30m`, or a number of seconds.
@@ -350,6 +353,18 @@ fn parse_factor(text: &str) -> Result<f64, String> {
         .ok()
         .filter(|f| f.is_finite() && *f >= 1.0)
         .ok_or_else(|| format!("--auto-tolerance: '{text}' is not a number >= 1"))
+}
+
+/// Where a search records its checks, to resume from them after an interruption.
+#[derive(Args, Debug, Clone, Default)]
+pub struct JournalArgs {
+    /// Record every check in FILE as it finishes, and reuse the checks already there (default:
+    /// next to the report, R.journal.jsonl for --report R.json; none without --report).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_journal")]
+    pub journal: Option<PathBuf>,
+    /// Neither record checks nor reuse recorded ones.
+    #[arg(long)]
+    pub no_journal: bool,
 }
 
 fn parse_direction(s: &str) -> Result<Direction, String> {

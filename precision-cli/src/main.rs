@@ -9,6 +9,7 @@ mod commands;
 mod display;
 mod golden;
 mod inputs;
+mod journal;
 mod progress;
 mod write;
 

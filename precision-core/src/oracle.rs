@@ -359,6 +359,18 @@ impl<B: Backend> BackendOracle<B> {
         &self.context.config
     }
 
+    /// The input iterations every check runs.
+    #[must_use]
+    pub fn inputs(&self) -> &[NamedTensors] {
+        &self.context.inputs
+    }
+
+    /// The golden outputs, one entry per input iteration.
+    #[must_use]
+    pub fn goldens(&self) -> &[NamedTensors] {
+        &self.context.goldens
+    }
+
     /// Gives the backend back.
     #[must_use]
     pub fn into_backend(self) -> B {

@@ -50,6 +50,9 @@ fn search_with<B: Backend>(
         let config = auto_tolerance(&mut oracle, factor)?;
         oracle.set_config(config);
     }
+    // After the tolerances are final: the journal's fingerprint covers them.
+    let mut oracle =
+        crate::journal::attach(oracle, &args.setup, &args.journal, args.report.as_deref())?;
     let options = SearchOptions {
         algorithm,
         direction: args.mode,

@@ -1,0 +1,367 @@
+//! The fingerprint of a search setup: SHA-256 over everything that decides a check's answer.
+//!
+//! A journal is reused only by a search with the same fingerprint. The ingredients are hashed
+//! in this order, each variable-length piece preceded by its length (a little-endian `u64`)
+//! and each list by its number of items, so that no two different setups give the same byte
+//! stream:
+//!
+//! 1. the domain tag `precision-journal-fingerprint-v1`;
+//! 2. the model file's bytes;
+//! 3. the backend's name (which is its kind: `mock`, `onnxrt`);
+//! 4. the lower precisions enabled, in flag order, then the higher precision;
+//! 5. with INT8 enabled: the calibration method (`entropy`, `max`, `percentile:P`) and the
+//!    calibration cache's bytes (or a marker that there is none);
+//! 6. the `--input-shapes` arguments, in order;
+//! 7. the input iterations, and then the golden iterations: per iteration, per tensor in
+//!    order, its name, dtype, shape and element bytes (little-endian, C order);
+//! 8. the comparator settings: atol, rtol, error statistic and quantile (each a default and
+//!    the per-output overrides in order), then the infinities and shape-check flags.
+//!
+//! Settings that do not change answers (the mock's simulated build time, the search
+//! algorithm, paths) are left out, so a journal written by one search serves another.
+
+use std::fmt::Write as _;
+
+use precision_core::calibration::CalibrationMethod;
+use precision_core::{CompareConfig, NamedTensors, PerOutput, Precision, Tensor};
+use sha2::{Digest, Sha256};
+
+/// The INT8 calibration settings that decide the scales.
+#[derive(Debug, Clone, Copy)]
+pub struct Calibration<'a> {
+    /// `--calibration`.
+    pub method: CalibrationMethod,
+    /// The calibration cache's bytes, if a cache file exists.
+    pub cache: Option<&'a [u8]>,
+}
+
+/// Everything that decides a check's answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Ingredients<'a> {
+    /// The model file's bytes.
+    pub model: &'a [u8],
+    /// The backend's name.
+    pub backend: &'a str,
+    /// The lower precisions enabled, in flag order.
+    pub lower: &'a [Precision],
+    /// The precision of marked layers.
+    pub higher: Precision,
+    /// The calibration settings, when INT8 is enabled.
+    pub calibration: Option<Calibration<'a>>,
+    /// `--input-shapes`, as given.
+    pub input_shapes: &'a [String],
+    /// The input iterations the checks run.
+    pub inputs: &'a [NamedTensors],
+    /// The golden outputs, one per input iteration.
+    pub goldens: &'a [NamedTensors],
+    /// The comparator settings.
+    pub compare: &'a CompareConfig,
+}
+
+/// The fingerprint of `ingredients`, as 64 lowercase hex digits.
+#[must_use]
+pub fn fingerprint(ingredients: &Ingredients<'_>) -> String {
+    let mut w = Writer(Sha256::new());
+    w.text("precision-journal-fingerprint-v1");
+    w.bytes(ingredients.model);
+    w.text(ingredients.backend);
+    w.count(ingredients.lower.len());
+    for p in ingredients.lower {
+        w.text(p.name());
+    }
+    w.text(ingredients.higher.name());
+    match ingredients.calibration {
+        None => w.tag(0),
+        Some(c) => {
+            w.tag(1);
+            w.text(&c.method.to_string());
+            match c.cache {
+                None => w.tag(0),
+                Some(bytes) => {
+                    w.tag(1);
+                    w.bytes(bytes);
+                }
+            }
+        }
+    }
+    w.count(ingredients.input_shapes.len());
+    for s in ingredients.input_shapes {
+        w.text(s);
+    }
+    for iterations in [ingredients.inputs, ingredients.goldens] {
+        w.count(iterations.len());
+        for tensors in iterations {
+            w.count(tensors.len());
+            for (name, tensor) in tensors {
+                w.text(name);
+                w.tensor(tensor);
+            }
+        }
+    }
+    let c = ingredients.compare;
+    w.per_output(&c.atol, |w, v| w.float(*v));
+    w.per_output(&c.rtol, |w, v| w.float(*v));
+    w.per_output(&c.check_error_stat, |w, v| w.text(v.name()));
+    w.per_output(&c.error_quantile, |w, v| w.float(*v));
+    w.tag(u8::from(c.infinities_compare_equal));
+    w.tag(u8::from(c.check_shapes));
+    w.0.finalize().iter().fold(String::with_capacity(64), |mut hex, b| {
+        let _ = write!(hex, "{b:02x}");
+        hex
+    })
+}
+
+/// Feeds the hash with self-delimiting pieces.
+struct Writer(Sha256);
+
+impl Writer {
+    fn count(&mut self, n: usize) {
+        self.0.update((n as u64).to_le_bytes());
+    }
+
+    fn tag(&mut self, t: u8) {
+        self.0.update([t]);
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.count(bytes.len());
+        self.0.update(bytes);
+    }
+
+    fn text(&mut self, s: &str) {
+        self.bytes(s.as_bytes());
+    }
+
+    fn float(&mut self, x: f64) {
+        self.0.update(x.to_bits().to_le_bytes());
+    }
+
+    fn per_output<T>(&mut self, p: &PerOutput<T>, value: impl Fn(&mut Self, &T)) {
+        value(self, &p.default);
+        self.count(p.overrides.len());
+        for (name, v) in &p.overrides {
+            self.text(name);
+            value(self, v);
+        }
+    }
+
+    fn tensor(&mut self, t: &Tensor) {
+        self.text(t.dtype().numpy_name());
+        self.count(t.shape().len());
+        for &d in t.shape() {
+            self.count(d);
+        }
+        self.count(t.size_in_bytes());
+        match t {
+            Tensor::F32(a) => self.elements(a.iter().map(|v| v.to_le_bytes())),
+            Tensor::F16(a) => self.elements(a.iter().map(|v| v.to_le_bytes())),
+            Tensor::BF16(a) => self.elements(a.iter().map(|v| v.to_le_bytes())),
+            Tensor::F64(a) => self.elements(a.iter().map(|v| v.to_le_bytes())),
+            Tensor::I8(a) => self.elements(a.iter().map(|v| v.to_le_bytes())),
+            Tensor::U8(a) => self.elements(a.iter().map(|v| [*v])),
+            Tensor::I32(a) => self.elements(a.iter().map(|v| v.to_le_bytes())),
+            Tensor::I64(a) => self.elements(a.iter().map(|v| v.to_le_bytes())),
+            Tensor::Bool(a) => self.elements(a.iter().map(|v| [u8::from(*v)])),
+        }
+    }
+
+    /// Hashes elements in C order, through a buffer.
+    fn elements<const N: usize>(&mut self, values: impl Iterator<Item = [u8; N]>) {
+        let mut buffer = Vec::with_capacity(8192);
+        for v in values {
+            buffer.extend_from_slice(&v);
+            if buffer.len() >= 8192 - N {
+                self.0.update(&buffer);
+                buffer.clear();
+            }
+        }
+        self.0.update(&buffer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use ndarray::{ArrayD, IxDyn};
+    use precision_core::ErrorStat;
+
+    use super::*;
+
+    fn tensors(pairs: &[(&str, Tensor)]) -> NamedTensors {
+        pairs.iter().map(|(n, t)| ((*n).to_owned(), t.clone())).collect()
+    }
+
+    fn f32s(shape: &[usize], values: &[f32]) -> Tensor {
+        Tensor::F32(ArrayD::from_shape_vec(IxDyn(shape), values.to_vec()).unwrap())
+    }
+
+    /// Every ingredient changed in turn (one at a time) gives a fingerprint of its own.
+    #[test]
+    fn each_ingredient_changes_the_fingerprint() {
+        let inputs = vec![tensors(&[("x", f32s(&[2, 2], &[1.0, 2.0, 3.0, 4.0]))])];
+        let goldens = vec![tensors(&[("y", f32s(&[2], &[0.5, 0.25]))])];
+        let compare = CompareConfig::default();
+        let shapes = vec!["x:[2,2]".to_owned()];
+        let cache = b"TRT-8601-EntropyCalibration2\nx: 3c000000\n".to_vec();
+        let base = Ingredients {
+            model: b"model bytes",
+            backend: "mock",
+            lower: &[Precision::Int8],
+            higher: Precision::Float32,
+            calibration: Some(Calibration { method: CalibrationMethod::Entropy, cache: None }),
+            input_shapes: &shapes,
+            inputs: &inputs,
+            goldens: &goldens,
+            compare: &compare,
+        };
+
+        let other_shapes = vec!["x:[4]".to_owned()];
+        let more_shapes = vec!["x:[2,2]".to_owned(), "z:[1]".to_owned()];
+        let lower_both = [Precision::Int8, Precision::Float16];
+        let mut variants: Vec<(String, Vec<NamedTensors>, Vec<NamedTensors>, CompareConfig)> =
+            Vec::new();
+        let mut tensor_variant = |label: &str, inputs2: Vec<NamedTensors>, in_goldens: bool| {
+            let (i, g) =
+                if in_goldens { (inputs.clone(), inputs2) } else { (inputs2, goldens.clone()) };
+            variants.push((label.to_owned(), i, g, compare.clone()));
+        };
+        // Inputs: a value, the name, the dtype (same bytes), the shape (same bytes), one more
+        // iteration, one more tensor.
+        let x = f32s(&[2, 2], &[1.0, 2.0, 3.0, 4.0]);
+        tensor_variant(
+            "input value",
+            vec![tensors(&[("x", f32s(&[2, 2], &[1.0, 2.0, 3.0, 4.5]))])],
+            false,
+        );
+        tensor_variant("input name", vec![tensors(&[("x2", x.clone())])], false);
+        let as_i32: Vec<i32> =
+            [1.0f32, 2.0, 3.0, 4.0].iter().map(|v| i32::from_le_bytes(v.to_le_bytes())).collect();
+        tensor_variant(
+            "input dtype",
+            vec![tensors(&[(
+                "x",
+                Tensor::I32(ArrayD::from_shape_vec(IxDyn(&[2, 2]), as_i32).unwrap()),
+            )])],
+            false,
+        );
+        tensor_variant(
+            "input shape",
+            vec![tensors(&[("x", f32s(&[4], &[1.0, 2.0, 3.0, 4.0]))])],
+            false,
+        );
+        tensor_variant(
+            "input iterations",
+            vec![tensors(&[("x", x.clone())]), tensors(&[("x", x.clone())])],
+            false,
+        );
+        tensor_variant(
+            "input tensors",
+            vec![tensors(&[("x", x.clone()), ("z", f32s(&[1], &[0.0]))])],
+            false,
+        );
+        tensor_variant("golden value", vec![tensors(&[("y", f32s(&[2], &[0.5, 0.3]))])], true);
+        tensor_variant("golden name", vec![tensors(&[("y2", f32s(&[2], &[0.5, 0.25]))])], true);
+        let mut configs: Vec<(&str, CompareConfig)> = Vec::new();
+        let mut c = compare.clone();
+        c.atol.default = 1e-3;
+        configs.push(("atol", c));
+        let mut c = compare.clone();
+        c.atol.overrides.push(("y".to_owned(), 1e-5));
+        configs.push(("atol override", c));
+        let mut c = compare.clone();
+        c.rtol.default = 0.0;
+        configs.push(("rtol", c));
+        let mut c = compare.clone();
+        c.rtol.overrides.push(("y".to_owned(), 1e-5));
+        configs.push(("rtol override", c));
+        let mut c = compare.clone();
+        c.check_error_stat.default = ErrorStat::Max;
+        configs.push(("stat", c));
+        let mut c = compare.clone();
+        c.check_error_stat.overrides.push(("y".to_owned(), ErrorStat::Mean));
+        configs.push(("stat override", c));
+        let mut c = compare.clone();
+        c.error_quantile.default = 0.5;
+        configs.push(("quantile", c));
+        let mut c = compare.clone();
+        c.error_quantile.overrides.push(("y".to_owned(), 0.5));
+        configs.push(("quantile override", c));
+        let mut c = compare.clone();
+        c.infinities_compare_equal = true;
+        configs.push(("infinities", c));
+        let mut c = compare.clone();
+        c.check_shapes = false;
+        configs.push(("shape check", c));
+        for (label, c) in configs {
+            variants.push((label.to_owned(), inputs.clone(), goldens.clone(), c));
+        }
+
+        let mut seen: HashMap<String, String> = HashMap::new();
+        let mut add = |label: &str, i: &Ingredients<'_>| {
+            let fp = fingerprint(i);
+            assert_eq!(fp.len(), 64);
+            if let Some(earlier) = seen.insert(fp, label.to_owned()) {
+                panic!("'{label}' and '{earlier}' have the same fingerprint");
+            }
+        };
+        add("base", &base);
+        add("model", &Ingredients { model: b"model bytez", ..base });
+        add("backend", &Ingredients { backend: "onnxrt", ..base });
+        add("lower", &Ingredients { lower: &[Precision::Float16], ..base });
+        add("lower list", &Ingredients { lower: &lower_both, ..base });
+        add("higher", &Ingredients { higher: Precision::Float16, ..base });
+        add("no calibration", &Ingredients { calibration: None, ..base });
+        let method = |m| Some(Calibration { method: m, cache: None });
+        add(
+            "calibration max",
+            &Ingredients { calibration: method(CalibrationMethod::Max), ..base },
+        );
+        add(
+            "calibration percentile",
+            &Ingredients { calibration: method(CalibrationMethod::Percentile(99.9)), ..base },
+        );
+        add(
+            "calibration percentile 2",
+            &Ingredients { calibration: method(CalibrationMethod::Percentile(99.99)), ..base },
+        );
+        let with_cache =
+            |bytes| Some(Calibration { method: CalibrationMethod::Entropy, cache: Some(bytes) });
+        add("calibration cache", &Ingredients { calibration: with_cache(&cache), ..base });
+        add("empty calibration cache", &Ingredients { calibration: with_cache(b""), ..base });
+        add("input shapes", &Ingredients { input_shapes: &other_shapes, ..base });
+        add("more input shapes", &Ingredients { input_shapes: &more_shapes, ..base });
+        add("no input shapes", &Ingredients { input_shapes: &[], ..base });
+        for (label, i, g, c) in &variants {
+            add(label, &Ingredients { inputs: i, goldens: g, compare: c, ..base });
+        }
+        // Moving bytes from one piece to the next does not collide.
+        add("split", &Ingredients { model: b"model byte", backend: "smock", ..base });
+        // The same setup gives the same fingerprint.
+        let copy = String::from("model bytes");
+        let again = Ingredients { model: copy.as_bytes(), ..base };
+        assert_eq!(fingerprint(&again), fingerprint(&base));
+    }
+
+    /// Inputs and goldens are separate lists: a tensor moved from one to the other changes the
+    /// fingerprint.
+    #[test]
+    fn inputs_and_goldens_do_not_mix() {
+        let t = vec![tensors(&[("a", f32s(&[1], &[1.0]))])];
+        let empty: Vec<NamedTensors> = vec![NamedTensors::new()];
+        let compare = CompareConfig::default();
+        let base = Ingredients {
+            model: b"m",
+            backend: "mock",
+            lower: &[],
+            higher: Precision::Float32,
+            calibration: None,
+            input_shapes: &[],
+            inputs: &t,
+            goldens: &empty,
+            compare: &compare,
+        };
+        let swapped = Ingredients { inputs: &empty, goldens: &t, ..base };
+        assert_ne!(fingerprint(&base), fingerprint(&swapped));
+    }
+}
