@@ -121,7 +121,8 @@ pub fn rank_layers<'a>(
 /// Worst-first: one check with nothing marked and every layer output compared; if it passes
 /// the answer is the empty set. Otherwise the markable layers are ranked by the error they add
 /// ([`rank_layers`]) and check `k` (k = 1, 2, ...) marks the `k * top_k` worst, until one
-/// passes (the answer) or every markable layer is marked and it still fails (`None`).
+/// passes (the answer) or every markable layer is marked and it still fails (`None`). The
+/// outcome's `sensitivity` holds the ranking's measurements, in layer order.
 ///
 /// `top_k` must be at least 1. The oracle must return layer outputs for
 /// [`Detail::EveryLayer`]; [`SearchError::Unsupported`] otherwise.
@@ -190,14 +191,19 @@ pub fn worst_first(
     }
 
     let order: Vec<usize> = ranked.iter().map(|r| r.index).collect();
-    drop(ranked);
+    let mut sensitivity = ranked;
+    sensitivity.sort_by_key(|r| r.index);
     let mut count = 0;
     while count < order.len() {
         count = (count + top_k).min(order.len());
         let marked = LayerSet::from_indices(universe, order[..count].iter().copied());
         if checker.check(marked.clone(), Detail::NetworkOutputs)?.passed {
-            return Ok(checker.finish(Algorithm::WorstFirst, None, Some(marked)));
+            let mut outcome = checker.finish(Algorithm::WorstFirst, None, Some(marked));
+            outcome.sensitivity = sensitivity;
+            return Ok(outcome);
         }
     }
-    Ok(checker.finish(Algorithm::WorstFirst, None, None))
+    let mut outcome = checker.finish(Algorithm::WorstFirst, None, None);
+    outcome.sensitivity = sensitivity;
+    Ok(outcome)
 }
