@@ -81,10 +81,10 @@ pub fn render(report: &Report, network: &Network) -> String {
     answer_section(&mut out, report);
     if let Some(floor) = &report.noise_floor {
         out.push_str("<h2>Noise floor</h2>\n<p>");
-        let _ = write!(
+        let _ = writeln!(
             out,
             "With every markable layer in {} the network <span class=\"{}\">{}</span>. The \
-             tolerances each output would need are the least any search can reach.</p>\n",
+             tolerances each output would need are the least any search can reach.</p>",
             report.higher_precision,
             if floor.passed { "pass" } else { "fail" },
             if floor.passed { "passed" } else { "failed: no search can pass" },
@@ -167,11 +167,11 @@ fn chart_section(out: &mut String, report: &Report) {
     }
     let rows = &report.sensitivity;
     let has_isolated = rows.iter().any(|r| r.measured.isolated.is_some());
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<p class=\"note\">One bar per markable layer, in topological order, on a log scale. \
          {} Hover a bar for its layer, operator and values; layers the answer marks are \
-         highlighted.</p>\n",
+         highlighted.</p>",
         if has_isolated {
             "The light bar is the propagated error (the largest difference of the layer's \
              outputs when every layer runs in the lower precision); the dark bar inside it is \
