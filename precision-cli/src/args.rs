@@ -279,6 +279,9 @@ pub struct SearchArgs {
     /// Write a JSON report of the search.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Write a self-contained HTML report: summary, per-layer error chart, answer, checks.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Write the answer as a mixed-precision ONNX model (ONNX models only).
     #[arg(long, value_name = "FILE")]
     pub save_model: Option<PathBuf>,

@@ -8,6 +8,7 @@ mod backends;
 mod commands;
 mod display;
 mod golden;
+mod html;
 mod inputs;
 mod journal;
 mod progress;

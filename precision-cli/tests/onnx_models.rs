@@ -149,7 +149,8 @@ fn searches_answer_and_export(case: &Case, lower: &str, atol: &str) {
     ];
     common.push("--input-shapes".into());
     common.extend(case.shapes.iter().map(|x| (*x).to_owned()));
-    for algorithm in ["bisect", "linear", "worst-first"] {
+    let mut sizes = std::collections::HashMap::new();
+    for algorithm in ["bisect", "linear", "worst-first", "ranked"] {
         let report = dir.path().join(format!("{algorithm}.json"));
         let saved = dir.path().join(format!("{algorithm}.onnx"));
         let mut args: Vec<&str> = vec![algorithm, s(&m)];
@@ -168,6 +169,19 @@ fn searches_answer_and_export(case: &Case, lower: &str, atol: &str) {
             !marked.is_empty(),
             "{algorithm} {lower}: the tolerance should need some layers marked"
         );
+        sizes.insert(algorithm, marked.len());
+        if algorithm == "ranked" {
+            // The CPU backend isolates every top-level layer.
+            let sensitivity = r["sensitivity"].as_array().unwrap();
+            assert!(!sensitivity.is_empty());
+            assert!(sensitivity.iter().all(|l| l["isolated"].as_f64().is_some()), "{r}");
+            assert!(
+                marked.len() <= sizes["bisect"],
+                "ranked {} > bisect {:?}",
+                marked.len(),
+                sizes
+            );
+        }
 
         let marks = marked.join(",");
         let mut args: Vec<&str> = vec!["check", s(&m)];

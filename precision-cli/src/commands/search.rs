@@ -28,7 +28,7 @@ fn search_with<B: Backend>(
     algorithm: Algorithm,
     quiet: bool,
 ) -> anyhow::Result<Verdict> {
-    for path in args.report.iter().chain(&args.save_model) {
+    for path in args.report.iter().chain(&args.html).chain(&args.save_model) {
         crate::write::check_writable(path)?;
     }
     let backend_name = backend.name().to_owned();
@@ -80,7 +80,7 @@ fn search_with<B: Backend>(
         outcome.iterations.len(),
         start.elapsed().as_secs_f64()
     );
-    if let Some(path) = &args.report {
+    if args.report.is_some() || args.html.is_some() {
         let report = Report::new(
             format!("precision {}", env!("CARGO_PKG_VERSION")),
             args.setup.model.model.display().to_string(),
@@ -90,8 +90,14 @@ fn search_with<B: Backend>(
             plan.higher,
             &outcome,
         );
-        write::json(path, &report)?;
-        eprintln!("report written to {}", path.display());
+        if let Some(path) = &args.report {
+            write::json(path, &report)?;
+            eprintln!("report written to {}", path.display());
+        }
+        if let Some(path) = &args.html {
+            write::atomically(path, crate::html::render(&report, &network).as_bytes())?;
+            eprintln!("HTML report written to {}", path.display());
+        }
     }
     if let (Some(path), Some(answer)) = (&args.save_model, &outcome.answer) {
         super::save_model(oracle.backend(), &plan.with_marked(answer.clone()), path)?;
