@@ -335,6 +335,7 @@ fn ranked_marks_only_the_sensitive_layers_and_check_confirms() {
     // --minimize prunes bisect's suffix to the same layers.
     let mut args = vec!["bisect", s(&model)];
     args.extend(common);
+    let report = w.path("bisect-minimize.json");
     args.extend(["--minimize", "--report", s(&report)]);
     let out = precision(&args);
     assert_eq!(code(&out), 0, "{}", text(&out));
@@ -345,6 +346,8 @@ fn ranked_marks_only_the_sensitive_layers_and_check_confirms() {
     // --max-checks 3 stops early with the best passing plan so far, saying so.
     let mut args = vec!["ranked", s(&model)];
     args.extend(common);
+    // (A new report, so no journal of the runs above answers these checks for free.)
+    let report = w.path("budget.json");
     args.extend(["--max-checks", "3", "--report", s(&report)]);
     let out = precision(&args);
     assert_eq!(code(&out), 0, "{}", text(&out));

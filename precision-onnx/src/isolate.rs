@@ -70,7 +70,10 @@ pub fn isolated_model(
         let mut node = model.graph().node.get(layer.node).cloned().ok_or_else(|| {
             OnnxError::Invalid(format!("layer '{}' has no node {}", layer.name, layer.node))
         })?;
-        node.name = names.fresh(&isolated_name(&layer.name));
+        // Node and tensor names share the name source, and exporters often name a node and
+        // its output alike: the copy's node gets its own prefix so that it never takes the
+        // `isolated:T` name its output needs.
+        node.name = names.fresh(&format!("isolated_node:{}", layer.name));
         for o in node.output.iter_mut().filter(|o| !o.is_empty()) {
             let wanted = isolated_name(o);
             let name = names.fresh(&wanted);

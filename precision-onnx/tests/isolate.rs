@@ -152,3 +152,21 @@ fn a_name_already_taken_is_an_error_that_says_so() {
     .to_string();
     assert!(err.contains("'isolated:c'") && err.contains("'conv'"), "{err}");
 }
+
+#[test]
+fn a_node_named_like_its_output_is_isolated() {
+    // Exporters (PaddlePaddle's among them) often give a node its output tensor's name.
+    let mut model = convnet_opset11();
+    for node in &mut model.graph_mut().node {
+        if let Some(first) = node.output.first() {
+            node.name.clone_from(first);
+        }
+    }
+    let iso = isolated(&model, &[Precision::Float16], &[]).expect("layers to isolate");
+    let produced: HashSet<String> =
+        iso.graph().node.iter().flat_map(|n| n.output.iter().cloned()).collect();
+    for tensor in ["c", "m"] {
+        assert!(outputs(&iso).contains(&isolated_name(tensor)), "{tensor}");
+        assert!(produced.contains(&isolated_name(tensor)), "{tensor}");
+    }
+}
