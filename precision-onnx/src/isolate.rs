@@ -23,6 +23,10 @@ use crate::rewrite::{ActivationScales, RewriteOptions, WeightCache, rewrite_cach
 use crate::types::{TypeMap, infer_types};
 
 /// The layers of `candidates` that [`isolated_model`] isolates: top-level layers whose
+/// The prefix of the name of a layer's copy (`isolated_node:<layer>`): node and tensor names
+/// share one name source, and the copy's output takes `isolated:<tensor>`.
+pub const ISOLATED_NODE_PREFIX: &str = "isolated_node:";
+
 /// precision (in `precisions`, one per layer of `table`) is not float32, in layer order.
 #[must_use]
 pub fn isolated_layers(
@@ -73,7 +77,7 @@ pub fn isolated_model(
         // Node and tensor names share the name source, and exporters often name a node and
         // its output alike: the copy's node gets its own prefix so that it never takes the
         // `isolated:T` name its output needs.
-        node.name = names.fresh(&format!("isolated_node:{}", layer.name));
+        node.name = names.fresh(&format!("{ISOLATED_NODE_PREFIX}{}", layer.name));
         for o in node.output.iter_mut().filter(|o| !o.is_empty()) {
             let wanted = isolated_name(o);
             let name = names.fresh(&wanted);

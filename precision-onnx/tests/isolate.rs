@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use common::*;
 use precision_core::{LayerSet, Precision, PrecisionPlan, isolated_name};
-use precision_onnx::isolate::{isolated_layers, isolated_model};
+use precision_onnx::isolate::{ISOLATED_NODE_PREFIX, isolated_layers, isolated_model};
 use precision_onnx::proto::elem;
 use precision_onnx::rewrite::int8_activation_tensors;
 use precision_onnx::{
@@ -79,12 +79,12 @@ fn int8_copies_read_the_float32_tensors_through_their_own_qdq() {
             continue;
         }
         let reads_dq = n.input.iter().any(|i| dequantized.contains(i.as_str()));
-        let is_copy = n.name.starts_with("isolated:") && n.op_type != "QuantizeLinear";
+        let is_copy = n.name.starts_with(ISOLATED_NODE_PREFIX) && n.op_type != "QuantizeLinear";
         assert_eq!(reads_dq, is_copy, "node '{}' ({})", n.name, n.op_type);
     }
     let conv = g.node.iter().find(|n| n.name == "conv").unwrap();
     assert_eq!(conv.input, ["x", "conv.w", "conv.b"], "the float32 Conv keeps its weights");
-    let copy = g.node.iter().find(|n| n.name == isolated_name("conv")).unwrap();
+    let copy = g.node.iter().find(|n| n.name == format!("{ISOLATED_NODE_PREFIX}conv")).unwrap();
     assert_eq!(copy.output, [isolated_name("c")]);
     assert!(copy.input[1].contains("__dequantized"), "per-channel int8 weights: {copy:?}");
 }
@@ -97,9 +97,9 @@ fn float_copies_cast_their_inputs_and_subgraph_layers_are_left_out() {
     assert_eq!(outputs(&iso), names(&["y"]));
     let g = iso.graph();
     let copies: Vec<_> = g.node.iter().filter(|n| n.op_type != "Cast").collect();
-    let copy = copies.iter().find(|n| n.name.starts_with("isolated:")).unwrap();
+    let copy = copies.iter().find(|n| n.name.starts_with(ISOLATED_NODE_PREFIX)).unwrap();
     assert_eq!(copy.op_type, "Tanh");
-    assert_eq!(copies.iter().filter(|n| n.name.starts_with("isolated:")).count(), 1);
+    assert_eq!(copies.iter().filter(|n| n.name.starts_with(ISOLATED_NODE_PREFIX)).count(), 1);
     let cast = g.node.iter().find(|n| n.output.contains(&copy.input[0])).unwrap();
     assert_eq!((cast.op_type.as_str(), cast.input[0].as_str()), ("Cast", "b"));
     assert_eq!(cast.attribute[0].i, i64::from(elem::FLOAT16));
