@@ -569,7 +569,7 @@ impl<'a> Checker<'a> {
             }
             Err(e) => return Err(Stop::Failed(e)),
         };
-        Ok(self.record(marked, detail, evaluation, elapsed))
+        Ok(self.record(marked, evaluation, elapsed))
     }
 
     /// Checks `sets` in one round, as many at once as the oracle allows (callers pass at most
@@ -589,7 +589,7 @@ impl<'a> Checker<'a> {
         let elapsed = start.elapsed();
         let mut passed = Vec::with_capacity(sets.len());
         for (set, evaluation) in sets.into_iter().zip(evaluations) {
-            passed.push(self.record(set, Detail::NetworkOutputs, evaluation, elapsed).passed);
+            passed.push(self.record(set, evaluation, elapsed).passed);
         }
         if truncated {
             self.within_limits()?;
@@ -606,13 +606,7 @@ impl<'a> Checker<'a> {
     }
 
     /// Logs one evaluated check.
-    fn record(
-        &mut self,
-        marked: LayerSet,
-        detail: Detail,
-        evaluation: Evaluation,
-        elapsed: Duration,
-    ) -> Checked {
+    fn record(&mut self, marked: LayerSet, evaluation: Evaluation, elapsed: Duration) -> Checked {
         if !evaluation.reused {
             self.built += 1;
         }
@@ -630,7 +624,6 @@ impl<'a> Checker<'a> {
         };
         self.observer.check_finished(number, &iteration);
         self.known.entry(iteration.marked.clone()).or_insert(passed);
-        let _ = detail;
         self.iterations.push(iteration);
         Checked { passed, layer_outputs: evaluation.layer_outputs, isolated: evaluation.isolated }
     }

@@ -4,12 +4,9 @@
 use std::cmp::Ordering;
 
 use super::minimize::prune;
-use super::worst_first::measure;
+use super::worst_first::{NOTED_LAYERS, measure};
 use super::{Checker, LayerSensitivity, Stop, candidates, ceil_log2, smallest_passing};
 use crate::{Detail, LayerSet};
-
-/// How many of the most sensitive layers the ranking note names.
-const NOTED_LAYERS: usize = 10;
 
 /// The most checks [`ranked`] makes over `c` markable layers when the shortest passing head of
 /// the ranking has `k` layers: one sensitivity pass, at most `ceil(log2(c + 1))` checks to

@@ -52,7 +52,7 @@ fn serialize_optional_float<S: serde::Serializer>(
 }
 
 /// How many of the worst layers the ranking note names.
-const NOTED_LAYERS: usize = 10;
+pub(crate) const NOTED_LAYERS: usize = 10;
 
 /// A ratio for a note: `inf` or three decimals.
 fn describe_ratio(ratio: f64) -> String {
