@@ -5,6 +5,7 @@
 
 mod bench;
 mod ci;
+mod codegen;
 mod demo;
 mod fixtures_task;
 mod models;
@@ -32,6 +33,8 @@ enum Task {
     Bench(bench::Args),
     /// Regenerate (or with --check, verify) the generated fixture files.
     Fixtures(fixtures_task::Args),
+    /// Regenerate (or with --check, verify) the checked-in FFI bindings.
+    Codegen(codegen::Args),
     /// Download the trained ONNX models the tests use into the cache (checked by SHA-256).
     FetchModels,
 }
@@ -45,6 +48,7 @@ fn main() -> anyhow::Result<()> {
         Task::Demo(args) => demo::run(&sh, &args),
         Task::Bench(args) => bench::run(&sh, &args),
         Task::Fixtures(args) => fixtures_task::run(&args),
+        Task::Codegen(args) => codegen::run(&args),
         Task::FetchModels => models::run(&sh),
     }
 }
