@@ -5,12 +5,13 @@ use xshell::{Shell, cmd};
 /// Flags for `cargo xtask ci`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Skip fmt and clippy (only run the tests).
+    /// Skip fmt, clippy and the bindings check (only run the tests).
     #[arg(long)]
     tests_only: bool,
 }
 
-/// Runs fmt --check, clippy with -D warnings on all targets, then every test.
+/// Runs fmt --check, clippy with -D warnings on all targets, the FFI bindings check, then
+/// every test.
 pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     if !args.tests_only {
         crate::step("cargo fmt --check");
@@ -19,6 +20,16 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
         cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run()?;
     }
     let python = crate::python::ensure_venv(sh)?;
+    if !args.tests_only {
+        crate::step("FFI bindings are up to date (bindgen)");
+        let cuda_include = crate::codegen::venv_cuda_include().ok_or_else(|| {
+            anyhow::anyhow!(
+                "the Python venv has no CUDA runtime headers (nvidia/cu13/include); delete it \
+                 so that xtask makes it again from xtask/python-requirements.txt"
+            )
+        })?;
+        crate::codegen::check(Some(&cuda_include))?;
+    }
     let models = crate::models::ensure(sh)?;
     let onnxruntime = crate::python::onnxruntime_library(sh, &python)?;
     let _python = sh.push_env("PRECISION_PYTHON", &python);

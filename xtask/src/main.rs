@@ -25,7 +25,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Run everything CI runs: fmt --check, clippy -D warnings, the whole test suite.
+    /// Run everything CI runs: fmt --check, clippy -D warnings, the bindings check, the whole
+    /// test suite.
     Ci(ci::Args),
     /// Run a precision search on the embedded demo network, end to end.
     Demo(demo::Args),
