@@ -1,0 +1,852 @@
+//! The TensorRT backend: each check builds an engine for the plan and runs it.
+//!
+//! - Weakly typed (TensorRT <= 10, Polygraphy's method): the original ONNX model is parsed
+//!   once; its layers are TensorRT's network layers. A check resets every layer's precision,
+//!   pins the marked ones to the higher precision, and builds with `kINT8`/`kFP16` and
+//!   `kOBEY_PRECISION_CONSTRAINTS` (or prefer); INT8 is calibrated through a calibrator that
+//!   streams the search's inputs, or from the calibration cache.
+//! - Strongly typed (TensorRT 10 with `kSTRONGLY_TYPED`, the only mode on 11): a check builds
+//!   the ONNX model that precision-onnx rewrote for the plan (Q/DQ for INT8, Casts for FP16);
+//!   its layers are ONNX nodes, as on the CPU backend.
+//!
+//! After every build the engine inspector's layer information is read, and marked layers
+//! that did not run in the higher precision are reported as plan deviations.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::c_void;
+use std::path::{Path, PathBuf};
+
+use precision_core::calibration::{
+    CalibrationCache, CalibrationMethod, RangeCollector, scale_from_amax,
+};
+use precision_core::{
+    Backend, BackendError, Capabilities, DType, Engine, Layer, NamedTensors, Network,
+    OutputSelection, Precision, PrecisionPlan, TensorInfo,
+};
+use precision_onnx::expose::{Fetch, expose};
+use precision_onnx::model::write_atomically;
+use precision_onnx::rewrite::{self, int8_activation_fetches};
+use precision_onnx::{
+    ActivationScales, Bf16Mode, InputShapes, LayerTable, OnnxModel, RewriteOptions, WeightCache,
+};
+use tensorrt_sys::shim::{
+    PTRT_CALIBRATION_ENTROPY2, PTRT_CALIBRATION_LEGACY, PTRT_CALIBRATION_MINMAX,
+};
+
+use crate::api::Api;
+use crate::error::TrtError;
+use crate::inspect;
+use crate::network::{
+    BuildSettings, Calibrator, LayerDesc, PrecisionConstraints, TrtDType, TrtNetwork,
+};
+use crate::rules;
+use crate::runtime::{CudaEngine, DeviceBuffer, Runner, Stream};
+
+/// How the network's precision is expressed (`--typing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Typing {
+    /// Per-layer precision hints on TensorRT's layers (TensorRT <= 10).
+    Weak,
+    /// Precision written into the ONNX graph (TensorRT 10 and 11).
+    Strong,
+}
+
+/// How every-layer outputs are read back in weakly typed mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LayerOutputs {
+    /// Mark them as network outputs (Polygraphy's way; extra outputs can break fusions).
+    #[default]
+    Outputs,
+    /// Mark them as debug tensors (TensorRT >= 10): read during the run, fusions untouched.
+    Debug,
+}
+
+/// INT8 calibration settings.
+#[derive(Debug, Clone, Default)]
+pub struct CalibrationSettings {
+    /// The algorithm (`--calibration`).
+    pub method: CalibrationMethod,
+    /// `--calibration-cache`: read when it exists, else written after calibrating.
+    pub cache: Option<PathBuf>,
+}
+
+/// Settings of the backend.
+#[derive(Debug, Clone, Default)]
+pub struct TensorRtConfig {
+    /// `--typing` (`None`: strong on TensorRT 11, weak on 10).
+    pub typing: Option<Typing>,
+    /// `--precision-constraints`.
+    pub constraints: PrecisionConstraints,
+    /// The precisions a search lowers to.
+    pub lower: Vec<Precision>,
+    /// Shapes for dynamic inputs (`--input-shapes`; other dynamic dimensions become 1).
+    pub input_shapes: InputShapes,
+    /// INT8 calibration.
+    pub calibration: CalibrationSettings,
+    /// `--timing-cache`: read at the start when it exists, written after every build.
+    pub timing_cache: Option<PathBuf>,
+    /// `--save-engine`: a folder where every built engine is kept.
+    pub save_engines: Option<PathBuf>,
+    /// Builder workspace limit in bytes (0: TensorRT's default).
+    pub workspace_bytes: u64,
+    /// How every-layer outputs are read (weak typing).
+    pub layer_outputs: LayerOutputs,
+}
+
+/// A model built and run by TensorRT.
+pub struct TensorRtBackend {
+    api: &'static Api,
+    typing: Typing,
+    config: TensorRtConfig,
+    path: PathBuf,
+    model: OnnxModel,
+    network: Network,
+    shapes: Vec<(String, Vec<i64>)>,
+    /// Weak typing: the parsed network, its layers, and the precisions the model set itself.
+    weak: Option<WeakState>,
+    /// Strong typing: the ONNX layer table and the INT8 scales.
+    table: LayerTable,
+    scales: Option<ActivationScales>,
+    weights: WeightCache,
+    /// Weak INT8: the inputs the calibrator streams, and the cache once there is one.
+    calibration_inputs: Vec<NamedTensors>,
+    calibration_cache: Option<Vec<u8>>,
+    timing_cache: Option<Vec<u8>>,
+    builds: usize,
+}
+
+struct WeakState {
+    trt: TrtNetwork,
+    layers: Vec<LayerDesc>,
+    original: HashMap<usize, TrtDType>,
+}
+
+impl TensorRtBackend {
+    /// Opens `path` with the real TensorRT: fails with "TensorRT was not found when this
+    /// binary was built ..." when this build has none.
+    pub fn open(path: &Path, config: TensorRtConfig) -> Result<Self, TrtError> {
+        Self::open_with(Api::linked()?, path, config)
+    }
+
+    /// Opens `path` through `api` (the real shim, or a test's fake).
+    pub fn open_with(
+        api: &'static Api,
+        path: &Path,
+        config: TensorRtConfig,
+    ) -> Result<Self, TrtError> {
+        let (_, loaded) = api.versions();
+        let major = loaded / 10000;
+        let typing = match config.typing {
+            Some(Typing::Weak) if major >= 11 => {
+                return Err(TrtError::Unsupported(format!(
+                    "TensorRT {} builds only strongly typed networks: drop --typing weak (precision \
+                     is then written into the ONNX graph)",
+                    version_text(loaded)
+                )));
+            }
+            Some(t) => t,
+            None if major >= 11 => Typing::Strong,
+            None => Typing::Weak,
+        };
+        api.require_device()?;
+        let bytes = std::fs::read(path).map_err(|e| {
+            TrtError::InvalidArgument(format!("cannot read {}: {e}", path.display()))
+        })?;
+        let model = OnnxModel::load(path).map_err(|e| TrtError::InvalidArgument(e.to_string()))?;
+        let table = LayerTable::build(&model);
+        let name = path
+            .file_name()
+            .map_or_else(|| "model".to_owned(), |n| n.to_string_lossy().into_owned());
+        let timing_cache = match &config.timing_cache {
+            Some(p) if p.exists() => Some(std::fs::read(p).map_err(|e| {
+                TrtError::InvalidArgument(format!("cannot read timing cache {}: {e}", p.display()))
+            })?),
+            _ => None,
+        };
+        let (network, weak, shapes) = match typing {
+            Typing::Weak => {
+                let trt = TrtNetwork::from_onnx(api, &bytes, Some(path), false)?;
+                let layers = trt.layers()?;
+                let original =
+                    layers.iter().filter_map(|l| l.precision.map(|p| (l.index, p))).collect();
+                let inputs = trt.inputs()?;
+                let shapes = fixed_shapes(&inputs, &config.input_shapes)?;
+                let network = weak_network(&name, &layers, &inputs, &trt.outputs()?, &shapes);
+                (network, Some(WeakState { trt, layers, original }), shapes)
+            }
+            Typing::Strong => {
+                // Parse once now: a model the parser rejects is bad input, reported before
+                // any search starts.
+                let trt = TrtNetwork::from_onnx(api, &bytes, Some(path), true)?;
+                let inputs = trt.inputs()?;
+                let shapes = fixed_shapes(&inputs, &config.input_shapes)?;
+                let mut shaped = model.clone();
+                shaped
+                    .set_input_shapes(&config.input_shapes)
+                    .map_err(|e| TrtError::InvalidArgument(e.to_string()))?;
+                let network = table.network(
+                    &name,
+                    shaped.input_infos_lenient(),
+                    model.output_names(),
+                    &config.lower,
+                );
+                (network, None, shapes)
+            }
+        };
+        Ok(TensorRtBackend {
+            api,
+            typing,
+            config,
+            path: path.to_owned(),
+            model,
+            network,
+            shapes,
+            weak,
+            table,
+            scales: None,
+            weights: WeightCache::default(),
+            calibration_inputs: Vec::new(),
+            calibration_cache: None,
+            timing_cache,
+            builds: 0,
+        })
+    }
+
+    /// The typing in use.
+    #[must_use]
+    pub fn typing(&self) -> Typing {
+        self.typing
+    }
+
+    /// How many engines were built so far.
+    #[must_use]
+    pub fn builds(&self) -> usize {
+        self.builds
+    }
+
+    /// The TensorRT version in use, as text (`10.16.0`).
+    #[must_use]
+    pub fn version(&self) -> String {
+        version_text(self.api.versions().1)
+    }
+
+    /// Weak typing: the calibration cache TensorRT wrote or was given, once there is one.
+    #[must_use]
+    pub fn calibration_cache(&self) -> Option<&[u8]> {
+        self.calibration_cache.as_deref()
+    }
+
+    fn build_weak(
+        &mut self,
+        plan: &PrecisionPlan,
+        outputs: OutputSelection,
+    ) -> Result<(Vec<u8>, Vec<String>), BackendError> {
+        let higher = TrtDType::for_precision(plan.higher).ok_or_else(|| {
+            BackendError::Unsupported(format!(
+                "layers can be kept in float32 or float16 on TensorRT, not {}",
+                plan.higher
+            ))
+        })?;
+        if plan.lower.contains(&Precision::Fp8) {
+            return Err(BackendError::Unsupported(
+                "FP8 needs explicit quantization: use --typing strong with --int8/--fp16 instead"
+                    .into(),
+            ));
+        }
+        let int8 = plan.lower.contains(&Precision::Int8);
+        let mut calibrator = if int8 { Some(self.calibrator()?) } else { None };
+        let state = self.weak.as_mut().expect("weak typing has a network");
+        for layer in &state.layers {
+            match state.original.get(&layer.index) {
+                Some(p) => state.trt.set_precision(layer.index, *p)?,
+                None => state.trt.reset_precision(layer.index)?,
+            }
+        }
+        let mut marked = Vec::new();
+        for i in plan.marked.iter().filter(|i| self.network.layers[*i].is_markable()) {
+            state.trt.set_precision(i, higher)?;
+            marked.push(state.layers[i].name.clone());
+        }
+        let settings = BuildSettings {
+            fp16: plan.lower.contains(&Precision::Float16) || plan.higher == Precision::Float16,
+            int8,
+            bf16: plan.lower.contains(&Precision::BFloat16) || plan.higher == Precision::BFloat16,
+            constraints: (!marked.is_empty()).then_some(self.config.constraints),
+            workspace_bytes: self.config.workspace_bytes,
+            timing_cache: self.timing_cache.clone(),
+            input_shapes: self.shapes.clone(),
+        };
+        let extra = match outputs {
+            OutputSelection::NetworkOutputs => Vec::new(),
+            OutputSelection::EveryLayer => rules::readable_outputs(&state.layers),
+            OutputSelection::Isolated => {
+                return Err(BackendError::Unsupported(
+                    "the TensorRT backend cannot isolate layers; use the CPU backend for ranked"
+                        .into(),
+                ));
+            }
+        };
+        let debug = self.config.layer_outputs == LayerOutputs::Debug;
+        let mut marking = Ok(());
+        for &(l, o) in &extra {
+            marking = if debug { state.trt.mark_debug(l, o) } else { state.trt.mark_output(l, o) };
+            if marking.is_err() {
+                break;
+            }
+        }
+        let built = marking.and_then(|()| {
+            state.trt.build(&settings, calibrator.as_mut().map(|c| c as &mut dyn Calibrator))
+        });
+        for &(l, o) in &extra {
+            // Undo every mark whatever happened, so the next check starts from the model.
+            let _ =
+                if debug { state.trt.unmark_debug(l, o) } else { state.trt.unmark_output(l, o) };
+        }
+        if let Some(c) = calibrator {
+            if let Some(e) = c.error {
+                return Err(e.into());
+            }
+            if let Some(cache) = c.written {
+                self.store_calibration_cache(cache)?;
+            }
+        }
+        let built = built?;
+        if let Some(t) = built.timing_cache {
+            self.store_timing_cache(t.bytes().to_vec())?;
+        }
+        Ok((built.engine.bytes().to_vec(), marked))
+    }
+
+    fn build_strong(
+        &mut self,
+        plan: &PrecisionPlan,
+        outputs: OutputSelection,
+    ) -> Result<(Vec<u8>, Vec<String>), BackendError> {
+        let precisions = rewrite::layer_precisions(&self.table, &self.network, plan)
+            .map_err(|e| BackendError::Unsupported(e.to_string()))?;
+        let extra = match outputs {
+            OutputSelection::NetworkOutputs => Vec::new(),
+            OutputSelection::EveryLayer => self.every_layer_fetches(),
+            OutputSelection::Isolated => {
+                return Err(BackendError::Unsupported(
+                    "the TensorRT backend cannot isolate layers; use the CPU backend for ranked"
+                        .into(),
+                ));
+            }
+        };
+        if precisions.contains(&Precision::Int8) && self.scales.is_none() {
+            return Err(BackendError::Unsupported(
+                "INT8 needs calibration first (the search calibrates before its first INT8 build)"
+                    .into(),
+            ));
+        }
+        let model = self.rewritten(&precisions, &extra)?;
+        let bytes = model.to_bytes().map_err(|e| BackendError::Build(e.to_string()))?;
+        let mut trt = TrtNetwork::from_onnx(self.api, &bytes, Some(&self.path), true)?;
+        let settings = BuildSettings {
+            workspace_bytes: self.config.workspace_bytes,
+            timing_cache: self.timing_cache.clone(),
+            input_shapes: self.shapes.clone(),
+            ..BuildSettings::default()
+        };
+        let built = trt.build(&settings, None)?;
+        if let Some(t) = built.timing_cache {
+            self.store_timing_cache(t.bytes().to_vec())?;
+        }
+        let marked = plan
+            .marked
+            .iter()
+            .filter(|i| self.network.layers[*i].is_markable())
+            .filter(|i| precisions[*i] == plan.higher)
+            .map(|i| self.network.layers[i].name.clone())
+            .collect();
+        Ok((built.engine.bytes().to_vec(), marked))
+    }
+
+    fn rewritten(
+        &mut self,
+        precisions: &[Precision],
+        extra: &[Fetch],
+    ) -> Result<OnnxModel, BackendError> {
+        static EMPTY: std::sync::OnceLock<ActivationScales> = std::sync::OnceLock::new();
+        let scales =
+            self.scales.as_ref().unwrap_or_else(|| EMPTY.get_or_init(ActivationScales::new));
+        let mut source = self.model.clone();
+        expose(&mut source, extra).map_err(|e| BackendError::Unsupported(e.to_string()))?;
+        let (model, _) = rewrite::rewrite_cached(
+            &source,
+            &self.table,
+            precisions,
+            scales,
+            RewriteOptions { bf16: Bf16Mode::Native },
+            &mut self.weights,
+        )
+        .map_err(|e| BackendError::Unsupported(e.to_string()))?;
+        Ok(model)
+    }
+
+    /// Strong typing: the main-graph float layer outputs that are not graph outputs
+    /// (TensorRT cannot mark tensors inside loops or conditionals).
+    fn every_layer_fetches(&self) -> Vec<Fetch> {
+        let graph_outputs: HashSet<&str> =
+            self.model.graph().output.iter().map(|o| o.name.as_str()).collect();
+        self.table
+            .layers
+            .iter()
+            .flat_map(|l| l.float_outputs.iter())
+            .filter(|f| f.graph.is_empty() && !graph_outputs.contains(f.output.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    fn calibrator(&self) -> Result<StreamingCalibrator, BackendError> {
+        if self.calibration_cache.is_none() && self.calibration_inputs.is_empty() {
+            return Err(BackendError::Unsupported(
+                "INT8 needs calibration first (the search calibrates before its first INT8 build)"
+                    .into(),
+            ));
+        }
+        let algorithm = match self.config.calibration.method {
+            CalibrationMethod::Entropy => PTRT_CALIBRATION_ENTROPY2,
+            CalibrationMethod::Max => PTRT_CALIBRATION_MINMAX,
+            CalibrationMethod::Percentile(_) => PTRT_CALIBRATION_LEGACY,
+        };
+        Ok(StreamingCalibrator {
+            api: self.api,
+            algorithm: i32::try_from(algorithm).expect("small"),
+            inputs: self.calibration_inputs.clone(),
+            next: 0,
+            buffers: Vec::new(),
+            cache: self.calibration_cache.clone(),
+            written: None,
+            error: None,
+        })
+    }
+
+    fn store_calibration_cache(&mut self, cache: Vec<u8>) -> Result<(), BackendError> {
+        if let Some(path) = &self.config.calibration.cache {
+            write_atomically(path, &cache).map_err(|e| {
+                BackendError::Input(format!(
+                    "cannot write calibration cache {}: {e}",
+                    path.display()
+                ))
+            })?;
+        }
+        self.calibration_cache = Some(cache);
+        Ok(())
+    }
+
+    fn store_timing_cache(&mut self, cache: Vec<u8>) -> Result<(), BackendError> {
+        if let Some(path) = &self.config.timing_cache {
+            write_atomically(path, &cache).map_err(|e| {
+                BackendError::Input(format!("cannot write timing cache {}: {e}", path.display()))
+            })?;
+        }
+        self.timing_cache = Some(cache);
+        Ok(())
+    }
+
+    /// Reads and checks the calibration cache file, if one is configured and exists: it must
+    /// parse, be of the configured algorithm, and come from the TensorRT in use.
+    fn read_calibration_cache(&self) -> Result<Option<CalibrationCache>, BackendError> {
+        let Some(path) = self.config.calibration.cache.as_ref().filter(|p| p.exists()) else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            BackendError::Input(format!("cannot read calibration cache {}: {e}", path.display()))
+        })?;
+        let cache = CalibrationCache::parse(&text).map_err(|e| {
+            BackendError::Input(format!(
+                "calibration cache {} does not parse: {e}; fix or delete it to calibrate again",
+                path.display()
+            ))
+        })?;
+        cache.check_method(self.config.calibration.method).map_err(|e| {
+            BackendError::Input(format!("calibration cache {}: {e}", path.display()))
+        })?;
+        let loaded = self.api.versions().1;
+        if i64::from(cache.trt_version) != i64::from(loaded) {
+            return Err(BackendError::Input(format!(
+                "calibration cache {} was written by TensorRT {} (header TRT-{}-{}), but this is \
+                 TensorRT {}: TensorRT would not use it; delete it to calibrate again",
+                path.display(),
+                version_text(i32::try_from(cache.trt_version).unwrap_or(0)),
+                cache.trt_version,
+                cache.algorithm,
+                version_text(loaded)
+            )));
+        }
+        Ok(Some(cache))
+    }
+
+    /// Strong typing: INT8 scales by running the float32 network on `inputs` with every
+    /// quantized tensor exposed.
+    fn calibrate_strong(&mut self, inputs: &[NamedTensors]) -> Result<String, BackendError> {
+        let fetches: Vec<Fetch> = int8_activation_fetches(&self.model, &self.table)
+            .into_iter()
+            .filter(|f| f.graph.is_empty())
+            .collect();
+        let tensors: Vec<String> = fetches.iter().map(|f| f.tensor.clone()).collect();
+        if let Some(cache) = self.read_calibration_cache()? {
+            let missing: Vec<&String> =
+                tensors.iter().filter(|t| !cache.scales.contains_key(*t)).collect();
+            if let Some(first) = missing.first() {
+                return Err(BackendError::Input(format!(
+                    "calibration cache lacks {} of the {} tensors this model quantizes (e.g. {first}); \
+                     it was made for another model: delete it to calibrate again",
+                    missing.len(),
+                    tensors.len()
+                )));
+            }
+            self.scales = Some(tensors.iter().map(|t| (t.clone(), cache.scales[t])).collect());
+            return Ok(format!(
+                "INT8 scales of {} tensors read from the calibration cache",
+                tensors.len()
+            ));
+        }
+        if inputs.is_empty() {
+            return Err(BackendError::Input(
+                "calibration needs at least one input iteration".into(),
+            ));
+        }
+        let method = self.config.calibration.method;
+        let float32 = vec![Precision::Float32; self.table.layers.len()];
+        let model = self.rewritten(&float32, &fetches)?;
+        let bytes = model.to_bytes().map_err(|e| BackendError::Build(e.to_string()))?;
+        let mut trt = TrtNetwork::from_onnx(self.api, &bytes, Some(&self.path), true)?;
+        let settings = BuildSettings {
+            workspace_bytes: self.config.workspace_bytes,
+            input_shapes: self.shapes.clone(),
+            ..BuildSettings::default()
+        };
+        let built = trt.build(&settings, None).map_err(|e| {
+            BackendError::Unsupported(format!("calibration: the float32 engine did not build: {e}"))
+        })?;
+        let mut runner =
+            Runner::new(CudaEngine::deserialize(self.api, built.engine.bytes())?, false)?;
+        let mut outputs = Vec::with_capacity(inputs.len());
+        for feed in inputs {
+            outputs.push(runner.run(feed)?);
+        }
+        let names: HashMap<&str, &str> =
+            fetches.iter().map(|f| (f.output.as_str(), f.tensor.as_str())).collect();
+        let mut collectors: HashMap<String, RangeCollector> =
+            tensors.iter().map(|t| (t.clone(), RangeCollector::new(t.clone(), method))).collect();
+        for histogram in [false, true] {
+            for out in &outputs {
+                for (name, tensor) in out {
+                    let tensor_name = names.get(name.as_str()).copied().unwrap_or(name.as_str());
+                    let Some(c) = collectors.get_mut(tensor_name) else { continue };
+                    if histogram && !c.needs_histogram() {
+                        continue;
+                    }
+                    let values: Vec<f32> = tensor.to_f64_vec().iter().map(|v| *v as f32).collect();
+                    let r = if histogram {
+                        c.observe_histogram(&values)
+                    } else {
+                        c.observe_max(&values)
+                    };
+                    r.map_err(|e| BackendError::Input(format!("calibration: {e}")))?;
+                }
+            }
+        }
+        let mut cache = CalibrationCache::new(method);
+        cache.trt_version = u32::try_from(self.api.versions().1).unwrap_or(0);
+        let mut scales = ActivationScales::new();
+        for t in &tensors {
+            let scale = scale_from_amax(collectors[t].amax());
+            cache.scales.insert(t.clone(), scale);
+            scales.insert(t.clone(), scale);
+        }
+        self.scales = Some(scales);
+        let mut message = format!(
+            "calibrated {} tensors with {method} on {} input iteration(s) with TensorRT",
+            tensors.len(),
+            inputs.len()
+        );
+        if let Some(path) = &self.config.calibration.cache {
+            write_atomically(path, cache.to_text().as_bytes()).map_err(|e| {
+                BackendError::Input(format!(
+                    "cannot write calibration cache {}: {e}",
+                    path.display()
+                ))
+            })?;
+            message = format!("{message}; cache written to {}", path.display());
+        }
+        Ok(message)
+    }
+}
+
+impl Backend for TensorRtBackend {
+    type Engine = TrtEngine;
+
+    fn name(&self) -> &str {
+        "tensorrt"
+    }
+
+    fn network(&self) -> &Network {
+        &self.network
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let precisions = match self.typing {
+            Typing::Weak => {
+                vec![Precision::Float32, Precision::Float16, Precision::BFloat16, Precision::Int8]
+            }
+            Typing::Strong => {
+                vec![Precision::Float32, Precision::Float16, Precision::BFloat16, Precision::Int8]
+            }
+        };
+        Capabilities { precisions, every_layer_output: true, isolated_layer_output: false }
+    }
+
+    fn build(
+        &mut self,
+        plan: &PrecisionPlan,
+        outputs: OutputSelection,
+    ) -> Result<TrtEngine, BackendError> {
+        let (bytes, marked) = match self.typing {
+            Typing::Weak => self.build_weak(plan, outputs)?,
+            Typing::Strong => self.build_strong(plan, outputs)?,
+        };
+        self.builds += 1;
+        if let Some(dir) = &self.config.save_engines {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                BackendError::Input(format!("cannot create engine folder {}: {e}", dir.display()))
+            })?;
+            let path = dir.join(format!("check-{:04}.engine", self.builds));
+            write_atomically(&path, &bytes).map_err(|e| {
+                BackendError::Input(format!("cannot write engine {}: {e}", path.display()))
+            })?;
+        }
+        let engine = CudaEngine::deserialize(self.api, &bytes)?;
+        let deviations = if marked.is_empty() {
+            Vec::new()
+        } else {
+            match engine
+                .layer_information()
+                .map_err(|e| e.to_string())
+                .and_then(|json| inspect::engine_layers(&json))
+            {
+                Ok(layers) => inspect::deviations(&layers, &marked, plan.higher),
+                Err(e) => {
+                    vec![format!("the engine inspector's layer information could not be read: {e}")]
+                }
+            }
+        };
+        let debug = self.typing == Typing::Weak
+            && self.config.layer_outputs == LayerOutputs::Debug
+            && outputs == OutputSelection::EveryLayer;
+        Ok(TrtEngine { runner: Runner::new(engine, debug)?, deviations })
+    }
+
+    fn calibrate(&mut self, inputs: &[NamedTensors]) -> Result<Option<String>, BackendError> {
+        match self.typing {
+            Typing::Strong => self.calibrate_strong(inputs).map(Some),
+            Typing::Weak => {
+                if let Some(cache) = self.read_calibration_cache()? {
+                    self.calibration_cache = Some(cache.to_text().into_bytes());
+                    return Ok(Some(format!(
+                        "TensorRT reads the INT8 scales of {} tensors from the calibration cache ({})",
+                        cache.scales.len(),
+                        cache.algorithm
+                    )));
+                }
+                if inputs.is_empty() {
+                    return Err(BackendError::Input(
+                        "calibration needs at least one input iteration".into(),
+                    ));
+                }
+                self.calibration_inputs = inputs.to_vec();
+                Ok(Some(format!(
+                    "TensorRT calibrates ({}) on {} input iteration(s) at the first INT8 build",
+                    self.config.calibration.method,
+                    inputs.len()
+                )))
+            }
+        }
+    }
+
+    fn export_model(&self, plan: &PrecisionPlan) -> Result<Vec<u8>, BackendError> {
+        if self.typing == Typing::Weak {
+            return Err(BackendError::Unsupported(
+                "weakly typed TensorRT plans are precision hints, not a model: use --typing strong \
+                 (or the CPU backend) to save the rewritten ONNX model, or apply the printed \
+                 trtexec flags"
+                    .into(),
+            ));
+        }
+        let precisions = rewrite::layer_precisions(&self.table, &self.network, plan)
+            .map_err(|e| BackendError::Unsupported(e.to_string()))?;
+        let mut weights = WeightCache::default();
+        let scales = self.scales.clone().unwrap_or_default();
+        let (model, _) = rewrite::rewrite_cached(
+            &self.model,
+            &self.table,
+            &precisions,
+            &scales,
+            RewriteOptions { bf16: Bf16Mode::Native },
+            &mut weights,
+        )
+        .map_err(|e| BackendError::Unsupported(e.to_string()))?;
+        model.to_bytes().map_err(|e| BackendError::Unsupported(e.to_string()))
+    }
+}
+
+/// A built engine, ready to run.
+pub struct TrtEngine {
+    runner: Runner,
+    deviations: Vec<String>,
+}
+
+impl Engine for TrtEngine {
+    fn infer(&mut self, inputs: &NamedTensors) -> Result<NamedTensors, BackendError> {
+        Ok(self.runner.run(inputs)?)
+    }
+
+    fn plan_deviations(&self) -> Vec<String> {
+        self.deviations.clone()
+    }
+}
+
+/// Streams the search's inputs to TensorRT's calibrator, one iteration per batch.
+struct StreamingCalibrator {
+    api: &'static Api,
+    algorithm: i32,
+    inputs: Vec<NamedTensors>,
+    next: usize,
+    buffers: Vec<DeviceBuffer>,
+    cache: Option<Vec<u8>>,
+    written: Option<Vec<u8>>,
+    error: Option<TrtError>,
+}
+
+impl Calibrator for StreamingCalibrator {
+    fn algorithm(&self) -> i32 {
+        self.algorithm
+    }
+
+    fn batch_size(&self) -> i32 {
+        self.inputs
+            .first()
+            .and_then(|f| f.values().next())
+            .and_then(|t| t.shape().first().copied())
+            .and_then(|n| i32::try_from(n).ok())
+            .unwrap_or(1)
+    }
+
+    fn next_batch(&mut self, names: &[String]) -> Option<Vec<*mut c_void>> {
+        let feed = self.inputs.get(self.next)?;
+        self.next += 1;
+        let result = (|| -> Result<Vec<*mut c_void>, TrtError> {
+            let stream = Stream::new(self.api)?;
+            let mut buffers = Vec::new();
+            let mut uploads = Vec::new();
+            for name in names {
+                let tensor = feed.get(name).ok_or_else(|| {
+                    TrtError::InvalidArgument(format!("calibration: no value for input {name}"))
+                })?;
+                let values: Vec<u8> =
+                    tensor.to_f64_vec().iter().flat_map(|v| (*v as f32).to_le_bytes()).collect();
+                let buffer = DeviceBuffer::new(self.api, values.len())?;
+                buffer.upload(&values, &stream)?;
+                buffers.push(buffer);
+                uploads.push(values);
+            }
+            stream.synchronize()?;
+            let pointers = buffers.iter().map(DeviceBuffer::as_ptr).collect();
+            self.buffers = buffers;
+            Ok(pointers)
+        })();
+        match result {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.error = Some(e);
+                None
+            }
+        }
+    }
+
+    fn read_cache(&mut self) -> Option<&[u8]> {
+        self.cache.as_deref()
+    }
+
+    fn write_cache(&mut self, cache: &[u8]) {
+        self.written = Some(cache.to_vec());
+    }
+}
+
+/// The network of a weakly typed backend: TensorRT's layers, markable by Polygraphy's rule.
+fn weak_network(
+    name: &str,
+    layers: &[LayerDesc],
+    inputs: &[crate::network::TensorDesc],
+    outputs: &[crate::network::TensorDesc],
+    shapes: &[(String, Vec<i64>)],
+) -> Network {
+    let tensor_names = |list: &[crate::network::TensorDesc]| -> Vec<String> {
+        list.iter().filter_map(|t| t.name.clone()).collect()
+    };
+    let fixed: HashMap<&str, &Vec<i64>> = shapes.iter().map(|(n, d)| (n.as_str(), d)).collect();
+    Network {
+        name: name.to_owned(),
+        inputs: inputs
+            .iter()
+            .filter_map(|t| {
+                let n = t.name.clone()?;
+                let dims = fixed.get(n.as_str()).map_or(&t.dims, |d| *d);
+                Some(TensorInfo {
+                    dtype: t.dtype.host().unwrap_or(DType::F32),
+                    shape: dims.iter().map(|d| usize::try_from(*d).ok()).collect(),
+                    name: n,
+                })
+            })
+            .collect(),
+        layers: layers
+            .iter()
+            .map(|l| {
+                let mut layer = Layer::new(
+                    l.index,
+                    l.name.clone(),
+                    l.type_name.clone(),
+                    tensor_names(&l.inputs),
+                    tensor_names(&l.outputs),
+                );
+                layer.unmarkable_reason = rules::unmarkable_reason(l);
+                layer
+            })
+            .collect(),
+        outputs: tensor_names(outputs),
+    }
+}
+
+/// The fixed shape of every network input: the given shape, or the declared one with dynamic
+/// dimensions set to 1 (as Polygraphy does).
+fn fixed_shapes(
+    inputs: &[crate::network::TensorDesc],
+    given: &InputShapes,
+) -> Result<Vec<(String, Vec<i64>)>, TrtError> {
+    for name in given.0.keys() {
+        if !inputs.iter().any(|t| t.name.as_deref() == Some(name.as_str())) {
+            return Err(TrtError::InvalidArgument(format!(
+                "--input-shapes names {name}, which is not a network input"
+            )));
+        }
+    }
+    Ok(inputs
+        .iter()
+        .filter_map(|t| {
+            let name = t.name.clone()?;
+            let dims =
+                given.0.get(&name).cloned().unwrap_or_else(|| {
+                    t.dims.iter().map(|d| if *d < 0 { 1 } else { *d }).collect()
+                });
+            Some((name, dims))
+        })
+        .collect())
+}
+
+/// `101600` as `10.16.0`.
+fn version_text(v: i32) -> String {
+    format!("{}.{}.{}", v / 10000, v / 100 % 100, v % 100)
+}

@@ -1,0 +1,493 @@
+//! The safe layer and the backend, run against the fake implementation of the shim's C API
+//! (`backend_tensorrt::fake`): layer listing, precision hints set and reset, marked outputs
+//! (as outputs and as debug tensors), failing builds, runs with copies back, calibration and
+//! timing caches, error propagation, handles freed on drop, and searches end to end.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use backend_tensorrt::fake::{self, FakeConfig};
+use backend_tensorrt::{
+    CalibrationSettings, LayerOutputs, PrecisionConstraints, TensorRtBackend, TensorRtConfig,
+    TrtError, Typing,
+};
+use ndarray::ArrayD;
+use onnx_protobuf::{GraphProto, ModelProto, OperatorSetIdProto, ValueInfoProto};
+use precision_core::oracle::BackendOracle;
+use precision_core::{
+    Algorithm, Backend, BackendError, CompareConfig, Engine, LayerSet, NamedTensors, NoObserver,
+    OutputSelection, PerOutput, Precision, PrecisionPlan, SearchOptions, Tensor, run_search,
+};
+use precision_onnx::OnnxModel;
+use precision_onnx::proto::{self, elem};
+
+const WIDTH: usize = 8;
+const BLOCKS: usize = 6;
+
+/// A float tensor of fixed shape.
+fn shaped(name: &str, dims: &[i64]) -> ValueInfoProto {
+    let mut v = proto::value_info(name, elem::FLOAT);
+    let t = v.type_.mut_or_insert_default().mut_tensor_type();
+    let shape = t.shape.mut_or_insert_default();
+    for d in dims {
+        let mut dim = onnx_protobuf::tensor_shape_proto::Dimension::new();
+        dim.set_dim_value(*d);
+        shape.dim.push(dim);
+    }
+    v
+}
+
+/// x[1,8] → (MatMul mm{i} → Relu relu{i}) × 6 → y.
+fn chain_model(dir: &Path) -> PathBuf {
+    let mut g = GraphProto { name: "chain".into(), ..Default::default() };
+    g.input.push(shaped("x", &[1, WIDTH as i64]));
+    let mut prev = "x".to_owned();
+    for i in 0..BLOCKS {
+        let w: Vec<f32> =
+            (0..WIDTH * WIDTH).map(|k| if k % (WIDTH + 1) == 0 { 1.0 } else { 0.0 }).collect();
+        g.initializer.push(proto::f32_tensor(&format!("w{i}"), &[WIDTH as i64, WIDTH as i64], &w));
+        let m = format!("m{i}");
+        let out = if i + 1 == BLOCKS { "y".to_owned() } else { format!("r{i}") };
+        g.node.push(proto::make_node(
+            "MatMul",
+            format!("mm{i}"),
+            vec![prev.clone(), format!("w{i}")],
+            vec![m.clone()],
+            vec![],
+        ));
+        g.node.push(proto::make_node(
+            "Relu",
+            format!("relu{i}"),
+            vec![m],
+            vec![out.clone()],
+            vec![],
+        ));
+        prev = out;
+    }
+    g.output.push(shaped("y", &[1, WIDTH as i64]));
+    let mut m = ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    *m.graph.mut_or_insert_default() = g;
+    let path = dir.join("chain.onnx");
+    OnnxModel { proto: m }.save(&path).unwrap();
+    path
+}
+
+/// mm1 and mm4 lose 0.5 and 0.3 in INT8; every other layer 0.001.
+fn sensitive_config() -> FakeConfig {
+    let mut int8_error = HashMap::new();
+    for i in 0..BLOCKS {
+        int8_error.insert(format!("mm{i}"), 0.001);
+        int8_error.insert(format!("relu{i}"), 0.001);
+    }
+    int8_error.insert("mm1".into(), 0.5);
+    int8_error.insert("mm4".into(), 0.3);
+    FakeConfig { int8_error, ..FakeConfig::default() }
+}
+
+fn feed(seed: f32) -> NamedTensors {
+    let mut f = NamedTensors::new();
+    let values: Vec<f32> = (0..WIDTH).map(|k| seed + k as f32 * 0.25).collect();
+    f.insert("x".into(), Tensor::F32(ArrayD::from_shape_vec(vec![1, WIDTH], values).unwrap()));
+    f
+}
+
+fn open(
+    api: &'static backend_tensorrt::Api,
+    path: &Path,
+    config: TensorRtConfig,
+) -> TensorRtBackend {
+    TensorRtBackend::open_with(api, path, TensorRtConfig { lower: vec![Precision::Int8], ..config })
+        .expect("the fake opens the chain")
+}
+
+fn plan(backend: &TensorRtBackend, marked: &[&str]) -> PrecisionPlan {
+    let net = backend.network();
+    let base = PrecisionPlan::new(net, vec![Precision::Int8], Precision::Float32).unwrap();
+    let idx =
+        marked.iter().map(|n| net.layer_by_name(n).unwrap_or_else(|| panic!("layer {n}")).index);
+    base.with_marked(LayerSet::from_indices(net.len(), idx))
+}
+
+fn y(outputs: &NamedTensors) -> Vec<f32> {
+    outputs["y"].as_f32().expect("float output").iter().copied().collect()
+}
+
+#[test]
+fn lists_layers_with_polygraphys_markable_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = fake::install(FakeConfig::default());
+    let backend = open(f.api(), &chain_model(dir.path()), TensorRtConfig::default());
+    assert_eq!(backend.typing(), Typing::Weak, "TensorRT 10 defaults to weak typing");
+    let net = backend.network();
+    // One CONSTANT layer per weight, then the 12 node layers.
+    assert_eq!(net.len(), BLOCKS + 2 * BLOCKS);
+    let constants: Vec<_> = net.layers.iter().filter(|l| l.op == "CONSTANT").collect();
+    assert_eq!(constants.len(), BLOCKS);
+    assert!(constants.iter().all(|l| !l.is_markable()));
+    let mm1 = net.layer_by_name("mm1").unwrap();
+    assert_eq!(mm1.op, "MATRIX_MULTIPLY");
+    assert_eq!(mm1.inputs, ["r0", "w1"]);
+    assert_eq!(mm1.outputs, ["m1"]);
+    assert!(mm1.is_markable());
+    assert_eq!(net.inputs[0].name, "x");
+    assert_eq!(net.inputs[0].shape, [Some(1), Some(WIDTH)]);
+    assert_eq!(net.outputs, ["y"]);
+}
+
+#[test]
+fn each_check_resets_hints_and_sets_them_on_the_marked_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = fake::install(sensitive_config());
+    let mut backend = open(f.api(), &chain_model(dir.path()), TensorRtConfig::default());
+    backend.calibrate(&[feed(0.0)]).unwrap();
+    let p = plan(&backend, &["mm1", "relu3"]);
+    backend.build(&p, OutputSelection::NetworkOutputs).unwrap();
+    let s = f.stats();
+    assert_eq!(s.last_hinted, ["mm1", "relu3"]);
+    assert!(!s.last_int8.contains(&"mm1".to_owned()) && s.last_int8.contains(&"mm4".to_owned()));
+    let flags = s.last_flags;
+    assert_ne!(flags & tensorrt_sys::shim::PTRT_BUILD_INT8, 0);
+    assert_ne!(flags & tensorrt_sys::shim::PTRT_BUILD_OBEY_PRECISION_CONSTRAINTS, 0);
+    assert_ne!(flags & tensorrt_sys::shim::PTRT_BUILD_DISABLE_TF32, 0);
+    backend.build(&plan(&backend, &["mm4"]), OutputSelection::NetworkOutputs).unwrap();
+    assert_eq!(f.stats().last_hinted, ["mm4"], "the previous check's hints were reset");
+    // Constants can be marked in a plan but are skipped, as in Polygraphy.
+    backend.build(&plan(&backend, &["constant:w0"]), OutputSelection::NetworkOutputs).unwrap();
+    assert!(f.stats().last_hinted.is_empty());
+}
+
+#[test]
+fn runs_copy_outputs_back_and_reflect_the_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = fake::install(sensitive_config());
+    let mut backend = open(f.api(), &chain_model(dir.path()), TensorRtConfig::default());
+    let input = feed(1.0);
+    let x: Vec<f32> = input["x"].as_f32().unwrap().iter().copied().collect();
+    let net = backend.network().clone();
+    let mut reference =
+        backend.build(&PrecisionPlan::float32(&net), OutputSelection::NetworkOutputs).unwrap();
+    assert_eq!(y(&reference.infer(&input).unwrap()), x, "float32 adds no error");
+    backend.calibrate(&[input.clone()]).unwrap();
+    let mut low = backend.build(&plan(&backend, &[]), OutputSelection::NetworkOutputs).unwrap();
+    let got = y(&low.infer(&input).unwrap());
+    // mm1's 0.5 plus mm4's 0.3 plus the small errors of the other layers.
+    assert!(got.iter().zip(&x).all(|(g, x)| (g - x - 0.81).abs() < 1e-4), "{got:?}");
+    let mut fixed =
+        backend.build(&plan(&backend, &["mm1", "mm4"]), OutputSelection::NetworkOutputs).unwrap();
+    let got = y(&fixed.infer(&input).unwrap());
+    assert!(got.iter().zip(&x).all(|(g, x)| (g - x - 0.01).abs() < 1e-4), "{got:?}");
+    assert!(f.stats().runs >= 3);
+}
+
+#[test]
+fn every_layer_outputs_are_marked_then_unmarked_as_outputs_or_debug_tensors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = chain_model(dir.path());
+    for mode in [LayerOutputs::Outputs, LayerOutputs::Debug] {
+        let f = fake::install(sensitive_config());
+        let mut backend = open(
+            f.api(),
+            &path,
+            TensorRtConfig { layer_outputs: mode, ..TensorRtConfig::default() },
+        );
+        backend.calibrate(&[feed(0.0)]).unwrap();
+        let mut all = backend.build(&plan(&backend, &[]), OutputSelection::EveryLayer).unwrap();
+        let out = all.infer(&feed(0.0)).unwrap();
+        let names: HashSet<&str> = out.keys().map(String::as_str).collect();
+        for i in 0..BLOCKS {
+            assert!(
+                names.contains(format!("m{i}").as_str()),
+                "{mode:?}: m{i} missing from {names:?}"
+            );
+        }
+        assert!(names.contains("y") && !names.contains("w0"), "{mode:?}: {names:?}");
+        // m1 carries mm1's error on top of r0's.
+        let m1 = out["m1"].to_f64_vec()[0];
+        let r0 = out["r0"].to_f64_vec()[0];
+        assert!((m1 - r0 - 0.5).abs() < 1e-4, "{mode:?}: m1 {m1} r0 {r0}");
+        let mut plain =
+            backend.build(&plan(&backend, &[]), OutputSelection::NetworkOutputs).unwrap();
+        assert_eq!(plain.infer(&feed(0.0)).unwrap().len(), 1, "{mode:?}: marks were undone");
+    }
+}
+
+#[test]
+fn a_build_that_cannot_obey_fails_the_check_and_prefer_reports_the_deviation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = chain_model(dir.path());
+    let mut config = sensitive_config();
+    config.no_float_kernel.insert("mm1".into());
+    let f = fake::install(config);
+    let mut backend = open(f.api(), &path, TensorRtConfig::default());
+    backend.calibrate(&[feed(0.0)]).unwrap();
+    let err = backend
+        .build(&plan(&backend, &["mm1"]), OutputSelection::NetworkOutputs)
+        .err()
+        .expect("obey fails");
+    assert!(err.is_build_failure(), "{err:?}");
+    assert!(err.to_string().contains("mm1"), "TensorRT's text is kept: {err}");
+    assert_eq!(f.stats().failed_builds, 1);
+    // The backend is still usable after a failed build.
+    let ok = backend.build(&plan(&backend, &["mm4"]), OutputSelection::NetworkOutputs).unwrap();
+    assert!(ok.plan_deviations().is_empty(), "{:?}", ok.plan_deviations());
+
+    let mut prefer = open(
+        f.api(),
+        &path,
+        TensorRtConfig { constraints: PrecisionConstraints::Prefer, ..TensorRtConfig::default() },
+    );
+    prefer.calibrate(&[feed(0.0)]).unwrap();
+    let engine =
+        prefer.build(&plan(&prefer, &["mm1", "mm4"]), OutputSelection::NetworkOutputs).unwrap();
+    let notes = engine.plan_deviations();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("mm1") && notes[0].contains("int8"), "{notes:?}");
+}
+
+#[test]
+fn errors_reach_the_user_with_their_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = chain_model(dir.path());
+    // The parser's errors name the node and its op.
+    let mut config = FakeConfig::default();
+    config.unsupported_ops.insert("Relu".into());
+    let f = fake::install(config);
+    let Err(TrtError::Parse(text)) =
+        TensorRtBackend::open_with(f.api(), &path, TensorRtConfig::default())
+    else {
+        panic!("a parser error")
+    };
+    assert_eq!(text.lines().count(), BLOCKS, "{text}");
+    assert!(text.contains("node 1 'relu0' (Relu)"), "{text}");
+    // No device.
+    let f = fake::install(FakeConfig { devices: 0, ..FakeConfig::default() });
+    let err = TensorRtBackend::open_with(f.api(), &path, TensorRtConfig::default()).err().unwrap();
+    assert!(matches!(err, TrtError::NoDevice(_)), "{err:?}");
+    assert!(BackendError::from(err).to_string().contains("no usable CUDA device"));
+    // Out of device memory while running.
+    let f = fake::install(FakeConfig { malloc_limit: Some(1), ..FakeConfig::default() });
+    let mut backend = open(f.api(), &path, TensorRtConfig::default());
+    let net = backend.network().clone();
+    let mut engine =
+        backend.build(&PrecisionPlan::float32(&net), OutputSelection::NetworkOutputs).unwrap();
+    let err = engine.infer(&feed(0.0)).err().unwrap();
+    assert!(err.to_string().contains("out of memory"), "{err}");
+    assert!(!err.is_build_failure());
+    // Inputs that do not fit.
+    let f = fake::install(FakeConfig::default());
+    let mut backend = open(f.api(), &path, TensorRtConfig::default());
+    let mut engine =
+        backend.build(&PrecisionPlan::float32(&net), OutputSelection::NetworkOutputs).unwrap();
+    let err = engine.infer(&NamedTensors::new()).err().unwrap();
+    assert!(matches!(err, BackendError::Input(_)) && err.to_string().contains("x"), "{err}");
+    // Weak typing on TensorRT 11.
+    let f = fake::install(FakeConfig { version: 110_100, ..FakeConfig::default() });
+    let err = TensorRtBackend::open_with(
+        f.api(),
+        &path,
+        TensorRtConfig { typing: Some(Typing::Weak), ..TensorRtConfig::default() },
+    )
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("only strongly typed"), "{err}");
+}
+
+#[test]
+fn without_tensorrt_the_backend_says_how_to_get_it() {
+    if tensorrt_sys::LINKED {
+        return; // This build has TensorRT; the message cannot appear.
+    }
+    let err =
+        TensorRtBackend::open(Path::new("model.onnx"), TensorRtConfig::default()).err().unwrap();
+    assert_eq!(
+        err.to_string(),
+        "TensorRT was not found when this binary was built; set TENSORRT_ROOT and rebuild with \
+         --features tensorrt"
+    );
+}
+
+#[test]
+fn calibration_streams_batches_once_then_uses_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = chain_model(dir.path());
+    let cache = dir.path().join("calib.cache");
+    let f = fake::install(sensitive_config());
+    let config = TensorRtConfig {
+        calibration: CalibrationSettings {
+            cache: Some(cache.clone()),
+            ..CalibrationSettings::default()
+        },
+        ..TensorRtConfig::default()
+    };
+    let mut backend = open(f.api(), &path, config.clone());
+    let inputs = [feed(0.0), feed(1.0), feed(-2.0)];
+    backend.calibrate(&inputs).unwrap();
+    backend.build(&plan(&backend, &[]), OutputSelection::NetworkOutputs).unwrap();
+    assert_eq!(f.stats().calibration_batches, 3, "one batch per input iteration");
+    let text = std::fs::read_to_string(&cache).unwrap();
+    assert!(text.starts_with("TRT-101600-EntropyCalibration2\nx: "), "{text}");
+    // amax of x over the three batches is |-2| + ... = 3.75 (feed(1.0) reaches 2.75).
+    let hex = text.lines().nth(1).unwrap().rsplit(": ").next().unwrap();
+    let scale = f32::from_bits(u32::from_str_radix(hex, 16).unwrap());
+    assert!((scale * 127.0 - 2.75).abs() < 1e-4, "{scale}");
+    backend.build(&plan(&backend, &["mm1"]), OutputSelection::NetworkOutputs).unwrap();
+    assert_eq!(f.stats().calibration_batches, 3, "later builds read the cache");
+    // A new backend reads the file and never streams a batch.
+    let f = fake::install(sensitive_config());
+    let mut again = open(f.api(), &path, config.clone());
+    again.calibrate(&inputs).unwrap();
+    again.build(&plan(&again, &[]), OutputSelection::NetworkOutputs).unwrap();
+    assert_eq!(f.stats().calibration_batches, 0);
+    // A cache from another TensorRT version, or another algorithm, is refused up front.
+    std::fs::write(&cache, text.replace("TRT-101600", "TRT-100300")).unwrap();
+    let mut other = open(f.api(), &path, config.clone());
+    let err = other.calibrate(&inputs).err().unwrap();
+    assert!(matches!(err, BackendError::Input(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("TensorRT 10.3.0") && err.to_string().contains("delete it"),
+        "{err}"
+    );
+    std::fs::write(&cache, text.replace("EntropyCalibration2", "MinMaxCalibration")).unwrap();
+    let err = open(f.api(), &path, config).calibrate(&inputs).err().unwrap();
+    assert!(err.to_string().contains("MinMaxCalibration"), "{err}");
+}
+
+#[test]
+fn timing_cache_and_saved_engines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = chain_model(dir.path());
+    let timing = dir.path().join("timing.cache");
+    let engines = dir.path().join("engines");
+    let f = fake::install(sensitive_config());
+    let config = TensorRtConfig {
+        timing_cache: Some(timing.clone()),
+        save_engines: Some(engines.clone()),
+        ..TensorRtConfig::default()
+    };
+    let mut backend = open(f.api(), &path, config.clone());
+    let net = backend.network().clone();
+    backend.build(&PrecisionPlan::float32(&net), OutputSelection::NetworkOutputs).unwrap();
+    assert_eq!(f.stats().builds_with_timing_cache, 0);
+    assert!(timing.exists(), "the timing cache is written after a build");
+    backend.calibrate(&[feed(0.0)]).unwrap();
+    backend.build(&plan(&backend, &[]), OutputSelection::NetworkOutputs).unwrap();
+    assert_eq!(f.stats().builds_with_timing_cache, 1, "the second build reuses the cache");
+    let mut saved: Vec<_> =
+        std::fs::read_dir(&engines).unwrap().map(|e| e.unwrap().file_name()).collect();
+    saved.sort();
+    assert_eq!(saved, ["check-0001.engine", "check-0002.engine"]);
+    // A new backend starts from the file; a foreign timing cache fails the build clearly.
+    let mut again = open(f.api(), &path, config.clone());
+    again.build(&PrecisionPlan::float32(&net), OutputSelection::NetworkOutputs).unwrap();
+    assert_eq!(f.stats().builds_with_timing_cache, 2);
+    std::fs::write(&timing, b"something else").unwrap();
+    let mut foreign = open(f.api(), &path, config);
+    let err = foreign
+        .build(&PrecisionPlan::float32(&net), OutputSelection::NetworkOutputs)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("timing cache"), "{err}");
+}
+
+#[test]
+fn every_handle_buffer_and_stream_is_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = chain_model(dir.path());
+    let f = fake::install(sensitive_config());
+    {
+        let mut backend = open(f.api(), &path, TensorRtConfig::default());
+        backend.calibrate(&[feed(0.0), feed(1.0)]).unwrap();
+        for marked in [&[][..], &["mm1"], &["mm1", "mm4"]] {
+            let mut engine =
+                backend.build(&plan(&backend, marked), OutputSelection::EveryLayer).unwrap();
+            engine.infer(&feed(0.5)).unwrap();
+        }
+        let s = f.stats();
+        assert!(s.live_handles > 0, "the backend holds its network");
+        assert_eq!(s.live_buffers, 0, "device buffers live only during a run");
+    }
+    let s = f.stats();
+    assert_eq!((s.live_handles, s.live_buffers, s.live_streams), (0, 0, 0), "{s:?}");
+}
+
+fn oracle(backend: TensorRtBackend, tolerance: f64) -> BackendOracle<TensorRtBackend> {
+    let base =
+        PrecisionPlan::new(backend.network(), vec![Precision::Int8], Precision::Float32).unwrap();
+    let inputs = vec![feed(0.0), feed(1.0)];
+    let mut reference = {
+        let mut b = backend;
+        b.calibrate(&inputs).unwrap();
+        let net = b.network().clone();
+        let engine =
+            b.build(&PrecisionPlan::float32(&net), OutputSelection::NetworkOutputs).unwrap();
+        (b, engine)
+    };
+    let goldens = inputs.iter().map(|i| reference.1.infer(i).unwrap()).collect();
+    let config = CompareConfig {
+        atol: PerOutput::uniform(tolerance),
+        rtol: PerOutput::uniform(0.0),
+        ..CompareConfig::default()
+    };
+    BackendOracle::new(reference.0, base, inputs, goldens, config).unwrap()
+}
+
+#[test]
+fn searches_run_end_to_end_through_the_fake() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = chain_model(dir.path());
+    let f = fake::install(sensitive_config());
+    for algorithm in [Algorithm::Bisect, Algorithm::Linear, Algorithm::WorstFirst] {
+        let backend = open(f.api(), &path, TensorRtConfig::default());
+        let mut oracle = oracle(backend, 0.05);
+        let options = SearchOptions { minimize: true, ..SearchOptions::new(algorithm) };
+        let outcome = run_search(&mut oracle, &options, &mut NoObserver).unwrap();
+        let answer = outcome.answer.expect("an answer");
+        let network = precision_core::oracle::Oracle::network(&oracle).clone();
+        let names: Vec<&str> = answer.iter().map(|i| network.layers[i].name.as_str()).collect();
+        assert_eq!(names, ["mm1", "mm4"], "{algorithm:?} minimized to the two sensitive layers");
+    }
+    assert!(f.stats().builds > 10);
+}
+
+#[test]
+fn strongly_typed_builds_the_rewritten_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = chain_model(dir.path());
+    let f = fake::install(FakeConfig { version: 110_100, ..sensitive_config() });
+    let mut backend = open(f.api(), &path, TensorRtConfig::default());
+    assert_eq!(backend.typing(), Typing::Strong, "TensorRT 11 is strongly typed only");
+    // Layers are the ONNX nodes.
+    let names: Vec<&str> = backend.network().layers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names.len(), 2 * BLOCKS);
+    assert!(names.contains(&"mm1"));
+    let message = backend.calibrate(&[feed(0.0), feed(1.0)]).unwrap().unwrap();
+    assert!(message.contains("calibrated"), "{message}");
+    backend.build(&plan(&backend, &["mm1"]), OutputSelection::NetworkOutputs).unwrap();
+    let s = f.stats();
+    assert_eq!(s.last_flags & tensorrt_sys::shim::PTRT_BUILD_INT8, 0, "no precision flags");
+    assert!(s.last_hinted.is_empty(), "no precision hints");
+    assert!(s.last_int8.contains(&"mm4".to_owned()), "{:?}", s.last_int8);
+    assert!(!s.last_int8.contains(&"mm1".to_owned()), "mm1 is kept in float32: {:?}", s.last_int8);
+    let model = backend.export_model(&plan(&backend, &["mm1"])).unwrap();
+    assert!(!model.is_empty());
+    let backend = open(f.api(), &path, TensorRtConfig::default());
+    let mut oracle = oracle(backend, 0.05);
+    let outcome = run_search(
+        &mut oracle,
+        &SearchOptions { minimize: true, ..SearchOptions::new(Algorithm::Bisect) },
+        &mut NoObserver,
+    )
+    .unwrap();
+    let network = precision_core::oracle::Oracle::network(&oracle).clone();
+    let names: Vec<&str> =
+        outcome.answer.unwrap().iter().map(|i| network.layers[i].name.as_str()).collect();
+    assert_eq!(names, ["mm1", "mm4"]);
+}
