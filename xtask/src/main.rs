@@ -4,6 +4,7 @@
 //! run, and fail with a message that says what to do.
 
 mod bench;
+mod check_shim;
 mod ci;
 mod demo;
 mod fixtures_task;
@@ -34,6 +35,8 @@ enum Task {
     Fixtures(fixtures_task::Args),
     /// Download the trained ONNX models the tests use into the cache (checked by SHA-256).
     FetchModels,
+    /// Compile the TensorRT shim against a set of TensorRT headers (no TensorRT or GPU needed).
+    CheckTensorrtShim(check_shim::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -46,6 +49,7 @@ fn main() -> anyhow::Result<()> {
         Task::Bench(args) => bench::run(&sh, &args),
         Task::Fixtures(args) => fixtures_task::run(&args),
         Task::FetchModels => models::run(&sh),
+        Task::CheckTensorrtShim(args) => check_shim::run(&sh, &args),
     }
 }
 
