@@ -580,7 +580,7 @@ impl TensorRtBackend {
 impl Backend for TensorRtBackend {
     type Engine = TrtEngine;
 
-    fn name(&self) -> &str {
+    fn name(&self) -> &'static str {
         "tensorrt"
     }
 
@@ -589,14 +589,9 @@ impl Backend for TensorRtBackend {
     }
 
     fn capabilities(&self) -> Capabilities {
-        let precisions = match self.typing {
-            Typing::Weak => {
-                vec![Precision::Float32, Precision::Float16, Precision::BFloat16, Precision::Int8]
-            }
-            Typing::Strong => {
-                vec![Precision::Float32, Precision::Float16, Precision::BFloat16, Precision::Int8]
-            }
-        };
+        // Weakly typed: precision hints; strongly typed: the ONNX rewrite (no FP8 in either).
+        let precisions =
+            vec![Precision::Float32, Precision::Float16, Precision::BFloat16, Precision::Int8];
         Capabilities { precisions, every_layer_output: true, isolated_layer_output: false }
     }
 

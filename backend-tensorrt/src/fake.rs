@@ -17,6 +17,7 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::fmt::Write as _;
 use std::path::Path;
 use std::ptr;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -180,6 +181,7 @@ thread_local! {
         const { RefCell::new(None) };
 }
 
+#[allow(clippy::struct_excessive_bools)]
 struct Tensor {
     name: CString,
     dtype: u32,
@@ -283,7 +285,7 @@ fn parse(bytes: &[u8], strongly_typed: bool, shared: Arc<Shared>) -> Result<Fake
             .find(|v| v.name == name)
             .and_then(|v| v.type_.as_ref())
             .filter(|t| t.has_tensor_type())
-            .map(|t| t.tensor_type())
+            .map(onnx_protobuf::TypeProto::tensor_type)
             .and_then(|t| t.shape.as_ref())
             .map(|s| {
                 s.dim.iter().map(|d| if d.has_dim_value() { d.dim_value() } else { -1 }).collect()
@@ -434,7 +436,7 @@ impl FakeNetwork {
     fn errors(&self, int8: &[bool]) -> Vec<f32> {
         let mut err = vec![0.0f32; self.tensors.len()];
         for (i, l) in self.layers.iter().enumerate() {
-            let upstream = l.inputs.iter().flatten().map(|t| err[*t]).fold(0.0f32, |a, b| a.max(b));
+            let upstream = l.inputs.iter().flatten().map(|t| err[*t]).fold(0.0f32, f32::max);
             let own = if int8[i] {
                 self.shared
                     .config
@@ -904,6 +906,7 @@ unsafe extern "C" fn build(
 }
 
 /// Runs the calibrator like TensorRT: the cache if it gives one (checked), else batches.
+#[allow(clippy::many_single_char_names)]
 fn calibrate(
     n: &FakeNetwork,
     o: &ptrt_build_options,
@@ -979,7 +982,7 @@ fn calibrate(
     }
     let mut text = format!("{header}\n");
     for (name, a) in names.iter().zip(&amax) {
-        text.push_str(&format!("{}: {:08x}\n", name.to_string_lossy(), (a / 127.0).to_bits()));
+        let _ = writeln!(text, "{}: {:08x}", name.to_string_lossy(), (a / 127.0).to_bits());
     }
     // SAFETY: as above.
     unsafe { (c.write_cache.expect("set"))(c.user, text.as_ptr().cast(), text.len()) };
@@ -1065,7 +1068,7 @@ unsafe extern "C" fn engine_layer_information(
 ) -> ptrt_status {
     // SAFETY: live handle; `json` valid.
     unsafe {
-        *json = new_blob((*e.cast::<FakeEngine>()).data.layer_information.clone().into_bytes())
+        *json = new_blob((*e.cast::<FakeEngine>()).data.layer_information.clone().into_bytes());
     };
     PTRT_OK
 }

@@ -128,6 +128,7 @@ impl TrtDType {
 
 /// A network tensor.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools, reason = "the shim's flags, one per field")]
 pub struct TensorDesc {
     /// Its name (`None` for an absent optional input).
     pub name: Option<String>,
@@ -522,15 +523,12 @@ unsafe extern "C" fn calibrator_read_cache(
     // outlives the build.
     unsafe {
         let bridge = &mut *user.cast::<CalibratorBridge<'_>>();
-        match bridge.inner.read_cache() {
-            Some(bytes) => {
-                *data = bytes.as_ptr().cast();
-                *size = bytes.len();
-            }
-            None => {
-                *data = ptr::null();
-                *size = 0;
-            }
+        if let Some(bytes) = bridge.inner.read_cache() {
+            *data = bytes.as_ptr().cast();
+            *size = bytes.len();
+        } else {
+            *data = ptr::null();
+            *size = 0;
         }
     }
 }

@@ -118,11 +118,14 @@ impl Drop for Runner {
     }
 }
 
+/// A tensor copied to the host: name, type, shape, little-endian bytes.
+type HostCopy = (String, TrtDType, Vec<i64>, Vec<u8>);
+
 /// Where the debug listener puts the tensors it copies.
 struct DebugSink {
     api: &'static Api,
     /// Host copies of debug tensors: name, type, shape, bytes.
-    tensors: Mutex<Vec<(String, TrtDType, Vec<i64>, Vec<u8>)>>,
+    tensors: Mutex<Vec<HostCopy>>,
     /// The first error of a copy.
     error: Mutex<Option<TrtError>>,
 }

@@ -37,7 +37,7 @@ fn shaped(name: &str, dims: &[i64]) -> ValueInfoProto {
     v
 }
 
-/// x[1,8] → (MatMul mm{i} → Relu relu{i}) × 6 → y.
+/// `x[1,8]` → (`MatMul` `mm{i}` → `Relu` `relu{i}`) × 6 → `y`.
 fn chain_model(dir: &Path) -> PathBuf {
     let mut g = GraphProto { name: "chain".into(), ..Default::default() };
     g.input.push(shaped("x", &[1, WIDTH as i64]));
@@ -175,7 +175,7 @@ fn runs_copy_outputs_back_and_reflect_the_plan() {
     let mut reference =
         backend.build(&PrecisionPlan::float32(&net), OutputSelection::NetworkOutputs).unwrap();
     assert_eq!(y(&reference.infer(&input).unwrap()), x, "float32 adds no error");
-    backend.calibrate(&[input.clone()]).unwrap();
+    backend.calibrate(std::slice::from_ref(&input)).unwrap();
     let mut low = backend.build(&plan(&backend, &[]), OutputSelection::NetworkOutputs).unwrap();
     let got = y(&low.infer(&input).unwrap());
     // mm1's 0.5 plus mm4's 0.3 plus the small errors of the other layers.
@@ -287,7 +287,10 @@ fn errors_reach_the_user_with_their_text() {
     let mut engine =
         backend.build(&PrecisionPlan::float32(&net), OutputSelection::NetworkOutputs).unwrap();
     let err = engine.infer(&NamedTensors::new()).err().unwrap();
-    assert!(matches!(err, BackendError::Input(_)) && err.to_string().contains("x"), "{err}");
+    assert!(
+        matches!(err, BackendError::Input(_)) && err.to_string().contains("engine input x"),
+        "{err}"
+    );
     // Weak typing on TensorRT 11.
     let f = fake::install(FakeConfig { version: 110_100, ..FakeConfig::default() });
     let err = TensorRtBackend::open_with(

@@ -50,6 +50,36 @@ pub enum BackendKind {
     /// ONNX Runtime on CPU (ONNX models).
     #[value(alias = "cpu")]
     Onnxrt,
+    /// TensorRT engines (ONNX models; needs a build with `--features tensorrt`).
+    #[value(alias = "trt")]
+    Tensorrt,
+}
+
+/// `--typing`: how TensorRT is told the precisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TypingArg {
+    /// Per-layer precision hints (TensorRT 10; Polygraphy's method).
+    Weak,
+    /// Precision written into the ONNX graph (TensorRT 10 and 11).
+    Strong,
+}
+
+/// `--precision-constraints`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConstraintsArg {
+    /// A hint that cannot be met fails the build (a failed check).
+    Obey,
+    /// TensorRT falls back where it must (reported as deviations after the build).
+    Prefer,
+}
+
+/// `--layer-outputs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LayerOutputsArg {
+    /// Mark layer outputs as network outputs (Polygraphy's way; can break fusions).
+    Outputs,
+    /// Read them as debug tensors (TensorRT 10+; fusions untouched).
+    Debug,
 }
 
 /// Which model and backend.
@@ -78,6 +108,22 @@ pub struct ModelArgs {
     /// otherwise calibration writes it.
     #[arg(long, value_name = "FILE")]
     pub calibration_cache: Option<PathBuf>,
+    /// TensorRT: weak (precision hints, TensorRT 10) or strong (precision written into the
+    /// ONNX graph); default strong on TensorRT 11, weak on 10.
+    #[arg(long, value_enum)]
+    pub typing: Option<TypingArg>,
+    /// TensorRT, weak typing: whether a precision hint that cannot be met fails the build.
+    #[arg(long, value_enum, default_value = "obey")]
+    pub precision_constraints: ConstraintsArg,
+    /// TensorRT: how every-layer outputs (worst-first) are read.
+    #[arg(long, value_enum, default_value = "outputs")]
+    pub layer_outputs: LayerOutputsArg,
+    /// TensorRT: a timing cache file, read if it exists and updated after every build.
+    #[arg(long, value_name = "FILE")]
+    pub timing_cache: Option<PathBuf>,
+    /// TensorRT: keep every built engine in this folder (check-0001.engine, ...).
+    #[arg(long, value_name = "DIR")]
+    pub save_engine: Option<PathBuf>,
 }
 
 fn parse_calibration(s: &str) -> Result<CalibrationMethod, String> {

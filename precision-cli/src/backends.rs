@@ -9,7 +9,11 @@ use backend_onnxrt::{CalibrationSettings, OnnxrtBackend, OnnxrtConfig};
 use precision_core::Precision;
 use precision_onnx::InputShapes;
 
-use crate::args::{BackendKind, ModelArgs};
+use backend_tensorrt::{
+    LayerOutputs, PrecisionConstraints, TensorRtBackend, TensorRtConfig, Typing,
+};
+
+use crate::args::{BackendKind, ConstraintsArg, LayerOutputsArg, ModelArgs, TypingArg};
 
 /// A backend opened for a model. Commands are generic over `Backend`; this enum is where the
 /// generics are instantiated.
@@ -18,6 +22,8 @@ pub enum Opened {
     Mock(MockBackend),
     /// ONNX Runtime on CPU.
     Onnxrt(Box<OnnxrtBackend>),
+    /// TensorRT.
+    Tensorrt(Box<TensorRtBackend>),
 }
 
 /// Expands `$body` once per backend type, with `$b` bound to the opened backend.
@@ -26,6 +32,10 @@ macro_rules! with_backend {
         match $opened {
             $crate::backends::Opened::Mock($b) => $body,
             $crate::backends::Opened::Onnxrt($b) => {
+                let $b = *$b;
+                $body
+            }
+            $crate::backends::Opened::Tensorrt($b) => {
                 let $b = *$b;
                 $body
             }
@@ -41,8 +51,19 @@ pub fn open(args: &ModelArgs, lower: &[Precision]) -> anyhow::Result<Opened> {
         Some(kind) => kind,
         None => infer_kind(&args.model)?,
     };
-    if kind != BackendKind::Onnxrt && !args.input_shapes.is_empty() {
+    if kind == BackendKind::Mock && !args.input_shapes.is_empty() {
         bail!("--input-shapes applies to ONNX models only");
+    }
+    let tensorrt_only = args.typing.is_some()
+        || args.timing_cache.is_some()
+        || args.save_engine.is_some()
+        || args.precision_constraints != ConstraintsArg::Obey
+        || args.layer_outputs != LayerOutputsArg::Outputs;
+    if kind != BackendKind::Tensorrt && tensorrt_only {
+        bail!(
+            "--typing, --precision-constraints, --layer-outputs, --timing-cache and --save-engine \
+             apply to the TensorRT backend only: add --backend tensorrt"
+        );
     }
     match kind {
         BackendKind::Mock => {
@@ -69,6 +90,38 @@ pub fn open(args: &ModelArgs, lower: &[Precision]) -> anyhow::Result<Opened> {
                 format!("cannot open {} with ONNX Runtime", args.model.display())
             })?;
             Ok(Opened::Onnxrt(Box::new(backend)))
+        }
+        BackendKind::Tensorrt => {
+            let mut input_shapes = InputShapes::default();
+            for arg in &args.input_shapes {
+                input_shapes.add(arg).map_err(|e| anyhow::anyhow!("--input-shapes: {e}"))?;
+            }
+            let config = TensorRtConfig {
+                typing: args.typing.map(|t| match t {
+                    TypingArg::Weak => Typing::Weak,
+                    TypingArg::Strong => Typing::Strong,
+                }),
+                constraints: match args.precision_constraints {
+                    ConstraintsArg::Obey => PrecisionConstraints::Obey,
+                    ConstraintsArg::Prefer => PrecisionConstraints::Prefer,
+                },
+                lower: lower.to_vec(),
+                input_shapes,
+                calibration: backend_tensorrt::CalibrationSettings {
+                    method: args.calibration,
+                    cache: args.calibration_cache.clone(),
+                },
+                timing_cache: args.timing_cache.clone(),
+                save_engines: args.save_engine.clone(),
+                workspace_bytes: 0,
+                layer_outputs: match args.layer_outputs {
+                    LayerOutputsArg::Outputs => LayerOutputs::Outputs,
+                    LayerOutputsArg::Debug => LayerOutputs::Debug,
+                },
+            };
+            let backend = TensorRtBackend::open(&args.model, config)
+                .with_context(|| format!("cannot open {} with TensorRT", args.model.display()))?;
+            Ok(Opened::Tensorrt(Box::new(backend)))
         }
     }
 }

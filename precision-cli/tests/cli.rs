@@ -505,3 +505,31 @@ fn spec_with_duplicates_or_cycles_is_rejected() {
     );
     assert_bad(&precision(&["layers", s(&cycle)]), &["cycle.toml", "b_out", "later"]);
 }
+
+#[test]
+fn tensorrt_backend_and_its_flags_are_refused_clearly_without_tensorrt() {
+    let w = Workdir::new();
+    let model = w.write("model.onnx", "not read before TensorRT is found");
+    let out = precision(&["run", s(&model), "--backend", "tensorrt"]);
+    if cfg!(feature = "tensorrt") {
+        // A build with TensorRT gets past this point; the fake-backed tests cover the rest.
+        assert_ne!(code(&out), 0);
+        return;
+    }
+    assert_bad(
+        &out,
+        &["TensorRT was not found when this binary was built; set TENSORRT_ROOT and rebuild with --features tensorrt"],
+    );
+    let (mock, _, _) = chain_with_goldens(&w);
+    for flags in [
+        &["--typing", "strong"][..],
+        &["--timing-cache", "t.cache"],
+        &["--save-engine", "engines"],
+        &["--precision-constraints", "prefer"],
+        &["--layer-outputs", "debug"],
+    ] {
+        let mut args = vec!["bisect", s(&mock), "--int8"];
+        args.extend_from_slice(flags);
+        assert_bad(&precision(&args), &[flags[0], "--backend tensorrt"]);
+    }
+}

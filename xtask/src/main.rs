@@ -4,10 +4,12 @@
 //! run, and fail with a message that says what to do.
 
 mod bench;
+mod check_shim;
 mod ci;
 mod codegen;
 mod demo;
 mod fixtures_task;
+mod gpu_smoke;
 mod models;
 mod python;
 
@@ -36,8 +38,13 @@ enum Task {
     Fixtures(fixtures_task::Args),
     /// Regenerate (or with --check, verify) the checked-in FFI bindings.
     Codegen(codegen::Args),
+    /// Validate a TensorRT installation: build with --features tensorrt, run and bisect a
+    /// model with TensorRT in both typings.
+    GpuSmoke(gpu_smoke::Args),
     /// Download the trained ONNX models the tests use into the cache (checked by SHA-256).
     FetchModels,
+    /// Compile the TensorRT shim against a set of TensorRT headers (no TensorRT or GPU needed).
+    CheckTensorrtShim(check_shim::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -50,7 +57,9 @@ fn main() -> anyhow::Result<()> {
         Task::Bench(args) => bench::run(&sh, &args),
         Task::Fixtures(args) => fixtures_task::run(&args),
         Task::Codegen(args) => codegen::run(&args),
+        Task::GpuSmoke(args) => gpu_smoke::run(&sh, &args),
         Task::FetchModels => models::run(&sh),
+        Task::CheckTensorrtShim(args) => check_shim::run(&sh, &args),
     }
 }
 
