@@ -518,7 +518,9 @@ fn tensorrt_backend_and_its_flags_are_refused_clearly_without_tensorrt() {
     }
     assert_bad(
         &out,
-        &["TensorRT was not found when this binary was built; set TENSORRT_ROOT and rebuild with --features tensorrt"],
+        &[
+            "TensorRT was not found when this binary was built; set TENSORRT_ROOT and rebuild with --features tensorrt",
+        ],
     );
     let (mock, _, _) = chain_with_goldens(&w);
     for flags in [
