@@ -3,7 +3,7 @@
 
 #![allow(unsafe_code)]
 
-use std::ffi::{CStr, c_int};
+use std::ffi::{CStr, c_char, c_int, c_void};
 use std::sync::OnceLock;
 
 use tensorrt_sys::CudaFns;
@@ -40,7 +40,9 @@ impl Api {
         LINKED
             .get_or_init(|| {
                 let linked = tensorrt_sys::linked().ok_or(TrtError::NotBuilt)?;
-                Api::new(*linked.shim, linked.cuda)
+                let api = Api::new(*linked.shim, linked.cuda)?;
+                api.set_log_handler(Severity::from_env(), print_log);
+                Ok(api)
             })
             .as_ref()
             .map_err(Clone::clone)
@@ -59,6 +61,16 @@ impl Api {
             )));
         }
         Ok(Api { shim, cuda })
+    }
+
+    /// Routes TensorRT's log messages of `min` severity or worse to `handler` (through the
+    /// shim's `ILogger`, which calls back into Rust from whatever thread TensorRT logs on).
+    pub fn set_log_handler(&self, min: Severity, handler: LogHandler) {
+        // SAFETY: the trampoline is a valid callback for the program's lifetime, and the user
+        // pointer is a plain function pointer it turns back into `handler`.
+        unsafe {
+            shim_call!(self, set_logger(Some(log_trampoline), handler as *mut c_void, min as i32));
+        }
     }
 
     /// The shim's table.
@@ -159,6 +171,74 @@ impl Api {
         }
         Ok(())
     }
+}
+
+/// The severity of a TensorRT log message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// An internal error: TensorRT cannot go on.
+    InternalError = 0,
+    /// An error.
+    Error = 1,
+    /// A warning (for example a precision constraint TensorRT could not follow).
+    Warning = 2,
+    /// Information.
+    Info = 3,
+    /// Verbose detail.
+    Verbose = 4,
+}
+
+impl Severity {
+    fn from_raw(raw: i32) -> Severity {
+        match raw {
+            0 => Severity::InternalError,
+            1 => Severity::Error,
+            2 => Severity::Warning,
+            3 => Severity::Info,
+            _ => Severity::Verbose,
+        }
+    }
+
+    /// The severity `PRECISION_TRT_LOG` asks for (`error`, `warning`, `info`, `verbose`), or
+    /// warning.
+    #[must_use]
+    pub fn from_env() -> Severity {
+        match std::env::var("PRECISION_TRT_LOG").as_deref() {
+            Ok("error") => Severity::Error,
+            Ok("info") => Severity::Info,
+            Ok("verbose") => Severity::Verbose,
+            _ => Severity::Warning,
+        }
+    }
+}
+
+/// Receives TensorRT's log messages.
+pub type LogHandler = fn(Severity, &str);
+
+/// Prints a TensorRT log message on stderr.
+pub fn print_log(severity: Severity, message: &str) {
+    let level = match severity {
+        Severity::InternalError => "internal error",
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Info => "info",
+        Severity::Verbose => "verbose",
+    };
+    eprintln!("TensorRT {level}: {message}");
+}
+
+unsafe extern "C" fn log_trampoline(user: *mut c_void, severity: i32, message: *const c_char) {
+    if user.is_null() || message.is_null() {
+        return;
+    }
+    // SAFETY: `user` is the `LogHandler` set_log_handler passed; `message` is NUL-terminated.
+    let (handler, text) = unsafe {
+        (
+            std::mem::transmute::<*mut c_void, LogHandler>(user),
+            CStr::from_ptr(message).to_string_lossy(),
+        )
+    };
+    handler(Severity::from_raw(severity), &text);
 }
 
 /// The names of the table's missing functions.

@@ -168,7 +168,9 @@ fn fail(status: ptrt_status, message: &str) -> ptrt_status {
 fn log(severity: u32, message: &str) {
     stats(|s| s.logs.push(message.to_owned()));
     LOGGER.with(|l| {
-        if let Some((f, user)) = *l.borrow() {
+        if let Some((f, user, min)) = *l.borrow()
+            && i32::try_from(severity).is_ok_and(|s| s <= min)
+        {
             let text = CString::new(message).expect("no NUL");
             // SAFETY: the callback was registered by the safe layer with its user pointer.
             unsafe { f(user, i32::try_from(severity).expect("small"), text.as_ptr()) };
@@ -177,9 +179,11 @@ fn log(severity: u32, message: &str) {
 }
 
 thread_local! {
-    static LOGGER: RefCell<Option<(unsafe extern "C" fn(*mut c_void, i32, *const c_char), *mut c_void)>> =
-        const { RefCell::new(None) };
+    /// The logger callback, its user pointer and the least severe level it wants.
+    static LOGGER: RefCell<Option<LoggerEntry>> = const { RefCell::new(None) };
 }
+
+type LoggerEntry = (unsafe extern "C" fn(*mut c_void, i32, *const c_char), *mut c_void, i32);
 
 #[allow(clippy::struct_excessive_bools)]
 struct Tensor {
@@ -491,8 +495,8 @@ unsafe extern "C" fn version(compiled: *mut i32, loaded: *mut i32) {
     }
 }
 
-unsafe extern "C" fn set_logger(f: ptrt_log_fn, user: *mut c_void, _min: i32) {
-    LOGGER.with(|l| *l.borrow_mut() = f.map(|f| (f, user)));
+unsafe extern "C" fn set_logger(f: ptrt_log_fn, user: *mut c_void, min: i32) {
+    LOGGER.with(|l| *l.borrow_mut() = f.map(|f| (f, user, min)));
 }
 
 unsafe extern "C" fn network_from_onnx(

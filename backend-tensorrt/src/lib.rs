@@ -22,7 +22,7 @@ pub mod runtime;
 #[cfg(feature = "fake")]
 pub mod fake;
 
-pub use api::Api;
+pub use api::{Api, LogHandler, Severity, print_log};
 pub use backend::{
     CalibrationSettings, LayerOutputs, TensorRtBackend, TensorRtConfig, TrtEngine, Typing,
 };

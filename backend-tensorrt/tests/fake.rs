@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use backend_tensorrt::fake::{self, FakeConfig};
 use backend_tensorrt::{
-    CalibrationSettings, LayerOutputs, PrecisionConstraints, TensorRtBackend, TensorRtConfig,
-    TrtError, Typing,
+    CalibrationSettings, LayerOutputs, PrecisionConstraints, Severity, TensorRtBackend,
+    TensorRtConfig, TrtError, Typing,
 };
 use ndarray::ArrayD;
 use onnx_protobuf::{GraphProto, ModelProto, OperatorSetIdProto, ValueInfoProto};
@@ -447,7 +447,9 @@ fn searches_run_end_to_end_through_the_fake() {
     let dir = tempfile::tempdir().unwrap();
     let path = chain_model(dir.path());
     let f = fake::install(sensitive_config());
-    for algorithm in [Algorithm::Bisect, Algorithm::Linear, Algorithm::WorstFirst] {
+    for algorithm in
+        [Algorithm::Bisect, Algorithm::Linear, Algorithm::WorstFirst, Algorithm::Ranked]
+    {
         let backend = open(f.api(), &path, TensorRtConfig::default());
         let mut oracle = oracle(backend, 0.05);
         let options = SearchOptions { minimize: true, ..SearchOptions::new(algorithm) };
@@ -493,4 +495,28 @@ fn strongly_typed_builds_the_rewritten_model() {
     let names: Vec<&str> =
         outcome.answer.unwrap().iter().map(|i| network.layers[i].name.as_str()).collect();
     assert_eq!(names, ["mm1", "mm4"]);
+}
+
+static LOGGED: std::sync::Mutex<Vec<(Severity, String)>> = std::sync::Mutex::new(Vec::new());
+
+fn remember(severity: Severity, message: &str) {
+    LOGGED.lock().unwrap().push((severity, message.to_owned()));
+}
+
+#[test]
+fn tensorrt_log_messages_reach_the_rust_handler() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = chain_model(dir.path());
+    let mut config = sensitive_config();
+    config.no_float_kernel.insert("mm1".into());
+    let f = fake::install(config);
+    f.api().set_log_handler(Severity::Error, remember);
+    let mut backend = open(f.api(), &path, TensorRtConfig::default());
+    backend.calibrate(&[feed(0.0)]).unwrap();
+    backend.build(&plan(&backend, &[]), OutputSelection::NetworkOutputs).unwrap();
+    assert!(backend.build(&plan(&backend, &["mm1"]), OutputSelection::NetworkOutputs).is_err());
+    let logged = LOGGED.lock().unwrap().clone();
+    // The failed build's error arrives; the info message of the good build is filtered out.
+    assert!(logged.iter().any(|(s, m)| *s == Severity::Error && m.contains("mm1")), "{logged:?}");
+    assert!(logged.iter().all(|(s, _)| *s <= Severity::Error), "{logged:?}");
 }

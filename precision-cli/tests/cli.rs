@@ -522,7 +522,7 @@ fn tensorrt_backend_and_its_flags_are_refused_clearly_without_tensorrt() {
             "TensorRT was not found when this binary was built; set TENSORRT_ROOT and rebuild with --features tensorrt",
         ],
     );
-    let (mock, _, _) = chain_with_goldens(&w);
+    let (mock, golden, _) = chain_with_goldens(&w);
     for flags in [
         &["--typing", "strong"][..],
         &["--timing-cache", "t.cache"],
@@ -530,7 +530,7 @@ fn tensorrt_backend_and_its_flags_are_refused_clearly_without_tensorrt() {
         &["--precision-constraints", "prefer"],
         &["--layer-outputs", "debug"],
     ] {
-        let mut args = vec!["bisect", s(&mock), "--int8"];
+        let mut args = vec!["bisect", s(&mock), "--golden", s(&golden), "--int8"];
         args.extend_from_slice(flags);
         assert_bad(&precision(&args), &[flags[0], "--backend tensorrt"]);
     }
