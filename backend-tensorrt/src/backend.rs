@@ -15,6 +15,8 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::c_void;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use precision_core::calibration::{
     CalibrationCache, CalibrationMethod, RangeCollector, scale_from_amax,
@@ -113,6 +115,8 @@ pub struct TensorRtBackend {
     calibration_cache: Option<Vec<u8>>,
     timing_cache: Option<Vec<u8>>,
     builds: usize,
+    /// Numbers saved engines across this backend and its copies.
+    engines_saved: Arc<AtomicUsize>,
 }
 
 struct WeakState {
@@ -209,6 +213,7 @@ impl TensorRtBackend {
             calibration_cache: None,
             timing_cache,
             builds: 0,
+            engines_saved: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -609,7 +614,8 @@ impl Backend for TensorRtBackend {
             std::fs::create_dir_all(dir).map_err(|e| {
                 BackendError::Input(format!("cannot create engine folder {}: {e}", dir.display()))
             })?;
-            let path = dir.join(format!("check-{:04}.engine", self.builds));
+            let n = self.engines_saved.fetch_add(1, Ordering::Relaxed) + 1;
+            let path = dir.join(format!("check-{n:04}.engine"));
             write_atomically(&path, &bytes).map_err(|e| {
                 BackendError::Input(format!("cannot write engine {}: {e}", path.display()))
             })?;
@@ -660,6 +666,23 @@ impl Backend for TensorRtBackend {
                 )))
             }
         }
+    }
+
+    /// A copy with its own TensorRT network (or rewrite state), the same settings, calibration
+    /// and timing cache, for parallel checks (`--jobs`): TensorRT builders are independent, so
+    /// copies build at once on the same GPU.
+    fn try_clone(&self, threads: usize) -> Result<Option<Self>, BackendError> {
+        let _ = threads;
+        let mut config = self.config.clone();
+        config.typing = Some(self.typing);
+        let mut copy = Self::open_with(self.api, &self.path, config)?;
+        copy.scales.clone_from(&self.scales);
+        copy.weights = self.weights.clone();
+        copy.calibration_inputs.clone_from(&self.calibration_inputs);
+        copy.calibration_cache.clone_from(&self.calibration_cache);
+        copy.timing_cache.clone_from(&self.timing_cache);
+        copy.engines_saved = Arc::clone(&self.engines_saved);
+        Ok(Some(copy))
     }
 
     fn export_model(&self, plan: &PrecisionPlan) -> Result<Vec<u8>, BackendError> {
@@ -722,12 +745,9 @@ impl Calibrator for StreamingCalibrator {
     }
 
     fn batch_size(&self) -> i32 {
-        self.inputs
-            .first()
-            .and_then(|f| f.values().next())
-            .and_then(|t| t.shape().first().copied())
-            .and_then(|n| i32::try_from(n).ok())
-            .unwrap_or(1)
+        // Networks from ONNX have explicit batch dimensions: each batch is one input
+        // iteration whatever its leading dimension, as in Polygraphy's calibrator.
+        1
     }
 
     fn next_batch(&mut self, names: &[String]) -> Option<Vec<*mut c_void>> {

@@ -10,7 +10,8 @@
 //! inputs comes from a `DequantizeLinear`. "Device" memory is host memory.
 //!
 //! The fake keeps its configuration per thread: call [`install`] on the thread that uses the
-//! backend.
+//! backend. Threads that did not install one (parallel checks) use the one installed last, so
+//! tests with parallel checks belong in a test binary of their own.
 
 #![allow(unsafe_code, non_upper_case_globals)]
 
@@ -139,11 +140,19 @@ pub fn install(config: FakeConfig) -> Fake {
         mallocs: Mutex::new(0),
     });
     CURRENT.with(|c| *c.borrow_mut() = Some(shared.clone()));
+    *INSTALLED.lock().expect("not poisoned") = Some(shared.clone());
     Fake { shared }
 }
 
+/// The fake installed last, for calls from threads that did not install one (the threads of
+/// parallel checks).
+static INSTALLED: Mutex<Option<Arc<Shared>>> = Mutex::new(None);
+
 fn current() -> Arc<Shared> {
-    CURRENT.with(|c| c.borrow().clone()).expect("fake::install was called on this thread")
+    CURRENT
+        .with(|c| c.borrow().clone())
+        .or_else(|| INSTALLED.lock().expect("not poisoned").clone())
+        .expect("fake::install was called")
 }
 
 fn stats<R>(f: impl FnOnce(&mut FakeStats) -> R) -> R {

@@ -148,6 +148,13 @@ unsafe extern "C" fn debug_tensor(
         let Some(host) = dtype.host() else { return 1 };
         let count: usize = dims.iter().map(|d| usize::try_from(*d).unwrap_or(0)).product();
         let mut bytes = vec![0u8; count * host.size()];
+        // The tensor is only guaranteed during this call: wait for it to be computed, copy
+        // it, and wait for the copy (as Polygraphy's listener does).
+        let sync = (sink.api.cuda().stream_synchronize)(stream.cast());
+        if let Err(e) = sink.api.check_cuda("cudaStreamSynchronize (debug tensor)", sync) {
+            sink.error.lock().expect("not poisoned").get_or_insert(e);
+            return 0;
+        }
         let code = (sink.api.cuda().memcpy_async)(
             bytes.as_mut_ptr().cast(),
             address,
@@ -155,9 +162,12 @@ unsafe extern "C" fn debug_tensor(
             cudaMemcpyDeviceToHost,
             stream.cast(),
         );
-        // The copy completes when the run synchronizes its stream; `bytes` is not touched
-        // (only moved, which keeps its heap buffer) before then.
-        if let Err(e) = sink.api.check_cuda("cudaMemcpyAsync (debug tensor)", code) {
+        let done = if code == tensorrt_sys::cuda::cudaSuccess {
+            (sink.api.cuda().stream_synchronize)(stream.cast())
+        } else {
+            code
+        };
+        if let Err(e) = sink.api.check_cuda("cudaMemcpyAsync (debug tensor)", done) {
             sink.error.lock().expect("not poisoned").get_or_insert(e);
             return 0;
         }

@@ -1,0 +1,103 @@
+//! Parallel checks (`--jobs`) on the TensorRT backend, through the fake: copies of the backend
+//! build at once, give the same answer, and number their saved engines apart. A test binary of
+//! its own, since the fake serves parallel threads from the fake installed last.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use backend_tensorrt::fake::{self, FakeConfig};
+use backend_tensorrt::{TensorRtBackend, TensorRtConfig};
+use ndarray::ArrayD;
+use onnx_protobuf::{GraphProto, ModelProto, OperatorSetIdProto};
+use precision_core::oracle::BackendOracle;
+use precision_core::{
+    Algorithm, Backend, CompareConfig, Engine, NamedTensors, NoObserver, OutputSelection,
+    PerOutput, Precision, PrecisionPlan, SearchOptions, Tensor, run_search,
+};
+use precision_onnx::OnnxModel;
+use precision_onnx::proto::{self, elem};
+
+const LAYERS: usize = 24;
+
+/// `x` → 24 `Relu` nodes `r0..r23` → `y`; r5 and r17 lose 0.4 in INT8, the others 0.001.
+fn relu_chain(dir: &Path) -> (std::path::PathBuf, FakeConfig) {
+    let mut g = GraphProto { name: "relus".into(), ..Default::default() };
+    g.input.push(proto::value_info("x", elem::FLOAT));
+    let mut int8_error = HashMap::new();
+    for i in 0..LAYERS {
+        let input = if i == 0 { "x".to_owned() } else { format!("t{}", i - 1) };
+        let output = if i + 1 == LAYERS { "y".to_owned() } else { format!("t{i}") };
+        g.node.push(proto::make_node("Relu", format!("r{i}"), vec![input], vec![output], vec![]));
+        int8_error.insert(format!("r{i}"), if i == 5 || i == 17 { 0.4 } else { 0.001 });
+    }
+    g.output.push(proto::value_info("y", elem::FLOAT));
+    let mut m = ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    *m.graph.mut_or_insert_default() = g;
+    let path = dir.join("relus.onnx");
+    OnnxModel { proto: m }.save(&path).unwrap();
+    (path, FakeConfig { int8_error, ..FakeConfig::default() })
+}
+
+fn feed(seed: f32) -> NamedTensors {
+    let mut f = NamedTensors::new();
+    let values: Vec<f32> = (0..4).map(|k| seed + k as f32).collect();
+    f.insert("x".into(), Tensor::F32(ArrayD::from_shape_vec(vec![1, 4], values).unwrap()));
+    f
+}
+
+#[test]
+fn parallel_checks_on_copies_give_the_same_answer_in_fewer_rounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, config) = relu_chain(dir.path());
+    let engines = dir.path().join("engines");
+    let f = fake::install(config);
+    let mut answers = Vec::new();
+    for jobs in [1, 3] {
+        let config = TensorRtConfig {
+            lower: vec![Precision::Int8],
+            input_shapes: "x:[1,4]".parse().unwrap(),
+            save_engines: Some(engines.join(jobs.to_string())),
+            ..TensorRtConfig::default()
+        };
+        let mut backend = TensorRtBackend::open_with(f.api(), &path, config).unwrap();
+        let inputs = vec![feed(0.0), feed(2.0)];
+        backend.calibrate(&inputs).unwrap();
+        let net = backend.network().clone();
+        let mut reference =
+            backend.build(&PrecisionPlan::float32(&net), OutputSelection::NetworkOutputs).unwrap();
+        let goldens = inputs.iter().map(|i| reference.infer(i).unwrap()).collect();
+        let base = PrecisionPlan::new(&net, vec![Precision::Int8], Precision::Float32).unwrap();
+        let compare = CompareConfig {
+            atol: PerOutput::uniform(0.1),
+            rtol: PerOutput::uniform(0.0),
+            ..CompareConfig::default()
+        };
+        let mut oracle = BackendOracle::new(backend, base, inputs, goldens, compare).unwrap();
+        assert_eq!(oracle.with_jobs(jobs, 1).unwrap(), jobs, "the backend copies itself");
+        let options = SearchOptions { minimize: true, ..SearchOptions::new(Algorithm::Bisect) };
+        let outcome = run_search(&mut oracle, &options, &mut NoObserver).unwrap();
+        let names: Vec<String> =
+            outcome.answer.as_ref().unwrap().iter().map(|i| net.layers[i].name.clone()).collect();
+        let checks = outcome.iterations.len();
+        let rounds = outcome.rounds();
+        if jobs > 1 {
+            assert!(rounds < checks, "{jobs} jobs: {rounds} rounds for {checks} checks");
+        }
+        // Every engine any copy built was saved under a name of its own.
+        let saved = std::fs::read_dir(engines.join(jobs.to_string())).unwrap().count();
+        assert_eq!(saved, checks + 1, "{jobs} jobs: the reference build and one per check");
+        answers.push(names);
+    }
+    assert_eq!(answers[0], ["r5", "r17"]);
+    assert_eq!(answers[0], answers[1]);
+    let s = f.stats();
+    assert_eq!((s.live_buffers, s.live_streams), (0, 0), "{s:?}");
+}
