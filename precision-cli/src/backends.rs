@@ -47,6 +47,7 @@ pub(crate) use with_backend;
 /// Opens the backend `args` ask for (or the one the model's file type implies); `lower` is
 /// the precisions the command lowers to, which decide the markable layers of ONNX models.
 pub fn open(args: &ModelArgs, lower: &[Precision]) -> anyhow::Result<Opened> {
+    refuse_engine(&args.model)?;
     let kind = match args.backend {
         Some(kind) => kind,
         None => infer_kind(&args.model)?,
@@ -126,15 +127,22 @@ pub fn open(args: &ModelArgs, lower: &[Precision]) -> anyhow::Result<Opened> {
     }
 }
 
+/// Refuses serialized TensorRT engines, whatever the backend: they cannot be modified.
+fn refuse_engine(model: &Path) -> anyhow::Result<()> {
+    if let Some("engine" | "plan" | "trt") = model.extension().and_then(|e| e.to_str()) {
+        bail!(
+            "{} looks like a serialized TensorRT engine; engines cannot be modified, so their \
+             precision cannot be searched: give the ONNX model instead",
+            model.display()
+        );
+    }
+    Ok(())
+}
+
 fn infer_kind(model: &Path) -> anyhow::Result<BackendKind> {
     match model.extension().and_then(|e| e.to_str()) {
         Some("toml") => Ok(BackendKind::Mock),
         Some("onnx") => Ok(BackendKind::Onnxrt),
-        Some("engine" | "plan" | "trt") => bail!(
-            "{} looks like a serialized TensorRT engine; engines cannot be modified, so their \
-             precision cannot be searched: give the ONNX model instead",
-            model.display()
-        ),
         _ => bail!(
             "cannot tell the backend for {}: give an ONNX model (.onnx) or a mock network \
              (.toml), or choose with --backend onnxrt|mock",

@@ -522,6 +522,12 @@ fn tensorrt_backend_and_its_flags_are_refused_clearly_without_tensorrt() {
             "TensorRT was not found when this binary was built; set TENSORRT_ROOT and rebuild with --features tensorrt",
         ],
     );
+    // An engine is refused as such, with any backend.
+    let engine = w.write("model.plan", "");
+    assert_bad(
+        &precision(&["run", s(&engine), "--backend", "tensorrt"]),
+        &["engines cannot be modified"],
+    );
     let (mock, golden, _) = chain_with_goldens(&w);
     for flags in [
         &["--typing", "strong"][..],
