@@ -248,7 +248,7 @@ impl TensorRtBackend {
     ) -> Result<(Vec<u8>, Vec<String>), BackendError> {
         let higher = TrtDType::for_precision(plan.higher).ok_or_else(|| {
             BackendError::Unsupported(format!(
-                "layers can be kept in float32 or float16 on TensorRT, not {}",
+                "layers can be kept in float32, float16 or bfloat16 on TensorRT, not {}",
                 plan.higher
             ))
         })?;
