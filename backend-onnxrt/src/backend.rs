@@ -280,7 +280,7 @@ impl OnnxrtBackend {
                 self.rewritten(precisions, Bf16Mode::Emulated, &[], &mut cache).map(Some)
             }
             OutputSelection::EveryLayer => {
-                let extra = self.every_layer_outputs();
+                let extra = self.table.every_layer_fetches(&self.model);
                 self.rewritten(precisions, Bf16Mode::Emulated, &extra, &mut cache).map(Some)
             }
             OutputSelection::Isolated => self.isolated(precisions, &mut cache),
@@ -323,20 +323,6 @@ impl OnnxrtBackend {
             cache,
         )
         .map_err(|e| BackendError::Unsupported(e.to_string()))
-    }
-
-    /// The float layer outputs that every-layer runs return (subgraph ones included, under
-    /// their network names).
-    fn every_layer_outputs(&self) -> Vec<Fetch> {
-        let graph_outputs: std::collections::HashSet<&str> =
-            self.model.graph().output.iter().map(|o| o.name.as_str()).collect();
-        self.table
-            .layers
-            .iter()
-            .flat_map(|l| l.float_outputs.iter())
-            .filter(|f| !graph_outputs.contains(f.output.as_str()))
-            .cloned()
-            .collect()
     }
 
     /// Runs the float32 model on every input, handing each fetched tensor to `visit` under its

@@ -1,16 +1,13 @@
 //! INT8 calibration on ONNX Runtime: run the float32 model on the calibration inputs, measure
 //! every tensor that INT8 plans quantize, and read or write TensorRT's calibration cache.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use precision_core::calibration::{
-    CalibrationCache, CalibrationMethod, RangeCollector, scale_from_amax,
-};
-use precision_core::{BackendError, NamedTensors, Tensor};
+use precision_core::calibration::CalibrationMethod;
+use precision_core::{BackendError, NamedTensors};
 use precision_onnx::ActivationScales;
-use precision_onnx::model::write_atomically;
+use precision_onnx::scales::{self, Pass, ScaleCollector};
 
 use crate::backend::OnnxrtBackend;
 
@@ -41,32 +38,8 @@ pub fn calibrate(
     let fetches = backend.int8_fetches();
     let tensors: Vec<String> = fetches.iter().map(|f| f.tensor.clone()).collect();
     if let Some(path) = settings.cache.as_ref().filter(|p| p.exists()) {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            BackendError::Input(format!("cannot read calibration cache {}: {e}", path.display()))
-        })?;
-        let cache = CalibrationCache::parse(&text).map_err(|e| {
-            BackendError::Input(format!(
-                "calibration cache {} does not parse: {e}; fix or delete it to calibrate again",
-                path.display()
-            ))
-        })?;
-        cache.check_method(settings.method).map_err(|e| {
-            BackendError::Input(format!("calibration cache {}: {e}", path.display()))
-        })?;
-        let missing: Vec<&String> =
-            tensors.iter().filter(|t| !cache.scales.contains_key(*t)).collect();
-        if !missing.is_empty() {
-            let shown: Vec<&str> = missing.iter().take(5).map(|s| s.as_str()).collect();
-            return Err(BackendError::Input(format!(
-                "calibration cache {} lacks {} of the {} tensors this model quantizes (e.g. {}); \
-                 it was made for another model: delete it to calibrate again",
-                path.display(),
-                missing.len(),
-                tensors.len(),
-                shown.join(", ")
-            )));
-        }
-        let scales = tensors.iter().map(|t| (t.clone(), cache.scales[t])).collect();
+        let cache = scales::read_cache(path, settings.method)?;
+        let scales = scales::scales_from_cache(&cache, &tensors, path)?;
         return Ok(Calibration {
             scales,
             message: format!(
@@ -83,23 +56,16 @@ pub fn calibrate(
     check_finite_inputs(inputs)?;
     let start = Instant::now();
     let method = settings.method;
-    let mut collectors: HashMap<String, RangeCollector> =
-        tensors.iter().map(|t| (t.clone(), RangeCollector::new(t.clone(), method))).collect();
+    let mut collector = ScaleCollector::new(&tensors, method);
     backend.run_float32_fetching(&fetches, inputs, |name, tensor| {
-        observe(&mut collectors, name, tensor, Pass::Max)
+        collector.observe(name, tensor, Pass::Max)
     })?;
-    if collectors.values().any(RangeCollector::needs_histogram) {
+    if collector.needs_histogram() {
         backend.run_float32_fetching(&fetches, inputs, |name, tensor| {
-            observe(&mut collectors, name, tensor, Pass::Histogram)
+            collector.observe(name, tensor, Pass::Histogram)
         })?;
     }
-    let mut cache = CalibrationCache::new(method);
-    let mut scales = ActivationScales::new();
-    for t in &tensors {
-        let scale = scale_from_amax(collectors[t].amax());
-        cache.scales.insert(t.clone(), scale);
-        scales.insert(t.clone(), scale);
-    }
+    let (scales, cache) = collector.finish();
     let mut message = format!(
         "calibrated {} tensors with {method} on {} input iteration(s) in {:.2}s",
         tensors.len(),
@@ -107,45 +73,10 @@ pub fn calibrate(
         start.elapsed().as_secs_f64()
     );
     if let Some(path) = &settings.cache {
-        write_atomically(path, cache.to_text().as_bytes()).map_err(|e| {
-            BackendError::Input(format!("cannot write calibration cache {}: {e}", path.display()))
-        })?;
+        scales::write_cache(path, &cache)?;
         message = format!("{message}; cache written to {}", path.display());
     }
     Ok(Calibration { scales, message })
-}
-
-#[derive(Clone, Copy)]
-enum Pass {
-    Max,
-    Histogram,
-}
-
-fn observe(
-    collectors: &mut HashMap<String, RangeCollector>,
-    name: &str,
-    tensor: &Tensor,
-    pass: Pass,
-) -> Result<(), BackendError> {
-    let Some(collector) = collectors.get_mut(name) else { return Ok(()) };
-    let Some(values) = tensor.as_f32() else {
-        return Err(BackendError::Inference(format!(
-            "calibration: tensor '{name}' is {}, not float32",
-            tensor.dtype()
-        )));
-    };
-    let owned;
-    let slice = if let Some(s) = values.as_slice() {
-        s
-    } else {
-        owned = values.iter().copied().collect::<Vec<f32>>();
-        &owned
-    };
-    let result = match pass {
-        Pass::Max => collector.observe_max(slice),
-        Pass::Histogram => collector.observe_histogram(slice),
-    };
-    result.map_err(|e| BackendError::Input(format!("calibration: {e}")))
 }
 
 fn check_finite_inputs(inputs: &[NamedTensors]) -> Result<(), BackendError> {

@@ -93,12 +93,6 @@ impl Api {
         (compiled, loaded)
     }
 
-    /// The major version of the TensorRT in use.
-    #[must_use]
-    pub fn major(&self) -> i32 {
-        self.versions().1 / 10000
-    }
-
     /// The calling thread's last error text from the shim.
     pub(crate) fn last_error(&self) -> String {
         // SAFETY: last_error returns a NUL-terminated string valid until the next shim call

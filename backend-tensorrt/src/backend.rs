@@ -12,15 +12,13 @@
 //! After every build the engine inspector's layer information is read, and marked layers
 //! that did not run in the higher precision are reported as plan deviations.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ffi::c_void;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use precision_core::calibration::{
-    CalibrationCache, CalibrationMethod, RangeCollector, scale_from_amax,
-};
+use precision_core::calibration::{CalibrationCache, CalibrationMethod};
 use precision_core::{
     Backend, BackendError, Capabilities, DType, Engine, Layer, NamedTensors, Network,
     OutputSelection, Precision, PrecisionPlan, TensorInfo,
@@ -28,6 +26,7 @@ use precision_core::{
 use precision_onnx::expose::{Fetch, expose};
 use precision_onnx::model::write_atomically;
 use precision_onnx::rewrite::{self, int8_activation_fetches};
+use precision_onnx::scales::{self, Pass, ScaleCollector};
 use precision_onnx::{
     ActivationScales, Bf16Mode, InputShapes, LayerTable, OnnxModel, RewriteOptions, WeightCache,
 };
@@ -39,7 +38,7 @@ use crate::api::Api;
 use crate::error::TrtError;
 use crate::inspect;
 use crate::network::{
-    BuildSettings, Calibrator, LayerDesc, PrecisionConstraints, TrtDType, TrtNetwork,
+    Blob, BuildSettings, Calibrator, LayerDesc, PrecisionConstraints, TrtDType, TrtNetwork,
 };
 use crate::rules;
 use crate::runtime::{CudaEngine, DeviceBuffer, Runner, Stream};
@@ -245,7 +244,7 @@ impl TensorRtBackend {
         &mut self,
         plan: &PrecisionPlan,
         outputs: OutputSelection,
-    ) -> Result<(Vec<u8>, Vec<String>), BackendError> {
+    ) -> Result<(Blob, Vec<String>), BackendError> {
         let higher = TrtDType::for_precision(plan.higher).ok_or_else(|| {
             BackendError::Unsupported(format!(
                 "layers can be kept in float32, float16 or bfloat16 on TensorRT, not {}",
@@ -259,7 +258,16 @@ impl TensorRtBackend {
             ));
         }
         let int8 = plan.lower.contains(&Precision::Int8);
-        let mut calibrator = if int8 { Some(self.calibrator()?) } else { None };
+        let mut calibrator = if int8 {
+            Some(StreamingCalibrator::new(
+                self.api,
+                self.config.calibration.method,
+                &self.calibration_inputs,
+                self.calibration_cache.as_deref(),
+            )?)
+        } else {
+            None
+        };
         let state = self.weak.as_mut().expect("weak typing has a network");
         for layer in &state.layers {
             match state.original.get(&layer.index) {
@@ -278,8 +286,8 @@ impl TensorRtBackend {
             bf16: plan.lower.contains(&Precision::BFloat16) || plan.higher == Precision::BFloat16,
             constraints: (!marked.is_empty()).then_some(self.config.constraints),
             workspace_bytes: self.config.workspace_bytes,
-            timing_cache: self.timing_cache.clone(),
-            input_shapes: self.shapes.clone(),
+            timing_cache: self.timing_cache.as_deref(),
+            input_shapes: &self.shapes,
         };
         let extra = match outputs {
             OutputSelection::NetworkOutputs => Vec::new(),
@@ -319,14 +327,14 @@ impl TensorRtBackend {
         if let Some(t) = built.timing_cache {
             self.store_timing_cache(t.bytes().to_vec())?;
         }
-        Ok((built.engine.bytes().to_vec(), marked))
+        Ok((built.engine, marked))
     }
 
     fn build_strong(
         &mut self,
         plan: &PrecisionPlan,
         outputs: OutputSelection,
-    ) -> Result<(Vec<u8>, Vec<String>), BackendError> {
+    ) -> Result<(Blob, Vec<String>), BackendError> {
         let precisions = rewrite::layer_precisions(&self.table, &self.network, plan)
             .map_err(|e| BackendError::Unsupported(e.to_string()))?;
         let extra = match outputs {
@@ -350,8 +358,8 @@ impl TensorRtBackend {
         let mut trt = TrtNetwork::from_onnx(self.api, &bytes, Some(&self.path), true)?;
         let settings = BuildSettings {
             workspace_bytes: self.config.workspace_bytes,
-            timing_cache: self.timing_cache.clone(),
-            input_shapes: self.shapes.clone(),
+            timing_cache: self.timing_cache.as_deref(),
+            input_shapes: &self.shapes,
             ..BuildSettings::default()
         };
         let built = trt.build(&settings, None)?;
@@ -365,7 +373,7 @@ impl TensorRtBackend {
             .filter(|i| precisions[*i] == plan.higher)
             .map(|i| self.network.layers[i].name.clone())
             .collect();
-        Ok((built.engine.bytes().to_vec(), marked))
+        Ok((built.engine, marked))
     }
 
     fn rewritten(
@@ -376,10 +384,19 @@ impl TensorRtBackend {
         static EMPTY: std::sync::OnceLock<ActivationScales> = std::sync::OnceLock::new();
         let scales =
             self.scales.as_ref().unwrap_or_else(|| EMPTY.get_or_init(ActivationScales::new));
-        let mut source = self.model.clone();
-        expose(&mut source, extra).map_err(|e| BackendError::Unsupported(e.to_string()))?;
+        // Extra outputs are added before the rewrite (which keeps every tensor they name); the
+        // model is copied only then.
+        let exposed;
+        let source = if extra.is_empty() {
+            &self.model
+        } else {
+            let mut m = self.model.clone();
+            expose(&mut m, extra).map_err(|e| BackendError::Unsupported(e.to_string()))?;
+            exposed = m;
+            &exposed
+        };
         let (model, _) = rewrite::rewrite_cached(
-            &source,
+            source,
             &self.table,
             precisions,
             scales,
@@ -390,42 +407,12 @@ impl TensorRtBackend {
         Ok(model)
     }
 
-    /// Strong typing: the main-graph float layer outputs that are not graph outputs
-    /// (TensorRT cannot mark tensors inside loops or conditionals).
+    /// Strong typing: the every-layer outputs of the main graph (TensorRT cannot mark
+    /// tensors inside loops or conditionals).
     fn every_layer_fetches(&self) -> Vec<Fetch> {
-        let graph_outputs: HashSet<&str> =
-            self.model.graph().output.iter().map(|o| o.name.as_str()).collect();
-        self.table
-            .layers
-            .iter()
-            .flat_map(|l| l.float_outputs.iter())
-            .filter(|f| f.graph.is_empty() && !graph_outputs.contains(f.output.as_str()))
-            .cloned()
-            .collect()
-    }
-
-    fn calibrator(&self) -> Result<StreamingCalibrator, BackendError> {
-        if self.calibration_cache.is_none() && self.calibration_inputs.is_empty() {
-            return Err(BackendError::Unsupported(
-                "INT8 needs calibration first (the search calibrates before its first INT8 build)"
-                    .into(),
-            ));
-        }
-        let algorithm = match self.config.calibration.method {
-            CalibrationMethod::Entropy => PTRT_CALIBRATION_ENTROPY2,
-            CalibrationMethod::Max => PTRT_CALIBRATION_MINMAX,
-            CalibrationMethod::Percentile(_) => PTRT_CALIBRATION_LEGACY,
-        };
-        Ok(StreamingCalibrator {
-            api: self.api,
-            algorithm: i32::try_from(algorithm).expect("small"),
-            inputs: self.calibration_inputs.clone(),
-            next: 0,
-            buffers: Vec::new(),
-            cache: self.calibration_cache.clone(),
-            written: None,
-            error: None,
-        })
+        let mut fetches = self.table.every_layer_fetches(&self.model);
+        fetches.retain(|f| f.graph.is_empty());
+        fetches
     }
 
     fn store_calibration_cache(&mut self, cache: Vec<u8>) -> Result<(), BackendError> {
@@ -457,18 +444,7 @@ impl TensorRtBackend {
         let Some(path) = self.config.calibration.cache.as_ref().filter(|p| p.exists()) else {
             return Ok(None);
         };
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            BackendError::Input(format!("cannot read calibration cache {}: {e}", path.display()))
-        })?;
-        let cache = CalibrationCache::parse(&text).map_err(|e| {
-            BackendError::Input(format!(
-                "calibration cache {} does not parse: {e}; fix or delete it to calibrate again",
-                path.display()
-            ))
-        })?;
-        cache.check_method(self.config.calibration.method).map_err(|e| {
-            BackendError::Input(format!("calibration cache {}: {e}", path.display()))
-        })?;
+        let cache = scales::read_cache(path, self.config.calibration.method)?;
         let loaded = self.api.versions().1;
         if i64::from(cache.trt_version) != i64::from(loaded) {
             return Err(BackendError::Input(format!(
@@ -493,17 +469,8 @@ impl TensorRtBackend {
             .collect();
         let tensors: Vec<String> = fetches.iter().map(|f| f.tensor.clone()).collect();
         if let Some(cache) = self.read_calibration_cache()? {
-            let missing: Vec<&String> =
-                tensors.iter().filter(|t| !cache.scales.contains_key(*t)).collect();
-            if let Some(first) = missing.first() {
-                return Err(BackendError::Input(format!(
-                    "calibration cache lacks {} of the {} tensors this model quantizes (e.g. {first}); \
-                     it was made for another model: delete it to calibrate again",
-                    missing.len(),
-                    tensors.len()
-                )));
-            }
-            self.scales = Some(tensors.iter().map(|t| (t.clone(), cache.scales[t])).collect());
+            let path = self.config.calibration.cache.as_deref().expect("a cache was read");
+            self.scales = Some(scales::scales_from_cache(&cache, &tensors, path)?);
             return Ok(format!(
                 "INT8 scales of {} tensors read from the calibration cache",
                 tensors.len()
@@ -521,7 +488,7 @@ impl TensorRtBackend {
         let mut trt = TrtNetwork::from_onnx(self.api, &bytes, Some(&self.path), true)?;
         let settings = BuildSettings {
             workspace_bytes: self.config.workspace_bytes,
-            input_shapes: self.shapes.clone(),
+            input_shapes: &self.shapes,
             ..BuildSettings::default()
         };
         let built = trt.build(&settings, None).map_err(|e| {
@@ -535,34 +502,18 @@ impl TensorRtBackend {
         }
         let names: HashMap<&str, &str> =
             fetches.iter().map(|f| (f.output.as_str(), f.tensor.as_str())).collect();
-        let mut collectors: HashMap<String, RangeCollector> =
-            tensors.iter().map(|t| (t.clone(), RangeCollector::new(t.clone(), method))).collect();
-        for histogram in [false, true] {
-            for out in &outputs {
-                for (name, tensor) in out {
-                    let tensor_name = names.get(name.as_str()).copied().unwrap_or(name.as_str());
-                    let Some(c) = collectors.get_mut(tensor_name) else { continue };
-                    if histogram && !c.needs_histogram() {
-                        continue;
-                    }
-                    let values: Vec<f32> = tensor.to_f64_vec().iter().map(|v| *v as f32).collect();
-                    let r = if histogram {
-                        c.observe_histogram(&values)
-                    } else {
-                        c.observe_max(&values)
-                    };
-                    r.map_err(|e| BackendError::Input(format!("calibration: {e}")))?;
-                }
+        let mut collector = ScaleCollector::new(&tensors, method);
+        for pass in [Pass::Max, Pass::Histogram] {
+            if pass == Pass::Histogram && !collector.needs_histogram() {
+                break;
+            }
+            for (name, tensor) in outputs.iter().flatten() {
+                let tensor_name = names.get(name.as_str()).copied().unwrap_or(name.as_str());
+                collector.observe(tensor_name, tensor, pass)?;
             }
         }
-        let mut cache = CalibrationCache::new(method);
+        let (scales, mut cache) = collector.finish();
         cache.trt_version = u32::try_from(self.api.versions().1).unwrap_or(0);
-        let mut scales = ActivationScales::new();
-        for t in &tensors {
-            let scale = scale_from_amax(collectors[t].amax());
-            cache.scales.insert(t.clone(), scale);
-            scales.insert(t.clone(), scale);
-        }
         self.scales = Some(scales);
         let mut message = format!(
             "calibrated {} tensors with {method} on {} input iteration(s) with TensorRT",
@@ -570,12 +521,7 @@ impl TensorRtBackend {
             inputs.len()
         );
         if let Some(path) = &self.config.calibration.cache {
-            write_atomically(path, cache.to_text().as_bytes()).map_err(|e| {
-                BackendError::Input(format!(
-                    "cannot write calibration cache {}: {e}",
-                    path.display()
-                ))
-            })?;
+            scales::write_cache(path, &cache)?;
             message = format!("{message}; cache written to {}", path.display());
         }
         Ok(message)
@@ -605,22 +551,23 @@ impl Backend for TensorRtBackend {
         plan: &PrecisionPlan,
         outputs: OutputSelection,
     ) -> Result<TrtEngine, BackendError> {
-        let (bytes, marked) = match self.typing {
+        let (engine_blob, marked) = match self.typing {
             Typing::Weak => self.build_weak(plan, outputs)?,
             Typing::Strong => self.build_strong(plan, outputs)?,
         };
         self.builds += 1;
+        let bytes = engine_blob.bytes();
         if let Some(dir) = &self.config.save_engines {
             std::fs::create_dir_all(dir).map_err(|e| {
                 BackendError::Input(format!("cannot create engine folder {}: {e}", dir.display()))
             })?;
             let n = self.engines_saved.fetch_add(1, Ordering::Relaxed) + 1;
             let path = dir.join(format!("check-{n:04}.engine"));
-            write_atomically(&path, &bytes).map_err(|e| {
+            write_atomically(&path, bytes).map_err(|e| {
                 BackendError::Input(format!("cannot write engine {}: {e}", path.display()))
             })?;
         }
-        let engine = CudaEngine::deserialize(self.api, &bytes)?;
+        let engine = CudaEngine::deserialize(self.api, bytes)?;
         let deviations = if marked.is_empty() {
             Vec::new()
         } else {
@@ -728,18 +675,50 @@ impl Engine for TrtEngine {
 }
 
 /// Streams the search's inputs to TensorRT's calibrator, one iteration per batch.
-struct StreamingCalibrator {
+struct StreamingCalibrator<'a> {
     api: &'static Api,
     algorithm: i32,
-    inputs: Vec<NamedTensors>,
+    inputs: &'a [NamedTensors],
     next: usize,
     buffers: Vec<DeviceBuffer>,
-    cache: Option<Vec<u8>>,
+    cache: Option<&'a [u8]>,
     written: Option<Vec<u8>>,
     error: Option<TrtError>,
 }
 
-impl Calibrator for StreamingCalibrator {
+impl<'a> StreamingCalibrator<'a> {
+    /// A calibrator streaming `inputs`, or handing TensorRT `cache` once there is one.
+    fn new(
+        api: &'static Api,
+        method: CalibrationMethod,
+        inputs: &'a [NamedTensors],
+        cache: Option<&'a [u8]>,
+    ) -> Result<Self, BackendError> {
+        if cache.is_none() && inputs.is_empty() {
+            return Err(BackendError::Unsupported(
+                "INT8 needs calibration first (the search calibrates before its first INT8 build)"
+                    .into(),
+            ));
+        }
+        let algorithm = match method {
+            CalibrationMethod::Entropy => PTRT_CALIBRATION_ENTROPY2,
+            CalibrationMethod::Max => PTRT_CALIBRATION_MINMAX,
+            CalibrationMethod::Percentile(_) => PTRT_CALIBRATION_LEGACY,
+        };
+        Ok(StreamingCalibrator {
+            api,
+            algorithm: i32::try_from(algorithm).expect("small"),
+            inputs,
+            next: 0,
+            buffers: Vec::new(),
+            cache,
+            written: None,
+            error: None,
+        })
+    }
+}
+
+impl Calibrator for StreamingCalibrator<'_> {
     fn algorithm(&self) -> i32 {
         self.algorithm
     }
@@ -783,7 +762,7 @@ impl Calibrator for StreamingCalibrator {
     }
 
     fn read_cache(&mut self) -> Option<&[u8]> {
-        self.cache.as_deref()
+        self.cache
     }
 
     fn write_cache(&mut self, cache: &[u8]) {

@@ -175,7 +175,7 @@ pub enum PrecisionConstraints {
 
 /// What one build enables.
 #[derive(Debug, Clone, Default)]
-pub struct BuildSettings {
+pub struct BuildSettings<'a> {
     /// Allow FP16 kernels (weak typing).
     pub fp16: bool,
     /// Allow INT8 kernels (weak typing).
@@ -187,9 +187,9 @@ pub struct BuildSettings {
     /// Builder workspace limit in bytes (0: TensorRT's default).
     pub workspace_bytes: u64,
     /// A serialized timing cache to start from.
-    pub timing_cache: Option<Vec<u8>>,
+    pub timing_cache: Option<&'a [u8]>,
     /// Fixed shapes of dynamic inputs.
-    pub input_shapes: Vec<(String, Vec<i64>)>,
+    pub input_shapes: &'a [(String, Vec<i64>)],
 }
 
 /// An INT8 calibrator: streams batches (as device pointers) and reads and writes the cache.
@@ -407,7 +407,7 @@ impl TrtNetwork {
     /// on.
     pub fn build(
         &mut self,
-        settings: &BuildSettings,
+        settings: &BuildSettings<'_>,
         calibrator: Option<&mut dyn Calibrator>,
     ) -> Result<Built, TrtError> {
         let mut flags = PTRT_BUILD_DISABLE_TF32 | PTRT_BUILD_DETAILED_PROFILING;
@@ -455,8 +455,8 @@ impl TrtNetwork {
         let options = ptrt_build_options {
             flags,
             workspace_bytes: settings.workspace_bytes,
-            timing_cache: settings.timing_cache.as_ref().map_or(ptr::null(), |c| c.as_ptr().cast()),
-            timing_cache_size: settings.timing_cache.as_ref().map_or(0, Vec::len),
+            timing_cache: settings.timing_cache.map_or(ptr::null(), |c| c.as_ptr().cast()),
+            timing_cache_size: settings.timing_cache.map_or(0, <[u8]>::len),
             input_shapes: if shapes.is_empty() { ptr::null() } else { shapes.as_ptr() },
             nb_input_shapes: i32::try_from(shapes.len())
                 .map_err(|_| TrtError::InvalidArgument("too many input shapes".into()))?,

@@ -222,12 +222,6 @@ impl Runner {
         &self.io
     }
 
-    /// The engine.
-    #[must_use]
-    pub fn engine(&self) -> &CudaEngine {
-        &self.engine
-    }
-
     /// Runs one inference: copies `inputs` to the device, enqueues, copies every output (and
     /// every debug tensor) back.
     pub fn run(&mut self, inputs: &NamedTensors) -> Result<NamedTensors, TrtError> {

@@ -3,6 +3,8 @@
 //! (as outputs and as debug tensors), failing builds, runs with copies back, calibration and
 //! timing caches, error propagation, handles freed on drop, and searches end to end.
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -12,13 +14,12 @@ use backend_tensorrt::{
     TensorRtConfig, TrtError, Typing,
 };
 use ndarray::ArrayD;
-use onnx_protobuf::{GraphProto, ModelProto, OperatorSetIdProto, ValueInfoProto};
+use onnx_protobuf::{GraphProto, ValueInfoProto};
 use precision_core::oracle::BackendOracle;
 use precision_core::{
     Algorithm, Backend, BackendError, CompareConfig, Engine, LayerSet, NamedTensors, NoObserver,
     OutputSelection, PerOutput, Precision, PrecisionPlan, SearchOptions, Tensor, run_search,
 };
-use precision_onnx::OnnxModel;
 use precision_onnx::proto::{self, elem};
 
 const WIDTH: usize = 8;
@@ -65,19 +66,7 @@ fn chain_model(dir: &Path) -> PathBuf {
         prev = out;
     }
     g.output.push(shaped("y", &[1, WIDTH as i64]));
-    let mut m = ModelProto {
-        ir_version: 8,
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: 13,
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    *m.graph.mut_or_insert_default() = g;
-    let path = dir.join("chain.onnx");
-    OnnxModel { proto: m }.save(&path).unwrap();
-    path
+    common::save_model(g, dir, "chain.onnx")
 }
 
 /// mm1 and mm4 lose 0.5 and 0.3 in INT8; every other layer 0.001.

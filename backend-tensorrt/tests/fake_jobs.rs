@@ -2,19 +2,20 @@
 //! build at once, give the same answer, and number their saved engines apart. A test binary of
 //! its own, since the fake serves parallel threads from the fake installed last.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
 
 use backend_tensorrt::fake::{self, FakeConfig};
 use backend_tensorrt::{TensorRtBackend, TensorRtConfig};
 use ndarray::ArrayD;
-use onnx_protobuf::{GraphProto, ModelProto, OperatorSetIdProto};
+use onnx_protobuf::GraphProto;
 use precision_core::oracle::BackendOracle;
 use precision_core::{
     Algorithm, Backend, CompareConfig, Engine, NamedTensors, NoObserver, OutputSelection,
     PerOutput, Precision, PrecisionPlan, SearchOptions, Tensor, run_search,
 };
-use precision_onnx::OnnxModel;
 use precision_onnx::proto::{self, elem};
 
 const LAYERS: usize = 24;
@@ -31,18 +32,7 @@ fn relu_chain(dir: &Path) -> (std::path::PathBuf, FakeConfig) {
         int8_error.insert(format!("r{i}"), if i == 5 || i == 17 { 0.4 } else { 0.001 });
     }
     g.output.push(proto::value_info("y", elem::FLOAT));
-    let mut m = ModelProto {
-        ir_version: 8,
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: 13,
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    *m.graph.mut_or_insert_default() = g;
-    let path = dir.join("relus.onnx");
-    OnnxModel { proto: m }.save(&path).unwrap();
+    let path = common::save_model(g, dir, "relus.onnx");
     (path, FakeConfig { int8_error, ..FakeConfig::default() })
 }
 

@@ -120,6 +120,21 @@ impl LayerTable {
         table
     }
 
+    /// The float layer outputs that every-layer runs return: every layer's float outputs
+    /// (subgraph ones included, under their network names) except the graph outputs of
+    /// `model`, which are returned anyway.
+    #[must_use]
+    pub fn every_layer_fetches(&self, model: &OnnxModel) -> Vec<Fetch> {
+        let graph_outputs: HashSet<&str> =
+            model.graph().output.iter().map(|o| o.name.as_str()).collect();
+        self.layers
+            .iter()
+            .flat_map(|l| l.float_outputs.iter())
+            .filter(|f| !graph_outputs.contains(f.output.as_str()))
+            .cloned()
+            .collect()
+    }
+
     /// The layer of the node at `node` in graph `graph`.
     #[must_use]
     pub fn layer_at(&self, graph: &GraphPath, node: usize) -> Option<usize> {

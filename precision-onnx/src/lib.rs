@@ -18,6 +18,7 @@ mod names;
 pub mod ops;
 pub mod proto;
 pub mod rewrite;
+pub mod scales;
 pub mod types;
 pub mod upgrade;
 
