@@ -69,7 +69,8 @@ struct Model {
 }
 
 impl Model {
-    fn new(spec: MockSpec) -> Model {
+    /// The model of a validated spec; `file` names it if its values cannot be allocated.
+    fn new(spec: MockSpec, file: &str) -> Result<Model, MockError> {
         let shapes = spec.shapes();
         let mut tensors = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
@@ -90,11 +91,18 @@ impl Model {
             }
         }
         let total = offset;
-        let mut golden = Vec::with_capacity(total);
+        let out_of_memory = || MockError::OutOfMemory {
+            file: file.to_owned(),
+            bytes: spec.memory_bytes().unwrap_or(u64::MAX),
+        };
+        let mut golden = Vec::new();
+        golden.try_reserve_exact(total).map_err(|_| out_of_memory())?;
         for slot in &tensors {
             golden.extend(values::golden_values(spec.seed, &slot.name, slot.len));
         }
-        let mut noise = vec![0.0; total];
+        let mut noise = Vec::new();
+        noise.try_reserve_exact(total).map_err(|_| out_of_memory())?;
+        noise.resize(total, 0.0);
         let layers: Vec<LayerSlots> = spec
             .layers
             .iter()
@@ -143,7 +151,17 @@ impl Model {
                 .collect(),
             outputs: spec.outputs.clone(),
         };
-        Model { spec, network, tensors, golden, noise, layers, network_outputs, every_layer, total }
+        Ok(Model {
+            spec,
+            network,
+            tensors,
+            golden,
+            noise,
+            layers,
+            network_outputs,
+            every_layer,
+            total,
+        })
     }
 
     fn selection(&self, outputs: OutputSelection) -> &[usize] {
@@ -283,32 +301,29 @@ impl MockBackend {
     /// A backend for a spec, after validating it (messages name the spec by its `name`).
     pub fn from_spec(spec: MockSpec) -> Result<Self, MockError> {
         spec.validate(&spec.name)?;
-        Ok(Self::from_valid_spec(spec))
+        let label = spec.name.clone();
+        Self::from_valid_spec(spec, &label)
     }
 
-    fn from_valid_spec(spec: MockSpec) -> Self {
-        MockBackend {
-            model: Arc::new(Model::new(spec)),
+    fn from_valid_spec(spec: MockSpec, label: &str) -> Result<Self, MockError> {
+        Ok(MockBackend {
+            model: Arc::new(Model::new(spec, label)?),
             builds: BuildCounter::default(),
             build_delay: Duration::ZERO,
-        }
+        })
     }
 
     /// A backend for a spec given as TOML text; `file_stem` names it in messages and is the
     /// network's name when the spec has no `name`.
     pub fn from_toml_str(text: &str, file_stem: &str) -> Result<Self, MockError> {
-        Ok(Self::from_valid_spec(MockSpec::from_toml_str(text, file_stem)?))
+        Self::from_valid_spec(MockSpec::from_toml_str(text, file_stem)?, file_stem)
     }
 
     /// A backend for the spec in a TOML file; the network is named after the file stem when
     /// the spec has no `name`.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self, MockError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| MockError::Io { path: path.to_owned(), source })?;
-        let stem = path.file_stem().map_or_else(|| "mock".into(), |s| s.to_string_lossy());
-        let label = path.display().to_string();
-        Ok(Self::from_valid_spec(MockSpec::parse(&text, &label, &stem)?))
+        Self::from_valid_spec(MockSpec::from_path(path)?, &path.display().to_string())
     }
 
     /// The same backend, sleeping `delay` in every build to simulate a slow builder.

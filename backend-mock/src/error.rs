@@ -214,4 +214,26 @@ pub enum MockError {
         /// The precision.
         precision: Precision,
     },
+    /// Shapes whose values no machine could hold (element counts past `isize::MAX`).
+    #[error(
+        "{file}: {what} has more elements than any machine can hold ({detail}); use smaller input shapes"
+    )]
+    TooLarge {
+        /// The spec.
+        file: String,
+        /// What is too large ("network input 'x'", "the network's tensors").
+        what: String,
+        /// The shape or the count.
+        detail: String,
+    },
+    /// The simulated values could not be allocated.
+    #[error(
+        "{file}: cannot allocate {bytes} bytes for the simulated values of the network's tensors; use smaller input shapes"
+    )]
+    OutOfMemory {
+        /// The spec.
+        file: String,
+        /// The bytes asked for.
+        bytes: u64,
+    },
 }

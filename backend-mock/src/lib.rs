@@ -18,4 +18,4 @@ pub mod values;
 
 pub use backend::{BuildCounter, MockBackend, MockEngine, UNMARKABLE_REASON};
 pub use error::MockError;
-pub use spec::{ErrorAmplitudes, InputSpec, LayerSpec, MockSpec, Noise};
+pub use spec::{BYTES_PER_ELEMENT, ErrorAmplitudes, InputSpec, LayerSpec, MockSpec, Noise};

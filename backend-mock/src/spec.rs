@@ -26,6 +26,7 @@
 //! the spellings [`Precision`]'s parser accepts (`fp16`, `float16`, `half`, ...).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
 
 use precision_core::Precision;
 use serde::{Deserialize, Deserializer};
@@ -157,6 +158,10 @@ pub struct MockSpec {
     pub outputs: Vec<String>,
 }
 
+/// The bytes the backend holds per simulated element: a float32 golden value and a float64
+/// noise factor, plus, during a check, a float64 error and a float32 output.
+pub const BYTES_PER_ELEMENT: usize = 24;
+
 /// A float that may be written as a TOML integer.
 #[derive(Debug, Clone, Copy)]
 struct Number(f64);
@@ -237,6 +242,16 @@ impl MockSpec {
         Self::parse(text, file, file)
     }
 
+    /// Reads, parses and validates the spec in a TOML file; the network is named after the
+    /// file stem when the spec has no `name`.
+    pub fn from_path(path: impl AsRef<Path>) -> Result<MockSpec, MockError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| MockError::Io { path: path.to_owned(), source })?;
+        let stem = path.file_stem().map_or_else(|| "mock".into(), |s| s.to_string_lossy());
+        Self::parse(&text, &path.display().to_string(), &stem)
+    }
+
     /// Parses and validates a spec, naming it `label` in messages and `default_name` when the
     /// spec has no `name`.
     pub(crate) fn parse(
@@ -256,7 +271,8 @@ impl MockSpec {
     /// Checks the spec, naming it `file` in messages: at least one input and layer, unique
     /// non-empty layer names, one producer per tensor, every tensor read produced by an input
     /// or an earlier layer, outputs produced, no zero dimensions, finite non-negative
-    /// amplitudes and finite gains.
+    /// amplitudes, finite gains, and tensors small enough that their element count and
+    /// [`MockSpec::memory_bytes`] fit in `isize`.
     pub fn validate(&self, file: &str) -> Result<(), MockError> {
         let file_s = || file.to_owned();
         if self.inputs.is_empty() {
@@ -282,6 +298,13 @@ impl MockSpec {
                     file: file_s(),
                     input: input.name.clone(),
                     shape: input.shape.clone(),
+                });
+            }
+            if precision_core::element_count(&input.shape).is_none() {
+                return Err(MockError::TooLarge {
+                    file: file_s(),
+                    what: format!("network input '{}'", input.name),
+                    detail: format!("shape {:?}", input.shape),
                 });
             }
             if let Some(first) = producers.insert(&input.name, Producer::Input(position)) {
@@ -401,7 +424,54 @@ impl MockSpec {
                 return Err(MockError::DuplicateOutput { file: file_s(), output: output.clone() });
             }
         }
+        if self.memory_bytes().is_none() {
+            return Err(MockError::TooLarge {
+                file: file_s(),
+                what: "the network's tensors".into(),
+                detail: format!(
+                    "{} tensors of the inputs' shapes {}, {BYTES_PER_ELEMENT} bytes per element",
+                    self.inputs.len() + self.layers.iter().map(|l| l.outputs.len()).sum::<usize>(),
+                    self.input_shapes()
+                ),
+            });
+        }
         Ok(())
+    }
+
+    /// The number of values the backend simulates: the elements of every network input and
+    /// layer output; `None` past `isize::MAX`. The spec must have passed [`MockSpec::validate`]
+    /// except for this count.
+    #[must_use]
+    pub fn element_count(&self) -> Option<usize> {
+        let shapes = self.shapes();
+        let sizes = self
+            .inputs
+            .iter()
+            .map(|i| i.name.as_str())
+            .chain(self.layers.iter().flat_map(|l| l.outputs.iter().map(String::as_str)));
+        sizes
+            .map(|t| shapes.get(t).and_then(|s| precision_core::element_count(s)).unwrap_or(0))
+            .try_fold(0usize, usize::checked_add)
+            .filter(|&n| isize::try_from(n).is_ok())
+    }
+
+    /// The bytes the backend needs for its simulated values, [`BYTES_PER_ELEMENT`] per element
+    /// (golden values and noise, plus one check's errors and outputs); `None` past
+    /// `isize::MAX`.
+    #[must_use]
+    pub fn memory_bytes(&self) -> Option<u64> {
+        let bytes = self.element_count()?.checked_mul(BYTES_PER_ELEMENT)?;
+        isize::try_from(bytes).ok().map(|_| bytes as u64)
+    }
+
+    /// The inputs' shapes for messages: `x: [1, 64], y: [2]`.
+    #[must_use]
+    pub fn input_shapes(&self) -> String {
+        self.inputs
+            .iter()
+            .map(|i| format!("{}: {:?}", i.name, i.shape))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The shape of every tensor (inputs as declared; a layer output has the shape of its

@@ -262,6 +262,45 @@ fn rejects_zero_dimensions() {
     parse("[[inputs]]\nname = \"s\"\nshape = []\n[[layers]]\nname = \"a\"\n").unwrap();
 }
 
+/// Shapes past what memory can hold, alone or summed over every tensor, are validation
+/// errors (never an overflow panic), and a spec that passes but cannot be allocated is an
+/// error too, never an abort.
+#[test]
+fn rejects_sizes_past_memory() {
+    let spec = |shape: &str, layers: usize| {
+        let mut text = format!("[[inputs]]\nname = \"x\"\nshape = {shape}\n");
+        for l in 0..layers {
+            text.push_str(&format!("[[layers]]\nname = \"l{l}\"\n"));
+        }
+        text
+    };
+    for shape in
+        ["[18446744073709551615, 2]", "[4294967296, 4294967296]", "[9223372036854775807, 1, 2]"]
+    {
+        let message = error(&spec(shape, 1));
+        assert_contains(&message, &["toy:", "network input 'x'", "more elements than any machine"]);
+    }
+    // Each tensor fits, their sum does not.
+    let message = error(&spec("[1152921504606846976]", 8));
+    assert_contains(&message, &["the network's tensors", "9 tensors", "x: [1152921504606846976]"]);
+    // Too much for the 24 bytes per element, though the count fits.
+    let message = error(&spec("[384307168202282326]", 1));
+    assert_contains(&message, &["the network's tensors", "2 tensors"]);
+    // The count and bytes are exact where they fit.
+    let ok = parse(&spec("[3, 5]", 2)).unwrap();
+    assert_eq!(ok.element_count(), Some(45));
+    assert_eq!(ok.memory_bytes(), Some(45 * 24));
+    // Valid, but more than any machine has (2^58 bytes; the golden values alone are past the
+    // 2^47-byte address space of a process, whatever the kernel's overcommit setting): the
+    // allocation fails as an error. (The CLI refuses earlier, from the memory available.)
+    match MockBackend::from_toml_str(&spec("[6004799503160661]", 1), "toy") {
+        Err(e @ MockError::OutOfMemory { .. }) => {
+            assert_contains(&e.to_string(), &["toy:", "cannot allocate", "smaller input shapes"]);
+        }
+        other => panic!("expected OutOfMemory, got {other:?}"),
+    }
+}
+
 #[test]
 fn rejects_bad_amplitudes_and_gains() {
     let message = error(&format!("{INPUT}\n[[layers]]\nname = \"a\"\nerror = {{ int8 = -0.1 }}\n"));

@@ -675,11 +675,9 @@ impl Decoder {
             raw.iter().map(|&b| char::from(b)).collect()
         };
         let header = parse_header(&text, &self.at)?;
-        let count = header
-            .shape
-            .iter()
-            .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
-            .and_then(|n| n.checked_mul(header.dtype.size() as u64));
+        // Also refuses shapes with a zero dimension whose other dimensions overflow, which
+        // ndarray would refuse when the tensor is built.
+        let count = precision_core::byte_size(header.dtype, &header.shape).map(|n| n as u64);
         let Some(expected) = count else {
             return Err(Error::NpyHeader {
                 at: self.at.clone(),

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use backend_mock::MockBackend;
+use backend_mock::{MockBackend, MockSpec};
 use backend_onnxrt::{CalibrationSettings, OnnxrtBackend, OnnxrtConfig};
 use precision_core::Precision;
 use precision_onnx::InputShapes;
@@ -68,8 +68,10 @@ pub fn open(args: &ModelArgs, lower: &[Precision]) -> anyhow::Result<Opened> {
     }
     match kind {
         BackendKind::Mock => {
-            let backend = MockBackend::from_path(&args.model)
-                .with_context(|| format!("cannot load mock network {}", args.model.display()))?;
+            let context = || format!("cannot load mock network {}", args.model.display());
+            let spec = MockSpec::from_path(&args.model).with_context(context)?;
+            mock_fits(&spec, &args.model)?;
+            let backend = MockBackend::from_spec(spec).with_context(context)?;
             Ok(Opened::Mock(backend.with_build_delay(Duration::from_millis(args.mock_build_ms))))
         }
         BackendKind::Onnxrt => {
@@ -125,6 +127,26 @@ pub fn open(args: &ModelArgs, lower: &[Precision]) -> anyhow::Result<Opened> {
             Ok(Opened::Tensorrt(Box::new(backend)))
         }
     }
+}
+
+/// Refuses a mock network whose simulated values need more memory than is available.
+fn mock_fits(spec: &MockSpec, path: &Path) -> anyhow::Result<()> {
+    let tensors = spec.inputs.len() + spec.layers.iter().map(|l| l.outputs.len()).sum::<usize>();
+    let need = crate::memory::Need {
+        what: format!(
+            "{} values in {tensors} tensors of the inputs' shapes {}, {} bytes each",
+            spec.element_count().unwrap_or(usize::MAX),
+            spec.input_shapes(),
+            backend_mock::BYTES_PER_ELEMENT
+        ),
+        bytes: spec.memory_bytes().unwrap_or(u64::MAX),
+    };
+    crate::memory::ensure_fits(
+        &format!("the shapes of mock network {}", path.display()),
+        &[need],
+        1,
+        "use smaller input shapes",
+    )
 }
 
 /// Refuses serialized TensorRT engines, whatever the backend: they cannot be modified.

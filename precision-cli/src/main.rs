@@ -11,6 +11,7 @@ mod golden;
 mod html;
 mod inputs;
 mod journal;
+mod memory;
 mod progress;
 mod write;
 

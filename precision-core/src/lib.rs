@@ -36,4 +36,4 @@ pub use report::{
 pub use search::{
     Algorithm, Direction, Iteration, NoObserver, Observer, SearchOptions, SearchOutcome, run_search,
 };
-pub use tensor::{DType, NamedTensors, Tensor, TensorInfo};
+pub use tensor::{DType, NamedTensors, Tensor, TensorInfo, byte_size, element_count};

@@ -192,6 +192,31 @@ macro_rules! impl_from_array {
 impl_from_array!(f32 => F32, f16 => F16, bf16 => BF16, f64 => F64, i8 => I8, u8 => U8,
     i32 => I32, i64 => I64, bool => Bool);
 
+/// The number of elements of an array of `shape`, or `None` when no array of that shape can
+/// exist: when the product of the dimensions, or of its non-zero ones (which ndarray also
+/// requires), exceeds `isize::MAX`.
+#[must_use]
+pub fn element_count(shape: &[usize]) -> Option<usize> {
+    let nonzero = nonzero_product(shape)?;
+    Some(if shape.contains(&0) { 0 } else { nonzero })
+}
+
+/// The bytes of the elements of an array of `dtype` and `shape`, or `None` when no array of
+/// that size can exist: more than `isize::MAX` bytes, or a shape [`element_count`] refuses.
+#[must_use]
+pub fn byte_size(dtype: DType, shape: &[usize]) -> Option<usize> {
+    element_count(shape)?.checked_mul(dtype.size()).filter(|&n| isize::try_from(n).is_ok())
+}
+
+/// The product of the non-zero dimensions, if it is at most `isize::MAX`.
+fn nonzero_product(shape: &[usize]) -> Option<usize> {
+    shape
+        .iter()
+        .filter(|&&d| d != 0)
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| isize::try_from(n).is_ok())
+}
+
 /// Tensors by name, in a fixed order (a network's output order, or an input feed).
 pub type NamedTensors = IndexMap<String, Tensor>;
 
@@ -236,5 +261,23 @@ mod tests {
         assert_eq!(scalar.shape(), &[] as &[usize]);
         assert_eq!(scalar.len(), 1);
         assert_eq!(scalar.to_f64_vec(), vec![1.0]);
+    }
+
+    #[test]
+    fn sizes_are_checked() {
+        assert_eq!(element_count(&[]), Some(1));
+        assert_eq!(element_count(&[2, 3]), Some(6));
+        assert_eq!(byte_size(DType::F64, &[2, 3]), Some(48));
+        assert_eq!(element_count(&[0, 5]), Some(0));
+        assert_eq!(element_count(&[usize::MAX, 2]), None);
+        // ndarray refuses a shape whose non-zero dimensions overflow, even with a zero one.
+        assert_eq!(element_count(&[0, usize::MAX / 2, 4]), None);
+        let max = isize::MAX as usize;
+        assert_eq!(element_count(&[max]), Some(max));
+        assert_eq!(byte_size(DType::I8, &[max]), Some(max));
+        assert_eq!(byte_size(DType::F32, &[max]), None);
+        assert_eq!(byte_size(DType::F32, &[max / 4]), Some(max / 4 * 4));
+        assert_eq!(byte_size(DType::F32, &[0, max / 2]), Some(0));
+        assert_eq!(byte_size(DType::F32, &[0, 8]), Some(0));
     }
 }

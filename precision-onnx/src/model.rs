@@ -571,6 +571,14 @@ pub fn parse_input_shape(arg: &str) -> std::result::Result<(String, Vec<i64>), S
             })
             .collect::<std::result::Result<Vec<_>, _>>()?
     };
+    let sizes: Vec<usize> = dims.iter().map(|&d| d as usize).collect();
+    if precision_core::element_count(&sizes).is_none() {
+        return Err(format!(
+            "'{arg}': the shape has more elements than any machine can hold (the product of \
+             its dimensions exceeds {}); use a smaller batch/shape",
+            isize::MAX
+        ));
+    }
     Ok((name.to_owned(), dims))
 }
 
