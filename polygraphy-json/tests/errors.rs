@@ -191,6 +191,54 @@ fn bad_npy_version_and_header() {
     );
 }
 
+/// A version 1.0 .npy file with `header` (padded as NumPy pads it) and `data`.
+fn npy_with_header(header: &str, data: &[u8]) -> Vec<u8> {
+    let mut text = header.to_owned();
+    while (10 + text.len() + 1) % 64 != 0 {
+        text.push(' ');
+    }
+    text.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&u16::try_from(text.len()).unwrap().to_le_bytes());
+    bytes.extend_from_slice(text.as_bytes());
+    bytes.extend_from_slice(data);
+    bytes
+}
+
+/// Shapes in headers past what memory can hold are errors, never a panic or an allocation of
+/// their size, whether the data length is known or not.
+#[test]
+fn huge_shapes_in_headers_are_refused() {
+    for shape in [
+        "(4294967296, 4294967296)",
+        "(4611686018427387904,)",
+        "(0, 4611686018427387904, 4)",
+        "(0, 18446744073709551615, 18446744073709551615)",
+    ] {
+        let bytes = npy_with_header(
+            &format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}"),
+            &[],
+        );
+        for e in [npy::read(&bytes).unwrap_err(), npy::read_from(&bytes[..]).unwrap_err()] {
+            assert!(e.to_string().contains("is too large"), "{shape}: {e}");
+        }
+    }
+    // Large but addressable: the data is missing, and nothing of that size is allocated.
+    let bytes = npy_with_header(
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (1099511627776, 1024), }",
+        &[0; 16],
+    );
+    for e in [npy::read(&bytes).unwrap_err(), npy::read_from(&bytes[..]).unwrap_err()] {
+        assert!(e.to_string().contains("expected 9007199254740992 bytes, found 16"), "{e}");
+    }
+    // An empty array with large other dimensions is fine.
+    let bytes = npy_with_header(
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 1099511627776), }",
+        &[],
+    );
+    assert_eq!(npy::read(&bytes).unwrap().shape(), &[0, 1_099_511_627_776]);
+}
+
 #[test]
 fn empty_run_results() {
     let (err, msg) = outputs_error(r#"{"lst": [], "polygraphy_class": "RunResults"}"#);

@@ -1,37 +1,77 @@
-//! Every file Polygraphy 0.53.6 wrote in `shared/ref/samples` loads with the expected contents.
+//! Every file Polygraphy 0.53.6 wrote in `fixtures/polygraphy/samples` (`cargo xtask
+//! fixtures` runs `fixtures/polygraphy/generate.py` with the venv's Polygraphy) loads with the
+//! expected contents.
 
 mod common;
 
-use polygraphy_json::{DType, read_inputs, read_run_results};
+use polygraphy_json::{DType, IterationResult, NamedTensors, read_inputs, read_run_results};
 
 const OUTPUT: &str = "save_infer_model/scale_0.tmp_1";
+
+/// The weights of the sample model's MatMul (`WEIGHTS` in generate.py).
+const WEIGHTS: [[f64; 2]; 3] = [[1.5, -0.5], [-1.0, 2.0], [0.25, 0.75]];
+
+/// What the sample model computes: softmax(mean of each channel of `x` times `WEIGHTS`).
+fn expected_outputs(feed: &NamedTensors) -> Vec<f64> {
+    let x = &feed["x"];
+    assert_eq!((x.dtype(), x.shape()), (DType::F32, &[1, 3, 48, 192][..]));
+    let values = x.to_f64_vec();
+    let per_channel = values.len() / 3;
+    let means: Vec<f64> =
+        values.chunks(per_channel).map(|c| c.iter().sum::<f64>() / per_channel as f64).collect();
+    let logits: Vec<f64> =
+        (0..2).map(|j| (0..3).map(|i| means[i] * WEIGHTS[i][j]).sum::<f64>()).collect();
+    let top = logits[0].max(logits[1]);
+    let exp: Vec<f64> = logits.iter().map(|l| (l - top).exp()).collect();
+    exp.iter().map(|e| e / exp.iter().sum::<f64>()).collect()
+}
+
+/// One iteration as `polygraphy run --onnxrt` writes it: the runner's name, a measured
+/// runtime, and the model's output computed from the sample inputs.
+fn assert_iteration(it: &IterationResult, runner: &str, feed: &NamedTensors) {
+    assert_eq!(it.runner_name, runner);
+    assert!(it.runtime > 0.0 && it.runtime < 60.0, "runtime {}", it.runtime);
+    assert_eq!(it.outputs.keys().collect::<Vec<_>>(), [OUTPUT]);
+    let t = &it.outputs[OUTPUT];
+    assert_eq!((t.dtype(), t.shape()), (DType::F32, &[1, 2][..]));
+    let got = t.to_f64_vec();
+    let want = expected_outputs(feed);
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - w).abs() < 1e-5, "outputs {got:?}, expected {want:?}");
+    }
+}
+
+fn sample_inputs() -> NamedTensors {
+    let mut inputs = read_inputs(common::samples_dir().join("inputs.json")).unwrap();
+    assert_eq!(inputs.len(), 1);
+    inputs.remove(0)
+}
+
+fn assert_runner_name(name: &str) {
+    // Polygraphy names the runner `onnxrt-runner-N0-MM/DD/YY-HH:MM:SS`.
+    let stamp = name.strip_prefix("onnxrt-runner-N0-").unwrap_or_else(|| panic!("{name}"));
+    assert_eq!(stamp.len(), "11/25/26-18:33:20".len(), "{name}");
+}
 
 #[test]
 fn outputs_file_loads() {
     let r = read_run_results(common::samples_dir().join("outputs.json")).unwrap();
     assert_eq!(r.runners.len(), 1);
     let runner = &r.runners[0];
-    assert_eq!(runner.name, "onnxrt-runner-N0-11/25/26-18:33:20");
+    assert_runner_name(&runner.name);
     assert_eq!(runner.iterations.len(), 1);
-    let it = &runner.iterations[0];
-    assert_eq!(it.runner_name, runner.name);
-    assert_eq!(it.runtime, 0.003_747_701_644_897_461);
-    assert_eq!(it.outputs.keys().collect::<Vec<_>>(), [OUTPUT]);
-    let t = &it.outputs[OUTPUT];
-    assert_eq!((t.dtype(), t.shape()), (DType::F32, &[1, 2][..]));
-    // The two values decoded from the sample's base64 payload.
-    let v = t.to_f64_vec();
-    assert!((v[0] - 0.6477).abs() < 1e-3 && (v[1] - 0.3523).abs() < 1e-3, "{v:?}");
+    assert_iteration(&runner.iterations[0], &runner.name, &sample_inputs());
 }
 
 #[test]
 fn two_iteration_outputs_file_loads() {
     let r = read_run_results(common::samples_dir().join("outputs_2iter.json")).unwrap();
     assert_eq!(r.runners.len(), 1);
+    assert_runner_name(&r.runners[0].name);
     assert_eq!(r.runners[0].iterations.len(), 2);
+    // The default data loader (seed 1) gives every iteration the inputs of the first one.
     for it in &r.runners[0].iterations {
-        let t = &it.outputs[OUTPUT];
-        assert_eq!((t.dtype(), t.shape()), (DType::F32, &[1, 2][..]));
+        assert_iteration(it, &r.runners[0].name, &sample_inputs());
     }
 }
 
@@ -40,14 +80,13 @@ fn directory_form_outputs_load_as_one_run() {
     let dir = common::samples_dir().join("outputs_dir_mode");
     let r = read_run_results(&dir).unwrap();
     assert_eq!(r.runners.len(), 1);
-    assert_eq!(r.runners[0].name, "onnxrt-runner-N0-11/25/26-18:34:03");
+    assert_runner_name(&r.runners[0].name);
     assert_eq!(r.runners[0].iterations.len(), 2);
-    // The same outputs as the single-file run saved alongside (only the runtimes differ).
+    // The same outputs as the single-file run (only the runner's time and runtimes differ).
     let single = read_run_results(common::samples_dir().join("outputs_2iter.json")).unwrap();
-    assert_eq!(r.runners[0].name, single.runners[0].name);
     for (a, b) in r.runners[0].iterations.iter().zip(&single.runners[0].iterations) {
         assert_eq!(a.outputs, b.outputs);
-        assert_ne!(a.runtime, b.runtime);
+        assert_iteration(a, &r.runners[0].name, &sample_inputs());
     }
     // And each file alone is a one-iteration run.
     let first = read_run_results(dir.join("0000000000.json")).unwrap();

