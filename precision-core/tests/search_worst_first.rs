@@ -386,7 +386,12 @@ fn worst_first_starts_from_the_layers_the_builder_refuses() {
             && n.contains("exactly those marked")),
         "{notes:?}"
     );
-    assert!(notes.iter().any(|n| n.contains("'L4'") && n.contains("those too")), "{notes:?}");
+    assert!(
+        notes.iter().any(|n| n.contains("that plan failed to build")
+            && n.contains("'L4'")
+            && n.contains("those marked too")),
+        "{notes:?}"
+    );
     // The ranking leaves the refused layers out.
     assert!(out.sensitivity.iter().all(|s| s.index != 1 && s.index != 4));
     // Ranked starts from them too and never tries to remove them.

@@ -222,14 +222,14 @@ fn mark_refused(
     build_error: &str,
 ) -> Result<(), Stop> {
     let network = checker.network();
-    let start = if checker.refused.is_empty() {
-        "the plan with nothing marked".to_owned()
+    let (start, plan) = if checker.refused.is_empty() {
+        ("the plan with nothing marked", "the plan with nothing marked")
     } else {
-        format!("the plan marking the {} refused layers", checker.refused.len())
+        ("that plan", "a plan with only the layers the builder refuses marked")
     };
     let stop = |why: String| {
         Stop::Failed(SearchError::Unsupported(format!(
-            "measuring each layer's error needs {start} to build, but it failed to build \
+            "measuring each layer's error needs {plan} to build, but it failed to build \
              ({build_error}){why}; use bisect or linear instead"
         )))
     };
@@ -259,9 +259,9 @@ fn mark_refused(
     let names: Vec<String> = new.iter().map(|&i| name(i)).collect();
     let message = format!(
         "{start} failed to build: the builder refuses {} in the lower precision ({build_error}); \
-         starting from the plan with {} marked and ranking the rest",
+         starting from the plan with {} and ranking the rest",
         names.join(", "),
-        if checker.refused.is_empty() { "exactly those" } else { "those too" }
+        if checker.refused.is_empty() { "exactly those marked" } else { "those marked too" }
     );
     for i in new {
         checker.refused.insert(i);
