@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use ndarray::{ArrayD, IxDyn};
 use precision_core::{
-    Backend, BackendError, Capabilities, DType, Engine, Layer, NamedTensors, Network,
-    OutputSelection, Precision, PrecisionPlan, Tensor, TensorInfo, isolated_name,
+    AnswerIdentity, Backend, BackendError, Capabilities, DType, Engine, Layer, NamedTensors,
+    Network, OutputSelection, Precision, PrecisionPlan, Tensor, TensorInfo, isolated_name,
 };
 
 use crate::spec::{MockSpec, Noise};
@@ -407,6 +407,14 @@ impl Backend for MockBackend {
         }
     }
 
+    /// The spec as parsed, with its defaults filled in (layers, error amplitudes, gains,
+    /// `unsupported` build failures, noise, seed, shapes): everything that decides answers.
+    /// Its `Debug` text is the canonical form, so comments and formatting of the TOML file do
+    /// not count. The simulated build time does not change answers and is left out.
+    fn answer_identity(&self) -> Result<AnswerIdentity, BackendError> {
+        Ok(AnswerIdentity::new().with("spec", format!("{:?}", self.model.spec)))
+    }
+
     fn build(
         &mut self,
         plan: &PrecisionPlan,
@@ -427,13 +435,12 @@ impl Backend for MockBackend {
         }
         let mut amplitudes = Vec::with_capacity(network.len());
         let mut deviations = Vec::new();
+        let mut refused: Vec<(usize, Precision)> = Vec::new();
         for (i, layer) in model.spec.layers.iter().enumerate() {
             let precision = plan.precision_of(network, i);
             if layer.unsupported.contains(&precision) {
-                return Err(BackendError::Build(format!(
-                    "layer '{}' has no implementation in {precision} (the spec lists {precision} in its `unsupported`); run it in another precision",
-                    layer.name
-                )));
+                refused.push((i, precision));
+                continue;
             }
             if !layer.markable && plan.marked.contains(i) {
                 deviations.push(format!(
@@ -442,6 +449,26 @@ impl Backend for MockBackend {
                 ));
             }
             amplitudes.push(layer.error.get(precision));
+        }
+        if !refused.is_empty() {
+            // Like a builder with no kernel for a layer: every such layer is named.
+            let named: Vec<String> = refused
+                .iter()
+                .map(|&(i, precision)| {
+                    format!(
+                        "layer '{}' has no implementation in {precision}",
+                        network.layers[i].name
+                    )
+                })
+                .collect();
+            return Err(BackendError::Refused {
+                message: format!(
+                    "{} (the spec lists that precision in its `unsupported`); run it in another \
+                     precision",
+                    named.join(", ")
+                ),
+                layers: refused.into_iter().map(|(i, _)| i).collect(),
+            });
         }
         Ok(MockEngine { model: Arc::clone(&self.model), amplitudes, outputs, deviations })
     }

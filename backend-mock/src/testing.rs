@@ -522,10 +522,9 @@ impl Oracle for AtolOracle {
         let plan = self.plan.with_marked(marked.clone());
         let mut engine = match self.backend.build(&plan, selection) {
             Ok(engine) => engine,
-            Err(e) if e.is_build_failure() => {
-                return Ok(Evaluation::build_failure(e.to_string(), start.elapsed()));
+            Err(e) => {
+                return Evaluation::failed_build(&e, start.elapsed()).ok_or_else(|| e.into());
             }
-            Err(e) => return Err(e.into()),
         };
         let results = engine.infer(&self.inputs)?;
         let mut outputs = Vec::new();
@@ -569,6 +568,7 @@ impl Oracle for AtolOracle {
             deviations: engine.plan_deviations(),
             duration: start.elapsed(),
             reused: false,
+            refused: Vec::new(),
         })
     }
 }

@@ -217,6 +217,42 @@ proptest! {
                 bisect.rounds() <= bisect_rounds(c, jobs),
                 "{} rounds over {c} layers with {jobs} jobs", bisect.rounds()
             );
+            // With the floor check, the floor's round included: still at most
+            // ceil(log_{P+1}(C + 1)) + 1 rounds (the floor's plan is never checked again),
+            // within the stated budget, and the same answer.
+            let floor = SearchOptions { noise_floor: true, ..SearchOptions::new(Algorithm::Bisect) };
+            let with_floor = run(&spec, atol, jobs, &floor);
+            prop_assert!(
+                with_floor.rounds() <= bisect_rounds(c, jobs),
+                "{} rounds with the floor over {c} layers with {jobs} jobs", with_floor.rounds()
+            );
+            prop_assert!(with_floor.iterations.len() <= with_floor.budget.unwrap_or(0));
+            prop_assert_eq!(&with_floor.answer, &bisect.answer);
+            let mut seen: Vec<&LayerSet> = with_floor.iterations.iter().map(|i| &i.marked).collect();
+            seen.sort_by_key(|s| s.to_vec());
+            seen.dedup();
+            prop_assert_eq!(seen.len(), with_floor.iterations.len(), "a plan was checked twice");
+        }
+    }
+
+    /// Exhaustively over the thresholds of small chains, bisect with the floor check and `P`
+    /// checks per round makes at most ceil(log_{P+1}(C + 1)) + 1 rounds, floor included.
+    #[test]
+    fn bisect_rounds_with_the_floor_on_small_chains(
+        layers in 1usize..40,
+        jobs in 1usize..=4,
+    ) {
+        for threshold in 0..=layers {
+            let spec = threshold_chain(layers, threshold);
+            let floor = SearchOptions { noise_floor: true, ..SearchOptions::new(Algorithm::Bisect) };
+            let outcome = run(&spec, 0.5, jobs, &floor);
+            prop_assert!(
+                outcome.rounds() <= bisect_rounds(layers, jobs),
+                "{} rounds over {layers} layers with {jobs} jobs (threshold {threshold})",
+                outcome.rounds()
+            );
+            let want = LayerSet::from_indices(layers, layers - threshold..layers);
+            prop_assert_eq!(outcome.answer, Some(want));
         }
     }
 
@@ -266,6 +302,20 @@ proptest! {
         let bound = (usize::BITS - layers.leading_zeros()) as usize + r.len() + 2;
         prop_assert!(ranked.iterations.len() <= bound, "{} checks > {bound}", ranked.iterations.len());
     }
+}
+
+/// A chain of `layers` layers where the first `layers - threshold` add no error and each of
+/// the last `threshold` adds 0.6 in INT8, so with atol 0.5 every one of them must be marked:
+/// the reverse answer is the last `threshold` layers. `noise = "constant"`, gain 1.
+fn threshold_chain(layers: usize, threshold: usize) -> MockSpec {
+    let mut text = String::from("noise = \"constant\"\n[[inputs]]\nname = \"x\"\nshape = [2]\n");
+    for i in 0..layers {
+        let _ = write!(text, "[[layers]]\nname = \"l{i}\"\n");
+        if i + threshold >= layers {
+            let _ = writeln!(text, "error = {{ int8 = 0.6 }}");
+        }
+    }
+    MockSpec::from_toml_str(&text, "threshold").expect("a valid chain")
 }
 
 /// A network whose unmarkable layer alone exceeds the tolerance: one check (the floor) and a

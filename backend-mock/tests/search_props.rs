@@ -14,8 +14,8 @@ use backend_mock::testing::{
 use backend_mock::{MockBackend, MockSpec};
 use precision_core::oracle::BackendOracle;
 use precision_core::{
-    Algorithm, Backend, CompareConfig, Detail, Direction, LayerSet, NoObserver, Oracle,
-    OutputSelection, PerOutput, Precision, PrecisionPlan, SearchError, SearchOptions,
+    Algorithm, Backend, CompareConfig, Detail, Direction, LayerSet, NoObserver, Observer, Oracle,
+    OutputSelection, PerOutput, Precision, PrecisionPlan, Report, SearchError, SearchOptions,
     SearchOutcome, run_search,
 };
 use proptest::prelude::*;
@@ -62,6 +62,16 @@ fn search(
 ) -> SearchOutcome {
     let options = SearchOptions { algorithm, direction, top_k, ..SearchOptions::default() };
     run_search(oracle, &options, &mut NoObserver).expect("the search runs")
+}
+
+/// An observer that keeps the notes.
+#[derive(Default)]
+struct Notes(Vec<String>);
+
+impl Observer for Notes {
+    fn note(&mut self, message: &str) {
+        self.0.push(message.to_owned());
+    }
 }
 
 fn set(spec: &MockSpec, indices: &[usize]) -> LayerSet {
@@ -136,6 +146,23 @@ proptest! {
             "bisect made {} checks over {} markable layers", outcome.iterations.len(), c
         );
 
+        // With the floor check (the CLI's default) the floor and bisect together stay within
+        // ceil(log2(C + 1)) + 1 checks: the floor's plan is not checked again.
+        let mut floor_oracle = oracle(&spec, lowest, atol);
+        let options = SearchOptions {
+            algorithm: Algorithm::Bisect,
+            direction,
+            noise_floor: true,
+            ..SearchOptions::default()
+        };
+        let floored = run_search(&mut floor_oracle, &options, &mut NoObserver).expect("the search runs");
+        prop_assert_eq!(&floored.answer, &want_set, "bisect with the floor, atol {}", atol);
+        prop_assert!(
+            floored.iterations.len() <= ceil_log2(c + 1) + 1,
+            "the floor and bisect made {} checks over {} markable layers", floored.iterations.len(), c
+        );
+        prop_assert_eq!(floored.budget, Some(ceil_log2(c + 1) + 1));
+
         let mut linear_oracle = oracle(&spec, lowest, atol);
         let outcome = search(&mut linear_oracle, Algorithm::Linear, direction, 5);
         prop_assert_eq!(&outcome.answer, &want_set, "linear, atol {}", atol);
@@ -176,14 +203,45 @@ proptest! {
         let c = markable.len();
         let mut o = oracle(&spec, lowest, atol);
         let options = SearchOptions { algorithm: Algorithm::WorstFirst, direction: Direction::Reverse, top_k, ..SearchOptions::default() };
-        let result = run_search(&mut o, &options, &mut NoObserver);
-        if !expected_check(&spec, lowest, Precision::Float32, &[], atol).builds {
-            // Nothing can be ranked when the unmarked plan does not build.
-            prop_assert!(matches!(result, Err(SearchError::Unsupported(_))), "{:?}", result);
+        let mut notes = Notes::default();
+        let result = run_search(&mut o, &options, &mut notes);
+        // The layers the builder refuses with nothing marked: those whose lowest precision is
+        // unsupported (never float32, so marking them makes them build).
+        let refused: Vec<usize> = (0..spec.layers.len())
+            .filter(|&i| spec.layers[i].unsupported.contains(&lowest))
+            .collect();
+        prop_assert_eq!(
+            refused.is_empty(),
+            expected_check(&spec, lowest, Precision::Float32, &[], atol).builds
+        );
+        if refused.iter().any(|&i| !spec.layers[i].markable) {
+            // A refused layer that cannot be marked: nothing can be ranked, and the error
+            // names it.
+            let Err(SearchError::Unsupported(message)) = &result else {
+                prop_assert!(false, "expected a clear error, got {:?}", result);
+                return Ok(());
+            };
+            prop_assert!(message.contains("cannot be marked"), "{}", message);
             return Ok(());
         }
         let outcome = result.expect("worst-first runs");
-        prop_assert!(outcome.iterations.len() <= 1 + c.div_ceil(top_k));
+        prop_assert_eq!(&outcome.refused, &refused);
+        let r = refused.len();
+        let starts = usize::from(r > 0);
+        prop_assert!(outcome.iterations.len() <= 1 + starts + (c - r).div_ceil(top_k));
+        if r > 0 {
+            // The unmarked plan failed to build; the next check marks exactly the refused
+            // layers; every later one marks them too; the user was told.
+            prop_assert!(outcome.iterations[0].marked.is_empty());
+            prop_assert!(outcome.iterations[0].build_error.is_some());
+            prop_assert_eq!(&outcome.iterations[1].marked, &set(&spec, &refused));
+            let start = set(&spec, &refused);
+            prop_assert!(outcome.iterations[1..].iter().all(|i| start.is_subset(&i.marked)));
+            prop_assert!(
+                notes.0.iter().any(|n| n.contains("starting from the plan with exactly those marked")),
+                "{:?}", notes.0
+            );
+        }
         let markable_set = set(&spec, &markable);
         for iteration in &outcome.iterations {
             prop_assert!(iteration.marked.is_subset(&markable_set), "marked {:?}", iteration.marked);
@@ -327,7 +385,8 @@ fn build_failures_are_failed_checks() {
     let mut o = oracle(&spec, Precision::Int8, atol);
     let bisect = search(&mut o, Algorithm::Bisect, Direction::Reverse, 5);
     assert_eq!(bisect.answer, Some(set(&spec, &[1, 2, 3, 4])));
-    // Worst-first cannot rank layers when the unmarked plan does not build.
+    // Worst-first starts from the plan with `b` marked (the builder names it), says so,
+    // and ranks the rest: with every buildable plan passing, that plan is the answer.
     let mut o = oracle(&spec, Precision::Int8, atol);
     let options = SearchOptions {
         algorithm: Algorithm::WorstFirst,
@@ -335,8 +394,53 @@ fn build_failures_are_failed_checks() {
         top_k: 2,
         ..SearchOptions::default()
     };
+    let mut notes = Notes::default();
+    let outcome = run_search(&mut o, &options, &mut notes).expect("worst-first runs");
+    assert_eq!(outcome.answer, Some(set(&spec, &[1])));
+    assert_eq!(outcome.refused, vec![1]);
+    assert_eq!(outcome.iterations.len(), 2);
+    assert!(outcome.iterations[0].build_error.as_deref().is_some_and(|e| e.contains("layer 'b'")));
+    assert!(
+        notes.0.iter().any(|n| n.contains("the builder refuses 'b' in the lower precision")
+            && n.contains("starting from the plan with exactly those marked")),
+        "{:?}",
+        notes.0
+    );
+    // The report lists the refused layer.
+    let report = Report::new(
+        "precision test".into(),
+        "picky.toml".into(),
+        "mock".into(),
+        o.network(),
+        &[Precision::Int8],
+        Precision::Float32,
+        &outcome,
+    );
+    assert_eq!(report.refused.len(), 1);
+    assert_eq!(report.refused[0].name, "b");
+    // With a tighter tolerance, worst-first ranks the other layers and adds the worst to `b`.
+    let mut o = oracle(&spec, Precision::Int8, 0.01);
+    let outcome = run_search(&mut o, &options, &mut NoObserver).expect("worst-first runs");
+    assert_eq!(outcome.refused, vec![1]);
+    let answer = outcome.answer.expect("marking `b` and `bad` passes");
+    assert!(answer.contains(1) && answer.contains(2), "{answer:?}");
+    // Ranked starts from `b` too.
+    let mut o = oracle(&spec, Precision::Int8, 0.01);
+    let ranked = SearchOptions::new(Algorithm::Ranked);
+    let outcome = run_search(&mut o, &ranked, &mut NoObserver).expect("ranked runs");
+    assert_eq!(outcome.refused, vec![1]);
+    assert_eq!(outcome.answer, Some(set(&spec, &[1, 2])));
+    // A refused layer that cannot be marked: the search stops with a clear error naming it.
+    let stuck =
+        text.replace("unsupported = [\"int8\"]", "unsupported = [\"int8\"]\nmarkable = false");
+    let stuck = MockSpec::from_toml_str(&stuck, "stuck").unwrap();
+    let mut o = oracle(&stuck, Precision::Int8, atol);
     let result = run_search(&mut o, &options, &mut NoObserver);
-    assert!(matches!(result, Err(SearchError::Unsupported(_))), "{result:?}");
+    let Err(SearchError::Unsupported(message)) = &result else {
+        panic!("expected a clear error, got {result:?}");
+    };
+    assert!(message.contains("'b'") && message.contains("cannot be marked"), "{message}");
+    assert!(message.contains("use bisect or linear instead"), "{message}");
     // With float16 lowered instead, `b` builds unmarked.
     let mut o = oracle(&spec, Precision::Float16, atol);
     assert_eq!(

@@ -360,6 +360,12 @@ proptest! {
             Err(e) => {
                 prop_assert!(e.is_build_failure(), "{}", e);
                 prop_assert!(!want.builds, "the backend failed to build: {}", e);
+                // The error names every layer that runs in a precision it lacks.
+                let precisions = backend_mock::testing::layer_precisions(&spec, lowest, higher, &marked);
+                let refused: Vec<usize> = (0..spec.layers.len())
+                    .filter(|&i| spec.layers[i].unsupported.contains(&precisions[i]))
+                    .collect();
+                prop_assert_eq!(e.refused_layers(), refused.as_slice());
             }
             Ok(out) => {
                 prop_assert!(want.builds, "the backend built a plan with an unsupported layer");

@@ -9,15 +9,15 @@ use ort::environment::Environment;
 use ort::logging::LogLevel;
 use ort::session::Session;
 use precision_core::{
-    Backend, BackendError, Capabilities, Engine, NamedTensors, Network, OutputSelection, Precision,
-    PrecisionPlan,
+    AnswerIdentity, Backend, BackendError, Capabilities, Engine, NamedTensors, Network,
+    OutputSelection, Precision, PrecisionPlan,
 };
 use precision_onnx::expose::{Fetch, expose};
-use precision_onnx::isolate;
 use precision_onnx::rewrite::{self, int8_activation_fetches, int8_activation_tensors};
 use precision_onnx::{
     ActivationScales, Bf16Mode, InputShapes, LayerTable, OnnxModel, RewriteOptions, WeightCache,
 };
+use precision_onnx::{identity, isolate};
 
 use crate::calibrate::{Calibration, CalibrationSettings};
 use crate::convert;
@@ -245,9 +245,8 @@ impl OnnxrtBackend {
         let bytes = model.to_bytes().map_err(|e| BackendError::Build(e.to_string()))?;
         let (env, _) =
             environment(self.config.library.as_deref()).map_err(BackendError::Unsupported)?;
-        let build_err = |e: ort::Error| {
-            BackendError::Build(format!("ONNX Runtime could not create a session: {e}"))
-        };
+        let build_err =
+            |e: ort::Error| crate::refused::session_error(&e.to_string(), &self.network);
         let mut builder = Session::builder(env).map_err(build_err)?;
         builder = builder.with_log_level(LogLevel::Error).map_err(|e| build_err(e.into()))?;
         if let Some(n) = self.config.threads {
@@ -396,6 +395,28 @@ impl Backend for OnnxrtBackend {
             every_layer_output: true,
             isolated_layer_output: true,
         }
+    }
+
+    /// The model as loaded (a digest; external data included), the input shapes, the ONNX
+    /// Runtime build and this crate's version (which fixes the rewrite rules), and with INT8
+    /// the calibration method and cache. Threads are left out: `--jobs` copies run with
+    /// other thread counts within one search, so answers must not depend on them.
+    fn answer_identity(&self) -> Result<AnswerIdentity, BackendError> {
+        let model = identity::model_digest(&self.model)
+            .map_err(|e| BackendError::Unsupported(e.to_string()))?;
+        let mut id = AnswerIdentity::new()
+            .with("model sha256", model)
+            .with("input shapes", identity::shapes_text(&self.config.input_shapes))
+            .with("onnxruntime", ort::info())
+            .with("rewrite", concat!("backend-onnxrt ", env!("CARGO_PKG_VERSION")));
+        if self.config.lower.contains(&Precision::Int8) {
+            let calibration = &self.config.calibration;
+            let value =
+                identity::calibration_identity(&calibration.method, calibration.cache.as_deref())
+                    .map_err(|e| BackendError::Input(e.to_string()))?;
+            id.push("calibration", value);
+        }
+        Ok(id)
     }
 
     /// Builds `plan`. Under [`OutputSelection::Isolated`] the engine runs two sessions on the

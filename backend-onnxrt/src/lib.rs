@@ -10,6 +10,7 @@ pub mod backend;
 pub mod calibrate;
 mod convert;
 pub mod library;
+mod refused;
 
 pub use backend::{OnnxrtBackend, OnnxrtConfig, OnnxrtEngine, OpenError, environment};
 pub use calibrate::CalibrationSettings;

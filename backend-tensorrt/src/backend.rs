@@ -20,10 +20,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use precision_core::calibration::{CalibrationCache, CalibrationMethod};
 use precision_core::{
-    Backend, BackendError, Capabilities, DType, Engine, Layer, NamedTensors, Network,
-    OutputSelection, Precision, PrecisionPlan, TensorInfo,
+    AnswerIdentity, Backend, BackendError, Capabilities, DType, Engine, Layer, NamedTensors,
+    Network, OutputSelection, Precision, PrecisionPlan, TensorInfo,
 };
 use precision_onnx::expose::{Fetch, expose};
+use precision_onnx::identity;
 use precision_onnx::model::write_atomically;
 use precision_onnx::rewrite::{self, int8_activation_fetches};
 use precision_onnx::scales::{self, Pass, ScaleCollector};
@@ -544,6 +545,44 @@ impl Backend for TensorRtBackend {
         let precisions =
             vec![Precision::Float32, Precision::Float16, Precision::BFloat16, Precision::Int8];
         Capabilities { precisions, every_layer_output: true, isolated_layer_output: false }
+    }
+
+    /// The model as loaded (a digest; external data included), the typing, how precision
+    /// hints bind, how every-layer outputs are read (marking them as outputs can change
+    /// fusions, so answers), the input shapes, the workspace limit, the TensorRT versions
+    /// (compiled against and loaded), this crate's version (the rewrite and marking rules) and
+    /// with INT8 the calibration method and cache. The timing cache is left out: it grows
+    /// with every build of a search, and TensorRT's tactic timing differs between builds
+    /// anyway; the GPU model is not known to the shim and is left out too.
+    fn answer_identity(&self) -> Result<AnswerIdentity, BackendError> {
+        let model = identity::model_digest(&self.model)
+            .map_err(|e| BackendError::Unsupported(e.to_string()))?;
+        let (compiled, loaded) = self.api.versions();
+        let shapes: String = self
+            .shapes
+            .iter()
+            .map(|(name, dims)| {
+                let dims: Vec<String> = dims.iter().map(ToString::to_string).collect();
+                format!("{name}:[{}]\n", dims.join(","))
+            })
+            .collect();
+        let mut id = AnswerIdentity::new()
+            .with("model sha256", model)
+            .with("typing", format!("{:?}", self.typing))
+            .with("precision constraints", format!("{:?}", self.config.constraints))
+            .with("layer outputs", format!("{:?}", self.config.layer_outputs))
+            .with("input shapes", shapes)
+            .with("workspace bytes", self.config.workspace_bytes.to_le_bytes())
+            .with("tensorrt", format!("{compiled} {loaded}"))
+            .with("rules", concat!("backend-tensorrt ", env!("CARGO_PKG_VERSION")));
+        if self.config.lower.contains(&Precision::Int8) {
+            let calibration = &self.config.calibration;
+            let value =
+                identity::calibration_identity(&calibration.method, calibration.cache.as_deref())
+                    .map_err(|e| BackendError::Input(e.to_string()))?;
+            id.push("calibration", value);
+        }
+        Ok(id)
     }
 
     fn build(

@@ -514,3 +514,79 @@ fn tensorrt_log_messages_reach_the_rust_handler() {
     assert!(logged.iter().any(|(s, m)| *s == Severity::Error && m.contains("mm1")), "{logged:?}");
     assert!(logged.iter().all(|(s, _)| *s <= Severity::Error), "{logged:?}");
 }
+
+/// The answer identity (the journal's fingerprint) changes with every setting that changes
+/// answers: typing, precision constraints, layer-outputs mode, TensorRT version, calibration
+/// method and cache; it stays the same for the same settings and for those that change no
+/// answer (timing cache, saved engines). The model's digest, external data included, is
+/// tested in precision-onnx (`identity.rs`).
+#[test]
+fn answer_identity_covers_every_answer_changing_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = chain_model(dir.path());
+    let identity = |version: i32, config: TensorRtConfig| {
+        let f = fake::install(FakeConfig { version, ..sensitive_config() });
+        let backend = open(f.api(), &path, config);
+        backend.answer_identity().expect("the identity can be read")
+    };
+    let base = identity(101_600, TensorRtConfig::default());
+    assert_eq!(identity(101_600, TensorRtConfig::default()), base, "same settings, same identity");
+    let ignored = TensorRtConfig {
+        timing_cache: Some(dir.path().join("timing.cache")),
+        save_engines: Some(dir.path().join("engines")),
+        ..TensorRtConfig::default()
+    };
+    assert_eq!(identity(101_600, ignored), base, "timing cache and saved engines change nothing");
+
+    let cache = dir.path().join("calib.cache");
+    let with_cache = |method| TensorRtConfig {
+        calibration: CalibrationSettings { method, cache: Some(cache.clone()) },
+        ..TensorRtConfig::default()
+    };
+    let mut variants: Vec<(&str, precision_core::AnswerIdentity)> = vec![
+        (
+            "strong typing",
+            identity(
+                101_600,
+                TensorRtConfig { typing: Some(Typing::Strong), ..TensorRtConfig::default() },
+            ),
+        ),
+        (
+            "prefer",
+            identity(
+                101_600,
+                TensorRtConfig {
+                    constraints: PrecisionConstraints::Prefer,
+                    ..TensorRtConfig::default()
+                },
+            ),
+        ),
+        (
+            "debug layer outputs",
+            identity(
+                101_600,
+                TensorRtConfig { layer_outputs: LayerOutputs::Debug, ..TensorRtConfig::default() },
+            ),
+        ),
+        ("another TensorRT", identity(101_500, TensorRtConfig::default())),
+        ("max calibration", identity(101_600, with_cache(precision_core::CalibrationMethod::Max))),
+    ];
+    std::fs::write(&cache, "TRT-101600-EntropyCalibration2\nx: 3c000000\n").unwrap();
+    variants.push((
+        "calibration cache",
+        identity(101_600, with_cache(precision_core::CalibrationMethod::Entropy)),
+    ));
+    // A missing cache and the default method are the base (entropy, no cache).
+    std::fs::remove_file(&cache).unwrap();
+    assert_eq!(
+        identity(101_600, with_cache(precision_core::CalibrationMethod::Entropy)),
+        base,
+        "no cache file is the same as no --calibration-cache"
+    );
+    for (i, (label, a)) in variants.iter().enumerate() {
+        assert_ne!(a, &base, "{label} must change the identity");
+        for (other, b) in &variants[i + 1..] {
+            assert_ne!(a, b, "{label} and {other}");
+        }
+    }
+}

@@ -25,9 +25,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use precision_core::oracle::BackendOracle;
-use precision_core::{
-    Backend, Detail, Evaluation, LayerSet, Network, Oracle, Precision, SearchError,
-};
+use precision_core::{Backend, Detail, Evaluation, LayerSet, Network, Oracle, SearchError};
 use serde::{Deserialize, Serialize};
 
 use crate::args::{CheckSetup, JournalArgs};
@@ -528,7 +526,7 @@ pub fn attach<B: Backend>(
             path.display()
         );
     }
-    let fingerprint = setup_fingerprint(&oracle, setup)?;
+    let fingerprint = setup_fingerprint(&oracle)?;
     let header = Header::new(fingerprint, setup.model.model.display().to_string());
     let (journal, opened) = Journal::open(&path, &header, oracle.network().len())?;
     if let Opened::Resumed { checks, dropped_line } = opened {
@@ -544,37 +542,19 @@ pub fn attach<B: Backend>(
     Ok(JournaledOracle::new(oracle, Some(journal)))
 }
 
-/// The fingerprint of the setup `oracle` was made from.
-fn setup_fingerprint<B: Backend>(
-    oracle: &BackendOracle<B>,
-    setup: &CheckSetup,
-) -> anyhow::Result<String> {
-    let model_args = &setup.model;
-    let model = std::fs::read(&model_args.model)
-        .with_context(|| format!("cannot read {}", model_args.model.display()))?;
+/// The fingerprint of the setup `oracle` was made from: the backend's answer identity
+/// ([`Backend::answer_identity`]), the plan's precisions, the inputs, goldens and comparator.
+fn setup_fingerprint<B: Backend>(oracle: &BackendOracle<B>) -> anyhow::Result<String> {
+    let backend = oracle.backend();
+    let identity = backend.answer_identity().with_context(|| {
+        format!("cannot tell what decides the {} backend's answers", backend.name())
+    })?;
     let base = oracle.base_plan();
-    let int8 = base.lower.contains(&Precision::Int8);
-    let cache = match &model_args.calibration_cache {
-        Some(path) if int8 => match std::fs::read(path) {
-            Ok(bytes) => Some(bytes),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot read {}", path.display()));
-            }
-        },
-        _ => None,
-    };
-    let calibration = int8.then_some(fingerprint::Calibration {
-        method: model_args.calibration,
-        cache: cache.as_deref(),
-    });
     Ok(fingerprint::fingerprint(&fingerprint::Ingredients {
-        model: &model,
-        backend: oracle.backend().name(),
+        backend: backend.name(),
+        identity: &identity,
         lower: &base.lower,
         higher: base.higher,
-        calibration,
-        input_shapes: &model_args.input_shapes,
         inputs: oracle.inputs(),
         goldens: oracle.goldens(),
         compare: oracle.config(),
@@ -639,6 +619,7 @@ mod tests {
             deviations: vec![format!("{} marked", marked.len())],
             duration: Duration::from_millis(250),
             reused: false,
+            refused: Vec::new(),
         }
     }
 

@@ -40,6 +40,43 @@ pub struct Capabilities {
     pub isolated_layer_output: bool,
 }
 
+/// What decides a backend's answers besides the plan and what the search owns (inputs,
+/// goldens, comparator settings): the model as loaded (external data included) and every
+/// setting that can change an output. Each part is a name and a value (large contents as a
+/// digest); the check journal hashes the parts and refuses the answers of a journal written
+/// under another identity, so a backend lists everything that can change an answer, and
+/// nothing that cannot (else resumed searches are refused for nothing).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AnswerIdentity {
+    parts: Vec<(String, Vec<u8>)>,
+}
+
+impl AnswerIdentity {
+    /// An identity with no parts.
+    #[must_use]
+    pub fn new() -> Self {
+        AnswerIdentity::default()
+    }
+
+    /// Adds the part `name` with `value`.
+    pub fn push(&mut self, name: &str, value: impl AsRef<[u8]>) {
+        self.parts.push((name.to_owned(), value.as_ref().to_vec()));
+    }
+
+    /// The identity with the part `name` added.
+    #[must_use]
+    pub fn with(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
+        self.push(name, value);
+        self
+    }
+
+    /// The parts, in the order they were added.
+    #[must_use]
+    pub fn parts(&self) -> &[(String, Vec<u8>)] {
+        &self.parts
+    }
+}
+
 /// Why a backend could not build or run a plan.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -48,6 +85,18 @@ pub enum BackendError {
     /// A search records this as a failed check and goes on.
     #[error("build failed: {0}")]
     Build(String),
+    /// The plan cannot be built because the builder has no implementation for these layers
+    /// in their plan precision (a layer with no lower-precision kernel, for example). A failed
+    /// check, like [`BackendError::Build`], that also names the layers, so that worst-first
+    /// can start from the plan with exactly those layers marked. Backends that cannot tell
+    /// which layers the builder refused return [`BackendError::Build`].
+    #[error("build failed: {message}")]
+    Refused {
+        /// The builder's error text.
+        message: String,
+        /// The indices of the refused layers (never empty).
+        layers: Vec<usize>,
+    },
     /// The backend cannot do what was asked at all (a precision or option it lacks).
     #[error("{0}")]
     Unsupported(String),
@@ -64,7 +113,25 @@ impl BackendError {
     /// opposed to an error that should stop the search.
     #[must_use]
     pub fn is_build_failure(&self) -> bool {
-        matches!(self, BackendError::Build(_))
+        matches!(self, BackendError::Build(_) | BackendError::Refused { .. })
+    }
+
+    /// The builder's error text, for a build failure.
+    #[must_use]
+    pub fn build_message(&self) -> Option<&str> {
+        match self {
+            BackendError::Build(message) | BackendError::Refused { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+
+    /// The layers the builder refused, when it named them ([`BackendError::Refused`]).
+    #[must_use]
+    pub fn refused_layers(&self) -> &[usize] {
+        match self {
+            BackendError::Refused { layers, .. } => layers,
+            _ => &[],
+        }
     }
 }
 
@@ -98,9 +165,17 @@ pub trait Backend: Send {
     /// What this backend supports.
     fn capabilities(&self) -> Capabilities;
 
+    /// What makes this backend's answers what they are: the model (with its external data)
+    /// and every setting that can change a check's outputs, for the check journal's
+    /// fingerprint ([`AnswerIdentity`]). Settings that cannot change an answer (threads,
+    /// caches of built sessions, simulated build time) are left out. Errors when a file
+    /// that decides answers (a calibration cache) cannot be read.
+    fn answer_identity(&self) -> Result<AnswerIdentity, BackendError>;
+
     /// Builds `plan`, returning the tensors chosen by `outputs` when run.
     ///
-    /// A plan the backend cannot build is [`BackendError::Build`].
+    /// A plan the backend cannot build is [`BackendError::Build`], or
+    /// [`BackendError::Refused`] when the backend can tell which layers the builder refused.
     fn build(
         &mut self,
         plan: &PrecisionPlan,

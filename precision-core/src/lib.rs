@@ -16,7 +16,8 @@ pub mod search;
 pub mod tensor;
 
 pub use backend::{
-    Backend, BackendError, Capabilities, Engine, ISOLATED_PREFIX, OutputSelection, isolated_name,
+    AnswerIdentity, Backend, BackendError, Capabilities, Engine, ISOLATED_PREFIX, OutputSelection,
+    isolated_name,
 };
 pub use calibration::{
     CacheParseError, CalibrationCache, CalibrationError, CalibrationMethod, DEFAULT_TRT_VERSION,

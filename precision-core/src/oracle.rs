@@ -61,6 +61,10 @@ pub struct Evaluation {
     /// Whether the answer was taken from an earlier run's journal instead of being built.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reused: bool,
+    /// The layers the builder refused when the plan failed to build and the backend named
+    /// them ([`BackendError::Refused`]); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<usize>,
 }
 
 impl Evaluation {
@@ -76,7 +80,19 @@ impl Evaluation {
             deviations: Vec::new(),
             duration,
             reused: false,
+            refused: Vec::new(),
         }
+    }
+
+    /// A check whose plan failed to build with `error` ([`BackendError::is_build_failure`]),
+    /// keeping the layers the builder refused; `None` for any other error.
+    #[must_use]
+    pub fn failed_build(error: &BackendError, duration: Duration) -> Option<Self> {
+        let message = error.build_message()?;
+        Some(Evaluation {
+            refused: error.refused_layers().to_vec(),
+            ..Evaluation::build_failure(message.to_owned(), duration)
+        })
     }
 }
 
@@ -545,10 +561,9 @@ fn run_check<B: Backend>(
     let plan = context.base.with_marked(marked.clone());
     let mut engine = match backend.build(&plan, selection) {
         Ok(engine) => engine,
-        Err(BackendError::Build(text)) => {
-            return Ok(Evaluation::build_failure(text, start.elapsed()));
+        Err(e) => {
+            return Evaluation::failed_build(&e, start.elapsed()).ok_or_else(|| e.into());
         }
-        Err(e) => return Err(e.into()),
     };
     let deviations = engine.plan_deviations();
     let output_names = backend.network().outputs.clone();
@@ -617,6 +632,7 @@ fn run_check<B: Backend>(
         deviations,
         duration: start.elapsed(),
         reused: false,
+        refused: Vec::new(),
     })
 }
 

@@ -89,6 +89,11 @@ pub struct Report {
     pub budget: Option<usize>,
     /// The size of the answer before it was pruned to a 1-minimal set, if it was.
     pub minimized_from: Option<usize>,
+    /// The layers the search marked from the start because the plan with nothing marked
+    /// failed to build and the builder refused them in the lower precision (worst-first,
+    /// ranked); left out when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<LayerRef>,
     /// The check with every markable layer marked, if made.
     pub noise_floor: Option<NoiseFloor>,
     /// The value for trtexec's `--layerPrecisions` (with `--precisionConstraints=obey`).
@@ -156,6 +161,10 @@ impl Report {
             rounds: outcome.rounds(),
             budget: outcome.budget,
             minimized_from: outcome.minimized_from,
+            refused: LayerRef::list(
+                network,
+                &LayerSet::from_indices(network.len(), outcome.refused.iter().copied()),
+            ),
             noise_floor: outcome.noise_floor.clone(),
             sensitivity,
             iterations: outcome.iterations.clone(),

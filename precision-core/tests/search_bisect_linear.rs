@@ -79,6 +79,84 @@ fn bisect_exhaustive_thresholds_up_to_64() {
     }
 }
 
+/// `ceil(log2(x))`, computed independently of the library.
+fn ceil_log2(x: usize) -> usize {
+    let mut bits = 0;
+    while (1usize << bits) < x {
+        bits += 1;
+    }
+    bits
+}
+
+/// With the floor check (every candidate marked) passing, bisect does not check that plan
+/// again and splits the `C + 1` possible answers: the floor and bisect together make at most
+/// `ceil(log2(C + 1)) + 1` checks, the information bound plus the floor, and that bound is
+/// reached. The budget the search states is that bound; no plan is checked twice.
+#[test]
+fn bisect_after_the_floor_check_meets_the_information_bound() {
+    for c in 0..=64 {
+        let bound = ceil_log2(c + 1) + 1;
+        let mut most = 0;
+        for threshold in 0..=c + 1 {
+            for direction in [Direction::Forward, Direction::Reverse] {
+                let mut oracle = ThresholdOracle { network: chain(c, &[]), threshold, calls: 0 };
+                let mut rec = Recorder::default();
+                let options = SearchOptions {
+                    direction,
+                    noise_floor: true,
+                    ..SearchOptions::new(Algorithm::Bisect)
+                };
+                let out = run_search(&mut oracle, &options, &mut rec).unwrap();
+                let checks = out.iterations.len();
+                assert_eq!(checks, oracle.calls);
+                assert_eq!(rec.budget(), Some(bound), "C={c}");
+                assert!(checks <= bound, "C={c} t={threshold}: {checks} checks > {bound}");
+                most = most.max(checks);
+                rec.assert_well_numbered(checks);
+                let floor = out.noise_floor.as_ref().expect("the floor was checked");
+                assert_eq!(floor.passed, threshold <= c);
+                let cands = candidates(&oracle.network);
+                let want = (threshold <= c).then(|| edge_set(c, &cands, direction, threshold));
+                assert_eq!(out.answer, want, "C={c} t={threshold} {direction}");
+                if threshold > c {
+                    assert_eq!(checks, 1, "a failing floor stops the search");
+                }
+                let mut sizes: Vec<usize> = out.iterations.iter().map(|i| i.marked.len()).collect();
+                sizes.sort_unstable();
+                sizes.dedup();
+                assert_eq!(sizes.len(), checks, "no plan is checked twice: {sizes:?}");
+            }
+        }
+        assert_eq!(most, bound, "the bound for C={c} is reached");
+    }
+    // The example of the issue: 7 markable layers take 4 checks, not 5.
+    let mut oracle = ThresholdOracle { network: chain(7, &[]), threshold: 1, calls: 0 };
+    let options = SearchOptions { noise_floor: true, ..SearchOptions::new(Algorithm::Bisect) };
+    let out = run_search(&mut oracle, &options, &mut NoObserver).unwrap();
+    assert!(out.iterations.len() <= 4, "{} checks", out.iterations.len());
+}
+
+/// Linear and worst-first do not check the plan the floor check answered either: linear
+/// after a passing floor makes at most C checks more, and when only the full set passes it
+/// takes the floor's answer.
+#[test]
+fn linear_after_the_floor_check_reuses_it() {
+    for c in 1..=12 {
+        for threshold in 0..=c {
+            let mut oracle = ThresholdOracle { network: chain(c, &[]), threshold, calls: 0 };
+            let mut rec = Recorder::default();
+            let options =
+                SearchOptions { noise_floor: true, ..SearchOptions::new(Algorithm::Linear) };
+            let out = run_search(&mut oracle, &options, &mut rec).unwrap();
+            assert_eq!(rec.budget(), Some(c + 1), "C={c}");
+            // The floor, then n = 0..=threshold; n = C is the floor's plan.
+            let expected = if threshold < c { threshold + 2 } else { c + 1 };
+            assert_eq!(out.iterations.len(), expected, "C={c} t={threshold}");
+            assert_eq!(out.answer.map(|a| a.len()), Some(threshold));
+        }
+    }
+}
+
 #[test]
 fn bisect_trace_matches_the_original_loop() {
     // C = 10, the last 3 layers needed: 0 fails, then ceil(11/2)=6 passes, 3 passes, 2 fails.
@@ -288,13 +366,21 @@ proptest! {
         }
     }
 
-    /// Any monotone pass pattern (a threshold on the number marked) stays within budget.
+    /// Any monotone pass pattern (a threshold on the number marked) stays within budget:
+    /// `ceil(log2(C + 1)) + 1` without the floor check, and the same including the floor
+    /// check with it.
     #[test]
-    fn bisect_monotone_patterns(c in 0_usize..300, t in 0_usize..302) {
+    fn bisect_monotone_patterns(c in 0_usize..300, t in 0_usize..302, floor in any::<bool>()) {
         let threshold = t.min(c + 1);
         let mut oracle = ThresholdOracle { network: chain(c, &[]), threshold, calls: 0 };
-        let out = bisect(&mut oracle, Direction::Forward, &mut NoObserver).unwrap();
+        let options = SearchOptions {
+            direction: Direction::Forward,
+            noise_floor: floor,
+            ..SearchOptions::new(Algorithm::Bisect)
+        };
+        let out = run_search(&mut oracle, &options, &mut NoObserver).unwrap();
         prop_assert!(out.iterations.len() <= bisect_budget(c));
+        prop_assert!(out.iterations.len() <= ceil_log2(c + 1) + 1);
         prop_assert_eq!(out.answer.map(|a| a.len()), (threshold <= c).then_some(threshold));
     }
 }

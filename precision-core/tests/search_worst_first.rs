@@ -309,3 +309,126 @@ proptest! {
         }
     }
 }
+
+/// An oracle over a chain whose builder refuses, in the lower precision, the layers `refuse`
+/// gives for a plan (naming them in the build error), and otherwise passes iff every
+/// `needed` layer is marked; a layer output's error counts the needed layers left unmarked
+/// up to it.
+struct Refusing {
+    network: precision_core::Network,
+    refuse: fn(&LayerSet) -> Vec<usize>,
+    needed: Vec<usize>,
+    calls: Vec<LayerSet>,
+}
+
+impl precision_core::Oracle for Refusing {
+    fn network(&self) -> &precision_core::Network {
+        &self.network
+    }
+
+    fn evaluate(
+        &mut self,
+        marked: &LayerSet,
+        detail: Detail,
+    ) -> Result<precision_core::Evaluation, SearchError> {
+        self.calls.push(marked.clone());
+        let refused = (self.refuse)(marked);
+        if !refused.is_empty() {
+            let text = format!("no int8 implementation for layers {refused:?}");
+            return Ok(precision_core::Evaluation {
+                refused,
+                ..precision_core::Evaluation::build_failure(text, std::time::Duration::ZERO)
+            });
+        }
+        let mut unmarked = 0.0;
+        let mut layers = Vec::new();
+        for i in 0..self.network.len() {
+            if self.needed.contains(&i) && !marked.contains(i) {
+                unmarked += 1.0;
+            }
+            layers.push(cmp(&format!("t{i}"), unmarked, unmarked == 0.0));
+        }
+        let passed = unmarked == 0.0;
+        let mut evaluation =
+            precision_core::Evaluation::build_failure(String::new(), std::time::Duration::ZERO);
+        evaluation.build_error = None;
+        evaluation.passed = passed;
+        evaluation.outputs = vec![layers.last().cloned().expect("a layer")];
+        evaluation.layer_outputs = (detail != Detail::NetworkOutputs).then_some(layers);
+        Ok(evaluation)
+    }
+}
+
+fn refusing(refuse: fn(&LayerSet) -> Vec<usize>, unmarkable: &[usize]) -> Refusing {
+    Refusing { network: chain(6, unmarkable), refuse, needed: vec![2], calls: Vec::new() }
+}
+
+/// When the plan with nothing marked fails to build and the builder names the layers it
+/// refuses (one at a time here, as ONNX Runtime does), worst-first marks them, checks again,
+/// says so, ranks the other layers and adds them to the refused ones; the refused layers
+/// are in the outcome.
+#[test]
+fn worst_first_starts_from_the_layers_the_builder_refuses() {
+    fn one_at_a_time(marked: &LayerSet) -> Vec<usize> {
+        [1, 4].into_iter().find(|&i| !marked.contains(i)).into_iter().collect()
+    }
+    let mut oracle = refusing(one_at_a_time, &[]);
+    let mut rec = Recorder::default();
+    let out = worst_first(&mut oracle, 1, &mut rec).unwrap();
+    assert_eq!(out.refused, vec![1, 4]);
+    assert_eq!(out.answer.map(|a| a.to_vec()), Some(vec![1, 2, 4]));
+    let calls: Vec<Vec<usize>> = oracle.calls.iter().map(LayerSet::to_vec).collect();
+    assert_eq!(calls, vec![vec![], vec![1], vec![1, 4], vec![1, 2, 4]]);
+    let notes = rec.notes();
+    assert!(
+        notes.iter().any(|n| n.contains("the plan with nothing marked failed to build")
+            && n.contains("'L1'")
+            && n.contains("exactly those marked")),
+        "{notes:?}"
+    );
+    assert!(
+        notes.iter().any(|n| n.contains("that plan failed to build")
+            && n.contains("'L4'")
+            && n.contains("those marked too")),
+        "{notes:?}"
+    );
+    // The ranking leaves the refused layers out.
+    assert!(out.sensitivity.iter().all(|s| s.index != 1 && s.index != 4));
+    // Ranked starts from them too and never tries to remove them.
+    let mut oracle = refusing(one_at_a_time, &[]);
+    let options = precision_core::SearchOptions::new(Algorithm::Ranked);
+    let out = precision_core::run_search(&mut oracle, &options, &mut NoObserver).unwrap();
+    assert_eq!(out.refused, vec![1, 4]);
+    assert_eq!(out.answer.map(|a| a.to_vec()), Some(vec![1, 2, 4]));
+    for call in &oracle.calls[3..] {
+        assert!(call.contains(1) && call.contains(4), "{call:?}");
+    }
+}
+
+/// When marking the refused layers cannot help, the search stops with a clear error: the
+/// builder names a layer that cannot be marked, one beyond the network, one that is already
+/// marked, or none at all.
+#[test]
+fn worst_first_stops_clearly_when_refused_layers_cannot_be_marked() {
+    fn always_one(_: &LayerSet) -> Vec<usize> {
+        vec![1]
+    }
+    fn beyond(_: &LayerSet) -> Vec<usize> {
+        vec![99]
+    }
+    for (refuse, unmarkable, needle) in [
+        (
+            always_one as fn(&LayerSet) -> Vec<usize>,
+            &[1][..],
+            "refuses 'L1' in the lower precision, which cannot be marked",
+        ),
+        (beyond, &[][..], "beyond the network's 6 layers"),
+        (always_one, &[][..], "even with the layers the builder refused marked"),
+    ] {
+        let mut oracle = refusing(refuse, unmarkable);
+        let err = worst_first(&mut oracle, 1, &mut NoObserver).unwrap_err();
+        let SearchError::Unsupported(message) = &err else { panic!("{err:?}") };
+        assert!(message.contains(needle), "{message}");
+        assert!(message.contains("use bisect or linear instead"), "{message}");
+    }
+}

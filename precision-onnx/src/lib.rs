@@ -11,6 +11,7 @@
 
 pub mod error;
 pub mod expose;
+pub mod identity;
 pub mod isolate;
 pub mod layers;
 pub mod model;

@@ -5,51 +5,38 @@
 //! and each list by its number of items, so that no two different setups give the same byte
 //! stream:
 //!
-//! 1. the domain tag `precision-journal-fingerprint-v1`;
-//! 2. the model file's bytes;
-//! 3. the backend's name (which is its kind: `mock`, `onnxrt`);
-//! 4. the lower precisions enabled, in flag order, then the higher precision;
-//! 5. with INT8 enabled: the calibration method (`entropy`, `max`, `percentile:P`) and the
-//!    calibration cache's bytes (or a marker that there is none);
-//! 6. the `--input-shapes` arguments, in order;
-//! 7. the input iterations, and then the golden iterations: per iteration, per tensor in
+//! 1. the domain tag `precision-journal-fingerprint-v2`;
+//! 2. the backend's name (which is its kind: `mock`, `onnxrt`, `tensorrt`);
+//! 3. the backend's [`AnswerIdentity`] ([`precision_core::Backend::answer_identity`]): each
+//!    part's name and value, in the backend's order. The backend owns everything about it
+//!    that can change an answer: the model with its external data, shapes, calibration,
+//!    typing, runtime versions; nothing backend-specific is hashed here on its own;
+//! 4. the lower precisions enabled, in flag order, then the higher precision (the plan);
+//! 5. the input iterations, and then the golden iterations: per iteration, per tensor in
 //!    order, its name, dtype, shape and element bytes (little-endian, C order);
-//! 8. the comparator settings: atol, rtol, error statistic and quantile (each a default and
+//! 6. the comparator settings: atol, rtol, error statistic and quantile (each a default and
 //!    the per-output overrides in order), then the infinities and shape-check flags.
 //!
-//! Settings that do not change answers (the mock's simulated build time, the search
-//! algorithm, paths) are left out, so a journal written by one search serves another.
+//! Settings that do not change answers (the mock's simulated build time, threads, the search
+//! algorithm, paths) are left out, so a journal written by one search serves another. Version
+//! 1 hashed the model file alone and missed settings; its journals no longer match.
 
 use std::fmt::Write as _;
 
-use precision_core::calibration::CalibrationMethod;
-use precision_core::{CompareConfig, NamedTensors, PerOutput, Precision, Tensor};
+use precision_core::{AnswerIdentity, CompareConfig, NamedTensors, PerOutput, Precision, Tensor};
 use sha2::{Digest, Sha256};
-
-/// The INT8 calibration settings that decide the scales.
-#[derive(Debug, Clone, Copy)]
-pub struct Calibration<'a> {
-    /// `--calibration`.
-    pub method: CalibrationMethod,
-    /// The calibration cache's bytes, if a cache file exists.
-    pub cache: Option<&'a [u8]>,
-}
 
 /// Everything that decides a check's answer.
 #[derive(Debug, Clone, Copy)]
 pub struct Ingredients<'a> {
-    /// The model file's bytes.
-    pub model: &'a [u8],
     /// The backend's name.
     pub backend: &'a str,
+    /// What the backend says decides its answers (model, settings).
+    pub identity: &'a AnswerIdentity,
     /// The lower precisions enabled, in flag order.
     pub lower: &'a [Precision],
     /// The precision of marked layers.
     pub higher: Precision,
-    /// The calibration settings, when INT8 is enabled.
-    pub calibration: Option<Calibration<'a>>,
-    /// `--input-shapes`, as given.
-    pub input_shapes: &'a [String],
     /// The input iterations the checks run.
     pub inputs: &'a [NamedTensors],
     /// The golden outputs, one per input iteration.
@@ -62,32 +49,19 @@ pub struct Ingredients<'a> {
 #[must_use]
 pub fn fingerprint(ingredients: &Ingredients<'_>) -> String {
     let mut w = Writer(Sha256::new());
-    w.text("precision-journal-fingerprint-v1");
-    w.bytes(ingredients.model);
+    w.text("precision-journal-fingerprint-v2");
     w.text(ingredients.backend);
+    let parts = ingredients.identity.parts();
+    w.count(parts.len());
+    for (name, value) in parts {
+        w.text(name);
+        w.bytes(value);
+    }
     w.count(ingredients.lower.len());
     for p in ingredients.lower {
         w.text(p.name());
     }
     w.text(ingredients.higher.name());
-    match ingredients.calibration {
-        None => w.tag(0),
-        Some(c) => {
-            w.tag(1);
-            w.text(&c.method.to_string());
-            match c.cache {
-                None => w.tag(0),
-                Some(bytes) => {
-                    w.tag(1);
-                    w.bytes(bytes);
-                }
-            }
-        }
-    }
-    w.count(ingredients.input_shapes.len());
-    for s in ingredients.input_shapes {
-        w.text(s);
-    }
     for iterations in [ingredients.inputs, ingredients.goldens] {
         w.count(iterations.len());
         for tensors in iterations {
@@ -202,22 +176,18 @@ mod tests {
         let inputs = vec![tensors(&[("x", f32s(&[2, 2], &[1.0, 2.0, 3.0, 4.0]))])];
         let goldens = vec![tensors(&[("y", f32s(&[2], &[0.5, 0.25]))])];
         let compare = CompareConfig::default();
-        let shapes = vec!["x:[2,2]".to_owned()];
-        let cache = b"TRT-8601-EntropyCalibration2\nx: 3c000000\n".to_vec();
+        let identity =
+            AnswerIdentity::new().with("model", b"model bytes").with("shapes", "x:[2,2]");
         let base = Ingredients {
-            model: b"model bytes",
             backend: "mock",
+            identity: &identity,
             lower: &[Precision::Int8],
             higher: Precision::Float32,
-            calibration: Some(Calibration { method: CalibrationMethod::Entropy, cache: None }),
-            input_shapes: &shapes,
             inputs: &inputs,
             goldens: &goldens,
             compare: &compare,
         };
 
-        let other_shapes = vec!["x:[4]".to_owned()];
-        let more_shapes = vec!["x:[2,2]".to_owned(), "z:[1]".to_owned()];
         let lower_both = [Precision::Int8, Precision::Float16];
         let mut variants: Vec<(String, Vec<NamedTensors>, Vec<NamedTensors>, CompareConfig)> =
             Vec::new();
@@ -306,40 +276,45 @@ mod tests {
             }
         };
         add("base", &base);
-        add("model", &Ingredients { model: b"model bytez", ..base });
+        // Every change to the backend's identity: a value, a name, one part more or less,
+        // the order of the parts.
+        let identities = [
+            (
+                "model",
+                AnswerIdentity::new().with("model", b"model bytez").with("shapes", "x:[2,2]"),
+            ),
+            (
+                "part name",
+                AnswerIdentity::new().with("modal", b"model bytes").with("shapes", "x:[2,2]"),
+            ),
+            ("shapes", AnswerIdentity::new().with("model", b"model bytes").with("shapes", "x:[4]")),
+            ("one part", AnswerIdentity::new().with("model", b"model bytes")),
+            ("no parts", AnswerIdentity::new()),
+            ("one more part", identity.clone().with("calibration", "entropy\nno cache")),
+            (
+                "order",
+                AnswerIdentity::new().with("shapes", "x:[2,2]").with("model", b"model bytes"),
+            ),
+            // Bytes moved from one part to the next, or from a name to a value.
+            (
+                "split",
+                AnswerIdentity::new().with("model", b"model byte").with("sshapes", "x:[2,2]"),
+            ),
+            ("name", AnswerIdentity::new().with("modelm", b"odel bytes").with("shapes", "x:[2,2]")),
+        ];
+        for (label, id) in &identities {
+            add(label, &Ingredients { identity: id, ..base });
+        }
         add("backend", &Ingredients { backend: "onnxrt", ..base });
         add("lower", &Ingredients { lower: &[Precision::Float16], ..base });
         add("lower list", &Ingredients { lower: &lower_both, ..base });
         add("higher", &Ingredients { higher: Precision::Float16, ..base });
-        add("no calibration", &Ingredients { calibration: None, ..base });
-        let method = |m| Some(Calibration { method: m, cache: None });
-        add(
-            "calibration max",
-            &Ingredients { calibration: method(CalibrationMethod::Max), ..base },
-        );
-        add(
-            "calibration percentile",
-            &Ingredients { calibration: method(CalibrationMethod::Percentile(99.9)), ..base },
-        );
-        add(
-            "calibration percentile 2",
-            &Ingredients { calibration: method(CalibrationMethod::Percentile(99.99)), ..base },
-        );
-        let with_cache =
-            |bytes| Some(Calibration { method: CalibrationMethod::Entropy, cache: Some(bytes) });
-        add("calibration cache", &Ingredients { calibration: with_cache(&cache), ..base });
-        add("empty calibration cache", &Ingredients { calibration: with_cache(b""), ..base });
-        add("input shapes", &Ingredients { input_shapes: &other_shapes, ..base });
-        add("more input shapes", &Ingredients { input_shapes: &more_shapes, ..base });
-        add("no input shapes", &Ingredients { input_shapes: &[], ..base });
         for (label, i, g, c) in &variants {
             add(label, &Ingredients { inputs: i, goldens: g, compare: c, ..base });
         }
-        // Moving bytes from one piece to the next does not collide.
-        add("split", &Ingredients { model: b"model byte", backend: "smock", ..base });
         // The same setup gives the same fingerprint.
-        let copy = String::from("model bytes");
-        let again = Ingredients { model: copy.as_bytes(), ..base };
+        let copy = AnswerIdentity::new().with("model", b"model bytes").with("shapes", "x:[2,2]");
+        let again = Ingredients { identity: &copy, ..base };
         assert_eq!(fingerprint(&again), fingerprint(&base));
     }
 
@@ -350,13 +325,12 @@ mod tests {
         let t = vec![tensors(&[("a", f32s(&[1], &[1.0]))])];
         let empty: Vec<NamedTensors> = vec![NamedTensors::new()];
         let compare = CompareConfig::default();
+        let identity = AnswerIdentity::new().with("model", b"m");
         let base = Ingredients {
-            model: b"m",
             backend: "mock",
+            identity: &identity,
             lower: &[],
             higher: Precision::Float32,
-            calibration: None,
-            input_shapes: &[],
             inputs: &t,
             goldens: &empty,
             compare: &compare,

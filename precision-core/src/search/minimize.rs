@@ -12,8 +12,20 @@ pub fn prune_budget(size: usize) -> usize {
 /// The order in which [`prune`] tries to remove the layers of `answer`: least sensitive first
 /// when the search measured sensitivities; otherwise starting at the boundary that bisect and
 /// linear grew from (for a reverse search the earliest layer of the suffix, whose removal
-/// gives the next shorter suffix, already known to fail).
+/// gives the next shorter suffix, already known to fail). Layers the builder refused in the
+/// lower precision ([`Checker::refused`]) are never tried: without them the plan does not
+/// build.
 pub(crate) fn removal_order(
+    checker: &Checker<'_>,
+    answer: &LayerSet,
+    options: &SearchOptions,
+) -> Vec<usize> {
+    let mut order = removal_order_of_all(checker, answer, options);
+    order.retain(|&i| !checker.refused.contains(i));
+    order
+}
+
+fn removal_order_of_all(
     checker: &Checker<'_>,
     answer: &LayerSet,
     options: &SearchOptions,

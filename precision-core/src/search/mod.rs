@@ -6,9 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::{
-    BackendError, Detail, Evaluation, LayerSet, Network, Oracle, OutputComparison, SearchError,
-};
+use crate::{Detail, Evaluation, LayerSet, Network, Oracle, OutputComparison, SearchError};
 
 mod bisect;
 mod linear;
@@ -208,6 +206,10 @@ pub struct SearchOutcome {
     pub budget: Option<usize>,
     /// The size of the answer before `--minimize` pruned it (ranked always prunes).
     pub minimized_from: Option<usize>,
+    /// The layers worst-first (or ranked) marked from the start because the plan with
+    /// nothing marked failed to build and the builder named them as refused in the lower
+    /// precision; empty when it did not.
+    pub refused: Vec<usize>,
 }
 
 impl SearchOutcome {
@@ -230,6 +232,7 @@ impl SearchOutcome {
             sensitivity: Vec::new(),
             budget: None,
             minimized_from: None,
+            refused: Vec::new(),
         }
     }
 
@@ -279,11 +282,23 @@ pub const DEFAULT_TOP_K: usize = 5;
 /// The most checks the search `options` describes makes on `network` with `jobs` checks per
 /// round, counting the floor check and (for `--minimize`) the pruning of the largest possible
 /// answer. `None` when a budget cannot be stated.
+///
+/// A passing floor check answers the plan with every markable layer marked, so no search
+/// checks it again: bisect then needs `ceil(log2(c + 1))` checks after the floor (see
+/// [`smallest_passing`]), linear `c` and worst-first `ceil(c / top_k)` (its last, full set
+/// is known).
 #[must_use]
 pub fn search_budget(options: &SearchOptions, network: &Network, jobs: usize) -> Option<usize> {
     let c = candidates(network).len();
     let floor = usize::from(options.noise_floor);
     let search = match options.algorithm {
+        Algorithm::Bisect if options.noise_floor => {
+            if jobs <= 1 {
+                ceil_log2(c + 1)
+            } else {
+                (bisect_rounds(c, jobs) - 1) * jobs
+            }
+        }
         Algorithm::Bisect => {
             if jobs <= 1 {
                 bisect_budget(c)
@@ -291,7 +306,8 @@ pub fn search_budget(options: &SearchOptions, network: &Network, jobs: usize) ->
                 bisect_rounds(c, jobs) * jobs
             }
         }
-        Algorithm::Linear => linear_budget(c),
+        Algorithm::Linear => linear_budget(c) - floor,
+        Algorithm::WorstFirst if options.noise_floor => c.div_ceil(options.top_k.max(1)),
         Algorithm::WorstFirst => worst_first_budget(c, options.top_k),
         Algorithm::Ranked => return Some(floor + ranked_budget(c, c)),
     };
@@ -318,6 +334,7 @@ pub fn run_search(
     observer.search_started(options.algorithm, oracle.network(), budget);
     note_unmarkable(oracle.network(), observer);
     let mut checker = Checker::new(oracle, observer, options.limits);
+    checker.budget = budget;
     let direction = match options.algorithm {
         Algorithm::Bisect | Algorithm::Linear => Some(options.direction),
         Algorithm::WorstFirst | Algorithm::Ranked => None,
@@ -339,6 +356,7 @@ pub fn run_search(
         sensitivity: checker.sensitivity,
         budget,
         minimized_from: checker.minimized_from,
+        refused: checker.refused.to_vec(),
     })
 }
 
@@ -423,6 +441,9 @@ pub(crate) struct Checked {
     pub layer_outputs: Option<Vec<OutputComparison>>,
     /// The isolated errors, when the oracle returned them.
     pub isolated: Option<Vec<crate::TensorError>>,
+    /// The layers the builder refused, when the plan failed to build and the backend named
+    /// them.
+    pub refused: Vec<usize>,
 }
 
 /// Makes every check of a search: calls the oracle (one plan, or a round of plans at once),
@@ -443,11 +464,17 @@ pub(crate) struct Checker<'a> {
     pub noise_floor: Option<NoiseFloor>,
     pub sensitivity: Vec<LayerSensitivity>,
     pub minimized_from: Option<usize>,
+    /// The layers marked from the start because the builder refused them in the lower
+    /// precision (worst-first, ranked).
+    pub refused: LayerSet,
+    /// The most checks the search now expects to make, when known.
+    pub budget: Option<usize>,
 }
 
 impl<'a> Checker<'a> {
     /// A checker for one search.
     pub fn new(oracle: &'a mut dyn Oracle, observer: &'a mut dyn Observer, limits: Limits) -> Self {
+        let oracle_len = oracle.network().len();
         Checker {
             oracle,
             observer,
@@ -460,6 +487,8 @@ impl<'a> Checker<'a> {
             noise_floor: None,
             sensitivity: Vec::new(),
             minimized_from: None,
+            refused: LayerSet::empty(oracle_len),
+            budget: None,
         }
     }
 
@@ -480,6 +509,7 @@ impl<'a> Checker<'a> {
 
     /// Tells the observer about a revised check budget.
     pub fn budget_changed(&mut self, max_checks: usize) {
+        self.budget = Some(max_checks);
         self.observer.budget_changed(max_checks);
     }
 
@@ -564,9 +594,10 @@ impl<'a> Checker<'a> {
         let elapsed = start.elapsed();
         let evaluation = match result {
             Ok(eval) => eval,
-            Err(SearchError::Backend(BackendError::Build(text))) => {
-                Evaluation::build_failure(text, elapsed)
-            }
+            Err(SearchError::Backend(e)) => match Evaluation::failed_build(&e, elapsed) {
+                Some(failed) => failed,
+                None => return Err(Stop::Failed(e.into())),
+            },
             Err(e) => return Err(Stop::Failed(e)),
         };
         Ok(self.record(marked, evaluation, elapsed))
@@ -625,7 +656,12 @@ impl<'a> Checker<'a> {
         self.observer.check_finished(number, &iteration);
         self.known.entry(iteration.marked.clone()).or_insert(passed);
         self.iterations.push(iteration);
-        Checked { passed, layer_outputs: evaluation.layer_outputs, isolated: evaluation.isolated }
+        Checked {
+            passed,
+            layer_outputs: evaluation.layer_outputs,
+            isolated: evaluation.isolated,
+            refused: evaluation.refused,
+        }
     }
 
     /// The build error of the last check, if it failed to build.
@@ -661,6 +697,15 @@ fn describe_duration(d: Duration) -> String {
 /// and the smallest passing `n`. For an oracle monotone in `n` every `P` gives the same
 /// answer, the minimal passing `n`; with `P > 1` the rounds are at most
 /// `ceil(log_{P+1}(c + 1)) + 1` ([`bisect_rounds`]).
+///
+/// When an earlier check (the floor check) already showed that `n = c` passes and nothing
+/// is known to fail, `n = 0` is not checked first: the answer is one of the `c + 1` values
+/// `0..=c`, and the search splits the interval `(-1, c]` (a virtual failing `n = -1`), so it
+/// makes at most `ceil(log2(c + 1))` checks, or `ceil(log_{P+1}(c + 1))` rounds: with the
+/// floor check, `ceil(log2(c + 1)) + 1` in all, the information bound plus the floor. Each
+/// round of `P` points spread evenly over a gap `g` leaves a gap of at most
+/// `ceil(g / (P + 1))`, and `ceil(ceil(g / a) / b) = ceil(g / (a * b))`, so `r` rounds take a
+/// gap of `c + 1` down to 1 once `(P + 1)^r >= c + 1`.
 pub(crate) fn smallest_passing(
     checker: &mut Checker<'_>,
     c: usize,
@@ -679,6 +724,8 @@ pub(crate) fn smallest_passing(
     loop {
         let bad = failed.iter().copied().filter(|&n| n < good).max();
         let points: Vec<usize> = match bad {
+            // Only the floor's `n = c` is known: split `(-1, good]`, shifted up by one.
+            None if good <= c => spread(0, good + 1, jobs).into_iter().map(|m| m - 1).collect(),
             None => {
                 let mut points = vec![0];
                 points.extend(spread(0, good, jobs - 1));

@@ -30,9 +30,10 @@ pub fn ranked_budget(c: usize, k: usize) -> usize {
 /// 3. Pruning to a 1-minimal set: each of the `k` layers, least sensitive first, is removed
 ///    if the check still passes without it.
 ///
-/// If the plan with nothing marked cannot be built (so nothing can be measured), the layers
-/// are taken in reverse topological order, as bisect's default direction does, and the
-/// user is told.
+/// If the plan with nothing marked cannot be built and the builder names the layers it
+/// refused, they are marked and measured as worst-first does, and they head the ranking.
+/// Otherwise (so nothing can be measured), the layers are taken in reverse topological order,
+/// as bisect's default direction does, and the user is told.
 pub fn ranked(
     oracle: &mut dyn crate::Oracle,
     observer: &mut dyn super::Observer,
@@ -67,33 +68,41 @@ pub(crate) fn search(checker: &mut Checker<'_>) -> Result<Option<LayerSet>, Stop
     let universe = checker.network().len();
     let cands = candidates(checker.network());
     let c = cands.len();
-    let order = match measure(checker, Detail::Sensitivity) {
-        Ok((true, _)) => return Ok(Some(LayerSet::empty(universe))),
+    let order: Vec<usize> = match measure(checker, Detail::Sensitivity) {
+        Ok((true, _)) => return Ok(Some(checker.refused.clone())),
         Ok((false, _)) => {
             let order = sensitivity_order(&checker.sensitivity);
             note_ranking(checker, &order);
-            order
+            // Layers the builder refused in the lower precision come first: every head
+            // without them fails to build.
+            checker.refused.iter().chain(order).collect()
         }
         Err(Stop::Failed(crate::SearchError::Unsupported(why))) => {
             checker.note(&format!(
                 "cannot measure the layers' errors ({why}); ranking them in reverse \
                  topological order instead"
             ));
-            cands.iter().rev().copied().collect()
+            let refused = &checker.refused;
+            refused
+                .iter()
+                .chain(cands.iter().rev().copied().filter(|&i| !refused.contains(i)))
+                .collect()
         }
         Err(stop) => return Err(stop),
     };
     let head =
         |n: usize| LayerSet::from_indices(universe, order[..n.min(order.len())].iter().copied());
-    let Some(k) = smallest_passing(checker, c, &head)? else {
+    // Heads without every refused layer do not build; the head of exactly those was checked.
+    let r = checker.refused.len();
+    let Some(k) = smallest_passing(checker, c - r, &|m| head(r + m))?.map(|m| r + m) else {
         return Ok(None);
     };
-    let remaining = k.saturating_sub(1);
+    let remaining = (k - r).saturating_sub(1);
     checker.note(&format!(
         "the {k} most sensitive layers pass; pruning them takes at most {remaining} more checks"
     ));
     checker.budget_changed(checker.iterations.len() + remaining);
-    let least_sensitive_first: Vec<usize> = order[..k].iter().rev().copied().collect();
+    let least_sensitive_first: Vec<usize> = order[r..k].iter().rev().copied().collect();
     prune(checker, head(k), &least_sensitive_first).map(Some)
 }
 

@@ -127,6 +127,12 @@ pub fn rank_layers<'a>(
 /// passes (the answer) or every markable layer is marked and it still fails (`None`).
 /// [`run_search`] with [`Algorithm::WorstFirst`] and nothing else.
 ///
+/// When the plan with nothing marked fails to build and the builder names the layers it
+/// refused (a layer with no lower-precision implementation, [`crate::BackendError::Refused`]),
+/// the search starts from the plan with exactly those layers marked (and tells the observer),
+/// ranks the other layers with it and adds them to it; the outcome lists the refused layers
+/// ([`SearchOutcome::refused`]). That costs one more check per failed start plan.
+///
 /// `top_k` must be at least 1. The oracle must return layer outputs for
 /// [`Detail::EveryLayer`]; [`SearchError::Unsupported`] otherwise.
 pub fn worst_first(
@@ -139,33 +145,40 @@ pub fn worst_first(
 }
 
 /// Measures every layer's propagated error with nothing marked, with `detail`
-/// ([`Detail::EveryLayer`] or [`Detail::Sensitivity`]). Returns whether the empty plan passed
-/// and the ranking (worst first), or an error when the backend could not measure it.
+/// ([`Detail::EveryLayer`] or [`Detail::Sensitivity`]). Returns whether the measured plan
+/// passed and the ranking (worst first) of the markable layers it does not mark, or an error
+/// when the backend could not measure it.
+///
+/// When the plan with nothing marked fails to build and the builder names the layers it
+/// refused ([`crate::BackendError::Refused`]), those layers are marked and the plan checked
+/// again, until it builds; the layers marked that way are [`Checker::refused`] and are left
+/// out of the ranking. When the builder names no layer, or only ones already marked or that
+/// cannot be marked, the search stops with [`SearchError::Unsupported`].
 pub(crate) fn measure(
     checker: &mut Checker<'_>,
     detail: Detail,
 ) -> Result<(bool, Vec<LayerSensitivity>), Stop> {
-    let universe = checker.network().len();
-    let first = checker.check(LayerSet::empty(universe), detail)?;
+    let first = loop {
+        let first = checker.check(checker.refused.clone(), detail)?;
+        if first.passed || first.layer_outputs.is_some() {
+            break first;
+        }
+        let Some(build_error) = checker.last_build_error().map(str::to_owned) else {
+            return Err(Stop::Failed(SearchError::Unsupported(
+                "the backend cannot return every layer's output, which is needed to rank \
+                 layers; use bisect or linear instead"
+                    .into(),
+            )));
+        };
+        mark_refused(checker, &first.refused, &build_error)?;
+    };
     let Some(layer_outputs) = first.layer_outputs else {
-        if first.passed {
-            return Ok((true, Vec::new()));
-        }
-        if let Some(build_error) = checker.last_build_error() {
-            return Err(Stop::Failed(SearchError::Unsupported(format!(
-                "measuring each layer's error needs the plan with nothing marked, but that plan \
-                 failed to build ({build_error}); use bisect or linear instead"
-            ))));
-        }
-        return Err(Stop::Failed(SearchError::Unsupported(
-            "the backend cannot return every layer's output, which is needed to rank layers; \
-             use bisect or linear instead"
-                .into(),
-        )));
+        return Ok((true, Vec::new()));
     };
     let network = checker.network();
     let first_outputs = checker.last_outputs();
     let mut ranked = rank_layers(network, layer_outputs.iter().chain(first_outputs));
+    ranked.retain(|r| !checker.refused.contains(r.index));
     if let Some(isolated) = first.isolated {
         let errors: HashMap<&str, f64> =
             isolated.iter().map(|e| (e.name.as_str(), error_of(e.error))).collect();
@@ -183,7 +196,8 @@ pub(crate) fn measure(
     let unmeasured = network
         .layers
         .iter()
-        .filter(|l| l.is_markable() && !l.outputs.iter().any(|t| compared.contains(t.as_str())))
+        .filter(|l| l.is_markable() && !checker.refused.contains(l.index))
+        .filter(|l| !l.outputs.iter().any(|t| compared.contains(t.as_str())))
         .count();
     drop(compared);
     if unmeasured > 0 {
@@ -198,12 +212,80 @@ pub(crate) fn measure(
     Ok((first.passed, ranked))
 }
 
+/// Marks the layers the builder refused (`refused`, from the failed build of the plan
+/// [`Checker::refused`] marks, with `build_error`), or stops the search when that cannot help:
+/// no layer named, a layer out of range or that cannot be marked, or only layers already
+/// marked.
+fn mark_refused(
+    checker: &mut Checker<'_>,
+    refused: &[usize],
+    build_error: &str,
+) -> Result<(), Stop> {
+    let network = checker.network();
+    let (start, plan) = if checker.refused.is_empty() {
+        ("the plan with nothing marked", "the plan with nothing marked")
+    } else {
+        ("that plan", "a plan with only the layers the builder refuses marked")
+    };
+    let stop = |why: String| {
+        Stop::Failed(SearchError::Unsupported(format!(
+            "measuring each layer's error needs {plan} to build, but it failed to build \
+             ({build_error}){why}; use bisect or linear instead"
+        )))
+    };
+    if refused.is_empty() {
+        return Err(stop(String::new()));
+    }
+    let name = |i: usize| format!("'{}'", network.layers[i].name);
+    if let Some(&beyond) = refused.iter().find(|&&i| i >= network.len()) {
+        return Err(stop(format!(
+            " and the backend named layer {beyond}, beyond the network's {} layers",
+            network.len()
+        )));
+    }
+    let stuck: Vec<String> =
+        refused.iter().filter(|&&i| !network.layers[i].is_markable()).map(|&i| name(i)).collect();
+    if !stuck.is_empty() {
+        return Err(stop(format!(
+            ", and the builder refuses {} in the lower precision, which cannot be marked",
+            stuck.join(", ")
+        )));
+    }
+    let new: Vec<usize> =
+        refused.iter().copied().filter(|&i| !checker.refused.contains(i)).collect();
+    if new.is_empty() {
+        return Err(stop(", even with the layers the builder refused marked".to_owned()));
+    }
+    let names: Vec<String> = new.iter().map(|&i| name(i)).collect();
+    let message = format!(
+        "{start} failed to build: the builder refuses {} in the lower precision ({build_error}); \
+         starting from the plan with {} and ranking the rest",
+        names.join(", "),
+        if checker.refused.is_empty() { "exactly those marked" } else { "those marked too" }
+    );
+    for i in new {
+        checker.refused.insert(i);
+    }
+    checker.note(&message);
+    // One more check than stated: the plan with the refused layers marked. The growing
+    // sets after it cover fewer layers, so the rest of the budget still holds.
+    if let Some(budget) = checker.budget {
+        checker.budget_changed(budget + 1);
+    }
+    Ok(())
+}
+
 /// The worst-first search inside a search.
 pub(crate) fn search(checker: &mut Checker<'_>, top_k: usize) -> Result<Option<LayerSet>, Stop> {
     let universe = checker.network().len();
-    let (passed, ranked) = measure(checker, Detail::EveryLayer)?;
-    if passed {
+    if checker.known(&LayerSet::empty(universe)) == Some(true) {
+        // The floor check of a network without markable layers already passed.
         return Ok(Some(LayerSet::empty(universe)));
+    }
+    let (passed, ranked) = measure(checker, Detail::EveryLayer)?;
+    let start = checker.refused.clone();
+    if passed {
+        return Ok(Some(start));
     }
     let network = checker.network();
     let worst: Vec<String> = ranked
@@ -222,6 +304,8 @@ pub(crate) fn search(checker: &mut Checker<'_>, top_k: usize) -> Result<Option<L
     let counts = (1..=order.len().div_ceil(top_k)).map(|k| (k * top_k).min(order.len()));
     first_passing(
         checker,
-        counts.map(|count| LayerSet::from_indices(universe, order[..count].iter().copied())),
+        counts.map(|count| {
+            LayerSet::from_indices(universe, start.iter().chain(order[..count].iter().copied()))
+        }),
     )
 }

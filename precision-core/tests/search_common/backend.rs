@@ -89,6 +89,10 @@ impl Backend for FakeBackend {
         }
     }
 
+    fn answer_identity(&self) -> Result<precision_core::AnswerIdentity, BackendError> {
+        Ok(precision_core::AnswerIdentity::new().with("network", &self.network.name))
+    }
+
     fn build(
         &mut self,
         plan: &PrecisionPlan,

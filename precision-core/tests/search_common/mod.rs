@@ -126,6 +126,7 @@ impl Oracle for NeededOracle {
                 duration: Duration::ZERO,
                 isolated: None,
                 reused: false,
+                refused: Vec::new(),
             });
         }
         let passed = self.passes(marked);
@@ -143,6 +144,7 @@ impl Oracle for NeededOracle {
             duration: Duration::ZERO,
             isolated: None,
             reused: false,
+            refused: Vec::new(),
         })
     }
 }
@@ -170,6 +172,7 @@ impl Oracle for ThresholdOracle {
             duration: Duration::ZERO,
             isolated: None,
             reused: false,
+            refused: Vec::new(),
         })
     }
 }
@@ -200,6 +203,7 @@ impl Oracle for FailingOracle {
             duration: Duration::ZERO,
             isolated: None,
             reused: false,
+            refused: Vec::new(),
         })
     }
 }
