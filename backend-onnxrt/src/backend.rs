@@ -300,6 +300,13 @@ impl OnnxrtBackend {
         if let Some(n) = self.config.threads {
             builder = builder.with_intra_threads(n).map_err(|e| build_err(e.into()))?;
         }
+        // Memory (separate from the other settings): without the CPU arena, what a run
+        // allocates (every layer output, for instance) goes back to the system after the run
+        // instead of staying with the session for as long as it is kept. The allocator does
+        // not change results.
+        builder = builder
+            .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])
+            .map_err(|e| build_err(e.into()))?;
         let session = builder.commit_from_memory(&bytes).map_err(build_err)?;
         drop(bytes);
         self.sessions_created += 1;
@@ -501,10 +508,11 @@ impl Backend for OnnxrtBackend {
         Ok(Some(message))
     }
 
-    /// A copy with the same settings and calibration scales, its own (empty) session cache,
-    /// and ONNX Runtime sessions that use `threads` intra-op threads (0: ONNX Runtime's
-    /// default). The model, the layer table and the weights converted so far are shared
-    /// read-only (not copied); nothing mutable is shared.
+    /// A copy with the same settings and calibration scales, and ONNX Runtime sessions that
+    /// use `threads` intra-op threads (0: ONNX Runtime's default). The model, the layer table
+    /// and the weights converted so far are shared read-only (not copied); nothing mutable is
+    /// shared. A copy keeps no sessions: it checks the other plans of a batch, which do not
+    /// come back, and a cache per copy would multiply the memory kept by the number of jobs.
     fn try_clone(&self, threads: usize) -> Result<Option<Self>, BackendError> {
         let mut config = self.config.clone();
         config.threads = (threads > 0).then_some(threads);
@@ -516,7 +524,7 @@ impl Backend for OnnxrtBackend {
             scales: self.scales.clone(),
             weights: self.weights.clone(),
             sessions: Vec::new(),
-            keep_bytes: self.keep_bytes,
+            keep_bytes: 0,
             sessions_created: 0,
         }))
     }

@@ -202,7 +202,7 @@ fn copies_share_the_model_the_layer_table_and_the_converted_weights() {
     assert!(std::ptr::eq(copy.model(), backend.model()), "the model is shared, not copied");
     assert!(std::ptr::eq(copy.layers(), backend.layers()), "the layer table is shared");
     assert_eq!(copy.weight_cache().shared_with(backend.weight_cache()), converted);
-    assert_eq!(copy.session_budget(), backend.session_budget());
+    assert_eq!(copy.session_budget(), 0, "copies keep no sessions");
 
     // The copy answers as the original, and what it converts later is its own.
     assert_eq!(run(&mut copy, &base, OutputSelection::NetworkOutputs), expected);
@@ -211,4 +211,5 @@ fn copies_share_the_model_the_layer_table_and_the_converted_weights() {
     assert!(copy.weight_cache().len() > converted);
     assert_eq!(copy.weight_cache().shared_with(backend.weight_cache()), converted);
     assert_eq!(backend.weight_cache().len(), converted, "the original is unchanged");
+    assert_eq!(copy.sessions_kept(), (0, 0));
 }

@@ -30,7 +30,7 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     baseline_bin: Option<std::path::PathBuf>,
     /// Checks per search in the memory benchmark (--max-checks).
-    #[arg(long, value_name = "N", default_value_t = 8)]
+    #[arg(long, value_name = "N", default_value_t = 16)]
     memory_checks: u64,
 }
 
