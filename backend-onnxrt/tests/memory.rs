@@ -47,7 +47,11 @@ fn chain() -> OnnxModel {
     let mut channels: i64 = 8;
     for i in 0..4u32 {
         let (w, b) = (format!("conv{i}.w"), format!("conv{i}.b"));
-        g.initializer.push(proto::f32_tensor(&w, &[16, channels, 3, 3], &values(usize::try_from(16 * 9 * channels).unwrap(), i)));
+        g.initializer.push(proto::f32_tensor(
+            &w,
+            &[16, channels, 3, 3],
+            &values(usize::try_from(16 * 9 * channels).unwrap(), i),
+        ));
         g.initializer.push(proto::f32_tensor(&b, &[16], &values(16, 100 + i)));
         let (c, r) = (format!("c{i}"), format!("r{i}"));
         g.node.push(node("Conv", &format!("conv{i}"), &[&input, &w, &b], &c));

@@ -206,7 +206,11 @@ fn every_layer_compares_with_goldens_then_the_float32_reference() {
     );
     assert_eq!(builds[1].1, OutputSelection::EveryLayer);
     assert_eq!(builds[1].0.lower, vec![Precision::Int8]);
-    assert_eq!(oracle.backend().engines_alive.1.load(Ordering::SeqCst), 1, "one engine alive at a time");
+    assert_eq!(
+        oracle.backend().engines_alive.1.load(Ordering::SeqCst),
+        1,
+        "one engine alive at a time"
+    );
 
     oracle.evaluate(&set(3, &[0]), Detail::EveryLayer).unwrap();
     assert_eq!(oracle.stats().reference_builds, 1);

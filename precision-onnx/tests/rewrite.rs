@@ -338,15 +338,20 @@ fn rewrites_keep_the_weights_still_read_unchanged_in_order_and_no_others() {
                 for bf16 in [Bf16Mode::Native, Bf16Mode::Emulated] {
                     let (out, _) = rewritten(&model, lower, marked, bf16);
                     let graph = out.graph();
-                    let mut read: std::collections::HashSet<&str> =
-                        graph.node.iter().flat_map(|n| n.input.iter().map(String::as_str)).collect();
+                    let mut read: std::collections::HashSet<&str> = graph
+                        .node
+                        .iter()
+                        .flat_map(|n| n.input.iter().map(String::as_str))
+                        .collect();
                     read.extend(graph.input.iter().map(|i| i.name.as_str()));
                     read.extend(graph.output.iter().map(|o| o.name.as_str()));
                     // Subgraphs read outer-scope weights too.
                     for n in &graph.node {
                         for a in &n.attribute {
                             for g in a.g.iter().chain(&a.graphs) {
-                                read.extend(g.node.iter().flat_map(|n| n.input.iter().map(String::as_str)));
+                                read.extend(
+                                    g.node.iter().flat_map(|n| n.input.iter().map(String::as_str)),
+                                );
                             }
                         }
                     }

@@ -42,7 +42,9 @@ pub fn run(
     if !model.exists() {
         crate::step("memory: writing the ResNet-50-sized model (random weights)");
         let script = root.join("backend-onnxrt/benches/resnet50_model.py");
-        cmd!(sh, "{python} {script} {model}").run().context("writing the benchmark model failed")?;
+        cmd!(sh, "{python} {script} {model}")
+            .run()
+            .context("writing the benchmark model failed")?;
     }
     let _o = sh.push_env("ORT_DYLIB_PATH", onnxruntime);
     let mut tables = vec![("this tree", measure(sh, python, &ours, &model, &dir, max_checks)?)];
@@ -177,9 +179,10 @@ fn print_tables(tables: &[(&str, Vec<Measured>)], model: &Path) {
         let run_kib = rows.first().map_or(0, |r| r.peak_kib);
         for r in rows {
             let mb = r.peak_kib as f64 * 1024.0 / 1e6;
-            let per_check = r.checks.filter(|&c| c > 0).map_or("-".to_owned(), |c| {
-                format!("{:.2}", r.wall_s / c as f64)
-            });
+            let per_check = r
+                .checks
+                .filter(|&c| c > 0)
+                .map_or("-".to_owned(), |c| format!("{:.2}", r.wall_s / c as f64));
             println!(
                 "{:<32} {:>7.0} MB {:>7.2}x {:>8.1}x {:>7} {:>8.1} s {:>8}",
                 r.name,
