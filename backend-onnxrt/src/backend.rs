@@ -284,7 +284,9 @@ impl OnnxrtBackend {
     /// Serializes `model` (already rewritten) and drops it, so that only the bytes are alive
     /// while ONNX Runtime creates the session.
     fn model_bytes(model: OnnxModel) -> Result<Vec<u8>, BackendError> {
-        model.to_bytes().map_err(|e| BackendError::Build(e.to_string()))
+        let bytes = model.to_bytes().map_err(|e| BackendError::Build(e.to_string()));
+        drop(model);
+        bytes
     }
 
     /// Creates a session from the bytes of a model (already rewritten); the bytes are freed as

@@ -37,8 +37,9 @@ fn node(op: &str, name: &str, inputs: &[&str], output: &str) -> NodeProto {
     )
 }
 
-/// x[1,8,12,12] → four Conv (16 channels, 3x3, no padding) + Relu pairs → `GlobalAveragePool` → Flatten
-/// → Gemm (y[1,10]): weights large enough that a session's size is mostly its weights.
+/// x[1,8,12,12] → four Conv (16 channels, 3x3, no padding) + Relu pairs →
+/// `GlobalAveragePool` → Flatten → Gemm (y[1,10]): weights large enough that a session's size
+/// is mostly its weights.
 fn chain() -> OnnxModel {
     let mut g = GraphProto { name: "chain".into(), ..Default::default() };
     g.input.push(proto::value_info("x", elem::FLOAT));
@@ -46,17 +47,17 @@ fn chain() -> OnnxModel {
     let mut input = "x".to_owned();
     let mut channels: i64 = 8;
     for i in 0..4u32 {
-        let (w, b) = (format!("conv{i}.w"), format!("conv{i}.b"));
+        let (weight, bias) = (format!("conv{i}.w"), format!("conv{i}.b"));
         g.initializer.push(proto::f32_tensor(
-            &w,
+            &weight,
             &[16, channels, 3, 3],
             &values(usize::try_from(16 * 9 * channels).unwrap(), i),
         ));
-        g.initializer.push(proto::f32_tensor(&b, &[16], &values(16, 100 + i)));
-        let (c, r) = (format!("c{i}"), format!("r{i}"));
-        g.node.push(node("Conv", &format!("conv{i}"), &[&input, &w, &b], &c));
-        g.node.push(node("Relu", &format!("relu{i}"), &[&c], &r));
-        input = r;
+        g.initializer.push(proto::f32_tensor(&bias, &[16], &values(16, 100 + i)));
+        let (conv, relu) = (format!("c{i}"), format!("r{i}"));
+        g.node.push(node("Conv", &format!("conv{i}"), &[&input, &weight, &bias], &conv));
+        g.node.push(node("Relu", &format!("relu{i}"), &[&conv], &relu));
+        input = relu;
         channels = 16;
     }
     g.initializer.push(proto::f32_tensor("fc.w", &[10, 16], &values(160, 7)));
