@@ -37,6 +37,11 @@ pub struct OnnxrtConfig {
     pub threads: Option<usize>,
     /// How many sessions to keep for plans that come back (0: a new session every build).
     pub keep_sessions: usize,
+    /// How many bytes of models the kept sessions may hold together, each session counted by
+    /// the size of the model it was created from (weights included); `None`: the size of the
+    /// loaded model, so the kept sessions hold about one more copy of the weights at most.
+    /// Sessions are dropped, least recently used first, before a new one is created.
+    pub keep_bytes: Option<usize>,
 }
 
 impl Default for OnnxrtConfig {
@@ -48,6 +53,7 @@ impl Default for OnnxrtConfig {
             calibration: CalibrationSettings::default(),
             threads: None,
             keep_sessions: 8,
+            keep_bytes: None,
         }
     }
 }
@@ -91,16 +97,27 @@ pub fn environment(flag: Option<&Path>) -> Result<&'static (Environment, PathBuf
 
 /// A model run by ONNX Runtime on CPU.
 pub struct OnnxrtBackend {
-    model: OnnxModel,
-    table: LayerTable,
+    /// The model, shared read-only with the copies made for `--jobs`.
+    model: Arc<OnnxModel>,
+    table: Arc<LayerTable>,
     network: Network,
     config: OnnxrtConfig,
     scales: Option<ActivationScales>,
-    /// Weights converted by earlier checks.
+    /// Weights converted by earlier checks (shared with copies, see [`WeightCache`]).
     weights: WeightCache,
-    /// Recently used sessions, the most recent last.
-    sessions: Vec<(SessionKey, Part)>,
+    /// Recently used sessions, the most recent last, within [`OnnxrtConfig::keep_sessions`]
+    /// and the byte budget.
+    sessions: Vec<Cached>,
+    /// The byte budget of the kept sessions ([`OnnxrtConfig::keep_bytes`]).
+    keep_bytes: usize,
     sessions_created: usize,
+}
+
+/// A kept session: its key, the session, and the size of the model it was created from.
+struct Cached {
+    key: SessionKey,
+    part: Part,
+    bytes: usize,
 }
 
 /// A session's cache key: the layer precisions and what it returns. Under
@@ -120,9 +137,11 @@ impl OnnxrtBackend {
         let mut backend = Self::with_model(model, path, config)?;
         // One float32 session up front: a model ONNX Runtime cannot load is bad input, to be
         // reported now, not a failed check in the middle of a search.
-        let model = backend.model.clone();
+        let bytes = backend.model.to_bytes().map_err(|e| OpenError::Runtime(e.to_string()))?;
+        // The default budget of kept sessions: the size of the model.
+        backend.keep_bytes = backend.config.keep_bytes.unwrap_or(bytes.len());
         backend
-            .session(&model)
+            .session(bytes)
             .map_err(|e| OpenError::Runtime(format!("ONNX Runtime cannot load the model: {e}")))?;
         Ok(backend)
     }
@@ -139,14 +158,16 @@ impl OnnxrtBackend {
             .map_or_else(|| "model".to_owned(), |n| n.to_string_lossy().into_owned());
         let network =
             table.network(&name, shaped.input_infos_lenient(), model.output_names(), &config.lower);
+        let keep_bytes = config.keep_bytes.unwrap_or(usize::MAX);
         Ok(OnnxrtBackend {
-            model,
-            table,
+            model: Arc::new(model),
+            table: Arc::new(table),
             network,
             config,
             scales: None,
             weights: WeightCache::default(),
             sessions: Vec::new(),
+            keep_bytes,
             sessions_created: 0,
         })
     }
@@ -167,6 +188,26 @@ impl OnnxrtBackend {
     #[must_use]
     pub fn sessions_created(&self) -> usize {
         self.sessions_created
+    }
+
+    /// How many sessions are kept for plans that come back, and the bytes they count against
+    /// the budget ([`OnnxrtConfig::keep_bytes`]).
+    #[must_use]
+    pub fn sessions_kept(&self) -> (usize, usize) {
+        (self.sessions.len(), self.sessions.iter().map(|c| c.bytes).sum())
+    }
+
+    /// The byte budget of the kept sessions ([`OnnxrtConfig::keep_bytes`], or the model's
+    /// size by default).
+    #[must_use]
+    pub fn session_budget(&self) -> usize {
+        self.keep_bytes
+    }
+
+    /// The converted weights kept across checks (shared with copies made by `try_clone`).
+    #[must_use]
+    pub fn weight_cache(&self) -> &WeightCache {
+        &self.weights
     }
 
     /// The INT8 activation scales in use, once calibrated.
@@ -221,9 +262,9 @@ impl OnnxrtBackend {
         // still holds.
         let exposed;
         let source = if extra_outputs.is_empty() {
-            &self.model
+            self.model.as_ref()
         } else {
-            let mut m = self.model.clone();
+            let mut m = self.model.as_ref().clone();
             expose(&mut m, extra_outputs).map_err(|e| BackendError::Unsupported(e.to_string()))?;
             exposed = m;
             &exposed
@@ -240,9 +281,17 @@ impl OnnxrtBackend {
         Ok(model)
     }
 
-    /// Creates a session for `model` (already rewritten).
-    fn session(&mut self, model: &OnnxModel) -> Result<(Session, Vec<String>), BackendError> {
-        let bytes = model.to_bytes().map_err(|e| BackendError::Build(e.to_string()))?;
+    /// Serializes `model` (already rewritten) and drops it, so that only the bytes are alive
+    /// while ONNX Runtime creates the session.
+    fn model_bytes(model: OnnxModel) -> Result<Vec<u8>, BackendError> {
+        let bytes = model.to_bytes().map_err(|e| BackendError::Build(e.to_string()));
+        drop(model);
+        bytes
+    }
+
+    /// Creates a session from the bytes of a model (already rewritten); the bytes are freed as
+    /// soon as the session exists.
+    fn session(&mut self, bytes: Vec<u8>) -> Result<(Session, Vec<String>), BackendError> {
         let (env, _) =
             environment(self.config.library.as_deref()).map_err(BackendError::Unsupported)?;
         let build_err =
@@ -252,7 +301,15 @@ impl OnnxrtBackend {
         if let Some(n) = self.config.threads {
             builder = builder.with_intra_threads(n).map_err(|e| build_err(e.into()))?;
         }
+        // Memory (separate from the other settings): without the CPU arena, what a run
+        // allocates (every layer output, for instance) goes back to the system after the run
+        // instead of staying with the session for as long as it is kept. The allocator does
+        // not change results.
+        builder = builder
+            .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])
+            .map_err(|e| build_err(e.into()))?;
         let session = builder.commit_from_memory(&bytes).map_err(build_err)?;
+        drop(bytes);
         self.sessions_created += 1;
         let outputs = session.outputs().iter().map(|o| o.name().to_owned()).collect();
         Ok((session, outputs))
@@ -266,10 +323,10 @@ impl OnnxrtBackend {
         selection: OutputSelection,
     ) -> Result<Option<Part>, BackendError> {
         if let Some(pos) =
-            self.sessions.iter().position(|((p, s), _)| p == precisions && *s == selection)
+            self.sessions.iter().position(|c| c.key.0 == precisions && c.key.1 == selection)
         {
             let entry = self.sessions.remove(pos);
-            let part = (Arc::clone(&entry.1.0), entry.1.1.clone());
+            let part = (Arc::clone(&entry.part.0), entry.part.1.clone());
             self.sessions.push(entry);
             return Ok(Some(part));
         }
@@ -286,16 +343,31 @@ impl OnnxrtBackend {
         };
         self.weights = cache;
         let Some(model) = model? else { return Ok(None) };
-        let (session, names) = self.session(&model)?;
+        let bytes = Self::model_bytes(model)?;
+        let size = bytes.len();
+        let keep = self.make_room(size);
+        let (session, names) = self.session(bytes)?;
         let part = (Arc::new(Mutex::new(session)), names);
-        if self.config.keep_sessions > 0 {
-            if self.sessions.len() >= self.config.keep_sessions {
-                self.sessions.remove(0);
-            }
+        if keep {
             let key = (precisions.to_vec(), selection);
-            self.sessions.push((key, (Arc::clone(&part.0), part.1.clone())));
+            let kept = (Arc::clone(&part.0), part.1.clone());
+            self.sessions.push(Cached { key, part: kept, bytes: size });
         }
         Ok(Some(part))
+    }
+
+    /// Drops kept sessions, least recently used first, until a new session of a `size`-byte
+    /// model fits both limits of the cache; returns whether the new one is to be kept. Making
+    /// room before the session is created keeps the old ones from adding to the peak.
+    fn make_room(&mut self, size: usize) -> bool {
+        let keep = self.config.keep_sessions > 0 && size <= self.keep_bytes;
+        let mut used: usize = self.sessions.iter().map(|c| c.bytes).sum();
+        let limit = if keep { self.keep_bytes - size } else { 0 };
+        let count = if keep { self.config.keep_sessions - 1 } else { 0 };
+        while !self.sessions.is_empty() && (used > limit || self.sessions.len() > count) {
+            used -= self.sessions.remove(0).bytes;
+        }
+        keep
     }
 
     /// The model of the markable top-level layers that `precisions` lowers, each run alone
@@ -340,9 +412,9 @@ impl OnnxrtBackend {
         let fetched: Vec<Fetch> = fetches.iter().filter(|f| !is_input(f)).cloned().collect();
         let tensor_of: HashMap<&str, &str> =
             fetched.iter().map(|f| (f.output.as_str(), f.tensor.as_str())).collect();
-        let mut model = self.model.clone();
+        let mut model = self.model.as_ref().clone();
         expose(&mut model, &fetched).map_err(|e| BackendError::Unsupported(e.to_string()))?;
-        let (session, names) = self.session(&model)?;
+        let (session, names) = self.session(Self::model_bytes(model)?)?;
         let mut engine = OnnxrtEngine { parts: vec![(Arc::new(Mutex::new(session)), names)] };
         for feed in inputs {
             for f in &from_feed {
@@ -451,26 +523,31 @@ impl Backend for OnnxrtBackend {
         if self.scales.is_some() {
             return Ok(None);
         }
+        // Sessions of the old scales are of no use any more: not kept during calibration.
+        self.sessions.clear();
         let Calibration { scales, message } = crate::calibrate::calibrate(self, inputs)?;
         self.scales = Some(scales);
         self.sessions.clear();
         Ok(Some(message))
     }
 
-    /// A copy with the same model, settings, calibration scales, layer table and converted
-    /// weights, its own (empty) session cache, and ONNX Runtime sessions that use `threads`
-    /// intra-op threads (0: ONNX Runtime's default). Nothing mutable is shared.
+    /// A copy with the same settings and calibration scales, and ONNX Runtime sessions that
+    /// use `threads` intra-op threads (0: ONNX Runtime's default). The model, the layer table
+    /// and the weights converted so far are shared read-only (not copied); nothing mutable is
+    /// shared. A copy keeps no sessions: it checks the other plans of a batch, which do not
+    /// come back, and a cache per copy would multiply the memory kept by the number of jobs.
     fn try_clone(&self, threads: usize) -> Result<Option<Self>, BackendError> {
         let mut config = self.config.clone();
         config.threads = (threads > 0).then_some(threads);
         Ok(Some(OnnxrtBackend {
-            model: self.model.clone(),
-            table: self.table.clone(),
+            model: Arc::clone(&self.model),
+            table: Arc::clone(&self.table),
             network: self.network.clone(),
             config,
             scales: self.scales.clone(),
             weights: self.weights.clone(),
             sessions: Vec::new(),
+            keep_bytes: 0,
             sessions_created: 0,
         }))
     }
@@ -510,14 +587,16 @@ impl Engine for OnnxrtEngine {
             // Runtime may alias to them (an input that is also an output).
             let views: Vec<(&str, ort::session::SessionInputValue<'_>)> =
                 feed.iter().map(|(n, v)| (n.as_str(), v.into())).collect();
-            let results = session
+            let mut results = session
                 .run(views)
                 .map_err(|e| BackendError::Inference(format!("ONNX Runtime: {e}")))?;
+            // Each output is released as soon as it is copied, so that every-layer runs do not
+            // hold all outputs twice.
             for name in outputs {
-                let value = results.get(name.as_str()).ok_or_else(|| {
+                let value = results.remove(name.as_str()).ok_or_else(|| {
                     BackendError::Inference(format!("ONNX Runtime returned no output '{name}'"))
                 })?;
-                out.insert(name.clone(), convert::from_value(name, value)?);
+                out.insert(name.clone(), convert::from_value(name, &value)?);
             }
         }
         Ok(out)

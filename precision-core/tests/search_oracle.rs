@@ -3,6 +3,7 @@
 
 mod search_common;
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use precision_core::oracle::{BackendOracle, merge_worst};
@@ -196,13 +197,19 @@ fn every_layer_compares_with_goldens_then_the_float32_reference() {
     assert!((err("t1") - 1.0).abs() < 1e-6); // 3.0 vs the float32 2.0
     assert!((err("t2") - 1.0).abs() < 1e-6);
     assert_eq!(eval.outputs.len(), 1);
-    // The plan under test, then (lazily, once a tensor lacks a golden) the reference.
+    // The reference (the goldens lack t1), built before the plan under test so that the two
+    // engines are never alive together.
     let builds = &oracle.backend().builds;
-    assert_eq!(builds[0].1, OutputSelection::EveryLayer);
-    assert_eq!(builds[0].0.lower, vec![Precision::Int8]);
     assert_eq!(
-        builds[1],
+        builds[0],
         (PrecisionPlan::float32(&oracle.backend().network), OutputSelection::EveryLayer)
+    );
+    assert_eq!(builds[1].1, OutputSelection::EveryLayer);
+    assert_eq!(builds[1].0.lower, vec![Precision::Int8]);
+    assert_eq!(
+        oracle.backend().engines_alive.1.load(Ordering::SeqCst),
+        1,
+        "one engine alive at a time"
     );
 
     oracle.evaluate(&set(3, &[0]), Detail::EveryLayer).unwrap();

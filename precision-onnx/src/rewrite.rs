@@ -19,8 +19,9 @@
 //! [`crate::upgrade`]).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-use onnx_protobuf::{GraphProto, NodeProto, TensorProto};
+use onnx_protobuf::{GraphProto, ModelProto, NodeProto, TensorProto};
 use precision_core::{Network, Precision, PrecisionPlan};
 
 use crate::error::{OnnxError, Result};
@@ -220,13 +221,47 @@ type QuantizedWeight = (Vec<i8>, Vec<f32>);
 
 /// Weights converted by earlier rewrites of the same model, so that a search converts and
 /// quantizes each weight once instead of once per check. Keyed by graph, tensor and target.
+///
+/// The converted values are shared: a clone (for another `--jobs` worker) shares every
+/// weight converted so far instead of copying it, and adds its own later conversions.
 #[derive(Debug, Default, Clone)]
 pub struct WeightCache {
     /// int8 values and per-channel scales, by (graph, weight, axis).
-    int8: HashMap<(String, String, Option<usize>), QuantizedWeight>,
+    int8: HashMap<(String, String, Option<usize>), Arc<QuantizedWeight>>,
     /// Raw bytes of converted float weights, by (graph, weight, element type, or
     /// [`ROUNDED_TO_BF16`]).
-    floats: HashMap<(String, String, i32), Vec<u8>>,
+    floats: HashMap<(String, String, i32), Arc<Vec<u8>>>,
+}
+
+impl WeightCache {
+    /// How many converted weights are cached.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.int8.len() + self.floats.len()
+    }
+
+    /// Whether nothing is cached yet.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many of the cached weights are the same allocation in `other` (a clone shares
+    /// what was converted before it was made).
+    #[must_use]
+    pub fn shared_with(&self, other: &WeightCache) -> usize {
+        let int8 = self
+            .int8
+            .iter()
+            .filter(|(k, v)| other.int8.get(*k).is_some_and(|o| Arc::ptr_eq(v, o)))
+            .count();
+        let floats = self
+            .floats
+            .iter()
+            .filter(|(k, v)| other.floats.get(*k).is_some_and(|o| Arc::ptr_eq(v, o)))
+            .count();
+        int8 + floats
+    }
 }
 
 /// What the rewrite added, for the opset decision and for tests.
@@ -266,18 +301,102 @@ pub fn rewrite_cached(
     cache: &mut WeightCache,
 ) -> Result<(OnnxModel, RewriteSummary)> {
     assert_eq!(precisions.len(), table.layers.len(), "one precision per layer");
-    let mut out = model.clone();
+    // The top-level weights are copied only once the rewrite is done, and only those still
+    // read: weights it converts or quantizes are never copied in float32.
+    let mut out = without_initializers(model);
     let mut names = NameSource::new(model.graph());
     let mut summary = RewriteSummary::default();
     let mut ctx =
         Ctx { table, precisions, scales, options, names: &mut names, summary: &mut summary, cache };
     ctx.graph(model.graph(), out.graph_mut(), &Vec::new(), &TypeMap::new(), &HashMap::new())?;
+    restore_initializers(model.graph(), out.graph_mut());
     prune(out.graph_mut(), &HashSet::new());
     let needs_13 = summary.weights_per_channel > 0 || summary.bf16;
     if needs_13 && out.opset() < 13 {
         crate::upgrade::to_opset_13(&mut out)?;
     }
     Ok((out, summary))
+}
+
+/// A copy of `model` whose top-level graph has no initializers (subgraphs are copied whole).
+fn without_initializers(model: &OnnxModel) -> OnnxModel {
+    // Every field is named, so that a field added to the protobuf types cannot be dropped
+    // unnoticed.
+    let ModelProto {
+        ir_version,
+        opset_import,
+        producer_name,
+        producer_version,
+        domain,
+        model_version,
+        doc_string,
+        graph,
+        metadata_props,
+        training_info,
+        functions,
+        special_fields,
+    } = &model.proto;
+    let graph = graph.as_ref().map(|g| {
+        let GraphProto {
+            node,
+            name,
+            initializer: _,
+            sparse_initializer,
+            doc_string,
+            input,
+            output,
+            value_info,
+            quantization_annotation,
+            metadata_props,
+            special_fields,
+        } = g;
+        GraphProto {
+            node: node.clone(),
+            name: name.clone(),
+            initializer: Vec::new(),
+            sparse_initializer: sparse_initializer.clone(),
+            doc_string: doc_string.clone(),
+            input: input.clone(),
+            output: output.clone(),
+            value_info: value_info.clone(),
+            quantization_annotation: quantization_annotation.clone(),
+            metadata_props: metadata_props.clone(),
+            special_fields: special_fields.clone(),
+        }
+    });
+    OnnxModel {
+        proto: ModelProto {
+            ir_version: *ir_version,
+            opset_import: opset_import.clone(),
+            producer_name: producer_name.clone(),
+            producer_version: producer_version.clone(),
+            domain: domain.clone(),
+            model_version: *model_version,
+            doc_string: doc_string.clone(),
+            graph: graph.into(),
+            metadata_props: metadata_props.clone(),
+            training_info: training_info.clone(),
+            functions: functions.clone(),
+            special_fields: special_fields.clone(),
+        },
+    }
+}
+
+/// Puts back into `target` (the rewritten top-level graph, holding only the initializers the
+/// rewrite added) the initializers of `source` that it still reads or declares as inputs,
+/// before the added ones, where a whole copy would have had them.
+fn restore_initializers(source: &GraphProto, target: &mut GraphProto) {
+    let mut read = HashSet::new();
+    collect_reads(target, &mut read);
+    let inputs: HashSet<&str> = target.input.iter().map(|i| i.name.as_str()).collect();
+    let mut initializers: Vec<TensorProto> = source
+        .initializer
+        .iter()
+        .filter(|t| read.contains(&t.name) || inputs.contains(t.name.as_str()))
+        .cloned()
+        .collect();
+    initializers.append(&mut target.initializer);
+    target.initializer = initializers;
 }
 
 struct Ctx<'a> {
@@ -467,14 +586,14 @@ impl Ctx<'_> {
                     proto::f32_tensor("", &[], &rounded).raw_data
                 }
             };
-            self.cache.floats.insert(cache_key.clone(), raw);
+            self.cache.floats.insert(cache_key.clone(), Arc::new(raw));
         }
         let (suffix, elem_type) = match target {
             ROUNDED_TO_BF16 => ("bf16r", elem::FLOAT),
             other => (short(other), other),
         };
         let name = self.names.fresh(&format!("{input}__{suffix}"));
-        let raw = self.cache.floats[&cache_key].clone();
+        let raw = self.cache.floats[&cache_key].as_ref().clone();
         st.inits.push(proto::tensor_with_raw(&name, &t.dims, elem_type, raw));
         Ok(name)
     }
@@ -620,9 +739,9 @@ impl Ctx<'_> {
         let cache_key = (st.key.clone(), input.to_owned(), axis);
         if !self.cache.int8.contains_key(&cache_key) {
             let computed = quantize_per_channel(t, axis, input, layer)?;
-            self.cache.int8.insert(cache_key.clone(), computed);
+            self.cache.int8.insert(cache_key.clone(), Arc::new(computed));
         }
-        let (q, scales) = &self.cache.int8[&cache_key];
+        let (q, scales) = self.cache.int8[&cache_key].as_ref();
         let channels = scales.len();
         let qname = self.names.fresh(&format!("{input}__int8"));
         let sname = self.names.fresh(&format!("{input}__scale"));

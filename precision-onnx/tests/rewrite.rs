@@ -317,3 +317,70 @@ fn rewritten_models_pass_the_onnx_checker_and_run_in_onnxruntime() {
         }
     }
 }
+
+#[test]
+fn rewrites_keep_the_weights_still_read_unchanged_in_order_and_no_others() {
+    // The rewrite copies the top-level weights only after rewriting (never the ones it
+    // converts): the result must be what rewriting a whole copy and pruning gives.
+    let lowers: [&[Precision]; 4] = [
+        &[Precision::Int8],
+        &[Precision::Float16],
+        &[Precision::Int8, Precision::Float16],
+        &[Precision::BFloat16],
+    ];
+    for model in [convnet_opset11(), branchy_opset13(), loop_opset13()] {
+        let source = &model.graph().initializer;
+        let (_, net) = network(&model, &[Precision::Int8]);
+        let markable: Vec<&str> =
+            net.layers.iter().filter(|l| l.is_markable()).map(|l| l.name.as_str()).collect();
+        for lower in lowers {
+            for marked in [&[][..], &markable[..1], &markable[..]] {
+                for bf16 in [Bf16Mode::Native, Bf16Mode::Emulated] {
+                    let (out, _) = rewritten(&model, lower, marked, bf16);
+                    let graph = out.graph();
+                    let mut read: std::collections::HashSet<&str> = graph
+                        .node
+                        .iter()
+                        .flat_map(|n| n.input.iter().map(String::as_str))
+                        .collect();
+                    read.extend(graph.input.iter().map(|i| i.name.as_str()));
+                    read.extend(graph.output.iter().map(|o| o.name.as_str()));
+                    // Subgraphs read outer-scope weights too.
+                    for n in &graph.node {
+                        for a in &n.attribute {
+                            for g in a.g.iter().chain(&a.graphs) {
+                                read.extend(
+                                    g.node.iter().flat_map(|n| n.input.iter().map(String::as_str)),
+                                );
+                            }
+                        }
+                    }
+                    let context = format!("{lower:?}, {} marked, {bf16:?}", marked.len());
+                    for t in &graph.initializer {
+                        assert!(read.contains(t.name.as_str()), "{context}: '{}' unread", t.name);
+                    }
+                    // The original weights kept: unchanged, in their order, before new ones.
+                    let kept: Vec<usize> = graph
+                        .initializer
+                        .iter()
+                        .map_while(|t| source.iter().position(|s| s.name == t.name))
+                        .collect();
+                    assert!(kept.windows(2).all(|w| w[0] < w[1]), "{context}: order {kept:?}");
+                    for (t, &i) in graph.initializer.iter().zip(&kept) {
+                        assert_eq!(t, &source[i], "{context}: '{}' changed", t.name);
+                    }
+                    for t in &graph.initializer[kept.len()..] {
+                        assert!(source.iter().all(|s| s.name != t.name), "{context}: '{}'", t.name);
+                    }
+                    for s in source.iter().filter(|s| read.contains(s.name.as_str())) {
+                        assert!(
+                            graph.initializer.iter().any(|t| t.name == s.name),
+                            "{context}: read weight '{}' is missing",
+                            s.name
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

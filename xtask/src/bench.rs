@@ -6,7 +6,9 @@
 //! - the mock backend and the Polygraphy JSON reader/writer;
 //! - the ONNX Runtime backend on real models: one check (rewrite, session, run, compare)
 //!   against one plain inference and against Polygraphy doing the same check in Python,
-//!   calibration, and a whole INT8 bisect.
+//!   calibration, and a whole INT8 bisect;
+//! - peak memory of `precision run` and of INT8 searches on a ResNet-50-sized model
+//!   ([`crate::bench_memory`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,10 +23,22 @@ pub struct Args {
     /// Skip the NumPy baseline.
     #[arg(long)]
     no_baseline: bool,
+    /// Run only the memory benchmark (peak memory of searches on a ResNet-50-sized model).
+    #[arg(long)]
+    memory_only: bool,
+    /// Also measure this `precision` binary in the memory benchmark (before/after tables).
+    #[arg(long, value_name = "PATH")]
+    baseline_bin: Option<std::path::PathBuf>,
+    /// Checks per search in the memory benchmark (--max-checks).
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    memory_checks: u64,
 }
 
 /// Runs every benchmark and prints a summary with ratios against the baselines.
 pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
+    if args.memory_only {
+        return memory(sh, args);
+    }
     crate::step("criterion: comparator (64M float32 elements per output)");
     cmd!(sh, "cargo bench --package precision-core --bench compare").run()?;
     crate::step("criterion: mock backend and search overhead (10,000 layers)");
@@ -116,7 +130,20 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
             v["peak_above_start"],
         );
     }
-    Ok(())
+    memory(sh, args)
+}
+
+/// The memory benchmark (see [`crate::bench_memory`]).
+fn memory(sh: &Shell, args: &Args) -> anyhow::Result<()> {
+    let python = crate::python::ensure_venv(sh)?;
+    let onnxruntime = crate::python::onnxruntime_library(sh, &python)?;
+    crate::bench_memory::run(
+        sh,
+        &python,
+        &onnxruntime,
+        args.baseline_bin.as_deref(),
+        args.memory_checks,
+    )
 }
 
 /// The ONNX Runtime tables: a check against plain inference (target: within 3x of one

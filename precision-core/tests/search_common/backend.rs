@@ -1,6 +1,9 @@
 //! A tiny fake [`Backend`]: scalar tensors flowing through the layers, each layer multiplying
 //! the sum of its inputs by `1 + own_error` when it runs in the lowest enabled precision.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use ndarray::{ArrayD, IxDyn};
 use precision_core::{
     Backend, BackendError, Capabilities, CompareConfig, CompareError, Engine, NamedTensors,
@@ -22,6 +25,8 @@ pub struct FakeBackend {
     /// Makes engines leave the network outputs out.
     pub drop_network_outputs: bool,
     pub builds: Vec<(PrecisionPlan, OutputSelection)>,
+    /// Engines built by `build` and not yet dropped, and the most ever alive at once.
+    pub engines_alive: Arc<(AtomicUsize, AtomicUsize)>,
 }
 
 impl FakeBackend {
@@ -35,6 +40,7 @@ impl FakeBackend {
             unsupported: false,
             drop_network_outputs: false,
             builds: Vec::new(),
+            engines_alive: Arc::default(),
         }
     }
 
@@ -66,6 +72,7 @@ impl FakeBackend {
             selection,
             deviations,
             drop_network_outputs: self.drop_network_outputs,
+            alive: None,
         }
     }
 }
@@ -105,7 +112,12 @@ impl Backend for FakeBackend {
         if (self.build_fails)(plan) {
             return Err(BackendError::Build("no int8 kernel for layer 'L0'".into()));
         }
-        Ok(self.engine(plan, outputs))
+        let (alive, most) = &*self.engines_alive;
+        let now = alive.fetch_add(1, Ordering::SeqCst) + 1;
+        most.fetch_max(now, Ordering::SeqCst);
+        let mut engine = self.engine(plan, outputs);
+        engine.alive = Some(Arc::clone(&self.engines_alive));
+        Ok(engine)
     }
 }
 
@@ -116,6 +128,16 @@ pub struct FakeEngine {
     selection: OutputSelection,
     deviations: Vec<String>,
     drop_network_outputs: bool,
+    /// The backend's count of engines alive, for engines made by `build`.
+    alive: Option<Arc<(AtomicUsize, AtomicUsize)>>,
+}
+
+impl Drop for FakeEngine {
+    fn drop(&mut self) {
+        if let Some(counts) = &self.alive {
+            counts.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
 }
 
 pub fn scalar(v: f32) -> Tensor {
