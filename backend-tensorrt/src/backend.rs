@@ -558,14 +558,9 @@ impl Backend for TensorRtBackend {
         let model = identity::model_digest(&self.model)
             .map_err(|e| BackendError::Unsupported(e.to_string()))?;
         let (compiled, loaded) = self.api.versions();
-        let shapes: String = self
-            .shapes
-            .iter()
-            .map(|(name, dims)| {
-                let dims: Vec<String> = dims.iter().map(ToString::to_string).collect();
-                format!("{name}:[{}]\n", dims.join(","))
-            })
-            .collect();
+        let shapes = identity::shapes_of(
+            self.shapes.iter().map(|(name, dims)| (name.as_str(), dims.as_slice())),
+        );
         let mut id = AnswerIdentity::new()
             .with("model sha256", model)
             .with("typing", format!("{:?}", self.typing))

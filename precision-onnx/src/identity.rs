@@ -2,6 +2,7 @@
 //! loaded, with its external data read in, so that rewriting an external data file changes
 //! the digest as surely as editing the `.onnx` file.
 
+use std::fmt::Write as _;
 use std::io::{ErrorKind, Write};
 use std::path::Path;
 
@@ -27,14 +28,18 @@ pub fn model_digest(model: &OnnxModel) -> Result<[u8; 32], OnnxError> {
 /// `--input-shapes` as identity text: `name:[d0,d1]` per input, one a line, in order.
 #[must_use]
 pub fn shapes_text(shapes: &InputShapes) -> String {
-    shapes
-        .0
-        .iter()
-        .map(|(name, dims)| {
-            let dims: Vec<String> = dims.iter().map(ToString::to_string).collect();
-            format!("{name}:[{}]\n", dims.join(","))
-        })
-        .collect()
+    shapes_of(shapes.0.iter().map(|(name, dims)| (name.as_str(), dims.as_slice())))
+}
+
+/// Input shapes as identity text: `name:[d0,d1]` per input, one a line, in order.
+#[must_use]
+pub fn shapes_of<'a>(shapes: impl IntoIterator<Item = (&'a str, &'a [i64])>) -> String {
+    let mut text = String::new();
+    for (name, dims) in shapes {
+        let dims: Vec<String> = dims.iter().map(ToString::to_string).collect();
+        let _ = writeln!(text, "{name}:[{}]", dims.join(","));
+    }
+    text
 }
 
 /// INT8 calibration settings as an identity value: the method, then the calibration cache's

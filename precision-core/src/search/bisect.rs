@@ -38,8 +38,13 @@ pub fn bisect_rounds(c: usize, jobs: usize) -> usize {
 /// `n != known_good`, check `n` (pass: `known_good = n`, fail or build failure:
 /// `known_bad = n`) and move to `n = ceil((known_bad + known_good) / 2)`. Unlike the original,
 /// the answer is the last *known-good* configuration, never a failing one that happened to be
-/// tried last; `None` when no `n <= C` passed. When an earlier check (the floor check) showed
-/// that `n = C` passes, `known_good` starts at `C`.
+/// tried last; `None` when no `n <= C` passed.
+///
+/// When an earlier check (the floor check) showed that `n = C` passes, `known_good` starts at
+/// `C` and `n = 0` is not checked first: with a virtual `known_bad = -1` the search splits the
+/// `C + 1` possible answers `0..=C` directly, in at most `ceil(log2(C + 1))` checks, so the
+/// floor check and bisect together make at most `ceil(log2(C + 1)) + 1`, this same budget
+/// (the proof below, with the gap `C + 1` from the start).
 ///
 /// # Budget
 ///
