@@ -216,12 +216,13 @@ pub enum MockError {
     },
     /// Shapes whose values no machine could hold (element counts past `isize::MAX`).
     #[error(
-        "{file}: {what} has more elements than any machine can hold ({detail}); use smaller input shapes"
+        "{file}: {what} more elements than any machine can hold ({detail}); use smaller input shapes"
     )]
     TooLarge {
         /// The spec.
         file: String,
-        /// What is too large ("network input 'x'", "the network's tensors").
+        /// What is too large, with its verb ("network input 'x' has", "the network's tensors
+        /// have").
         what: String,
         /// The shape or the count.
         detail: String,

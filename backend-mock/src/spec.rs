@@ -303,7 +303,7 @@ impl MockSpec {
             if precision_core::element_count(&input.shape).is_none() {
                 return Err(MockError::TooLarge {
                     file: file_s(),
-                    what: format!("network input '{}'", input.name),
+                    what: format!("network input '{}' has", input.name),
                     detail: format!("shape {:?}", input.shape),
                 });
             }
@@ -427,7 +427,7 @@ impl MockSpec {
         if self.memory_bytes().is_none() {
             return Err(MockError::TooLarge {
                 file: file_s(),
-                what: "the network's tensors".into(),
+                what: "the network's tensors have".into(),
                 detail: format!(
                     "{} tensors of the inputs' shapes {}, {BYTES_PER_ELEMENT} bytes per element",
                     self.inputs.len() + self.layers.iter().map(|l| l.outputs.len()).sum::<usize>(),
