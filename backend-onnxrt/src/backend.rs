@@ -21,6 +21,7 @@ use precision_onnx::{
 
 use crate::calibrate::{Calibration, CalibrationSettings};
 use crate::convert;
+use crate::providers::{ExecutionSettings, Placement, PlacementLog};
 
 /// Settings of the backend.
 #[derive(Debug, Clone)]
@@ -37,6 +38,8 @@ pub struct OnnxrtConfig {
     pub threads: Option<usize>,
     /// How many sessions to keep for plans that come back (0: a new session every build).
     pub keep_sessions: usize,
+    /// Where sessions run (`--providers`, TF32, cuDNN, TensorRT caches, devices).
+    pub execution: ExecutionSettings,
 }
 
 impl Default for OnnxrtConfig {
@@ -48,6 +51,7 @@ impl Default for OnnxrtConfig {
             calibration: CalibrationSettings::default(),
             threads: None,
             keep_sessions: 8,
+            execution: ExecutionSettings::default(),
         }
     }
 }
@@ -72,6 +76,7 @@ pub fn environment(flag: Option<&Path>) -> Result<&'static (Environment, PathBuf
     ENVIRONMENT
         .get_or_init(|| {
             let path = crate::library::find_library(flag).map_err(|e| e.to_string())?;
+            crate::library::check_library(&path).map_err(|e| e.to_string())?;
             let builder = ort::init_from(&path).map_err(|e| {
                 format!(
                     "cannot load ONNX Runtime from {}: {e}. Install a matching build with `pip \
@@ -101,6 +106,10 @@ pub struct OnnxrtBackend {
     /// Recently used sessions, the most recent last.
     sessions: Vec<(SessionKey, Part)>,
     sessions_created: usize,
+    /// The GPU this copy runs on when `--device-ids` spreads copies over GPUs.
+    device: Option<u32>,
+    /// Where ONNX Runtime placed the nodes of the last session created, when recorded.
+    placement: Option<Placement>,
 }
 
 /// A session's cache key: the layer precisions and what it returns. Under
@@ -114,7 +123,9 @@ type Part = (Arc<Mutex<Session>>, Vec<String>);
 impl OnnxrtBackend {
     /// Opens `path` with `config`: loads ONNX Runtime and the model, lists the layers.
     pub fn open(path: &Path, config: OnnxrtConfig) -> Result<Self, OpenError> {
-        environment(config.library.as_deref()).map_err(OpenError::Runtime)?;
+        let (_, library) = environment(config.library.as_deref()).map_err(OpenError::Runtime)?;
+        crate::gpu::prepare(&config.execution, library)
+            .map_err(|e| OpenError::Runtime(e.to_string()))?;
         let model = OnnxModel::load(path)?;
         model.check_ops()?;
         let mut backend = Self::with_model(model, path, config)?;
@@ -143,11 +154,13 @@ impl OnnxrtBackend {
             model,
             table,
             network,
-            config,
             scales: None,
             weights: WeightCache::default(),
             sessions: Vec::new(),
             sessions_created: 0,
+            device: config.execution.take_device(),
+            placement: None,
+            config,
         })
     }
 
@@ -161,6 +174,25 @@ impl OnnxrtBackend {
     #[must_use]
     pub fn layers(&self) -> &LayerTable {
         &self.table
+    }
+
+    /// Where ONNX Runtime placed the nodes of the last session created (recorded for GPU
+    /// providers, or with [`ExecutionSettings::record_placement`]).
+    #[must_use]
+    pub fn placement(&self) -> Option<&Placement> {
+        self.placement.as_ref()
+    }
+
+    /// Where sessions run.
+    #[must_use]
+    pub fn execution(&self) -> &ExecutionSettings {
+        &self.config.execution
+    }
+
+    /// The GPU this copy of the backend runs on, when `--device-ids` assigned one.
+    #[must_use]
+    pub fn device(&self) -> Option<u32> {
+        self.device
     }
 
     /// How many sessions were created so far (each one an engine build).
@@ -253,7 +285,18 @@ impl OnnxrtBackend {
         if let Some(n) = self.config.threads {
             builder = builder.with_intra_threads(n).map_err(|e| build_err(e.into()))?;
         }
+        let execution = &self.config.execution;
+        let log = PlacementLog::default();
+        builder = execution
+            .configure(builder, self.device, &self.config.lower, &log)
+            .map_err(build_err)?;
         let session = builder.commit_from_memory(&bytes).map_err(build_err)?;
+        if execution.records_placement() {
+            let placement = log.placement();
+            // Never a GPU answer that ran on CPU: the session is refused as a failed build.
+            placement.check(execution, model).map_err(BackendError::Build)?;
+            self.placement = Some(placement);
+        }
         self.sessions_created += 1;
         let outputs = session.outputs().iter().map(|o| o.name().to_owned()).collect();
         Ok((session, outputs))
@@ -442,6 +485,7 @@ impl Backend for OnnxrtBackend {
     fn try_clone(&self, threads: usize) -> Result<Option<Self>, BackendError> {
         let mut config = self.config.clone();
         config.threads = (threads > 0).then_some(threads);
+        let device = config.execution.take_device();
         Ok(Some(OnnxrtBackend {
             model: self.model.clone(),
             table: self.table.clone(),
@@ -451,6 +495,8 @@ impl Backend for OnnxrtBackend {
             weights: self.weights.clone(),
             sessions: Vec::new(),
             sessions_created: 0,
+            device,
+            placement: None,
         }))
     }
 }
