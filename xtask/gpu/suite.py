@@ -143,7 +143,8 @@ def run(stage, out_dir, only=None, jobs=1):
     with open(os.path.join(data, "tolerances.json"), encoding="utf-8") as f:
         tolerances = json.load(f)
     rc, smi, _ = sh(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"], log)
-    results["machine"] = {"gpu": smi.strip(), "ort": os.environ.get("ORT_DYLIB_PATH", "")}
+    results["machine"] = {"gpu": smi.strip(), "ort": os.environ.get("ORT_DYLIB_PATH", ""),
+                          "jobs": jobs, "cpus": os.cpu_count()}
 
     def save():
         with open(results_path, "w", encoding="utf-8") as f:
@@ -186,7 +187,7 @@ def run(stage, out_dir, only=None, jobs=1):
                         os.remove(report)
                     args = [binary, algorithm, model, "--" + p] + base + compare + [
                         "--providers", flag, "--report", report, "--no-journal", "--quiet"]
-                    if provider == "cuda" and jobs > 1:
+                    if jobs > 1:
                         args += ["--jobs", str(jobs)]
                     rc, out, seconds = sh(args, log, timeout=1200)
                     row[provider] = search_summary(read_report(report), seconds, rc)
@@ -228,8 +229,10 @@ def fmt_verify(v):
 
 
 def write_table(results, path):
-    lines = [f"GPU: {results['machine'].get('gpu', '?')}; ONNX Runtime: "
-             f"{os.path.basename(results['machine'].get('ort', '?'))}", ""]
+    machine = results["machine"]
+    lines = [f"GPU: {machine.get('gpu', '?')}; ONNX Runtime: "
+             f"{os.path.basename(machine.get('ort', '?'))}; {machine.get('cpus', '?')} CPUs; "
+             f"searches with --jobs {machine.get('jobs', 1)}", ""]
     lines += ["| model | float32 on CUDA vs CPU golden | max abs diff | nodes placed |",
               "|---|---|---|---|"]
     for r in results["float32"]:
