@@ -65,23 +65,36 @@ fn gpu_providers_on_a_cpu_only_onnx_runtime_are_refused_naming_the_package() {
 fn bad_provider_flags_are_refused_with_the_fix() {
     let m = model();
     let m = s(&m);
-    refused(&["run", m, "--providers", "rocm"], &["unknown provider 'rocm'", "cpu, cuda or tensorrt"]);
+    refused(
+        &["run", m, "--providers", "rocm"],
+        &["unknown provider 'rocm'", "cpu, cuda or tensorrt"],
+    );
     refused(&["run", m, "--providers", "cuda:x"], &["bad device in 'cuda:x'"]);
     refused(&["run", m, "--providers", "cpu:0"], &["bad device in 'cpu:0'"]);
     refused(&["run", m, "--providers", "cuda", "cuda:1"], &["cuda is listed twice"]);
     refused(&["run", m, "--tf32"], &["apply to GPU providers: add --providers cuda"]);
     refused(&["run", m, "--cudnn-algo", "exhaustive"], &["apply to GPU providers"]);
     refused(&["run", m, "--device-ids", "0,1"], &["apply to GPU providers"]);
-    refused(&["run", m, "--providers", "cuda", "--trt-engine-cache", "/tmp/x"], &[
-        "--trt-engine-cache applies to the TensorRT provider",
-    ]);
+    refused(
+        &["run", m, "--providers", "cuda", "--trt-engine-cache", "/tmp/x"],
+        &["--trt-engine-cache applies to the TensorRT provider"],
+    );
     refused(&["run", m, "--providers", "cuda:1", "--device-ids", "0,1"], &["do not go together"]);
-    refused(&["run", m, "--providers", "cuda", "--device-ids", "0,0"], &["device 0 is listed twice"]);
-    refused(&["run", m, "--cudnn-algo", "fast"], &["'fast' is not heuristic, exhaustive or default"]);
+    refused(
+        &["run", m, "--providers", "cuda", "--device-ids", "0,0"],
+        &["device 0 is listed twice"],
+    );
+    refused(
+        &["run", m, "--cudnn-algo", "fast"],
+        &["'fast' is not heuristic, exhaustive or default"],
+    );
     let dir = tempfile::tempdir().unwrap();
     let toml = dir.path().join("net.toml");
     std::fs::write(&toml, "").unwrap();
-    refused(&["layers", s(&toml), "--providers", "cuda"], &["apply to the ONNX Runtime backend only"]);
+    refused(
+        &["layers", s(&toml), "--providers", "cuda"],
+        &["apply to the ONNX Runtime backend only"],
+    );
 }
 
 /// A truncated ONNX Runtime library, cut anywhere, is an error naming the file (exit 2), not a
@@ -140,7 +153,8 @@ fn verify_rechecks_a_saved_answer() {
     let out = precision(&search);
     assert_eq!(code(&out), 0, "{}", text(&out));
 
-    let mut verify = vec!["verify", s(&m), "--report", s(&report), "--atol", "0.05", "--repeat", "2"];
+    let mut verify =
+        vec!["verify", s(&m), "--report", s(&report), "--atol", "0.05", "--repeat", "2"];
     verify.extend(common);
     let out = precision(&verify);
     let t = text(&out);
@@ -171,17 +185,43 @@ fn fp16_on_cpu_says_once_that_the_answer_may_not_hold_on_a_gpu() {
     let dir = tempfile::tempdir().unwrap();
     let m = model();
     let golden = dir.path().join("golden.json");
-    let out = precision(&["run", s(&m), "--input-shapes", "x:[1,3,48,192]", "--save-outputs", s(&golden)]);
+    let out = precision(&[
+        "run",
+        s(&m),
+        "--input-shapes",
+        "x:[1,3,48,192]",
+        "--save-outputs",
+        s(&golden),
+    ]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     let note = "computes most float16 ops in float32";
     for lower in [&["--fp16"][..], &["--int8", "--fp16"]] {
-        let mut args = vec!["check", s(&m), "--input-shapes", "x:[1,3,48,192]", "--golden", s(&golden), "--atol", "1"];
+        let mut args = vec![
+            "check",
+            s(&m),
+            "--input-shapes",
+            "x:[1,3,48,192]",
+            "--golden",
+            s(&golden),
+            "--atol",
+            "1",
+        ];
         args.extend(lower);
         let out = precision(&args);
         let t = text(&out);
         assert_eq!(t.matches(note).count(), 1, "{lower:?}: {t}");
         assert!(t.contains("--providers cuda") && t.contains("precision verify"), "{t}");
     }
-    let out = precision(&["check", s(&m), "--input-shapes", "x:[1,3,48,192]", "--golden", s(&golden), "--int8", "--atol", "1"]);
+    let out = precision(&[
+        "check",
+        s(&m),
+        "--input-shapes",
+        "x:[1,3,48,192]",
+        "--golden",
+        s(&golden),
+        "--int8",
+        "--atol",
+        "1",
+    ]);
     assert!(!text(&out).contains(note), "{}", text(&out));
 }
