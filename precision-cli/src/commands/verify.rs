@@ -118,7 +118,7 @@ fn verify_with<B: Backend>(
             elapsed.as_millis(),
             created.as_millis(),
             first_run.as_millis(),
-            (elapsed - created - first_run).as_millis()
+            elapsed.saturating_sub(created + first_run).as_millis()
         );
     }
     let median = median(&mut times);
@@ -236,9 +236,11 @@ mod tests {
 
     #[test]
     fn headroom_is_the_tolerance_over_the_error_needed() {
-        let mut config = CompareConfig::default();
-        config.atol = PerOutput { default: 1e-3, overrides: vec![("b".into(), 4e-3)] };
-        config.rtol = PerOutput::uniform(0.0);
+        let mut config = CompareConfig {
+            atol: PerOutput { default: 1e-3, overrides: vec![("b".into(), 4e-3)] },
+            rtol: PerOutput::uniform(0.0),
+            ..CompareConfig::default()
+        };
         assert!((headroom(&output("a", 5e-4, 1.0), &config) - 2.0).abs() < 1e-12);
         assert!((headroom(&output("b", 1e-3, 1.0), &config) - 4.0).abs() < 1e-12);
         assert!(headroom(&output("a", 2e-3, 1.0), &config) < 1.0);
