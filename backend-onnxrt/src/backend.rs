@@ -1,7 +1,7 @@
 //! The ONNX Runtime backend: each check rewrites the model for the plan, creates a session
 //! and runs it on CPU.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -21,6 +21,7 @@ use precision_onnx::{identity, isolate};
 
 use crate::calibrate::{Calibration, CalibrationSettings};
 use crate::convert;
+use crate::providers::{ExecutionSettings, Placement, PlacementLog, shape_only_nodes};
 
 /// Settings of the backend.
 #[derive(Debug, Clone)]
@@ -42,6 +43,8 @@ pub struct OnnxrtConfig {
     /// loaded model, so the kept sessions hold about one more copy of the weights at most.
     /// Sessions are dropped, least recently used first, before a new one is created.
     pub keep_bytes: Option<usize>,
+    /// Where sessions run (`--providers`, TF32, cuDNN, TensorRT caches, devices).
+    pub execution: ExecutionSettings,
 }
 
 impl Default for OnnxrtConfig {
@@ -54,6 +57,7 @@ impl Default for OnnxrtConfig {
             threads: None,
             keep_sessions: 8,
             keep_bytes: None,
+            execution: ExecutionSettings::default(),
         }
     }
 }
@@ -78,6 +82,7 @@ pub fn environment(flag: Option<&Path>) -> Result<&'static (Environment, PathBuf
     ENVIRONMENT
         .get_or_init(|| {
             let path = crate::library::find_library(flag).map_err(|e| e.to_string())?;
+            crate::library::check_library(&path).map_err(|e| e.to_string())?;
             let builder = ort::init_from(&path).map_err(|e| {
                 format!(
                     "cannot load ONNX Runtime from {}: {e}. Install a matching build with `pip \
@@ -111,7 +116,15 @@ pub struct OnnxrtBackend {
     /// The byte budget of the kept sessions ([`OnnxrtConfig::keep_bytes`]).
     keep_bytes: usize,
     sessions_created: usize,
+    /// The GPU this copy runs on when `--device-ids` spreads copies over GPUs.
+    device: Option<u32>,
+    /// Where ONNX Runtime placed the nodes of the last session created, when recorded.
+    placement: Option<Placement>,
 }
+
+/// What a session is created from: the serialized model, and the names of its shape-only
+/// nodes when the node placement is checked.
+type SessionSource = (Vec<u8>, Option<HashSet<String>>);
 
 /// A kept session: its key, the session, and the size of the model it was created from.
 struct Cached {
@@ -131,7 +144,9 @@ type Part = (Arc<Mutex<Session>>, Vec<String>);
 impl OnnxrtBackend {
     /// Opens `path` with `config`: loads ONNX Runtime and the model, lists the layers.
     pub fn open(path: &Path, config: OnnxrtConfig) -> Result<Self, OpenError> {
-        environment(config.library.as_deref()).map_err(OpenError::Runtime)?;
+        let (_, library) = environment(config.library.as_deref()).map_err(OpenError::Runtime)?;
+        crate::gpu::prepare(&config.execution, library)
+            .map_err(|e| OpenError::Runtime(e.to_string()))?;
         let model = OnnxModel::load(path)?;
         model.check_ops()?;
         let mut backend = Self::with_model(model, path, config)?;
@@ -140,8 +155,10 @@ impl OnnxrtBackend {
         let bytes = backend.model.to_bytes().map_err(|e| OpenError::Runtime(e.to_string()))?;
         // The default budget of kept sessions: the size of the model.
         backend.keep_bytes = backend.config.keep_bytes.unwrap_or(bytes.len());
+        let shape_only =
+            backend.config.execution.records_placement().then(|| shape_only_nodes(&backend.model));
         backend
-            .session(bytes)
+            .session((bytes, shape_only))
             .map_err(|e| OpenError::Runtime(format!("ONNX Runtime cannot load the model: {e}")))?;
         Ok(backend)
     }
@@ -163,12 +180,14 @@ impl OnnxrtBackend {
             model: Arc::new(model),
             table: Arc::new(table),
             network,
-            config,
             scales: None,
             weights: WeightCache::default(),
             sessions: Vec::new(),
             keep_bytes,
             sessions_created: 0,
+            device: config.execution.take_device(),
+            placement: None,
+            config,
         })
     }
 
@@ -182,6 +201,25 @@ impl OnnxrtBackend {
     #[must_use]
     pub fn layers(&self) -> &LayerTable {
         &self.table
+    }
+
+    /// Where ONNX Runtime placed the nodes of the last session created (recorded for GPU
+    /// providers, or with [`ExecutionSettings::record_placement`]).
+    #[must_use]
+    pub fn placement(&self) -> Option<&Placement> {
+        self.placement.as_ref()
+    }
+
+    /// Where sessions run.
+    #[must_use]
+    pub fn execution(&self) -> &ExecutionSettings {
+        &self.config.execution
+    }
+
+    /// The GPU this copy of the backend runs on, when `--device-ids` assigned one.
+    #[must_use]
+    pub fn device(&self) -> Option<u32> {
+        self.device
     }
 
     /// How many sessions were created so far (each one an engine build).
@@ -282,16 +320,22 @@ impl OnnxrtBackend {
     }
 
     /// Serializes `model` (already rewritten) and drops it, so that only the bytes are alive
-    /// while ONNX Runtime creates the session.
-    fn model_bytes(model: OnnxModel) -> Result<Vec<u8>, BackendError> {
-        let bytes = model.to_bytes().map_err(|e| BackendError::Build(e.to_string()));
+    /// while ONNX Runtime creates the session. When the session's node placement is checked,
+    /// also the names of the nodes that only compute shapes (allowed on CPU).
+    fn model_bytes(&self, model: OnnxModel) -> Result<SessionSource, BackendError> {
+        let bytes = model.to_bytes().map_err(|e| BackendError::Build(e.to_string()))?;
+        let shape_only =
+            self.config.execution.records_placement().then(|| shape_only_nodes(&model));
         drop(model);
-        bytes
+        Ok((bytes, shape_only))
     }
 
     /// Creates a session from the bytes of a model (already rewritten); the bytes are freed as
     /// soon as the session exists.
-    fn session(&mut self, bytes: Vec<u8>) -> Result<(Session, Vec<String>), BackendError> {
+    fn session(
+        &mut self,
+        (bytes, shape_only): SessionSource,
+    ) -> Result<(Session, Vec<String>), BackendError> {
         let (env, _) =
             environment(self.config.library.as_deref()).map_err(BackendError::Unsupported)?;
         let build_err =
@@ -301,15 +345,19 @@ impl OnnxrtBackend {
         if let Some(n) = self.config.threads {
             builder = builder.with_intra_threads(n).map_err(|e| build_err(e.into()))?;
         }
-        // Memory (separate from the other settings): without the CPU arena, what a run
-        // allocates (every layer output, for instance) goes back to the system after the run
-        // instead of staying with the session for as long as it is kept. The allocator does
-        // not change results.
-        builder = builder
-            .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])
-            .map_err(|e| build_err(e.into()))?;
+        let execution = &self.config.execution;
+        let log = PlacementLog::default();
+        builder = execution
+            .configure(builder, self.device, &self.config.lower, &log)
+            .map_err(build_err)?;
         let session = builder.commit_from_memory(&bytes).map_err(build_err)?;
         drop(bytes);
+        if let Some(shape_only) = shape_only {
+            let placement = log.placement();
+            // Never a GPU answer that ran on CPU: the session is refused as a failed build.
+            placement.check_with(execution, &shape_only).map_err(BackendError::Build)?;
+            self.placement = Some(placement);
+        }
         self.sessions_created += 1;
         let outputs = session.outputs().iter().map(|o| o.name().to_owned()).collect();
         Ok((session, outputs))
@@ -343,10 +391,10 @@ impl OnnxrtBackend {
         };
         self.weights = cache;
         let Some(model) = model? else { return Ok(None) };
-        let bytes = Self::model_bytes(model)?;
-        let size = bytes.len();
+        let source = self.model_bytes(model)?;
+        let size = source.0.len();
         let keep = self.make_room(size);
-        let (session, names) = self.session(bytes)?;
+        let (session, names) = self.session(source)?;
         let part = (Arc::new(Mutex::new(session)), names);
         if keep {
             let key = (precisions.to_vec(), selection);
@@ -414,7 +462,7 @@ impl OnnxrtBackend {
             fetched.iter().map(|f| (f.output.as_str(), f.tensor.as_str())).collect();
         let mut model = self.model.as_ref().clone();
         expose(&mut model, &fetched).map_err(|e| BackendError::Unsupported(e.to_string()))?;
-        let (session, names) = self.session(Self::model_bytes(model)?)?;
+        let (session, names) = self.session(self.model_bytes(model)?)?;
         let mut engine = OnnxrtEngine { parts: vec![(Arc::new(Mutex::new(session)), names)] };
         for feed in inputs {
             for f in &from_feed {
@@ -480,7 +528,10 @@ impl Backend for OnnxrtBackend {
             .with("model sha256", model)
             .with("input shapes", identity::shapes_text(&self.config.input_shapes))
             .with("onnxruntime", ort::info())
-            .with("rewrite", concat!("backend-onnxrt ", env!("CARGO_PKG_VERSION")));
+            .with("rewrite", concat!("backend-onnxrt ", env!("CARGO_PKG_VERSION")))
+            // Providers, TF32 and cuDNN's algorithm choice change results; the engine cache
+            // folder and the device a copy runs on do not.
+            .with("execution", self.config.execution.describe(None));
         if self.config.lower.contains(&Precision::Int8) {
             let calibration = &self.config.calibration;
             let value =
@@ -539,6 +590,7 @@ impl Backend for OnnxrtBackend {
     fn try_clone(&self, threads: usize) -> Result<Option<Self>, BackendError> {
         let mut config = self.config.clone();
         config.threads = (threads > 0).then_some(threads);
+        let device = config.execution.take_device();
         Ok(Some(OnnxrtBackend {
             model: Arc::clone(&self.model),
             table: Arc::clone(&self.table),
@@ -549,6 +601,8 @@ impl Backend for OnnxrtBackend {
             sessions: Vec::new(),
             keep_bytes: 0,
             sessions_created: 0,
+            device,
+            placement: None,
         }))
     }
 }

@@ -9,7 +9,9 @@
 pub mod backend;
 pub mod calibrate;
 mod convert;
+pub mod gpu;
 pub mod library;
+pub mod providers;
 mod refused;
 
 pub use backend::{OnnxrtBackend, OnnxrtConfig, OnnxrtEngine, OpenError, environment};

@@ -3,14 +3,17 @@
 //! ONNX Runtime is loaded at run time (`ort`'s `load-dynamic`), so something must say where the
 //! library file is. [`find_library`] looks, in this order, at
 //!
-//! 1. the `ORT_DYLIB_PATH` environment variable (if set, the file must exist);
-//! 2. the `--onnxrt-lib` flag (if given, the file must exist);
+//! 1. the `--onnxrt-lib` flag (if given, the file must exist; it wins over the variable);
+//! 2. the `ORT_DYLIB_PATH` environment variable (if set, the file must exist);
 //! 3. the `onnxruntime` Python package of `python3` on `PATH` (`<package>/capi/`), which is
 //!    what `pip install onnxruntime` provides;
 //! 4. the usual library folders ([`DEFAULT_FOLDERS`]).
 //!
 //! The search itself ([`Search::find`]) takes its inputs as plain data, so tests can run it
 //! against temporary folders without touching the real environment.
+//!
+//! Before the library is loaded, [`check_library`] reads the file: a truncated or damaged
+//! library would otherwise be mapped and crash the process (SIGBUS) with no message.
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -23,7 +26,7 @@ pub const ENV_VAR: &str = "ORT_DYLIB_PATH";
 /// The command-line flag that names the library file.
 pub const FLAG: &str = "--onnxrt-lib";
 
-/// The folders searched last, after the environment variable, the flag and Python.
+/// The folders searched last, after the flag, the environment variable and Python.
 #[cfg(target_os = "linux")]
 pub const DEFAULT_FOLDERS: &[&str] = &[
     "/usr/local/lib",
@@ -109,8 +112,8 @@ fn not_found_message(looked: &[String]) -> String {
     message
 }
 
-/// Finds the ONNX Runtime shared library, looking at the real environment: `ORT_DYLIB_PATH`,
-/// then `flag` (the `--onnxrt-lib` value), then `python3`'s `onnxruntime` package, then
+/// Finds the ONNX Runtime shared library, looking at the real environment: `flag` (the
+/// `--onnxrt-lib` value), then `ORT_DYLIB_PATH`, then `python3`'s `onnxruntime` package, then
 /// [`DEFAULT_FOLDERS`].
 pub fn find_library(flag: Option<&Path>) -> Result<PathBuf, LibraryNotFound> {
     Search::from_env(flag).find()
@@ -133,6 +136,172 @@ fn parse_version(version: &str) -> Option<Vec<u32>> {
     version.split('.').map(|part| part.parse().ok()).collect()
 }
 
+/// What [`check_library`] read from a library file that looks sound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LibraryFile {
+    /// The file's size in bytes.
+    pub size: u64,
+    /// The ONNX Runtime version of its symbol versions (`VERS_1.32.0` gives `"1.32.0"`), when
+    /// it has them.
+    pub version: Option<String>,
+}
+
+/// Why a library file must not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BadLibrary {
+    /// The file cannot be read.
+    #[error("the ONNX Runtime library {} cannot be read: {reason}", path.display())]
+    Unreadable {
+        /// The library file.
+        path: PathBuf,
+        /// Why not.
+        reason: String,
+    },
+    /// The file is not a shared library at all.
+    #[error(
+        "{} is not a shared library (no ELF header): give the ONNX Runtime library file with \
+         {FLAG} or {ENV_VAR} (e.g. .../site-packages/onnxruntime/capi/libonnxruntime.so.1.32.0)",
+        path.display()
+    )]
+    NotElf {
+        /// The library file.
+        path: PathBuf,
+    },
+    /// A shared library for another machine (class, byte order or architecture).
+    #[error(
+        "{} is a shared library for another machine ({what}); install ONNX Runtime for this \
+         one (`pip install onnxruntime`)",
+        path.display()
+    )]
+    WrongMachine {
+        /// The library file.
+        path: PathBuf,
+        /// What does not match.
+        what: String,
+    },
+    /// The file is shorter than its own headers say: loading it would crash the process.
+    #[error(
+        "the ONNX Runtime library {} is truncated: it has {size} bytes but its ELF headers \
+         need {needed}; an interrupted download or copy? Reinstall it (`pip install \
+         --force-reinstall onnxruntime`) or point {FLAG} / {ENV_VAR} to a complete copy",
+        path.display()
+    )]
+    Truncated {
+        /// The library file.
+        path: PathBuf,
+        /// Its size in bytes.
+        size: u64,
+        /// The size its headers need.
+        needed: u64,
+    },
+    /// A sound shared library, but not ONNX Runtime (no `OrtGetApiBase`).
+    #[error(
+        "{} is not the ONNX Runtime library (it has no OrtGetApiBase symbol): give \
+         libonnxruntime.so itself, not a provider library, with {FLAG} or {ENV_VAR}",
+        path.display()
+    )]
+    NotOnnxRuntime {
+        /// The library file.
+        path: PathBuf,
+    },
+}
+
+/// Checks `path` before it is loaded: an ELF shared library for this machine, as long as its
+/// headers say (segments, section table), that exports `OrtGetApiBase`. Loading a truncated
+/// library maps pages past the end of the file, and the first touch of one kills the process
+/// with SIGBUS and no message; this turns that into an error naming the file. Only ELF (Linux)
+/// libraries are checked; elsewhere the file is only read.
+pub fn check_library(path: &Path) -> Result<LibraryFile, BadLibrary> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| BadLibrary::Unreadable { path: path.to_owned(), reason: e.to_string() })?;
+    if cfg!(target_os = "linux") {
+        check_elf(path, &bytes)?;
+    }
+    if memchr::memmem::find(&bytes, b"OrtGetApiBase\0").is_none() {
+        return Err(BadLibrary::NotOnnxRuntime { path: path.to_owned() });
+    }
+    Ok(LibraryFile { size: bytes.len() as u64, version: symbol_version(&bytes) })
+}
+
+/// The highest `VERS_<version>` symbol version in the file, as ONNX Runtime's Linux builds name
+/// theirs.
+fn symbol_version(bytes: &[u8]) -> Option<String> {
+    memchr::memmem::find_iter(bytes, b"VERS_")
+        .filter_map(|at| {
+            let rest = &bytes[at + 5..];
+            let end = rest.iter().position(|b| !(b.is_ascii_digit() || *b == b'.'))?;
+            let text = std::str::from_utf8(&rest[..end]).ok()?;
+            parse_version(text).map(|v| (v, text.to_owned()))
+        })
+        .max()
+        .map(|(_, text)| text)
+}
+
+/// The ELF machine number of this build's target (`e_machine`), where known.
+const fn this_machine() -> Option<u16> {
+    if cfg!(target_arch = "x86_64") {
+        Some(62)
+    } else if cfg!(target_arch = "aarch64") {
+        Some(183)
+    } else {
+        None
+    }
+}
+
+/// Checks an ELF file's identification and that the file holds everything its headers point
+/// to: the program headers, every segment's file bytes and the section header table.
+fn check_elf(path: &Path, bytes: &[u8]) -> Result<(), BadLibrary> {
+    if bytes.len() < 4 || bytes[..4] != *b"\x7fELF" {
+        return Err(BadLibrary::NotElf { path: path.to_owned() });
+    }
+    let size = bytes.len() as u64;
+    let truncated = |needed: u64| BadLibrary::Truncated { path: path.to_owned(), size, needed };
+    let wrong = |what: String| BadLibrary::WrongMachine { path: path.to_owned(), what };
+    // The 64-bit header is 64 bytes; a shorter file is cut inside it.
+    if bytes.len() < 64 {
+        return Err(truncated(64));
+    }
+    if bytes[4] != 2 || bytes[5] != 1 {
+        return Err(wrong(format!(
+            "ELF class {} and data encoding {}, not 64-bit little-endian",
+            bytes[4], bytes[5]
+        )));
+    }
+    let u16_at = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]);
+    let u64_at = |at: usize| {
+        let mut word = [0; 8];
+        word.copy_from_slice(&bytes[at..at + 8]);
+        u64::from_le_bytes(word)
+    };
+    let machine = u16_at(18);
+    if let Some(ours) = this_machine().filter(|ours| *ours != machine) {
+        return Err(wrong(format!("ELF machine {machine}, this one is {ours}")));
+    }
+    let (phoff, shoff) = (u64_at(32), u64_at(40));
+    let (phentsize, phnum) = (u64::from(u16_at(54)), u64::from(u16_at(56)));
+    let (shentsize, shnum) = (u64::from(u16_at(58)), u64::from(u16_at(60)));
+    let table_end = |offset: u64, entry: u64, count: u64| {
+        entry.checked_mul(count).and_then(|n| offset.checked_add(n)).unwrap_or(u64::MAX)
+    };
+    let program_end = table_end(phoff, phentsize, phnum);
+    if program_end > size {
+        return Err(truncated(program_end));
+    }
+    let mut needed = table_end(shoff, shentsize, shnum);
+    // Each program header: p_offset at 8 and p_filesz at 32 (64-bit layout).
+    if phentsize >= 40 {
+        for i in 0..phnum {
+            let at = (phoff + i * phentsize) as usize;
+            needed = needed.max(u64_at(at + 8).saturating_add(u64_at(at + 32)));
+        }
+    }
+    if needed > size {
+        return Err(truncated(needed));
+    }
+    Ok(())
+}
+
 /// The inputs of the search, as plain data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Search {
@@ -147,7 +316,7 @@ pub struct Search {
 }
 
 impl Search {
-    /// The search over the real environment: `ORT_DYLIB_PATH`, `flag`, `python3` on `PATH` and
+    /// The search over the real environment: `flag`, `ORT_DYLIB_PATH`, `python3` on `PATH` and
     /// [`DEFAULT_FOLDERS`].
     #[must_use]
     pub fn from_env(flag: Option<&Path>) -> Self {
@@ -159,19 +328,20 @@ impl Search {
         }
     }
 
-    /// Runs the search. A set `ORT_DYLIB_PATH` or a given flag that does not name a file is an
+    /// Runs the search. A given flag or a set `ORT_DYLIB_PATH` that does not name a file is an
     /// error at once (the user asked for that file); otherwise the first library found wins.
+    /// The flag wins over the variable: it is the more specific request.
     pub fn find(&self) -> Result<PathBuf, LibraryNotFound> {
         let mut looked = Vec::new();
-        match self.env_path.as_deref().filter(|p| !p.as_os_str().is_empty()) {
-            Some(path) if path.is_file() => return Ok(path.to_owned()),
-            Some(path) => return Err(LibraryNotFound::EnvVarNotAFile { path: path.to_owned() }),
-            None => looked.push(format!("{ENV_VAR}: not set")),
-        }
         match &self.flag {
             Some(path) if path.is_file() => return Ok(path.clone()),
             Some(path) => return Err(LibraryNotFound::FlagNotAFile { path: path.clone() }),
             None => looked.push(format!("{FLAG}: not given")),
+        }
+        match self.env_path.as_deref().filter(|p| !p.as_os_str().is_empty()) {
+            Some(path) if path.is_file() => return Ok(path.to_owned()),
+            Some(path) => return Err(LibraryNotFound::EnvVarNotAFile { path: path.to_owned() }),
+            None => looked.push(format!("{ENV_VAR}: not set")),
         }
         if let Some(python) = &self.python {
             match python_capi_dir(python) {
@@ -317,25 +487,37 @@ mod tests {
     }
 
     #[test]
-    fn env_var_wins_over_everything() {
+    fn flag_wins_over_everything() {
         let dir = TempDir::new().unwrap();
         let from_env = touch(dir.path(), "from-env.so");
         let from_flag = touch(dir.path(), "from-flag.so");
         touch(dir.path(), &lib_name("1.32.0"));
         let mut s = search(&[dir.path()]);
         s.env_path = Some(from_env.clone());
-        s.flag = Some(from_flag);
+        s.flag = Some(from_flag.clone());
+        assert_eq!(s.find(), Ok(from_flag));
+        // Without the flag the variable wins over the folders.
+        s.flag = None;
         assert_eq!(s.find(), Ok(from_env));
+    }
+
+    #[test]
+    fn a_missing_flag_file_is_an_error_even_with_the_env_var_set() {
+        let dir = TempDir::new().unwrap();
+        let from_env = touch(dir.path(), "from-env.so");
+        let missing = dir.path().join("missing.so");
+        let mut s = search(&[dir.path()]);
+        s.env_path = Some(from_env);
+        s.flag = Some(missing.clone());
+        assert_eq!(s.find(), Err(LibraryNotFound::FlagNotAFile { path: missing }));
     }
 
     #[test]
     fn env_var_naming_no_file_is_an_error_naming_the_variable() {
         let dir = TempDir::new().unwrap();
-        let from_flag = touch(dir.path(), "from-flag.so");
         let missing = dir.path().join("missing.so");
         let mut s = search(&[dir.path()]);
         s.env_path = Some(missing.clone());
-        s.flag = Some(from_flag);
         let err = s.find().unwrap_err();
         assert_eq!(err, LibraryNotFound::EnvVarNotAFile { path: missing });
         let message = err.to_string();
@@ -490,8 +672,8 @@ mod tests {
             err,
             LibraryNotFound::NotFound {
                 looked: vec![
-                    "ORT_DYLIB_PATH: not set".to_owned(),
                     "--onnxrt-lib: not given".to_owned(),
+                    "ORT_DYLIB_PATH: not set".to_owned(),
                     "no-such-python-for-precision-tests: not found on PATH".to_owned(),
                     format!("{}: no {NAMES}", empty.display()),
                     format!("{}: no such folder", missing.display()),
@@ -515,5 +697,105 @@ mod tests {
         assert_eq!(version("onnxruntime.dll"), None);
         assert_eq!(version("libonnxruntime.so.1.32.0.debug"), None);
         assert_eq!(version("libonnxruntime_providers_shared.so"), None);
+    }
+
+    /// A minimal 64-bit ELF file for this machine: the header, one segment covering the whole
+    /// file, a section table at the end, and `body` in between.
+    fn elf(body: &[u8]) -> Vec<u8> {
+        let mut file = vec![0_u8; 64 + 56];
+        file[..4].copy_from_slice(b"\x7fELF");
+        file[4] = 2;
+        file[5] = 1;
+        file[18..20].copy_from_slice(&this_machine().unwrap_or(62).to_le_bytes());
+        file.extend_from_slice(body);
+        let shoff = file.len() as u64;
+        let total = shoff + 2 * 64;
+        file[32..40].copy_from_slice(&64_u64.to_le_bytes());
+        file[40..48].copy_from_slice(&shoff.to_le_bytes());
+        file[54..56].copy_from_slice(&56_u16.to_le_bytes());
+        file[56..58].copy_from_slice(&1_u16.to_le_bytes());
+        file[58..60].copy_from_slice(&64_u16.to_le_bytes());
+        file[60..62].copy_from_slice(&2_u16.to_le_bytes());
+        // The one program header: PT_LOAD, offset 0, the whole file.
+        file[64..68].copy_from_slice(&1_u32.to_le_bytes());
+        file[64 + 32..64 + 40].copy_from_slice(&total.to_le_bytes());
+        file.resize(total as usize, 0);
+        file
+    }
+
+    const ORT_BODY: &[u8] = b"OrtGetApiBase\0VERS_1.31.0\0VERS_1.32.0\0VERS_1.4.0\0";
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_sound_library_passes_with_its_version() {
+        let dir = TempDir::new().unwrap();
+        let path = dir.path().join(lib_name("1.32.0"));
+        let bytes = elf(ORT_BODY);
+        fs::write(&path, &bytes).unwrap();
+        let file = check_library(&path).unwrap();
+        assert_eq!(file, LibraryFile { size: bytes.len() as u64, version: Some("1.32.0".into()) });
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_truncated_library_is_refused_wherever_it_is_cut() {
+        let dir = TempDir::new().unwrap();
+        let path = dir.path().join(lib_name("1.32.0"));
+        let whole = elf(ORT_BODY);
+        for cut in
+            [0, 3, 4, 20, 63, 64, 100, 120, whole.len() / 2, whole.len() - 64, whole.len() - 1]
+        {
+            fs::write(&path, &whole[..cut]).unwrap();
+            let err = check_library(&path).unwrap_err();
+            let message = err.to_string();
+            assert!(message.contains(&path.display().to_string()), "cut {cut}: {message}");
+            if cut < 4 {
+                assert!(matches!(err, BadLibrary::NotElf { .. }), "cut {cut}: {err:?}");
+            } else {
+                assert!(matches!(err, BadLibrary::Truncated { .. }), "cut {cut}: {err:?}");
+                assert!(message.contains("is truncated"), "{message}");
+            }
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn headers_pointing_past_the_end_are_refused() {
+        let dir = TempDir::new().unwrap();
+        let path = dir.path().join("lib.so");
+        // A segment that claims more bytes than the file has.
+        let mut bytes = elf(ORT_BODY);
+        bytes[64 + 32..64 + 40].copy_from_slice(&u64::MAX.to_le_bytes());
+        fs::write(&path, &bytes).unwrap();
+        assert!(matches!(check_library(&path), Err(BadLibrary::Truncated { .. })));
+        // A section table whose size overflows.
+        let mut bytes = elf(ORT_BODY);
+        bytes[40..48].copy_from_slice(&(u64::MAX - 8).to_le_bytes());
+        fs::write(&path, &bytes).unwrap();
+        assert!(matches!(check_library(&path), Err(BadLibrary::Truncated { .. })));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn other_files_are_refused_with_what_they_are() {
+        let dir = TempDir::new().unwrap();
+        let path = dir.path().join("lib.so");
+        fs::write(&path, b"not really a library").unwrap();
+        assert!(matches!(check_library(&path), Err(BadLibrary::NotElf { .. })));
+        let mut bytes = elf(ORT_BODY);
+        bytes[4] = 1;
+        fs::write(&path, &bytes).unwrap();
+        let err = check_library(&path).unwrap_err();
+        assert!(err.to_string().contains("not 64-bit little-endian"), "{err}");
+        let mut bytes = elf(ORT_BODY);
+        bytes[18..20].copy_from_slice(&40_u16.to_le_bytes());
+        fs::write(&path, &bytes).unwrap();
+        assert!(matches!(check_library(&path), Err(BadLibrary::WrongMachine { .. })));
+        fs::write(&path, elf(b"libonnxruntime_providers_cuda\0")).unwrap();
+        let err = check_library(&path).unwrap_err();
+        assert!(matches!(err, BadLibrary::NotOnnxRuntime { .. }), "{err:?}");
+        assert!(err.to_string().contains("OrtGetApiBase"), "{err}");
+        let missing = dir.path().join("missing.so");
+        assert!(matches!(check_library(&missing), Err(BadLibrary::Unreadable { .. })));
     }
 }

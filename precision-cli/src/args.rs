@@ -40,6 +40,9 @@ pub enum Command {
     Layers(LayersArgs),
     /// Write the mixed-precision ONNX model of a saved search report (`--report`).
     Export(ExportArgs),
+    /// Re-check the answer of a saved search report on any backend or provider (e.g. found on
+    /// CPU, verified with --providers cuda): pass/fail and headroom per output.
+    Verify(VerifyArgs),
 }
 
 /// The backends this build can use.
@@ -124,6 +127,28 @@ pub struct ModelArgs {
     /// TensorRT: keep every built engine in this folder (check-0001.engine, ...).
     #[arg(long, value_name = "DIR")]
     pub save_engine: Option<PathBuf>,
+    /// ONNX Runtime: execution providers in priority order, as in Polygraphy: cpu (default),
+    /// cuda, tensorrt; a GPU index as cuda:1. Nodes may run on CPU only when cpu is listed.
+    #[arg(long, num_args = 1.., value_name = "PROVIDER")]
+    pub providers: Vec<String>,
+    /// ONNX Runtime on GPUs: spread the checks of --jobs over these GPUs (0,1,...).
+    #[arg(long, num_args = 1.., value_name = "ID[,ID...]")]
+    pub device_ids: Vec<String>,
+    /// CUDA: allow TF32 in float32 convolutions and matrix products (default off: exact
+    /// float32, as Polygraphy builds TensorRT engines).
+    #[arg(long)]
+    pub tf32: bool,
+    /// CUDA: cuDNN's convolution algorithm choice: heuristic (deterministic, the default),
+    /// exhaustive (times every algorithm: fastest, but may differ between runs) or default.
+    #[arg(long, value_name = "MODE", default_value = "heuristic", value_parser = parse_cudnn_algo)]
+    pub cudnn_algo: backend_onnxrt::providers::CudnnAlgo,
+    /// ONNX Runtime's TensorRT provider: keep engines and the timing cache in this folder.
+    #[arg(long, value_name = "DIR")]
+    pub trt_engine_cache: Option<PathBuf>,
+}
+
+fn parse_cudnn_algo(s: &str) -> Result<backend_onnxrt::providers::CudnnAlgo, String> {
+    s.parse()
 }
 
 fn parse_calibration(s: &str) -> Result<CalibrationMethod, String> {
@@ -475,6 +500,30 @@ pub struct ExportArgs {
     /// Inputs for INT8 calibration when no --calibration-cache holds the scales.
     #[command(flatten)]
     pub data: DataArgs,
+}
+
+/// `precision verify`.
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Model and backend (the model the report was made for), and where to run it.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The search report whose answer to re-check (`--report` of a search).
+    #[arg(long, value_name = "FILE")]
+    pub report: PathBuf,
+    /// Comparator (give the tolerances the search used).
+    #[command(flatten)]
+    pub compare: ComparatorArgs,
+    /// Inputs (the search's, with --load-inputs, or new ones).
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Golden outputs: Polygraphy RunResults JSON.
+    #[arg(long, value_name = "FILE")]
+    pub golden: PathBuf,
+    /// Re-check N times, each with new sessions; the verdict must be the same every time.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
 }
 
 #[cfg(test)]

@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use backend_mock::{MockBackend, MockSpec};
+use backend_onnxrt::providers::{
+    CudnnAlgo, ExecutionSettings, ProviderKind, parse_device_ids, parse_providers,
+};
 use backend_onnxrt::{CalibrationSettings, OnnxrtBackend, OnnxrtConfig};
 use precision_core::Precision;
 use precision_onnx::InputShapes;
@@ -60,6 +63,13 @@ pub fn open(args: &ModelArgs, lower: &[Precision]) -> anyhow::Result<Opened> {
         || args.save_engine.is_some()
         || args.precision_constraints != ConstraintsArg::Obey
         || args.layer_outputs != LayerOutputsArg::Outputs;
+    let execution = execution_settings(args)?;
+    if kind != BackendKind::Onnxrt && (execution.uses_gpu() || !args.providers.is_empty()) {
+        bail!(
+            "--providers, --device-ids, --tf32, --cudnn-algo and --trt-engine-cache apply to the \
+             ONNX Runtime backend only (--backend onnxrt)"
+        );
+    }
     if kind != BackendKind::Tensorrt && tensorrt_only {
         bail!(
             "--typing, --precision-constraints, --layer-outputs, --timing-cache and --save-engine \
@@ -87,11 +97,27 @@ pub fn open(args: &ModelArgs, lower: &[Precision]) -> anyhow::Result<Opened> {
                     method: args.calibration,
                     cache: args.calibration_cache.clone(),
                 },
+                execution,
                 ..OnnxrtConfig::default()
             };
+            if !config.execution.uses_gpu() && lower.contains(&Precision::Float16) {
+                eprintln!(
+                    "note: ONNX Runtime's CPU provider rounds float16 tensors but computes most \
+                     float16 ops in float32, so it understates FP16 error and the answer may \
+                     not hold on a GPU; search with --providers cuda, or re-check the answer \
+                     there with `precision verify MODEL --report R --providers cuda`"
+                );
+            }
             let backend = OnnxrtBackend::open(&args.model, config).with_context(|| {
                 format!("cannot open {} with ONNX Runtime", args.model.display())
             })?;
+            if let Some(placement) = backend.placement() {
+                eprintln!(
+                    "ONNX Runtime on {}; float32 nodes placed: {}",
+                    backend.execution().describe(backend.device()),
+                    placement.summary()
+                );
+            }
             Ok(Opened::Onnxrt(Box::new(backend)))
         }
         BackendKind::Tensorrt => {
@@ -147,6 +173,38 @@ fn mock_fits(spec: &MockSpec, path: &Path) -> anyhow::Result<()> {
         1,
         "use smaller input shapes",
     )
+}
+
+/// The `--providers`, `--device-ids`, `--tf32`, `--cudnn-algo` and `--trt-engine-cache`
+/// settings, refusing those that do not apply to the providers asked for.
+pub fn execution_settings(args: &ModelArgs) -> anyhow::Result<ExecutionSettings> {
+    let providers = parse_providers(&args.providers)?;
+    let mut settings = ExecutionSettings {
+        providers,
+        tf32: args.tf32,
+        cudnn_algo: args.cudnn_algo,
+        trt_engine_cache: args.trt_engine_cache.clone(),
+        ..ExecutionSettings::default()
+    };
+    let gpu = settings.uses_gpu();
+    if !gpu && (args.tf32 || args.cudnn_algo != CudnnAlgo::default() || !args.device_ids.is_empty())
+    {
+        bail!("--tf32, --cudnn-algo and --device-ids apply to GPU providers: add --providers cuda");
+    }
+    let tensorrt = settings.providers.iter().any(|p| p.kind == ProviderKind::Tensorrt);
+    if args.trt_engine_cache.is_some() && !tensorrt {
+        bail!("--trt-engine-cache applies to the TensorRT provider: add --providers tensorrt");
+    }
+    if !args.device_ids.is_empty() {
+        if let Some(p) = settings.providers.iter().find(|p| p.device.is_some()) {
+            bail!(
+                "--device-ids and a provider with its own device ({p}) do not go together: \
+                 give the devices one way"
+            );
+        }
+        settings.device_ids = parse_device_ids(&args.device_ids)?;
+    }
+    Ok(settings)
 }
 
 /// Refuses serialized TensorRT engines, whatever the backend: they cannot be modified.

@@ -10,6 +10,7 @@ mod ci;
 mod codegen;
 mod demo;
 mod fixtures_task;
+mod gpu_check;
 mod gpu_smoke;
 mod models;
 mod python;
@@ -43,6 +44,9 @@ enum Task {
     /// Validate a TensorRT installation: build with --features tensorrt, run and bisect a
     /// model with TensorRT in both typings.
     GpuSmoke(gpu_smoke::Args),
+    /// Stage the GPU suite for a bare GPU machine (stripped binary, models, inputs, CPU
+    /// goldens, onnxruntime-gpu in parts) and, with --run, run it: JSON and a Markdown table.
+    GpuCheck(gpu_check::Args),
     /// Download the trained ONNX models the tests use into the cache (checked by SHA-256).
     FetchModels,
     /// Compile the TensorRT shim against a set of TensorRT headers (no TensorRT or GPU needed).
@@ -60,6 +64,7 @@ fn main() -> anyhow::Result<()> {
         Task::Fixtures(args) => fixtures_task::run(&sh, &args),
         Task::Codegen(args) => codegen::run(&args),
         Task::GpuSmoke(args) => gpu_smoke::run(&sh, &args),
+        Task::GpuCheck(args) => gpu_check::run(&sh, &args),
         Task::FetchModels => models::run(&sh),
         Task::CheckTensorrtShim(args) => check_shim::run(&sh, &args),
     }

@@ -8,36 +8,66 @@ use crate::args::ExportArgs;
 use crate::backends::{self, with_backend};
 use crate::inputs;
 
-/// The parts of a report that export reads.
+/// The parts of a report that export and verify read.
 #[derive(serde::Deserialize)]
-struct ReportPlan {
-    status: String,
-    higher_precision: Precision,
-    lower_precisions: Vec<Precision>,
-    marked: Vec<MarkedLayer>,
+pub(super) struct ReportPlan {
+    pub(super) status: String,
+    pub(super) higher_precision: Precision,
+    pub(super) lower_precisions: Vec<Precision>,
+    pub(super) marked: Vec<MarkedLayer>,
 }
 
+/// A marked layer of a report.
 #[derive(serde::Deserialize)]
-struct MarkedLayer {
-    name: String,
+pub(super) struct MarkedLayer {
+    pub(super) name: String,
 }
 
-/// Reads the report, rebuilds its plan on the model and writes the rewritten model.
-pub fn run(args: &ExportArgs) -> anyhow::Result<Verdict> {
-    let text = std::fs::read_to_string(&args.report)
-        .with_context(|| format!("cannot read report {}", args.report.display()))?;
+/// Reads a search report that found an answer.
+pub(super) fn read_report(path: &std::path::Path) -> anyhow::Result<ReportPlan> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read report {}", path.display()))?;
     let report: ReportPlan = serde_json::from_str(&text).with_context(|| {
         format!(
             "{} is not a search report (write one with --report on bisect, linear or worst-first)",
-            args.report.display()
+            path.display()
         )
     })?;
     if report.status != "found" {
         bail!(
-            "{} records a search that found no configuration: there is nothing to export",
-            args.report.display()
+            "{} records a search that found no configuration: there is no answer in it",
+            path.display()
         );
     }
+    Ok(report)
+}
+
+/// The plan of `report` on `network`: its precisions and marked layers, found by name.
+pub(super) fn report_plan(
+    network: &precision_core::Network,
+    report: &ReportPlan,
+    model: &std::path::Path,
+) -> anyhow::Result<PrecisionPlan> {
+    let base =
+        PrecisionPlan::new(network, report.lower_precisions.clone(), report.higher_precision)?;
+    let mut marked = LayerSet::empty(network.len());
+    for layer in &report.marked {
+        let Some(l) = network.layer_by_name(&layer.name) else {
+            bail!(
+                "the report marks layer '{}', which {} does not have: was the report made for \
+                 another model?",
+                layer.name,
+                model.display()
+            );
+        };
+        marked.insert(l.index);
+    }
+    Ok(base.with_marked(marked))
+}
+
+/// Reads the report, rebuilds its plan on the model and writes the rewritten model.
+pub fn run(args: &ExportArgs) -> anyhow::Result<Verdict> {
+    let report = read_report(&args.report)?;
     crate::write::check_writable(&args.output)?;
     let opened = backends::open(&args.model, &report.lower_precisions)?;
     with_backend!(opened, b => export_with(b, args, &report))
@@ -49,24 +79,11 @@ fn export_with<B: Backend>(
     report: &ReportPlan,
 ) -> anyhow::Result<Verdict> {
     let network = backend.network().clone();
-    let base =
-        PrecisionPlan::new(&network, report.lower_precisions.clone(), report.higher_precision)?;
-    let mut marked = LayerSet::empty(network.len());
-    for layer in &report.marked {
-        let Some(l) = network.layer_by_name(&layer.name) else {
-            bail!(
-                "the report marks layer '{}', which {} does not have: was the report made for \
-                 another model?",
-                layer.name,
-                args.model.model.display()
-            );
-        };
-        marked.insert(l.index);
-    }
+    let plan = report_plan(&network, report, &args.model.model)?;
     if report.lower_precisions.contains(&Precision::Int8) {
         let feeds = inputs::obtain(&network, &args.data)?;
         super::calibrate_if_int8(&mut backend, &report.lower_precisions, &feeds)?;
     }
-    super::save_model(&backend, &base.with_marked(marked), &args.output)?;
+    super::save_model(&backend, &plan, &args.output)?;
     Ok(Verdict::Success)
 }

@@ -6,6 +6,7 @@ mod export;
 mod layers;
 mod run;
 mod search;
+mod verify;
 
 use anyhow::Context;
 use precision_core::oracle::BackendOracle;
@@ -27,6 +28,7 @@ pub fn dispatch(cli: &Cli) -> anyhow::Result<Verdict> {
         Command::Compare(args) => compare::run(args),
         Command::Layers(args) => layers::run(args),
         Command::Export(args) => export::run(args),
+        Command::Verify(args) => verify::run(args),
     }
 }
 

@@ -1,0 +1,807 @@
+//! Execution providers: where ONNX Runtime runs a session (`--providers`), the settings that
+//! decide its numbers (TF32, cuDNN's algorithm search, TensorRT's precision flags), and proof
+//! that it ran there.
+//!
+//! ONNX Runtime falls back to its CPU provider without a word, for a node that no listed
+//! provider takes, and for a provider that fails to load (the TensorRT provider without
+//! `libnvinfer` does). A GPU answer that ran on CPU would be wrong in the way that matters
+//! (ONNX Runtime's CPU float16 is rounded storage around float32 arithmetic), so every session
+//! on a GPU provider records ONNX Runtime's node placement (its log at verbose level, through
+//! a session logger) and [`Placement::check`] refuses a session whose computing nodes are not
+//! all on the providers asked for. Shape computations that ONNX Runtime prefers on CPU (nodes
+//! whose outputs are all integer or boolean tensors, e.g. `Shape`, `Gather` of a shape) are
+//! allowed there, as they are in any CUDA session.
+
+use std::collections::HashSet;
+use std::fmt::{self, Write as _};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ort::ep::{self, ArbitrarilyConfigurableExecutionProvider, ExecutionProviderDispatch};
+use ort::logging::LogLevel;
+use ort::session::builder::SessionBuilder;
+use precision_core::Precision;
+use precision_onnx::OnnxModel;
+
+/// The kinds of execution provider this backend runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProviderKind {
+    /// ONNX Runtime's CPU provider.
+    Cpu,
+    /// The CUDA provider (cuDNN, cuBLAS).
+    Cuda,
+    /// The TensorRT provider (builds TensorRT engines for the subgraphs it takes).
+    Tensorrt,
+}
+
+impl ProviderKind {
+    /// ONNX Runtime's name of the provider, as its node placement names it.
+    #[must_use]
+    pub fn ort_name(self) -> &'static str {
+        match self {
+            ProviderKind::Cpu => "CPUExecutionProvider",
+            ProviderKind::Cuda => "CUDAExecutionProvider",
+            ProviderKind::Tensorrt => "TensorrtExecutionProvider",
+        }
+    }
+
+    /// The name users write (`--providers`).
+    #[must_use]
+    pub fn short_name(self) -> &'static str {
+        match self {
+            ProviderKind::Cpu => "cpu",
+            ProviderKind::Cuda => "cuda",
+            ProviderKind::Tensorrt => "tensorrt",
+        }
+    }
+
+    /// Whether the provider runs on an NVIDIA GPU.
+    #[must_use]
+    pub fn is_gpu(self) -> bool {
+        self != ProviderKind::Cpu
+    }
+}
+
+/// One entry of `--providers`: a provider and, for a GPU provider, an optional device index
+/// (`cuda:1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Provider {
+    /// Which provider.
+    pub kind: ProviderKind,
+    /// The GPU, when named (`cuda:1`); otherwise `--device-ids` or device 0.
+    pub device: Option<u32>,
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind.short_name())?;
+        if let Some(d) = self.device {
+            write!(f, ":{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a `--providers` value or list is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProviderError {
+    /// A name that is no provider this backend knows.
+    #[error(
+        "--providers: unknown provider '{0}': use cpu, cuda or tensorrt (ONNX Runtime's names \
+         such as CUDAExecutionProvider work too), with a device index as cuda:1"
+    )]
+    Unknown(String),
+    /// A device index that is not a number, or one given to the CPU provider.
+    #[error("--providers: bad device in '{0}': write a GPU provider with an index, e.g. cuda:1")]
+    BadDevice(String),
+    /// The same provider twice.
+    #[error("--providers: {0} is listed twice; list each provider once, in priority order")]
+    Duplicate(&'static str),
+    /// A device list that is empty or repeats a device.
+    #[error("--device-ids: {0}")]
+    DeviceIds(String),
+}
+
+impl FromStr for Provider {
+    type Err = ProviderError;
+
+    /// `cpu`, `cuda`, `tensorrt` (or `trt`), ONNX Runtime's names (`CUDAExecutionProvider`),
+    /// case-insensitive, with `:N` for a GPU.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (name, device) = match text.split_once(':') {
+            Some((name, index)) => {
+                let index =
+                    index.parse::<u32>().map_err(|_| ProviderError::BadDevice(text.to_owned()))?;
+                (name, Some(index))
+            }
+            None => (text, None),
+        };
+        let lower = name.trim().to_ascii_lowercase();
+        let kind = match lower.strip_suffix("executionprovider").unwrap_or(&lower) {
+            "cpu" => ProviderKind::Cpu,
+            "cuda" | "gpu" => ProviderKind::Cuda,
+            "tensorrt" | "trt" => ProviderKind::Tensorrt,
+            _ => return Err(ProviderError::Unknown(text.to_owned())),
+        };
+        if kind == ProviderKind::Cpu && device.is_some() {
+            return Err(ProviderError::BadDevice(text.to_owned()));
+        }
+        Ok(Provider { kind, device })
+    }
+}
+
+/// Parses a `--providers` list (priority order); an empty list is `cpu`.
+pub fn parse_providers<S: AsRef<str>>(items: &[S]) -> Result<Vec<Provider>, ProviderError> {
+    let mut providers: Vec<Provider> = Vec::new();
+    // `--providers cuda,cpu` is accepted as well as `--providers cuda cpu`.
+    for item in items.iter().flat_map(|i| i.as_ref().split(',')).filter(|i| !i.trim().is_empty()) {
+        let provider: Provider = item.trim().parse()?;
+        if providers.iter().any(|p| p.kind == provider.kind) {
+            return Err(ProviderError::Duplicate(provider.kind.short_name()));
+        }
+        providers.push(provider);
+    }
+    if providers.is_empty() {
+        providers.push(Provider { kind: ProviderKind::Cpu, device: None });
+    }
+    Ok(providers)
+}
+
+/// Parses `--device-ids` (`0,1,3`): at least one, none twice.
+pub fn parse_device_ids<S: AsRef<str>>(items: &[S]) -> Result<Vec<u32>, ProviderError> {
+    let mut ids = Vec::new();
+    for item in items.iter().flat_map(|i| i.as_ref().split(',')).filter(|i| !i.trim().is_empty()) {
+        let id = item.trim().parse::<u32>().map_err(|_| {
+            ProviderError::DeviceIds(format!("'{item}' is not a device index (0, 1, ...)"))
+        })?;
+        if ids.contains(&id) {
+            return Err(ProviderError::DeviceIds(format!("device {id} is listed twice")));
+        }
+        ids.push(id);
+    }
+    if ids.is_empty() {
+        return Err(ProviderError::DeviceIds("no device given".into()));
+    }
+    Ok(ids)
+}
+
+/// cuDNN's convolution algorithm choice (`--cudnn-algo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CudnnAlgo {
+    /// cuDNN's heuristics pick from the shapes and the GPU: the same choice every time (the
+    /// default, so that a check repeated gives the same answer).
+    #[default]
+    Heuristic,
+    /// Time every algorithm and keep the fastest (ONNX Runtime's default): the choice, and
+    /// with it the rounding, can change from one session to the next.
+    Exhaustive,
+    /// Always `IMPLICIT_PRECOMP_GEMM`.
+    Default,
+}
+
+impl FromStr for CudnnAlgo {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.to_ascii_lowercase().as_str() {
+            "heuristic" => Ok(CudnnAlgo::Heuristic),
+            "exhaustive" => Ok(CudnnAlgo::Exhaustive),
+            "default" => Ok(CudnnAlgo::Default),
+            _ => Err(format!("--cudnn-algo: '{text}' is not heuristic, exhaustive or default")),
+        }
+    }
+}
+
+/// Where and how sessions run.
+#[derive(Debug, Clone)]
+pub struct ExecutionSettings {
+    /// The providers in priority order (`--providers`); `[cpu]` by default.
+    pub providers: Vec<Provider>,
+    /// Allow TF32 in float32 matrix products and convolutions (`--tf32`); off by default, so
+    /// that float32 is float32 (as Polygraphy builds TensorRT engines).
+    pub tf32: bool,
+    /// cuDNN's convolution algorithm choice.
+    pub cudnn_algo: CudnnAlgo,
+    /// The TensorRT provider's engine and timing caches (`--trt-engine-cache`).
+    pub trt_engine_cache: Option<PathBuf>,
+    /// The GPUs that checks are spread over (`--device-ids`): each copy of the backend made
+    /// for `--jobs` takes the next one. Empty: the provider's device, or 0.
+    pub device_ids: Vec<u32>,
+    /// Record and check the node placement of every session even on CPU (tests; GPU
+    /// providers always do).
+    pub record_placement: bool,
+    /// Hands out [`Self::device_ids`] to the copies of one backend, in turn (clones share it).
+    pub next_device: DeviceTurn,
+}
+
+/// Whose turn it is among [`ExecutionSettings::device_ids`]; clones share the counter.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceTurn(Arc<AtomicUsize>);
+
+impl Default for ExecutionSettings {
+    fn default() -> Self {
+        ExecutionSettings {
+            providers: vec![Provider { kind: ProviderKind::Cpu, device: None }],
+            tf32: false,
+            cudnn_algo: CudnnAlgo::default(),
+            trt_engine_cache: None,
+            device_ids: Vec::new(),
+            record_placement: false,
+            next_device: DeviceTurn::default(),
+        }
+    }
+}
+
+impl ExecutionSettings {
+    /// Whether any provider runs on a GPU.
+    #[must_use]
+    pub fn uses_gpu(&self) -> bool {
+        self.providers.iter().any(|p| p.kind.is_gpu())
+    }
+
+    /// Whether the CPU provider is listed (then nodes may run there).
+    #[must_use]
+    pub fn allows_cpu(&self) -> bool {
+        self.providers.iter().any(|p| p.kind == ProviderKind::Cpu)
+    }
+
+    /// Whether sessions record their node placement.
+    #[must_use]
+    pub fn records_placement(&self) -> bool {
+        self.record_placement || self.uses_gpu()
+    }
+
+    /// The GPU that the next copy of the backend runs on, taken in turn from
+    /// [`Self::device_ids`] (shared by all copies of one backend); `None` without a list.
+    #[must_use]
+    pub fn take_device(&self) -> Option<u32> {
+        if self.device_ids.is_empty() {
+            return None;
+        }
+        let turn = self.next_device.0.fetch_add(1, Ordering::Relaxed);
+        Some(self.device_ids[turn % self.device_ids.len()])
+    }
+
+    /// The device a GPU provider runs on, given the device this copy of the backend took
+    /// (`slot`): the provider's own index (`cuda:1`) wins, then the slot, then 0.
+    #[must_use]
+    pub fn device_of(&self, provider: &Provider, slot: Option<u32>) -> u32 {
+        provider.device.or(slot).unwrap_or(0)
+    }
+
+    /// Every device any session of these settings may use (for the driver check).
+    #[must_use]
+    pub fn devices(&self) -> Vec<u32> {
+        let mut devices: Vec<u32> = Vec::new();
+        for p in self.providers.iter().filter(|p| p.kind.is_gpu()) {
+            match p.device {
+                Some(d) => devices.push(d),
+                None if self.device_ids.is_empty() => devices.push(0),
+                None => devices.extend(&self.device_ids),
+            }
+        }
+        devices.sort_unstable();
+        devices.dedup();
+        devices
+    }
+
+    /// A one-line description, e.g. `cuda:0 (TF32 off, cuDNN heuristic)`.
+    #[must_use]
+    pub fn describe(&self, slot: Option<u32>) -> String {
+        let names: Vec<String> = self
+            .providers
+            .iter()
+            .map(|p| match p.kind {
+                ProviderKind::Cpu => "cpu".to_owned(),
+                kind => format!("{}:{}", kind.short_name(), self.device_of(p, slot)),
+            })
+            .collect();
+        let mut text = names.join(" ");
+        if self.uses_gpu() {
+            let algo = match self.cudnn_algo {
+                CudnnAlgo::Heuristic => "heuristic",
+                CudnnAlgo::Exhaustive => "exhaustive",
+                CudnnAlgo::Default => "default",
+            };
+            let tf32 = if self.tf32 { "on" } else { "off" };
+            let _ = write!(text, " (TF32 {tf32}, cuDNN algorithm search {algo})");
+        }
+        text
+    }
+
+    /// The execution providers to register, in priority order, each failing the session when
+    /// it cannot be registered (never a silent fallback).
+    #[must_use]
+    pub fn dispatches(
+        &self,
+        slot: Option<u32>,
+        lower: &[Precision],
+    ) -> Vec<ExecutionProviderDispatch> {
+        self.providers
+            .iter()
+            .map(|p| match p.kind {
+                // Without the CPU arena, what a run allocates goes back to the system after the run
+                // instead of staying with a kept session; results are the same.
+                ProviderKind::Cpu => {
+                    ep::CPU::default().with_arena_allocator(false).build().error_on_failure()
+                }
+                ProviderKind::Cuda => self.cuda(self.device_of(p, slot)).build().error_on_failure(),
+                ProviderKind::Tensorrt => {
+                    self.tensorrt(self.device_of(p, slot), lower).build().error_on_failure()
+                }
+            })
+            .collect()
+    }
+
+    /// The CUDA provider's options (ONNX Runtime's keys): the device, TF32 and cuDNN's
+    /// algorithm search.
+    #[must_use]
+    pub fn cuda_options(&self, device: u32) -> Vec<(&'static str, String)> {
+        let algo = match self.cudnn_algo {
+            CudnnAlgo::Heuristic => "HEURISTIC",
+            CudnnAlgo::Exhaustive => "EXHAUSTIVE",
+            CudnnAlgo::Default => "DEFAULT",
+        };
+        vec![
+            ("device_id", device.to_string()),
+            ("use_tf32", if self.tf32 { "1" } else { "0" }.to_owned()),
+            ("cudnn_conv_algo_search", algo.to_owned()),
+        ]
+    }
+
+    /// The TensorRT provider's options (ONNX Runtime's keys) for a plan lowering to `lower`:
+    /// the FP16/BF16/INT8 flags the strongly typed model (Cast, Q/DQ) needs (TensorRT then
+    /// follows the graph's types), and the engine and timing caches in one folder.
+    #[must_use]
+    pub fn tensorrt_options(
+        &self,
+        device: u32,
+        lower: &[Precision],
+    ) -> Vec<(&'static str, String)> {
+        let flag = |p: Precision| if lower.contains(&p) { "1" } else { "0" }.to_owned();
+        let mut options = vec![
+            ("device_id", device.to_string()),
+            ("trt_fp16_enable", flag(Precision::Float16)),
+            ("trt_bf16_enable", flag(Precision::BFloat16)),
+            ("trt_int8_enable", flag(Precision::Int8)),
+        ];
+        if let Some(dir) = &self.trt_engine_cache {
+            let dir = dir.display().to_string();
+            options.extend([
+                ("trt_engine_cache_enable", "1".to_owned()),
+                ("trt_engine_cache_path", dir.clone()),
+                ("trt_timing_cache_enable", "1".to_owned()),
+                ("trt_timing_cache_path", dir),
+            ]);
+        }
+        options
+    }
+
+    fn cuda(&self, device: u32) -> ep::CUDA {
+        self.cuda_options(device)
+            .into_iter()
+            .fold(ep::CUDA::default(), |ep, (key, value)| ep.with_arbitrary_config(key, value))
+    }
+
+    fn tensorrt(&self, device: u32, lower: &[Precision]) -> ep::TensorRT {
+        self.tensorrt_options(device, lower)
+            .into_iter()
+            .fold(ep::TensorRT::default(), |ep, (key, value)| ep.with_arbitrary_config(key, value))
+    }
+
+    /// Registers the providers on `builder` and, for GPU providers, a logger that records the
+    /// node placement into `log`. ONNX Runtime's errors and warnings still reach stderr.
+    pub fn configure(
+        &self,
+        builder: SessionBuilder,
+        slot: Option<u32>,
+        lower: &[Precision],
+        log: &PlacementLog,
+    ) -> ort::Result<SessionBuilder> {
+        let mut builder = builder;
+        let is_default_cpu = !self.uses_gpu() && self.providers.len() == 1;
+        builder = if is_default_cpu {
+            builder.with_execution_providers([ep::CPU::default()
+                .with_arena_allocator(false)
+                .build()
+                .error_on_failure()])?
+        } else {
+            builder.with_execution_providers(self.dispatches(slot, lower))?
+        };
+        if self.records_placement() {
+            let state = Arc::clone(&log.state);
+            let logger: ort::logging::LoggerFunction =
+                Arc::new(move |level, _category, _id, _location, message: &str| {
+                    if level >= LogLevel::Error {
+                        eprintln!("ONNX Runtime: {message}");
+                    }
+                    if let Ok(mut state) = state.lock() {
+                        state.take(message);
+                    }
+                });
+            builder = builder.with_logger(logger)?.with_log_level(LogLevel::Verbose)?;
+        }
+        Ok(builder)
+    }
+}
+
+/// The placement lines of one session creation, filled by its logger.
+#[derive(Debug, Clone, Default)]
+pub struct PlacementLog {
+    state: Arc<Mutex<PlacementLines>>,
+}
+
+/// The placement report's lines, kept as ONNX Runtime logs them.
+#[derive(Debug, Default)]
+struct PlacementLines {
+    lines: Vec<String>,
+    /// Whether the last message was a `Node(s) placed on` header or one of its node lines.
+    in_list: bool,
+}
+
+impl PlacementLines {
+    /// Keeps `message` when it belongs to the placement report: a header line, or a node
+    /// line (`  Op (name)`) right after a header or another node line.
+    fn take(&mut self, message: &str) {
+        let m = message.trim_start();
+        if m.starts_with("All nodes placed on [") {
+            self.lines.push(message.to_owned());
+            self.in_list = false;
+        } else if m.starts_with("Node(s) placed on [") {
+            self.lines.push(message.to_owned());
+            self.in_list = true;
+        } else if self.in_list && message.starts_with("  ") && m.contains(" (") {
+            self.lines.push(message.to_owned());
+        } else {
+            self.in_list = false;
+        }
+    }
+}
+
+impl PlacementLog {
+    /// Feeds one log message, as the session logger does (for tests).
+    pub fn take(&self, message: &str) {
+        if let Ok(mut state) = self.state.lock() {
+            state.take(message);
+        }
+    }
+
+    /// The placement recorded so far.
+    #[must_use]
+    pub fn placement(&self) -> Placement {
+        let lines = self.state.lock().map(|s| s.lines.clone()).unwrap_or_default();
+        Placement::parse(lines.iter().map(String::as_str))
+    }
+}
+
+/// Which nodes ONNX Runtime placed on which provider.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// Per provider (ONNX Runtime's name): how many nodes, and those named in the log (op type,
+    /// node name); ONNX Runtime names them only when more than one provider has nodes.
+    pub providers: Vec<PlacedOn>,
+}
+
+/// The nodes placed on one provider.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlacedOn {
+    /// ONNX Runtime's name of the provider.
+    pub provider: String,
+    /// How many nodes.
+    pub count: usize,
+    /// The nodes listed, as (op type, node name).
+    pub nodes: Vec<(String, String)>,
+}
+
+impl Placement {
+    /// Reads ONNX Runtime's placement report: `All nodes placed on [P]. Number of nodes: N`, or
+    /// per provider `Node(s) placed on [P]. Number of nodes: N` followed by `  Op (name)`
+    /// lines.
+    pub fn parse<'a>(lines: impl IntoIterator<Item = &'a str>) -> Placement {
+        let mut placement = Placement::default();
+        for line in lines {
+            let trimmed = line.trim();
+            let header = trimmed
+                .strip_prefix("All nodes placed on [")
+                .or_else(|| trimmed.strip_prefix("Node(s) placed on ["));
+            if let Some(rest) = header {
+                let Some((provider, tail)) = rest.split_once(']') else { continue };
+                let count =
+                    tail.rsplit_once(':').and_then(|(_, n)| n.trim().parse().ok()).unwrap_or(0);
+                placement.providers.push(PlacedOn {
+                    provider: provider.to_owned(),
+                    count,
+                    nodes: Vec::new(),
+                });
+            } else if let Some(current) = placement.providers.last_mut() {
+                if let Some((op, name)) = trimmed.split_once(" (") {
+                    let name = name.strip_suffix(')').unwrap_or(name);
+                    current.nodes.push((op.to_owned(), name.to_owned()));
+                }
+            }
+        }
+        placement
+    }
+
+    /// Whether the log held a placement report at all.
+    #[must_use]
+    pub fn is_known(&self) -> bool {
+        !self.providers.is_empty()
+    }
+
+    /// The number of nodes on each provider, e.g. `CUDAExecutionProvider 52,
+    /// CPUExecutionProvider 3`.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let parts: Vec<String> =
+            self.providers.iter().map(|p| format!("{} {}", p.provider, p.count)).collect();
+        parts.join(", ")
+    }
+
+    /// Refuses a placement that runs computing nodes off the providers of `settings`: every
+    /// node must be on a listed provider, except that nodes computing only integer or boolean
+    /// tensors of `model` (shape arithmetic, which ONNX Runtime prefers on CPU) may run on
+    /// CPU. An unknown placement (no report in the log) is refused too, since nothing shows
+    /// where the session runs.
+    pub fn check(&self, settings: &ExecutionSettings, model: &OnnxModel) -> Result<(), String> {
+        self.check_with(settings, &shape_only_nodes(model))
+    }
+
+    /// [`Placement::check`] with the names of the model's shape-only nodes (allowed on CPU)
+    /// already known.
+    pub fn check_with(
+        &self,
+        settings: &ExecutionSettings,
+        shape_only: &HashSet<String>,
+    ) -> Result<(), String> {
+        if !self.is_known() {
+            return Err("ONNX Runtime reported no node placement, so nothing shows that the \
+                        session runs on the GPU"
+                .to_owned());
+        }
+        let allowed: Vec<&str> = settings.providers.iter().map(|p| p.kind.ort_name()).collect();
+        let mut refused: Vec<String> = Vec::new();
+        for placed in &self.providers {
+            if allowed.contains(&placed.provider.as_str()) {
+                continue;
+            }
+            let off_list = placed.provider != ProviderKind::Cpu.ort_name();
+            if placed.nodes.len() < placed.count || off_list {
+                // The log did not name them all (every node on one provider), or a provider
+                // that was not asked for at all.
+                refused.push(format!(
+                    "{} of the nodes ran on {} ({})",
+                    placed.count,
+                    placed.provider,
+                    self.summary()
+                ));
+                continue;
+            }
+            let computing: Vec<String> = placed
+                .nodes
+                .iter()
+                .filter(|(_, name)| !shape_only.contains(name))
+                .map(|(op, name)| format!("{op} ({name})"))
+                .collect();
+            if !computing.is_empty() {
+                refused.push(format!(
+                    "{} node(s) ran on {}: {}",
+                    computing.len(),
+                    placed.provider,
+                    shorten(&computing, 8)
+                ));
+            }
+        }
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "ONNX Runtime fell back to CPU, which --providers {} does not allow: {}; a \
+                 provider may lack kernels for these ops in these precisions",
+                settings.providers.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
+                refused.join("; ")
+            ))
+        }
+    }
+}
+
+/// The first `max` items, and how many more.
+fn shorten(items: &[String], max: usize) -> String {
+    if items.len() <= max {
+        items.join(", ")
+    } else {
+        format!("{}, and {} more", items[..max].join(", "), items.len() - max)
+    }
+}
+
+/// The names of the top-level nodes of `model` whose outputs are all integer or boolean
+/// tensors (shape arithmetic, indices), which ONNX Runtime may keep on CPU in a GPU session.
+pub(crate) fn shape_only_nodes(model: &OnnxModel) -> HashSet<String> {
+    const INT32: i32 = 6;
+    const INT64: i32 = 7;
+    const BOOL: i32 = 9;
+    let types =
+        precision_onnx::types::infer_types(model.graph(), &precision_onnx::types::TypeMap::new());
+    model
+        .graph()
+        .node
+        .iter()
+        .filter(|node| {
+            !node.output.is_empty()
+                && node
+                    .output
+                    .iter()
+                    .filter(|o| !o.is_empty())
+                    .all(|o| matches!(types.get(o), Some(&INT32 | &INT64 | &BOOL)))
+        })
+        .map(|node| node.name.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(kind: ProviderKind, device: Option<u32>) -> Provider {
+        Provider { kind, device }
+    }
+
+    #[test]
+    fn provider_names_parse_like_polygraphy() {
+        use ProviderKind::{Cpu, Cuda, Tensorrt};
+        assert_eq!(parse_providers::<&str>(&[]).unwrap(), vec![p(Cpu, None)]);
+        assert_eq!(parse_providers(&["cuda", "cpu"]).unwrap(), vec![p(Cuda, None), p(Cpu, None)]);
+        assert_eq!(parse_providers(&["cuda:1"]).unwrap(), vec![p(Cuda, Some(1))]);
+        assert_eq!(
+            parse_providers(&["TRT:0,cuda"]).unwrap(),
+            vec![p(Tensorrt, Some(0)), p(Cuda, None)]
+        );
+        assert_eq!(
+            parse_providers(&["CUDAExecutionProvider", "TensorrtExecutionProvider"]).unwrap(),
+            vec![p(Cuda, None), p(Tensorrt, None)]
+        );
+        assert_eq!(parse_providers(&["CPU"]).unwrap(), vec![p(Cpu, None)]);
+    }
+
+    #[test]
+    fn bad_provider_lists_are_refused_with_the_fix() {
+        let err = parse_providers(&["rocm"]).unwrap_err();
+        assert_eq!(err, ProviderError::Unknown("rocm".into()));
+        assert!(err.to_string().contains("use cpu, cuda or tensorrt"), "{err}");
+        for bad in ["cuda:x", "cuda:-1", "cpu:0", "cuda:"] {
+            assert_eq!(
+                parse_providers(&[bad]).unwrap_err(),
+                ProviderError::BadDevice(bad.into()),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse_providers(&["cuda", "cpu", "cuda:1"]).unwrap_err(),
+            ProviderError::Duplicate("cuda")
+        );
+    }
+
+    #[test]
+    fn device_lists_parse_and_are_refused_when_bad() {
+        assert_eq!(parse_device_ids(&["0,1", "3"]).unwrap(), vec![0, 1, 3]);
+        assert!(parse_device_ids(&["0,0"]).unwrap_err().to_string().contains("listed twice"));
+        assert!(parse_device_ids(&["a"]).unwrap_err().to_string().contains("'a'"));
+        assert!(parse_device_ids::<&str>(&[]).unwrap_err().to_string().contains("no device"));
+    }
+
+    #[test]
+    fn copies_take_the_listed_devices_in_turn() {
+        let settings = ExecutionSettings {
+            providers: vec![p(ProviderKind::Cuda, None)],
+            device_ids: vec![0, 1, 2],
+            ..ExecutionSettings::default()
+        };
+        // Clones share the turn counter, as the copies of one backend do.
+        let copy = settings.clone();
+        let taken: Vec<Option<u32>> = (0..7)
+            .map(|i| if i % 2 == 0 { settings.take_device() } else { copy.take_device() })
+            .collect();
+        assert_eq!(taken, [0, 1, 2, 0, 1, 2, 0].map(Some));
+        assert_eq!(settings.devices(), vec![0, 1, 2]);
+        // A provider's own device wins over the list.
+        let cuda1 = p(ProviderKind::Cuda, Some(1));
+        assert_eq!(settings.device_of(&cuda1, Some(2)), 1);
+        assert_eq!(settings.device_of(&p(ProviderKind::Cuda, None), Some(2)), 2);
+        assert_eq!(settings.device_of(&p(ProviderKind::Cuda, None), None), 0);
+        assert_eq!(ExecutionSettings::default().take_device(), None);
+    }
+
+    #[test]
+    fn placement_reports_parse() {
+        let one =
+            Placement::parse(["All nodes placed on [CUDAExecutionProvider]. Number of nodes: 57"]);
+        assert_eq!(
+            one.providers,
+            vec![PlacedOn { provider: "CUDAExecutionProvider".into(), count: 57, nodes: vec![] }]
+        );
+        let split = Placement::parse([
+            "Node placements",
+            " Node(s) placed on [CUDAExecutionProvider]. Number of nodes: 2",
+            "  Conv (conv1)",
+            "  MemcpyToHost (Memcpy_token_0)",
+            " Node(s) placed on [CPUExecutionProvider]. Number of nodes: 1",
+            "  Shape (shape_of (x))",
+        ]);
+        assert_eq!(split.summary(), "CUDAExecutionProvider 2, CPUExecutionProvider 1");
+        assert_eq!(split.providers[1].nodes, vec![("Shape".into(), "shape_of (x)".into())]);
+    }
+
+    #[test]
+    fn cuda_options_are_exact_float32_and_deterministic_by_default() {
+        let settings = ExecutionSettings::default();
+        assert_eq!(
+            settings.cuda_options(1),
+            vec![
+                ("device_id", "1".to_owned()),
+                ("use_tf32", "0".to_owned()),
+                ("cudnn_conv_algo_search", "HEURISTIC".to_owned()),
+            ]
+        );
+        let settings =
+            ExecutionSettings { tf32: true, cudnn_algo: CudnnAlgo::Exhaustive, ..settings };
+        assert_eq!(
+            settings.cuda_options(0)[1..],
+            [("use_tf32", "1".to_owned()), ("cudnn_conv_algo_search", "EXHAUSTIVE".to_owned()),]
+        );
+        assert_eq!("DEFAULT".parse::<CudnnAlgo>(), Ok(CudnnAlgo::Default));
+        assert!("fast".parse::<CudnnAlgo>().unwrap_err().contains("heuristic, exhaustive"));
+    }
+
+    #[test]
+    fn tensorrt_options_follow_the_plan_and_the_cache_folder() {
+        let settings = ExecutionSettings::default();
+        let get = |options: &[(&str, String)], key: &str| {
+            options.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone())
+        };
+        let fp16 = settings.tensorrt_options(0, &[Precision::Float16]);
+        assert_eq!(get(&fp16, "trt_fp16_enable").as_deref(), Some("1"));
+        assert_eq!(get(&fp16, "trt_int8_enable").as_deref(), Some("0"));
+        assert_eq!(get(&fp16, "trt_engine_cache_enable"), None);
+        let settings = ExecutionSettings {
+            trt_engine_cache: Some(PathBuf::from("/tmp/engines")),
+            ..ExecutionSettings::default()
+        };
+        let int8 = settings.tensorrt_options(2, &[Precision::Int8, Precision::Float16]);
+        assert_eq!(get(&int8, "device_id").as_deref(), Some("2"));
+        assert_eq!(get(&int8, "trt_int8_enable").as_deref(), Some("1"));
+        assert_eq!(get(&int8, "trt_fp16_enable").as_deref(), Some("1"));
+        assert_eq!(get(&int8, "trt_bf16_enable").as_deref(), Some("0"));
+        assert_eq!(get(&int8, "trt_engine_cache_enable").as_deref(), Some("1"));
+        assert_eq!(get(&int8, "trt_engine_cache_path").as_deref(), Some("/tmp/engines"));
+        assert_eq!(get(&int8, "trt_timing_cache_path").as_deref(), Some("/tmp/engines"));
+    }
+
+    #[test]
+    fn only_the_placement_report_is_kept_from_the_log() {
+        let log = PlacementLog::default();
+        for message in [
+            "Session creation started",
+            "  indented (but not part of the report)",
+            "Node placements",
+            " Node(s) placed on [CUDAExecutionProvider]. Number of nodes: 2",
+            "  Conv (conv1)",
+            "  Relu (relu1)",
+            "Removing initializer x",
+            "  Add (not a placement line)",
+            " Node(s) placed on [CPUExecutionProvider]. Number of nodes: 1",
+            "  Shape (shape0)",
+        ] {
+            log.take(message);
+        }
+        let placement = log.placement();
+        assert_eq!(placement.providers.len(), 2);
+        assert_eq!(
+            placement.providers[0].nodes,
+            vec![("Conv".to_owned(), "conv1".to_owned()), ("Relu".to_owned(), "relu1".to_owned())]
+        );
+        assert_eq!(placement.providers[1].nodes, vec![("Shape".to_owned(), "shape0".to_owned())]);
+    }
+}

@@ -1,0 +1,255 @@
+//! `precision verify`: re-check the answer of a saved search report, on any backend or
+//! provider (the transfer check: found on CPU, verified with `--providers cuda`).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use precision_core::oracle::BackendOracle;
+use precision_core::{
+    Backend, CompareConfig, Detail, Engine, NamedTensors, Oracle, OutputComparison,
+    OutputSelection, PrecisionPlan,
+};
+
+use super::export::{ReportPlan, read_report, report_plan};
+use crate::Verdict;
+use crate::args::VerifyArgs;
+use crate::backends::{self, with_backend};
+use crate::{display, golden, inputs};
+
+/// Re-checks the report's answer `--repeat` times, each time with new sessions.
+pub fn run(args: &VerifyArgs) -> anyhow::Result<Verdict> {
+    let report = read_report(&args.report)?;
+    let opened = backends::open(&args.model, &report.lower_precisions)?;
+    with_backend!(opened, b => verify_with(b, args, &report))
+}
+
+/// How far an output is from failing: the tolerance over the error it needs, at least
+/// `max(atol / required atol, rtol / required rtol)` (Polygraphy's check passes when either
+/// alone would); infinite for an exact match, below 1 for a failure.
+#[must_use]
+pub fn headroom(output: &OutputComparison, config: &CompareConfig) -> f64 {
+    let ratio = |tolerance: f64, needed: f64| {
+        if needed > 0.0 {
+            tolerance / needed
+        } else if needed == 0.0 {
+            f64::INFINITY
+        } else {
+            0.0
+        }
+    };
+    if output.mismatch.is_some() || output.required_atol.is_nan() {
+        return 0.0;
+    }
+    let atol = *config.atol.get(&output.name);
+    let rtol = *config.rtol.get(&output.name);
+    ratio(atol, output.required_atol).max(ratio(rtol, output.required_rtol))
+}
+
+fn verify_with<B: Backend>(
+    mut backend: B,
+    args: &VerifyArgs,
+    report: &ReportPlan,
+) -> anyhow::Result<Verdict> {
+    let network = backend.network().clone();
+    let plan = report_plan(&network, report, &args.model.model)?;
+    let base = PrecisionPlan::new(&network, plan.lower.clone(), plan.higher)?;
+    let config = args.compare.config()?;
+    let feeds = inputs::obtain(&network, &args.data)?;
+    super::calibrate_if_int8(&mut backend, &plan.lower, &feeds)?;
+    let goldens = golden::load(&args.golden)?;
+    println!(
+        "{}: the answer of {} ({}, the rest in {}) on the {} backend",
+        network.name,
+        args.report.display(),
+        display::marked_summary(&network, &plan.marked),
+        plan.lowest(),
+        backend.name()
+    );
+    let baseline = float32_baseline(&backend, &network, &feeds)?;
+    let mut passes = 0;
+    let mut lowest = f64::INFINITY;
+    let mut times = Vec::new();
+    for round in 1..=args.repeat {
+        // A new copy each time: new sessions (and cuDNN's choices), nothing cached. The
+        // session is created and run once here, timed, then the oracle runs it again (cached)
+        // and compares.
+        let mut copy = fresh_copy(&backend, args.repeat)?;
+        let (created, first_run) = time_build_and_run(&mut copy, &plan, &feeds);
+        let mut oracle =
+            BackendOracle::new(copy, base.clone(), feeds.clone(), goldens.clone(), config.clone())
+                .with_context(|| {
+                    format!("golden outputs in {} do not fit the model", args.golden.display())
+                })?;
+        let start = Instant::now();
+        let evaluation = oracle.evaluate(&plan.marked, Detail::NetworkOutputs)?;
+        let elapsed = created + first_run + start.elapsed();
+        times.push(elapsed);
+        if let Some(err) = &evaluation.build_error {
+            println!("check {round}: FAILED: the plan did not build: {err}");
+            lowest = 0.0;
+            continue;
+        }
+        for d in &evaluation.deviations {
+            println!("  warning: {d}");
+        }
+        let mut worst = f64::INFINITY;
+        for o in &evaluation.outputs {
+            let room = headroom(o, &config);
+            worst = worst.min(room);
+            println!(
+                "  {}: {}, error {} (atol) / {} (rtol) against atol {} rtol {}, headroom {}",
+                o.name,
+                if o.passed { "pass" } else { "FAIL" },
+                display::number(o.required_atol),
+                display::number(o.required_rtol),
+                display::number(*config.atol.get(&o.name)),
+                display::number(*config.rtol.get(&o.name)),
+                headroom_text(room)
+            );
+        }
+        lowest = lowest.min(worst);
+        if evaluation.passed {
+            passes += 1;
+        }
+        println!(
+            "check {round}: {} in {} ms (session creation {} ms, first run {} ms, run + compare \
+             {} ms)",
+            if evaluation.passed { "PASSED" } else { "FAILED" },
+            elapsed.as_millis(),
+            created.as_millis(),
+            first_run.as_millis(),
+            elapsed.saturating_sub(created + first_run).as_millis()
+        );
+    }
+    let median = median(&mut times);
+    if let Some((created, run)) = baseline {
+        let baseline = created + run;
+        println!(
+            "time per check: median {} ms; one float32 session creation + run: {} ms (creation \
+             {} ms, run {} ms); ratio {:.2}x",
+            median.as_millis(),
+            baseline.as_millis(),
+            created.as_millis(),
+            run.as_millis(),
+            median.as_secs_f64() / baseline.as_secs_f64().max(1e-9)
+        );
+    }
+    let repeat = args.repeat;
+    let verdict = if passes == repeat {
+        "PASSED"
+    } else if passes == 0 {
+        "FAILED"
+    } else {
+        "UNSTABLE"
+    };
+    println!(
+        "verdict: {verdict} ({passes} of {repeat} checks passed; lowest headroom {})",
+        headroom_text(lowest)
+    );
+    Ok(if passes == repeat { Verdict::Success } else { Verdict::Failure })
+}
+
+/// A copy of `backend` with no sessions; `backend` itself when one check is enough and the
+/// backend cannot copy itself.
+fn fresh_copy<B: Backend>(backend: &B, repeat: u32) -> anyhow::Result<B> {
+    match backend.try_clone(0)? {
+        Some(copy) => Ok(copy),
+        None => bail!(
+            "the {} backend cannot make fresh copies of itself, which verify needs (even with \
+             --repeat {repeat})",
+            backend.name()
+        ),
+    }
+}
+
+/// The time of one float32 session creation, and of its first run on every input, on a fresh
+/// copy (the baseline a check's time compares with); `None` when the backend cannot copy
+/// itself.
+fn float32_baseline<B: Backend>(
+    backend: &B,
+    network: &precision_core::Network,
+    feeds: &[NamedTensors],
+) -> anyhow::Result<Option<(Duration, Duration)>> {
+    let Some(mut copy) = backend.try_clone(0)? else { return Ok(None) };
+    let start = Instant::now();
+    let mut engine = copy
+        .build(&PrecisionPlan::float32(network), OutputSelection::NetworkOutputs)
+        .context("the float32 baseline did not build")?;
+    let created = start.elapsed();
+    let start = Instant::now();
+    for feed in feeds {
+        engine.infer(feed).context("the float32 baseline did not run")?;
+    }
+    Ok(Some((created, start.elapsed())))
+}
+
+/// Builds `plan` on `backend` and runs it on every input, timing the build (session creation)
+/// and the first run; failures are left for the oracle to report.
+fn time_build_and_run<B: Backend>(
+    backend: &mut B,
+    plan: &PrecisionPlan,
+    feeds: &[NamedTensors],
+) -> (Duration, Duration) {
+    let start = Instant::now();
+    let Ok(mut engine) = backend.build(plan, OutputSelection::NetworkOutputs) else {
+        return (start.elapsed(), Duration::ZERO);
+    };
+    let created = start.elapsed();
+    let start = Instant::now();
+    for feed in feeds {
+        if engine.infer(feed).is_err() {
+            break;
+        }
+    }
+    (created, start.elapsed())
+}
+
+fn median(times: &mut [Duration]) -> Duration {
+    times.sort_unstable();
+    times.get(times.len() / 2).copied().unwrap_or_default()
+}
+
+fn headroom_text(room: f64) -> String {
+    if room.is_infinite() { "unlimited (exact)".to_owned() } else { format!("{room:.3}x") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use precision_core::{ErrorStat, PerOutput};
+
+    fn output(name: &str, atol: f64, rtol: f64) -> OutputComparison {
+        OutputComparison {
+            name: name.into(),
+            passed: true,
+            stat: ErrorStat::Elemwise,
+            max_absdiff: atol,
+            max_reldiff: rtol,
+            mean_absdiff: 0.0,
+            mean_reldiff: 0.0,
+            required_atol: atol,
+            required_rtol: rtol,
+            mismatch: None,
+        }
+    }
+
+    #[test]
+    fn headroom_is_the_tolerance_over_the_error_needed() {
+        let mut config = CompareConfig {
+            atol: PerOutput { default: 1e-3, overrides: vec![("b".into(), 4e-3)] },
+            rtol: PerOutput::uniform(0.0),
+            ..CompareConfig::default()
+        };
+        assert!((headroom(&output("a", 5e-4, 1.0), &config) - 2.0).abs() < 1e-12);
+        assert!((headroom(&output("b", 1e-3, 1.0), &config) - 4.0).abs() < 1e-12);
+        assert!(headroom(&output("a", 2e-3, 1.0), &config) < 1.0);
+        assert!(headroom(&output("a", 0.0, 0.0), &config).is_infinite());
+        // With an rtol too, the better of the two.
+        config.rtol = PerOutput::uniform(0.1);
+        assert!((headroom(&output("a", 1e-2, 0.02), &config) - 5.0).abs() < 1e-12);
+        let mut mismatch = output("a", 0.0, 0.0);
+        mismatch.mismatch = Some("shapes differ".into());
+        assert_eq!(headroom(&mismatch, &config), 0.0);
+    }
+}
