@@ -38,7 +38,11 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<Verdict> {
             args.report.display()
         );
     }
-    crate::write::check_writable(&args.output)?;
+    let mut files = precision_files::CommandFiles::new();
+    crate::write::model_files(&mut files, &args.model, &report.lower_precisions);
+    crate::write::data_files(&mut files, &args.data);
+    files.input("--report", &args.report).output("--output", &args.output);
+    crate::write::check(&files)?;
     let opened = backends::open(&args.model, &report.lower_precisions)?;
     with_backend!(opened, b => export_with(b, args, &report))
 }
