@@ -47,44 +47,27 @@ pub(crate) fn iteration_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// The directory a path lives in, for temporary files next to it.
-fn parent_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
-fn file_name_of(path: &Path) -> String {
-    path.file_name().map_or_else(|| "out".to_owned(), |n| n.to_string_lossy().into_owned())
-}
-
-/// Writes a file atomically: `body` writes into a temporary file in the same directory, which
-/// replaces `path` only when everything succeeded.
+/// Writes a file atomically ([`precision_files::AtomicFile`]): `body` writes into a temporary
+/// file in the same directory, which replaces `path` only when everything succeeded.
 pub(crate) fn write_atomic(
     path: &Path,
     body: impl FnOnce(&mut BufWriter<&mut File>) -> Result<()>,
 ) -> Result<()> {
     let at = Location::file(path);
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", file_name_of(path)))
-        .suffix(".tmp")
-        .tempfile_in(parent_of(path))
+    let mut tmp = precision_files::AtomicFile::create(path)
         .map_err(|e| Error::io(&at, "creating a temporary file for", e))?;
     {
-        let mut w = BufWriter::with_capacity(BUF_SIZE, tmp.as_file_mut());
+        let mut w = BufWriter::with_capacity(BUF_SIZE, tmp.file());
         body(&mut w)?;
         w.flush().map_err(|e| Error::io(&at, "writing", e))?;
     }
-    tmp.as_file().sync_all().map_err(|e| Error::io(&at, "writing", e))?;
-    set_mode(tmp.path(), 0o644).map_err(|e| Error::io(&at, "setting permissions of", e))?;
-    tmp.persist(path).map_err(|e| Error::io(&at, "renaming into place", e.error))?;
-    Ok(())
+    tmp.commit().map_err(|e| Error::io(&at, "writing", e))
 }
 
-/// Writes a directory of per-iteration files atomically: the files go into a temporary directory
-/// next to `dir`, which is renamed to `dir` when all succeeded. `dir` must not exist or be an
-/// empty directory, so nothing is overwritten (as in Polygraphy).
+/// Writes a directory of per-iteration files atomically ([`precision_files::AtomicDir`]): the
+/// files go into a temporary directory next to `dir`, which is renamed to `dir` when all
+/// succeeded. `dir` must not exist or be an empty directory, so nothing is overwritten (as in
+/// Polygraphy).
 pub(crate) fn write_dir_atomic(
     dir: &Path,
     count: usize,
@@ -112,40 +95,20 @@ pub(crate) fn write_dir_atomic(
         }
         Err(_) => {}
     }
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{}.", file_name_of(dir)))
-        .suffix(".tmp")
-        .tempdir_in(parent_of(dir))
+    let tmp = precision_files::AtomicDir::create(dir)
         .map_err(|e| Error::io(&at, "creating a temporary directory for", e))?;
     for index in 0..count {
-        let path = tmp.path().join(iteration_file_name(index));
-        let file_at = Location::file(&dir.join(iteration_file_name(index)));
-        let mut file = File::create(&path).map_err(|e| Error::io(&file_at, "creating", e))?;
+        let name = iteration_file_name(index);
+        let file_at = Location::file(&dir.join(&name));
+        let mut file = tmp.create_file(&name).map_err(|e| Error::io(&file_at, "creating", e))?;
         let mut w = BufWriter::with_capacity(BUF_SIZE, &mut file);
         body(index, &mut w, &file_at)?;
         w.flush().map_err(|e| Error::io(&file_at, "writing", e))?;
         drop(w);
-        file.sync_all().map_err(|e| Error::io(&file_at, "writing", e))?;
+        precision_files::AtomicDir::finish_file(&file)
+            .map_err(|e| Error::io(&file_at, "writing", e))?;
     }
-    set_mode(tmp.path(), 0o755).map_err(|e| Error::io(&at, "setting permissions of", e))?;
-    let tmp_path = tmp.keep();
-    if let Err(e) = fs::rename(&tmp_path, dir) {
-        // Best effort: the temporary directory is ours, the error below is what matters.
-        let _ = fs::remove_dir_all(&tmp_path);
-        return Err(Error::io(&at, "renaming into place", e));
-    }
-    Ok(())
-}
-
-#[cfg(unix)]
-fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-}
-
-#[cfg(not(unix))]
-fn set_mode(_: &Path, _: u32) -> std::io::Result<()> {
-    Ok(())
+    tmp.commit().map_err(|e| Error::io(&at, "renaming into place", e))
 }
 
 #[cfg(test)]
@@ -184,6 +147,32 @@ mod tests {
         .unwrap();
         assert_eq!(fs::read_to_string(&target).unwrap(), "new");
         assert_eq!(entries(tmp.path()), ["out.json"]);
+    }
+
+    /// The shared writer's rules hold here: a 250-byte name works (the temporary name is
+    /// short), a replaced file keeps its mode.
+    #[cfg(unix)]
+    #[test]
+    fn long_names_work_and_a_replaced_file_keeps_its_mode() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("r".repeat(245) + ".json");
+        let write = |bytes: &'static [u8]| {
+            write_atomic(&target, |w| {
+                w.write_all(bytes).map_err(|e| Error::io(&Location::memory(), "writing", e))
+            })
+        };
+        write(b"old").unwrap();
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o640)).unwrap();
+        write(b"new").unwrap();
+        assert_eq!(fs::read_to_string(&target).unwrap(), "new");
+        assert_eq!(fs::metadata(&target).unwrap().permissions().mode() & 0o777, 0o640);
+        let dir = tmp.path().join("d".repeat(250));
+        write_dir_atomic(&dir, 1, |_, w, _| {
+            w.write_all(b"{}").map_err(|e| Error::io(&Location::memory(), "writing", e))
+        })
+        .unwrap();
+        assert_eq!(entries(&dir), ["0000000000.json"]);
     }
 
     #[test]

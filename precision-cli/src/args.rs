@@ -439,6 +439,10 @@ pub struct JournalArgs {
     /// Neither record checks nor reuse recorded ones.
     #[arg(long)]
     pub no_journal: bool,
+    /// When another search is using the journal or the report, wait for it to finish instead
+    /// of stopping.
+    #[arg(long)]
+    pub wait_lock: bool,
 }
 
 fn parse_direction(s: &str) -> Result<Direction, String> {

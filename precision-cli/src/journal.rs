@@ -14,7 +14,9 @@
 //! fingerprint is refused rather than trusted. Each record is written with one `write` and
 //! flushed to disk (`fdatasync`) before the search goes on, so a killed search loses at most
 //! the check that was running; the torn last line such a kill can leave is dropped on the next
-//! start.
+//! start. A search holds an exclusive lock on its journal (and report) from before its first
+//! check until its report is written (`write::lock`), so two searches never write one journal:
+//! the second stops with a message, or waits with `--wait-lock`.
 
 pub mod fingerprint;
 
@@ -378,22 +380,13 @@ impl Journal {
     }
 }
 
-/// Writes `contents` to the new file `path` through a temporary file, so the file never
-/// exists without its whole header. Fails if `path` appeared meanwhile.
+/// Writes `contents` to the new file `path` atomically, so the file never exists without its
+/// whole header. Fails if `path` appeared meanwhile (the search holds the journal's lock, so
+/// no other precision process creates it).
 fn create_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(contents)?;
-    tmp.as_file().sync_data()?;
-    tmp.persist_noclobber(path).map_err(|e| e.error)?;
-    // Make the new name durable too (best effort: not every platform can sync a folder).
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    let mut file = precision_files::AtomicFile::create(path)?;
+    file.file().write_all(contents)?;
+    file.commit_new()
 }
 
 /// An oracle that answers from the journal of earlier runs when it can, and records every
@@ -520,12 +513,6 @@ pub fn attach<B: Backend>(
     let Some(path) = path_for(args, report) else {
         return Ok(JournaledOracle::new(oracle, None));
     };
-    if report == Some(path.as_path()) {
-        anyhow::bail!(
-            "--journal and --report name the same file {}: give the journal another name",
-            path.display()
-        );
-    }
     let fingerprint = setup_fingerprint(&oracle)?;
     let header = Header::new(fingerprint, setup.model.model.display().to_string());
     let (journal, opened) = Journal::open(&path, &header, oracle.network().len())?;
@@ -853,6 +840,7 @@ mod tests {
         let args = |journal: Option<&str>, no_journal| JournalArgs {
             journal: journal.map(PathBuf::from),
             no_journal,
+            wait_lock: false,
         };
         let report = Some(Path::new("out/r.json"));
         assert_eq!(

@@ -1,21 +1,18 @@
-//! Writing output files atomically: a file appears whole or not at all.
+//! Output files: written atomically (a file appears whole or not at all), checked before any
+//! work against every input and output of the command, and locked while a search runs.
+//! The rules live in `precision-files`; this module names the command's files.
 
-use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::Context;
+use precision_core::Precision;
+use precision_files::{CommandFiles, PathLock};
+
+use crate::args::{CheckSetup, DataArgs, ModelArgs};
 
 /// Writes `bytes` to `path` through a temporary file in the same folder, renamed on success.
 pub fn atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
-    tmp.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
-    tmp.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    precision_files::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Serializes `value` as pretty JSON into `path`, atomically.
@@ -25,22 +22,85 @@ pub fn json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
     atomically(path, &bytes)
 }
 
-/// Fails early, before any long work, when `path` could not be written later: its folder is
-/// missing or it is a folder.
-pub fn check_writable(path: &Path) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        anyhow::bail!(
-            "cannot write {}: the folder {} does not exist",
-            path.display(),
-            dir.display()
-        );
+/// The files of the model flags: the model and `--onnxrt-lib` are read; `--calibration-cache`
+/// is read when it exists, else written when `lower` has INT8 (calibration writes it);
+/// `--timing-cache` is updated after every build.
+pub fn model_files(files: &mut CommandFiles, model: &ModelArgs, lower: &[Precision]) {
+    files.input("the model", &model.model);
+    if let Some(lib) = &model.onnxrt_lib {
+        files.input("--onnxrt-lib", lib);
     }
-    if path.is_dir() {
-        anyhow::bail!("cannot write {}: it is a folder", path.display());
+    if let Some(cache) = &model.calibration_cache {
+        if cache.exists() {
+            files.input("--calibration-cache", cache);
+        } else if lower.contains(&Precision::Int8) {
+            files.output("--calibration-cache", cache);
+        }
     }
-    Ok(())
+    if let Some(cache) = &model.timing_cache {
+        files.output("--timing-cache", cache);
+    }
+}
+
+/// The files of the input flags (`--load-inputs`).
+pub fn data_files(files: &mut CommandFiles, data: &DataArgs) {
+    if let Some(inputs) = &data.load_inputs {
+        files.input("--load-inputs", inputs);
+    }
+}
+
+/// The files every check reads: the model's, the inputs and `--golden`.
+pub fn setup_files(files: &mut CommandFiles, setup: &CheckSetup) {
+    model_files(files, &setup.model, &setup.precision.lower());
+    data_files(files, &setup.data);
+    files.input("--golden", &setup.golden);
+}
+
+/// A Polygraphy results or inputs file written under `role`: one file when the path has an
+/// extension, else a folder of per-iteration files.
+pub fn polygraphy_output(files: &mut CommandFiles, role: &str, path: &Path) {
+    if path.extension().is_some() {
+        files.output(role, path);
+    } else {
+        files.output_folder(role, path);
+    }
+}
+
+/// Refuses, before any work, an output that is the same file as an input or another output,
+/// or that could not be created.
+pub fn check(files: &CommandFiles) -> anyhow::Result<()> {
+    Ok(files.check()?)
+}
+
+/// Locks the files a search writes as it goes (`(role, path)`: the journal, the report) for
+/// as long as the returned locks live, so that two searches never write one file. A file in
+/// use by another process is an error that says so, unless `wait`, when this waits for it.
+pub fn lock(files: &[(&str, &Path)], wait: bool) -> anyhow::Result<Vec<PathLock>> {
+    let mut files = files.to_vec();
+    // One order for every process, so that two waiting searches cannot deadlock.
+    files.sort_by_cached_key(|(_, path)| PathLock::lock_path(path));
+    let mut locks = Vec::with_capacity(files.len());
+    for (role, path) in files {
+        let lock = match PathLock::try_acquire(path) {
+            Err(precision_files::Error::Busy { pid, .. }) => {
+                let pid = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+                if !wait {
+                    anyhow::bail!(
+                        "{role} {} is in use by another precision process{pid}; wait for it with \
+                         --wait-lock, or use another --journal/--report",
+                        path.display()
+                    );
+                }
+                eprintln!(
+                    "{role} {} is in use by another precision process{pid}; waiting for it to \
+                     finish (--wait-lock)",
+                    path.display()
+                );
+                PathLock::acquire(path)?
+            }
+            other => other?,
+        };
+        locks.push(lock);
+    }
+    Ok(locks)
 }

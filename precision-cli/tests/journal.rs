@@ -243,10 +243,17 @@ fn journal_damaged_in_the_middle_is_refused() {
     assert!(t.contains("delete it"), "{t}");
     assert_eq!(std::fs::read_to_string(&journal).unwrap(), damaged);
 
-    // A file that is no journal is refused and left alone.
-    let out = precision(&search_args("bisect", &model, &golden, &["--journal", s(&golden)]));
+    // A file that is no journal is refused and left alone (an input, such as the goldens,
+    // is refused before that: tests/files.rs).
+    let other = dir.path().join("notes.txt");
+    std::fs::write(&other, "notes\n").unwrap();
+    let out = precision(&search_args("bisect", &model, &golden, &["--journal", s(&other)]));
     assert_eq!(code(&out), 2, "{}", text(&out));
     assert!(text(&out).contains("is not a precision journal"), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&other).unwrap(), "notes\n");
+    let out = precision(&search_args("bisect", &model, &golden, &["--journal", s(&golden)]));
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("is the same file as --golden"), "{}", text(&out));
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use indexmap::IndexMap;
@@ -399,17 +399,10 @@ fn check_graph_ops(graph: &GraphProto, domains: &HashSet<&str>) -> Result<()> {
     Ok(())
 }
 
-/// Writes `bytes` to `path` so that it appears whole or not at all: a temporary file in the
-/// same folder, renamed into place.
+/// Writes `bytes` to `path` so that it appears whole or not at all ([`precision_files::write`]:
+/// a temporary file in the same folder, flushed, renamed into place).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut tmp, bytes)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    precision_files::write(path, bytes)
 }
 
 fn input_dims(input: &ValueInfoProto) -> Vec<Dimension> {

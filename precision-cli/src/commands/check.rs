@@ -10,14 +10,17 @@ use crate::display;
 
 /// Checks the plan with the `--mark` layers in the higher precision.
 pub fn run(args: &CheckArgs) -> anyhow::Result<Verdict> {
+    let mut files = precision_files::CommandFiles::new();
+    crate::write::setup_files(&mut files, &args.setup);
+    if let Some(path) = &args.save_model {
+        files.output("--save-model", path);
+    }
+    crate::write::check(&files)?;
     let opened = backends::open(&args.setup.model, &args.setup.precision.lower())?;
     with_backend!(opened, b => check_with(b, args))
 }
 
 fn check_with<B: Backend>(backend: B, args: &CheckArgs) -> anyhow::Result<Verdict> {
-    if let Some(path) = &args.save_model {
-        crate::write::check_writable(path)?;
-    }
     let (network, plan, mut oracle) = super::oracle_for(backend, &args.setup)?;
     let marked = resolve_marks(&network, &args.mark)?;
     if let Some(path) = &args.save_model {

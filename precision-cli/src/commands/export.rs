@@ -68,7 +68,11 @@ pub(super) fn report_plan(
 /// Reads the report, rebuilds its plan on the model and writes the rewritten model.
 pub fn run(args: &ExportArgs) -> anyhow::Result<Verdict> {
     let report = read_report(&args.report)?;
-    crate::write::check_writable(&args.output)?;
+    let mut files = precision_files::CommandFiles::new();
+    crate::write::model_files(&mut files, &args.model, &report.lower_precisions);
+    crate::write::data_files(&mut files, &args.data);
+    files.input("--report", &args.report).output("--output", &args.output);
+    crate::write::check(&files)?;
     let opened = backends::open(&args.model, &report.lower_precisions)?;
     with_backend!(opened, b => export_with(b, args, &report))
 }

@@ -13,6 +13,17 @@ use crate::{display, inputs};
 
 /// Runs the model on every input iteration and saves what was asked.
 pub fn run(args: &RunArgs) -> anyhow::Result<Verdict> {
+    let mut files = precision_files::CommandFiles::new();
+    crate::write::model_files(&mut files, &args.model, &args.precision.lower());
+    crate::write::data_files(&mut files, &args.data);
+    for (role, path) in
+        [("--save-outputs", &args.save_outputs), ("--save-inputs", &args.save_inputs)]
+    {
+        if let Some(path) = path {
+            crate::write::polygraphy_output(&mut files, role, path);
+        }
+    }
+    crate::write::check(&files)?;
     let opened = backends::open(&args.model, &args.precision.lower())?;
     with_backend!(opened, b => run_with(b, args))
 }

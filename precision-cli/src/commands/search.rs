@@ -18,6 +18,36 @@ use crate::{display, write};
 
 /// Runs a search and prints (and optionally writes) its answer.
 pub fn run(args: &SearchArgs, algorithm: Algorithm, quiet: bool) -> anyhow::Result<Verdict> {
+    let journal = crate::journal::path_for(&args.journal, args.report.as_deref());
+    let mut files = precision_files::CommandFiles::new();
+    write::setup_files(&mut files, &args.setup);
+    for (role, path) in [("--report", &args.report), ("--html", &args.html)]
+        .into_iter()
+        .chain([("--save-model", &args.save_model)])
+    {
+        if let Some(path) = path {
+            files.output(role, path);
+        }
+    }
+    if let Some(path) = &journal {
+        files.output(
+            if args.journal.journal.is_some() {
+                "the journal"
+            } else {
+                "the default journal (next to --report; change it with --journal FILE or \
+                 --no-journal)"
+            },
+            path,
+        );
+    }
+    write::check(&files)?;
+    // Held until the report and the model are written.
+    let locked: Vec<(&str, &std::path::Path)> =
+        [("the journal", &journal), ("--report", &args.report)]
+            .into_iter()
+            .filter_map(|(role, path)| Some((role, path.as_deref()?)))
+            .collect();
+    let _locks = write::lock(&locked, args.journal.wait_lock)?;
     let opened = backends::open(&args.setup.model, &args.setup.precision.lower())?;
     with_backend!(opened, b => search_with(b, args, algorithm, quiet))
 }
@@ -28,9 +58,6 @@ fn search_with<B: Backend>(
     algorithm: Algorithm,
     quiet: bool,
 ) -> anyhow::Result<Verdict> {
-    for path in args.report.iter().chain(&args.html).chain(&args.save_model) {
-        crate::write::check_writable(path)?;
-    }
     let backend_name = backend.name().to_owned();
     let (network, plan, mut oracle) = super::oracle_for(backend, &args.setup)?;
     let jobs = args.jobs as usize;
