@@ -268,9 +268,10 @@ fn rejects_zero_dimensions() {
 #[test]
 fn rejects_sizes_past_memory() {
     let spec = |shape: &str, layers: usize| {
+        use std::fmt::Write as _;
         let mut text = format!("[[inputs]]\nname = \"x\"\nshape = {shape}\n");
         for l in 0..layers {
-            text.push_str(&format!("[[layers]]\nname = \"l{l}\"\n"));
+            writeln!(text, "[[layers]]\nname = \"l{l}\"").unwrap();
         }
         text
     };

@@ -8,7 +8,7 @@ use polygraphy_json::{DType, IterationResult, NamedTensors, read_inputs, read_ru
 
 const OUTPUT: &str = "save_infer_model/scale_0.tmp_1";
 
-/// The weights of the sample model's MatMul (`WEIGHTS` in generate.py).
+/// The weights of the sample model's `MatMul` (`WEIGHTS` in `generate.py`).
 const WEIGHTS: [[f64; 2]; 3] = [[1.5, -0.5], [-1.0, 2.0], [0.25, 0.75]];
 
 /// What the sample model computes: softmax(mean of each channel of `x` times `WEIGHTS`).

@@ -212,13 +212,13 @@ fn random_tensor(
     lo: f64,
     hi: f64,
 ) -> Result<Tensor, TryReserveError> {
+    fn array<T>(shape: &[usize], values: Vec<T>) -> ArrayD<T> {
+        ArrayD::from_shape_vec(IxDyn(shape), values).expect("length matches shape")
+    }
     // The caller checked the size with `byte_size`.
     let n = precision_core::element_count(shape).unwrap_or(0);
     let (a, b) = (lo.ceil() as i64, hi.floor() as i64);
     let int = |rng: &mut ChaCha8Rng| if b > a { rng.random_range(a..=b) } else { a };
-    fn array<T>(shape: &[usize], values: Vec<T>) -> ArrayD<T> {
-        ArrayD::from_shape_vec(IxDyn(shape), values).expect("length matches shape")
-    }
     Ok(match dtype {
         DType::F32 => Tensor::F32(array(shape, collect(n, || uniform(rng, lo, hi) as f32)?)),
         DType::F16 => {

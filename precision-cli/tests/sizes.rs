@@ -157,9 +157,10 @@ fn value_ranges_past_a_type_or_not_finite_are_refused() {
 }
 
 fn mock(dir: &Path, inputs: &str, layers: usize) -> PathBuf {
+    use std::fmt::Write as _;
     let mut spec = inputs.to_owned();
     for l in 0..layers {
-        spec.push_str(&format!("\n[[layers]]\nname = \"l{l}\"\n"));
+        writeln!(spec, "\n[[layers]]\nname = \"l{l}\"").unwrap();
     }
     let path = dir.join("big.toml");
     std::fs::write(&path, spec).unwrap();

@@ -15,7 +15,7 @@ fn dim() -> impl Strategy<Value = u128> {
         1 => prop_oneof![
             Just(i64::MAX as u128),
             Just(i64::MAX as u128 + 1),
-            Just(u64::MAX as u128),
+            Just(u128::from(u64::MAX)),
             Just(u128::from(u64::MAX) * 10),
         ],
     ]
