@@ -45,7 +45,7 @@ impl OnnxModel {
     pub fn from_bytes(bytes: &[u8], name: &Path, base: &Path) -> Result<Self> {
         let mut proto = ModelProto::parse_from_bytes(bytes)
             .map_err(|e| OnnxError::Decode { path: name.to_owned(), detail: e.to_string() })?;
-        check_complete(&proto)
+        check_complete(bytes, &proto)
             .map_err(|detail| OnnxError::Truncated { path: name.to_owned(), detail })?;
         load_external_data(&mut proto, base)?;
         sort_topologically(proto.graph.as_mut().expect("checked above"), &HashSet::new())?;
@@ -263,17 +263,24 @@ impl OnnxModel {
     }
 }
 
-/// What a model that decodes cannot lack, or what it lacks. A file cut at a field boundary
-/// still decodes: the fields after the cut are simply missing. Writers put the graph (field 7)
-/// before the opset imports (field 8), so a cut before the graph leaves no graph and a cut
-/// after it no opset import (the graph itself is length-delimited: a cut inside it does not
-/// decode).
-fn check_complete(proto: &ModelProto) -> std::result::Result<(), String> {
+/// Whether a model that decoded from `bytes` is whole, or what shows it is not. A file cut at
+/// a field boundary still decodes: the fields after the cut are simply missing. ONNX's writers
+/// put the graph (field 7) before the opset imports (field 8), so a cut before the graph leaves
+/// no graph and a cut after it no opset import. rust-protobuf also decodes a file cut inside
+/// its last field as if that field's last nested message ended there, so the top-level fields
+/// are checked to end within the file.
+fn check_complete(bytes: &[u8], proto: &ModelProto) -> std::result::Result<(), String> {
+    if let Some(field) = cut_field(bytes) {
+        return Err(format!("the file ends inside its {}", model_field_name(field)));
+    }
     let Some(graph) = proto.graph.as_ref() else {
         return Err("the file decodes but holds no graph".into());
     };
     if proto.opset_import.is_empty() {
         return Err("the model imports no opset (opset_import is missing)".into());
+    }
+    if let Some(o) = proto.opset_import.iter().find(|o| o.version <= 0) {
+        return Err(format!("the opset import of domain '{}' has no version", o.domain));
     }
     if !proto.opset_import.iter().any(|o| o.domain.is_empty() || o.domain == "ai.onnx")
         && uses_default_domain(graph)
@@ -292,6 +299,44 @@ fn check_complete(proto: &ModelProto) -> std::result::Result<(), String> {
         });
     }
     Ok(())
+}
+
+/// The number of the top-level field that `bytes` ends inside of (0 when it ends inside a
+/// field's key), or `None` when every top-level field ends within it.
+fn cut_field(bytes: &[u8]) -> Option<u32> {
+    let mut input = protobuf::CodedInputStream::from_bytes(bytes);
+    loop {
+        let tag = match input.read_raw_tag_or_eof() {
+            Ok(Some(tag)) => tag,
+            Ok(None) => return None,
+            Err(_) => return Some(0),
+        };
+        // An invalid wire type is a decode error, not a cut: leave it to the decoder.
+        let wire_type = protobuf::rt::WireType::new(tag & 7)?;
+        if input.skip_field(wire_type).is_err() {
+            return Some(tag >> 3);
+        }
+    }
+}
+
+/// A top-level field of `ModelProto` by number, for messages.
+fn model_field_name(number: u32) -> String {
+    let name = match number {
+        0 => return "last field's key".to_owned(),
+        1 => "ir_version",
+        2 => "producer_name",
+        3 => "producer_version",
+        4 => "domain",
+        5 => "model_version",
+        6 => "doc_string",
+        7 => "graph",
+        8 => "opset_import",
+        14 => "metadata_props",
+        20 => "training_info",
+        25 => "functions",
+        _ => return format!("field {number}"),
+    };
+    format!("{name} (field {number})")
 }
 
 /// Whether a node of `graph` or of its subgraphs is of the default domain.
@@ -508,9 +553,9 @@ impl ExternalData {
         let number = |key: &str| -> Result<Option<u64>> {
             field(key)
                 .map(|v| {
-                    v.trim().parse::<u64>().map_err(|_| {
-                        err(format!("its {key} '{v}' is not a non-negative integer"))
-                    })
+                    v.trim()
+                        .parse::<u64>()
+                        .map_err(|_| err(format!("its {key} '{v}' is not a non-negative integer")))
                 })
                 .transpose()
         };
@@ -518,9 +563,9 @@ impl ExternalData {
         let length = number("length")?;
         let (path, file, size) = self.open(&location).map_err(&err)?;
         let end = match length {
-            Some(length) => offset.checked_add(length).ok_or_else(|| {
-                err(format!("offset {offset} + length {length} overflows"))
-            })?,
+            Some(length) => offset
+                .checked_add(length)
+                .ok_or_else(|| err(format!("offset {offset} + length {length} overflows")))?,
             None => size,
         };
         if offset > size || end > size {
@@ -611,7 +656,8 @@ fn open_regular(path: &Path) -> std::result::Result<File, String> {
     let not_regular = |t: std::fs::FileType| {
         format!("{} is {}, not a regular file", path.display(), file_kind(t))
     };
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     if !meta.is_file() {
         return Err(not_regular(meta.file_type()));
     }
