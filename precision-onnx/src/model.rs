@@ -580,12 +580,8 @@ impl ExternalData {
         let mut data = Vec::new();
         data.try_reserve_exact(len)
             .map_err(|_| err(format!("cannot allocate {len} bytes for its data")))?;
-        let read = (|| {
-            let mut file: &File = file;
-            file.seek(SeekFrom::Start(offset))?;
-            file.take(len as u64).read_to_end(&mut data)
-        })()
-        .map_err(|e| err(format!("cannot read {}: {e}", path.display())))?;
+        let read = read_range(file, offset, len as u64, &mut data)
+            .map_err(|e| err(format!("cannot read {}: {e}", path.display())))?;
         if read != len {
             return Err(err(format!(
                 "{} ended after {read} of the {len} bytes at offset {offset} (did it shrink \
@@ -647,6 +643,17 @@ impl ExternalData {
         let (file, size) = &self.files[&path];
         Ok((path, file, *size))
     }
+}
+
+/// Appends at most `len` bytes of `file` from `offset` to `data`; returns how many.
+fn read_range(
+    mut file: &File,
+    offset: u64,
+    len: u64,
+    data: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    file.seek(SeekFrom::Start(offset))?;
+    file.take(len).read_to_end(data)
 }
 
 /// Opens `path` for reading if it is a regular file. The type is checked before opening, and
