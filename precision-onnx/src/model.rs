@@ -606,16 +606,13 @@ impl ExternalData {
                  (no absolute path, no '..')"
                 .to_owned());
         }
-        let folder = match &self.resolved {
-            Some(f) => f.clone(),
-            None => {
-                let f = std::fs::canonicalize(&self.folder).map_err(|e| {
-                    format!("cannot resolve the model's folder {}: {e}", self.folder.display())
-                })?;
-                self.resolved = Some(f.clone());
-                f
-            }
-        };
+        if self.resolved.is_none() {
+            let f = std::fs::canonicalize(&self.folder).map_err(|e| {
+                format!("cannot resolve the model's folder {}: {e}", self.folder.display())
+            })?;
+            self.resolved = Some(f);
+        }
+        let folder = self.resolved.clone().expect("resolved above");
         let given = self.folder.join(rel);
         let path = std::fs::canonicalize(folder.join(rel)).map_err(|e| {
             format!(

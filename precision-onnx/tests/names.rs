@@ -17,6 +17,36 @@ fn names(model: &OnnxModel) -> Vec<String> {
     LayerTable::build(model).layers.into_iter().map(|l| l.name).collect()
 }
 
+/// Collects, with each parent's layer name as the prefix: every node's own name, the (given,
+/// wanted) names of named nodes, and the names given to unnamed nodes.
+fn visit(
+    g: &GraphProto,
+    path: &[precision_onnx::layers::GraphStep],
+    prefix: &str,
+    by_place: &HashMap<(String, usize), String>,
+    real: &mut HashSet<String>,
+    wanted: &mut Vec<(String, String)>,
+    generated: &mut Vec<String>,
+) {
+    for (i, node) in g.node.iter().enumerate() {
+        let given = by_place[&(format!("{path:?}"), i)].clone();
+        if node.name.is_empty() {
+            generated.push(given.clone());
+        } else {
+            real.insert(node.name.clone());
+            wanted.push((given.clone(), format!("{prefix}{}", node.name)));
+        }
+        for (attr, gi, sub) in proto::subgraphs(node) {
+            let mut p = path.to_vec();
+            p.push(precision_onnx::layers::GraphStep { node: i, attr: attr.to_owned(), index: gi });
+            let list = node.attribute.iter().any(|a| a.name == attr && !a.graphs.is_empty());
+            let sub_prefix =
+                if list { format!("{given}/{attr}[{gi}]/") } else { format!("{given}/{attr}/") };
+            visit(sub, &p, &sub_prefix, by_place, real, wanted, generated);
+        }
+    }
+}
+
 /// Checks the naming rules on `model`: names unique; each named node under its own path name
 /// unless an earlier named node holds that very name; no other layer on a real node's name or
 /// on a named node's path name.
@@ -32,40 +62,6 @@ fn check_rules(model: &OnnxModel) {
     let mut real = HashSet::new(); // every node's own name
     let mut wanted = Vec::new(); // (layer name given, the path name wanted) of named nodes
     let mut generated = Vec::new();
-    fn visit(
-        g: &GraphProto,
-        path: &[precision_onnx::layers::GraphStep],
-        prefix: &str,
-        by_place: &HashMap<(String, usize), String>,
-        real: &mut HashSet<String>,
-        wanted: &mut Vec<(String, String)>,
-        generated: &mut Vec<String>,
-    ) {
-        for (i, node) in g.node.iter().enumerate() {
-            let given = by_place[&(format!("{path:?}"), i)].clone();
-            if node.name.is_empty() {
-                generated.push(given.clone());
-            } else {
-                real.insert(node.name.clone());
-                wanted.push((given.clone(), format!("{prefix}{}", node.name)));
-            }
-            for (attr, gi, sub) in proto::subgraphs(node) {
-                let mut p = path.to_vec();
-                p.push(precision_onnx::layers::GraphStep {
-                    node: i,
-                    attr: attr.to_owned(),
-                    index: gi,
-                });
-                let list = node.attribute.iter().any(|a| a.name == attr && !a.graphs.is_empty());
-                let sub_prefix = if list {
-                    format!("{given}/{attr}[{gi}]/")
-                } else {
-                    format!("{given}/{attr}/")
-                };
-                visit(sub, &p, &sub_prefix, by_place, real, wanted, generated);
-            }
-        }
-    }
     visit(model.graph(), &[], "", &by_place, &mut real, &mut wanted, &mut generated);
     let held: HashSet<&str> =
         wanted.iter().filter(|(g, w)| g == w).map(|(g, _)| g.as_str()).collect();
