@@ -25,6 +25,27 @@ pub enum OnnxError {
         /// What the protobuf decoder said.
         detail: String,
     },
+    /// The bytes decode but lack what every ONNX model has (a file cut at a field boundary).
+    #[error(
+        "{path}: the file looks truncated (or is not an ONNX model): {detail}; is the file \
+         complete?"
+    )]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// What is missing.
+        detail: String,
+    },
+    /// A tensor's external data cannot be read, or may not be.
+    #[error("tensor '{tensor}', external data '{location}': {detail}")]
+    ExternalData {
+        /// The tensor.
+        tensor: String,
+        /// Its `location` as written in the model.
+        location: String,
+        /// What is wrong.
+        detail: String,
+    },
     /// A structural problem in the model.
     #[error("{0}")]
     Invalid(String),

@@ -8,6 +8,7 @@ use precision_core::{Layer, Network, Precision, TensorInfo};
 
 use crate::expose::Fetch;
 use crate::model::OnnxModel;
+use crate::names::layer_names;
 use crate::proto;
 use crate::types::{TypeMap, infer_types};
 
@@ -71,7 +72,8 @@ pub type GraphPath = Vec<GraphStep>;
 #[derive(Debug, Clone)]
 pub struct OnnxLayer {
     /// The unique layer name: the node name, or `<op>_<position>` when the node has none;
-    /// subgraph layers are prefixed with the path through their parent node.
+    /// subgraph layers are prefixed with the path through their parent node. A generated
+    /// name never takes the name of a named node, nor the path name of one in a subgraph.
     pub name: String,
     /// The op type.
     pub op: String,
@@ -97,26 +99,17 @@ pub struct LayerTable {
     /// The layers.
     pub layers: Vec<OnnxLayer>,
     index: HashMap<(GraphPath, usize), usize>,
-    /// The layer names taken so far, to keep them unique across all graphs.
-    names: HashSet<String>,
 }
 
 impl LayerTable {
     /// Lists the layers of `model`.
     #[must_use]
     pub fn build(model: &OnnxModel) -> LayerTable {
-        let mut table =
-            LayerTable { layers: Vec::new(), index: HashMap::new(), names: HashSet::new() };
+        let mut table = LayerTable { layers: Vec::new(), index: HashMap::new() };
         let mut produced: HashSet<String> = model.real_inputs().map(|i| i.name.clone()).collect();
-        walk(
-            model.graph(),
-            &Vec::new(),
-            "",
-            &TypeMap::new(),
-            &HashSet::new(),
-            &mut produced,
-            &mut table,
-        );
+        let names = layer_names(model.graph());
+        let scope = Scope { types: &TypeMap::new(), consts: &HashSet::new(), names: &names };
+        walk(model.graph(), &Vec::new(), &scope, &mut produced, &mut table);
         table
     }
 
@@ -189,17 +182,25 @@ pub(crate) fn graph_key(path: &GraphPath) -> String {
     path.iter().map(|s| format!("{}.{}.{}", s.node, s.attr, s.index)).collect::<Vec<_>>().join("/")
 }
 
+/// What a graph's walk sees from the graphs around it.
+struct Scope<'a> {
+    /// Element types of the enclosing graphs' values.
+    types: &'a TypeMap,
+    /// Constants of the enclosing graphs.
+    consts: &'a HashSet<String>,
+    /// Every node's layer name (see [`layer_names`]).
+    names: &'a HashMap<(GraphPath, usize), String>,
+}
+
 /// Lists the layers of `graph` (and recursively its subgraphs) into `table`.
 fn walk(
     graph: &GraphProto,
     path: &GraphPath,
-    prefix: &str,
-    outer_types: &TypeMap,
-    outer_consts: &HashSet<String>,
+    outer: &Scope<'_>,
     produced: &mut HashSet<String>,
     table: &mut LayerTable,
 ) {
-    let types = infer_types(graph, outer_types);
+    let types = infer_types(graph, outer.types);
     let qualify = |name: &str, local: &HashSet<&str>| -> String {
         if path.is_empty() || !local.contains(name) {
             name.to_owned()
@@ -214,21 +215,12 @@ fn walk(
         .chain(graph.input.iter().map(|i| i.name.as_str()))
         .chain(graph.initializer.iter().map(|t| t.name.as_str()))
         .collect();
-    let mut consts: HashSet<String> = outer_consts.clone();
+    let mut consts: HashSet<String> = outer.consts.clone();
     consts.extend(graph.initializer.iter().map(|t| t.name.clone()));
     let mut shape_derived: HashSet<String> = HashSet::new();
     for (i, node) in graph.node.iter().enumerate() {
         let op = node.op_type.clone();
-        let base = if node.name.is_empty() { format!("{op}_{i}") } else { node.name.clone() };
-        let mut name = format!("{prefix}{base}");
-        if table.names.contains(&name) {
-            let mut k = 1;
-            while table.names.contains(&format!("{name}_{k}")) {
-                k += 1;
-            }
-            name = format!("{name}_{k}");
-        }
-        table.names.insert(name.clone());
+        let name = outer.names[&(path.clone(), i)].clone();
 
         let inputs: Vec<&str> =
             node.input.iter().map(String::as_str).filter(|n| !n.is_empty()).collect();
@@ -299,7 +291,7 @@ fn walk(
         let index = table.layers.len();
         table.index.insert((path.clone(), i), index);
         table.layers.push(OnnxLayer {
-            name: name.clone(),
+            name,
             op,
             graph: path.clone(),
             node: i,
@@ -310,17 +302,11 @@ fn walk(
             float_outputs,
         });
 
+        let inner = Scope { types: &types, consts: &consts, names: outer.names };
         for (attr_name, gi, sub) in proto::subgraphs(node) {
             let mut sub_path = path.clone();
             sub_path.push(GraphStep { node: i, attr: attr_name.to_owned(), index: gi });
-            let sub_prefix = if gi == 0
-                && node.attribute.iter().all(|a| a.name != attr_name || a.graphs.is_empty())
-            {
-                format!("{name}/{attr_name}/")
-            } else {
-                format!("{name}/{attr_name}[{gi}]/")
-            };
-            walk(sub, &sub_path, &sub_prefix, &types, &consts, produced, table);
+            walk(sub, &sub_path, &inner, produced, table);
         }
     }
 }

@@ -1,8 +1,10 @@
 //! Loading and writing ONNX models: external data, `--input-shapes`, opsets.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::path::Path;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
 
 use indexmap::IndexMap;
@@ -43,20 +45,10 @@ impl OnnxModel {
     pub fn from_bytes(bytes: &[u8], name: &Path, base: &Path) -> Result<Self> {
         let mut proto = ModelProto::parse_from_bytes(bytes)
             .map_err(|e| OnnxError::Decode { path: name.to_owned(), detail: e.to_string() })?;
-        let Some(graph) = proto.graph.as_mut() else {
-            return Err(OnnxError::Decode {
-                path: name.to_owned(),
-                detail: "the file decodes but holds no graph".into(),
-            });
-        };
-        if graph.node.is_empty() && graph.output.is_empty() {
-            return Err(OnnxError::Decode {
-                path: name.to_owned(),
-                detail: "the graph has no nodes and no outputs".into(),
-            });
-        }
-        load_external_data(graph, base)?;
-        sort_topologically(graph, &HashSet::new())?;
+        check_complete(bytes, &proto)
+            .map_err(|detail| OnnxError::Truncated { path: name.to_owned(), detail })?;
+        load_external_data(&mut proto, base)?;
+        sort_topologically(proto.graph.as_mut().expect("checked above"), &HashSet::new())?;
         let model = OnnxModel { proto };
         model.check_opset()?;
         Ok(model)
@@ -271,6 +263,91 @@ impl OnnxModel {
     }
 }
 
+/// Whether a model that decoded from `bytes` is whole, or what shows it is not. A file cut at
+/// a field boundary still decodes: the fields after the cut are simply missing. ONNX's writers
+/// put the graph (field 7) before the opset imports (field 8), so a cut before the graph leaves
+/// no graph and a cut after it no opset import. rust-protobuf also decodes a file cut inside
+/// its last field as if that field's last nested message ended there, so the top-level fields
+/// are checked to end within the file.
+fn check_complete(bytes: &[u8], proto: &ModelProto) -> std::result::Result<(), String> {
+    if let Some(field) = cut_field(bytes) {
+        return Err(format!("the file ends inside its {}", model_field_name(field)));
+    }
+    let Some(graph) = proto.graph.as_ref() else {
+        return Err("the file decodes but holds no graph".into());
+    };
+    if proto.opset_import.is_empty() {
+        return Err("the model imports no opset (opset_import is missing)".into());
+    }
+    if let Some(o) = proto.opset_import.iter().find(|o| o.version <= 0) {
+        return Err(format!("the opset import of domain '{}' has no version", o.domain));
+    }
+    if !proto.opset_import.iter().any(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        && uses_default_domain(graph)
+    {
+        let domains: Vec<&str> = proto.opset_import.iter().map(|o| o.domain.as_str()).collect();
+        return Err(format!(
+            "its nodes use ai.onnx operators, but it imports no ai.onnx opset (only {})",
+            domains.join(", ")
+        ));
+    }
+    if graph.output.is_empty() {
+        return Err(if graph.node.is_empty() {
+            "the graph has no nodes and no outputs".into()
+        } else {
+            "the graph has no outputs".into()
+        });
+    }
+    Ok(())
+}
+
+/// The number of the top-level field that `bytes` ends inside of (0 when it ends inside a
+/// field's key), or `None` when every top-level field ends within it.
+fn cut_field(bytes: &[u8]) -> Option<u32> {
+    let mut input = protobuf::CodedInputStream::from_bytes(bytes);
+    loop {
+        let tag = match input.read_raw_tag_or_eof() {
+            Ok(Some(tag)) => tag,
+            Ok(None) => return None,
+            Err(_) => return Some(0),
+        };
+        // An invalid wire type is a decode error, not a cut: leave it to the decoder.
+        let wire_type = protobuf::rt::WireType::new(tag & 7)?;
+        if input.skip_field(wire_type).is_err() {
+            return Some(tag >> 3);
+        }
+    }
+}
+
+/// A top-level field of `ModelProto` by number, for messages.
+fn model_field_name(number: u32) -> String {
+    let name = match number {
+        0 => return "last field's key".to_owned(),
+        1 => "ir_version",
+        2 => "producer_name",
+        3 => "producer_version",
+        4 => "domain",
+        5 => "model_version",
+        6 => "doc_string",
+        7 => "graph",
+        8 => "opset_import",
+        14 => "metadata_props",
+        20 => "training_info",
+        25 => "functions",
+        _ => return format!("field {number}"),
+    };
+    format!("{name} (field {number})")
+}
+
+/// Whether a node of `graph` or of its subgraphs is of the default domain.
+fn uses_default_domain(graph: &GraphProto) -> bool {
+    graph.node.iter().any(|n| {
+        n.domain.is_empty()
+            || n.domain == "ai.onnx"
+            || proto::subgraphs(n).any(|(_, _, g)| uses_default_domain(g))
+    })
+}
+
 /// Puts the nodes of `graph` (and of every subgraph) in topological order, keeping the file's
 /// order where it already is one (ONNX requires sorted graphs, but not every exporter obeys).
 /// `outer` holds the names visible from enclosing graphs. A node holding subgraphs comes after
@@ -426,74 +503,258 @@ fn shape_text(dims: &[Dimension]) -> String {
     format!("[{}]", parts.join(","))
 }
 
-/// Reads every external-data tensor of `graph` (and its subgraphs) into memory.
-fn load_external_data(graph: &mut GraphProto, base: &Path) -> Result<()> {
-    for t in &mut graph.initializer {
-        load_tensor(t, base)?;
+/// The external data files of one model, each opened once and read by range (a file holding
+/// many tensors is read once in all, not once per tensor).
+///
+/// A tensor's `location` must name a regular file inside the model's folder: an absolute path,
+/// a `..` step or a symbolic link that leads out of the folder is refused, as is anything but
+/// a regular file (a FIFO cannot hang the load, a device cannot fill memory), and the byte
+/// range is checked against the file's size before anything is read.
+struct ExternalData {
+    /// The model's folder, as given.
+    folder: PathBuf,
+    /// The model's folder with symbolic links resolved, once a tensor needs it.
+    resolved: Option<PathBuf>,
+    /// The files opened so far, by resolved path, with their sizes.
+    files: HashMap<PathBuf, (File, u64)>,
+}
+
+impl ExternalData {
+    fn new(folder: &Path) -> Self {
+        let folder =
+            if folder.as_os_str().is_empty() { PathBuf::from(".") } else { folder.to_owned() };
+        ExternalData { folder, resolved: None, files: HashMap::new() }
     }
-    for node in &mut graph.node {
-        for a in &mut node.attribute {
-            if let Some(t) = a.t.as_mut() {
-                load_tensor(t, base)?;
-            }
-            for t in &mut a.tensors {
-                load_tensor(t, base)?;
-            }
-            if let Some(g) = a.g.as_mut() {
-                load_external_data(g, base)?;
-            }
-            for g in &mut a.graphs {
-                load_external_data(g, base)?;
-            }
+
+    /// Reads `t`'s external data into `raw_data`, if it has any.
+    fn read_tensor(&mut self, t: &mut TensorProto) -> Result<()> {
+        if t.data_location.enum_value() != Ok(DataLocation::EXTERNAL) {
+            return Ok(());
+        }
+        let field = |key: &str| t.external_data.iter().find(|e| e.key == key).map(|e| &e.value);
+        let Some(location) = field("location").cloned() else {
+            return Err(OnnxError::Invalid(format!(
+                "tensor '{}': external data without a location",
+                t.name
+            )));
+        };
+        let err = |detail: String| OnnxError::ExternalData {
+            tensor: t.name.clone(),
+            location: location.clone(),
+            detail,
+        };
+        let number = |key: &str| -> Result<Option<u64>> {
+            field(key)
+                .map(|v| {
+                    v.trim()
+                        .parse::<u64>()
+                        .map_err(|_| err(format!("its {key} '{v}' is not a non-negative integer")))
+                })
+                .transpose()
+        };
+        let offset = number("offset")?.unwrap_or(0);
+        let length = number("length")?;
+        let (path, file, size) = self.open(&location).map_err(&err)?;
+        let end = match length {
+            Some(length) => offset
+                .checked_add(length)
+                .ok_or_else(|| err(format!("offset {offset} + length {length} overflows")))?,
+            None => size,
+        };
+        if offset > size || end > size {
+            return Err(err(format!(
+                "bytes {offset}..{end} lie outside {} ({size} bytes): the data file does not \
+                 belong to this model, or it is incomplete",
+                path.display()
+            )));
+        }
+        let len = usize::try_from(end - offset)
+            .map_err(|_| err(format!("{} bytes do not fit in memory", end - offset)))?;
+        let mut data = Vec::new();
+        data.try_reserve_exact(len)
+            .map_err(|_| err(format!("cannot allocate {len} bytes for its data")))?;
+        let read = read_range(file, offset, len as u64, &mut data)
+            .map_err(|e| err(format!("cannot read {}: {e}", path.display())))?;
+        if read != len {
+            return Err(err(format!(
+                "{} ended after {read} of the {len} bytes at offset {offset} (did it shrink \
+                 while loading?)",
+                path.display()
+            )));
+        }
+        t.raw_data = data;
+        t.external_data.clear();
+        t.data_location = EnumOrUnknown::new(DataLocation::DEFAULT);
+        Ok(())
+    }
+
+    /// The file at `location` (opened once per resolved path), its resolved path and size; or
+    /// what is wrong with it.
+    fn open(&mut self, location: &str) -> std::result::Result<(PathBuf, &File, u64), String> {
+        let rel = Path::new(location);
+        if location.is_empty()
+            || rel.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+        {
+            return Err("the location must be a relative path inside the model's folder \
+                 (no absolute path, no '..')"
+                .to_owned());
+        }
+        if self.resolved.is_none() {
+            let f = std::fs::canonicalize(&self.folder).map_err(|e| {
+                format!("cannot resolve the model's folder {}: {e}", self.folder.display())
+            })?;
+            self.resolved = Some(f);
+        }
+        let folder = self.resolved.clone().expect("resolved above");
+        let given = self.folder.join(rel);
+        let path = std::fs::canonicalize(folder.join(rel)).map_err(|e| {
+            format!(
+                "cannot open {} ({e}); keep the data file in the model's folder",
+                given.display()
+            )
+        })?;
+        if !path.starts_with(&folder) {
+            return Err(format!(
+                "{} resolves to {}, outside the model's folder {}: a symbolic link leads out \
+                 of it. External data must stay inside the model's folder; copy the file there",
+                given.display(),
+                path.display(),
+                folder.display()
+            ));
+        }
+        if !self.files.contains_key(&path) {
+            let file = open_regular(&path)?;
+            let size = file
+                .metadata()
+                .map_err(|e| format!("cannot read the size of {}: {e}", path.display()))?
+                .len();
+            self.files.insert(path.clone(), (file, size));
+        }
+        let (file, size) = &self.files[&path];
+        Ok((path, file, *size))
+    }
+}
+
+/// Appends at most `len` bytes of `file` from `offset` to `data`; returns how many.
+fn read_range(
+    mut file: &File,
+    offset: u64,
+    len: u64,
+    data: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    file.seek(SeekFrom::Start(offset))?;
+    file.take(len).read_to_end(data)
+}
+
+/// Opens `path` for reading if it is a regular file. The type is checked before opening, and
+/// again on the open handle; on Unix the open does not block (a FIFO put in its place cannot
+/// hang the load) and does not follow a symbolic link put in its place.
+fn open_regular(path: &Path) -> std::result::Result<File, String> {
+    let not_regular = |t: std::fs::FileType| {
+        format!("{} is {}, not a regular file", path.display(), file_kind(t))
+    };
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(not_regular(meta.file_type()));
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW);
+    }
+    let file = options.open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let meta = file.metadata().map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(not_regular(meta.file_type()));
+    }
+    Ok(file)
+}
+
+/// What a file that is not a regular file is, for messages.
+fn file_kind(t: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if t.is_dir() { "a folder" } else { "something else" }
+}
+
+/// Reads every external-data tensor of `model` (graphs, subgraphs, functions, training
+/// graphs; sparse tensors too) into memory.
+fn load_external_data(model: &mut ModelProto, base: &Path) -> Result<()> {
+    let mut data = ExternalData::new(base);
+    if let Some(graph) = model.graph.as_mut() {
+        graph_external_data(graph, &mut data)?;
+    }
+    for info in &mut model.training_info {
+        for g in [info.initialization.as_mut(), info.algorithm.as_mut()].into_iter().flatten() {
+            graph_external_data(g, &mut data)?;
+        }
+    }
+    for f in &mut model.functions {
+        for node in &mut f.node {
+            node_external_data(node, &mut data)?;
         }
     }
     Ok(())
 }
 
-fn load_tensor(t: &mut TensorProto, base: &Path) -> Result<()> {
-    if t.data_location.enum_value() != Ok(DataLocation::EXTERNAL) {
-        return Ok(());
+fn graph_external_data(graph: &mut GraphProto, data: &mut ExternalData) -> Result<()> {
+    for t in &mut graph.initializer {
+        data.read_tensor(t)?;
     }
-    let field = |key: &str| t.external_data.iter().find(|e| e.key == key).map(|e| e.value.clone());
-    let invalid = |what: String| OnnxError::Invalid(format!("tensor '{}': {what}", t.name));
-    let location =
-        field("location").ok_or_else(|| invalid("external data without a location".into()))?;
-    let offset: u64 = match field("offset") {
-        Some(v) => v.parse().map_err(|_| invalid(format!("bad external data offset '{v}'")))?,
-        None => 0,
-    };
-    let length: Option<u64> = match field("length") {
-        Some(v) => Some(v.parse().map_err(|_| invalid(format!("bad external data length '{v}'")))?),
-        None => None,
-    };
-    let rel = Path::new(&location);
-    if rel.is_absolute() || rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
-        return Err(invalid(format!(
-            "external data location '{location}' must be a relative path inside the model's folder"
-        )));
+    for s in &mut graph.sparse_initializer {
+        sparse_external_data(s, data)?;
     }
-    let file = base.join(rel);
-    let bytes = std::fs::read(&file).map_err(|e| {
-        invalid(format!(
-            "cannot read its external data file {} ({e}); keep the data file next to the model",
-            file.display()
-        ))
-    })?;
-    let start = offset as usize;
-    let end = match length {
-        Some(len) => start.saturating_add(len as usize),
-        None => bytes.len(),
-    };
-    if start > bytes.len() || end > bytes.len() {
-        return Err(invalid(format!(
-            "external data range {start}..{end} lies outside {} ({} bytes)",
-            file.display(),
-            bytes.len()
-        )));
+    for node in &mut graph.node {
+        node_external_data(node, data)?;
     }
-    t.raw_data = bytes[start..end].to_vec();
-    t.external_data.clear();
-    t.data_location = EnumOrUnknown::new(DataLocation::DEFAULT);
+    Ok(())
+}
+
+fn node_external_data(node: &mut onnx_protobuf::NodeProto, data: &mut ExternalData) -> Result<()> {
+    for a in &mut node.attribute {
+        if let Some(t) = a.t.as_mut() {
+            data.read_tensor(t)?;
+        }
+        for t in &mut a.tensors {
+            data.read_tensor(t)?;
+        }
+        if let Some(s) = a.sparse_tensor.as_mut() {
+            sparse_external_data(s, data)?;
+        }
+        for s in &mut a.sparse_tensors {
+            sparse_external_data(s, data)?;
+        }
+        if let Some(g) = a.g.as_mut() {
+            graph_external_data(g, data)?;
+        }
+        for g in &mut a.graphs {
+            graph_external_data(g, data)?;
+        }
+    }
+    Ok(())
+}
+
+fn sparse_external_data(
+    s: &mut onnx_protobuf::SparseTensorProto,
+    data: &mut ExternalData,
+) -> Result<()> {
+    for t in [s.values.as_mut(), s.indices.as_mut()].into_iter().flatten() {
+        data.read_tensor(t)?;
+    }
     Ok(())
 }
 

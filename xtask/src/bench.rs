@@ -4,6 +4,8 @@
 //!   the same comparison the way Polygraphy does (same run, same machine);
 //! - search overhead on a 10,000-layer mock (bisect, worst-first) and the heap kept per check;
 //! - the mock backend and the Polygraphy JSON reader/writer;
+//! - loading an ONNX model with 200 tensors of external data in one 400 MB file, against the
+//!   same model with its weights embedded;
 //! - the ONNX Runtime backend on real models: one check (rewrite, session, run, compare)
 //!   against one plain inference and against Polygraphy doing the same check in Python,
 //!   calibration, and a whole INT8 bisect;
@@ -46,6 +48,8 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     println!("{mock_out}");
     crate::step("criterion: Polygraphy JSON read/write");
     cmd!(sh, "cargo bench --package polygraphy-json").run()?;
+    crate::step("criterion: ONNX loading, 200 tensors of external data in one 400 MB file");
+    cmd!(sh, "cargo bench --package precision-onnx --bench load").run()?;
 
     crate::step("criterion: ONNX Runtime backend on real models");
     let python = crate::python::ensure_venv(sh)?;
@@ -109,6 +113,7 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     }
 
     onnxrt_tables(&results, ort_baseline.as_ref());
+    onnx_load_table(&results);
 
     println!("\n=== search overhead, 10,000-layer mock, zero build time; target < 1 s ===");
     for name in ["bisect", "worst_first"] {
@@ -212,6 +217,24 @@ fn onnxrt_tables(results: &BTreeMap<String, Figures>, baseline: Option<&Value>) 
             fmt(ms(format!("onnxrt_{tag}/bisect_int8_search")))
         );
     }
+}
+
+/// Loading 200 external-data tensors from one 400 MB file against loading the same weights
+/// embedded in the model (same run); target: within 2x.
+fn onnx_load_table(results: &BTreeMap<String, Figures>) {
+    let get = |name: &str| results.get(&format!("onnx_load_200_tensors_400MB/{name}"));
+    let (Some(external), Some(embedded)) = (get("external_one_file"), get("embedded")) else {
+        return;
+    };
+    println!(
+        "\n=== ONNX loading: 200 tensors of external data in one 400 MB file; target <= 2x ==="
+    );
+    println!(
+        "external {}   embedded {}   external/embedded {:.2}x",
+        human_time(external.mean_ns),
+        human_time(embedded.mean_ns),
+        external.mean_ns / embedded.mean_ns
+    );
 }
 
 /// One benchmark's figures.
