@@ -13,6 +13,7 @@ use precision_core::{Algorithm, Backend, NamedTensors, Network, Precision, Preci
 
 use crate::Verdict;
 use crate::args::{CheckSetup, Cli, Command, PrecisionArgs};
+use crate::console::errln;
 use crate::{golden, inputs};
 
 /// Runs the subcommand.
@@ -61,7 +62,7 @@ fn calibrate_if_int8<B: Backend>(
 ) -> anyhow::Result<()> {
     if lower.contains(&Precision::Int8) {
         if let Some(message) = backend.calibrate(feeds).context("INT8 calibration failed")? {
-            eprintln!("{message}");
+            errln!("{message}");
         }
     }
     Ok(())
@@ -75,6 +76,6 @@ fn save_model<B: Backend>(
 ) -> anyhow::Result<()> {
     let bytes = backend.export_model(plan).context("cannot write the model")?;
     crate::write::atomically(path, &bytes)?;
-    eprintln!("mixed-precision model written to {}", path.display());
+    errln!("mixed-precision model written to {}", path.display());
     Ok(())
 }
