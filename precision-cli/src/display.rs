@@ -230,18 +230,19 @@ fn tool_values(network: &Network, set: &LayerSet, higher: Precision) -> String {
         let _ = write!(
             text,
             "\ntrtexec: --precisionConstraints=obey {} {}",
-            shell_word_elided(&format!("--layerPrecisions={precisions}")),
-            shell_word_elided(&format!(
+            // Escaped first: a line break in a name must not end the console line.
+            shell_word_elided(&escape(&format!("--layerPrecisions={precisions}"))),
+            shell_word_elided(&escape(&format!(
                 "--layerOutputTypes={}",
                 trtexec_layer_output_types(network, set, higher)
-            ))
+            )))
         );
     }
     let unnamed: Vec<String> = set
         .iter()
         .filter_map(|i| {
             let name = &network.layers[i].name;
-            trtexec_cannot_name(name).map(|why| format!("{} (#{i}: {why})", shell_quote(name)))
+            trtexec_cannot_name(name).map(|why| format!("'{}' (#{i}: {why})", escape(name)))
         })
         .collect();
     if !unnamed.is_empty() {

@@ -47,6 +47,7 @@ fn oracle_for<B: Backend>(
     let feeds = inputs::obtain(&network, &setup.data)?;
     calibrate_if_int8(&mut backend, &plan.lower, &feeds)?;
     let goldens = golden::load(&setup.golden)?;
+    golden::refuse_nan(&goldens, &network.outputs, &setup.golden)?;
     let oracle =
         BackendOracle::new(backend, plan.clone(), feeds, goldens, config).with_context(|| {
             format!("golden outputs in {} do not fit the model", setup.golden.display())
