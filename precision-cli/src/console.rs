@@ -94,11 +94,35 @@ static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 /// A closed pipe is a normal end: this and every later call write nothing and succeed. Any
 /// other failure (a full disk, `/dev/full`) is an error that says standard output failed.
 pub fn out(text: &str) -> anyhow::Result<()> {
+    out_exact(&escape_lines(text))
+}
+
+/// JSON text for the console: every hidden character still raw in it (`serde_json` leaves DEL,
+/// C1 controls and bidirectional formatting as they are) written as a `\uXXXX` escape, which
+/// JSON reads back as the same character.
+pub fn json_for_console(json: &str) -> Cow<'_, str> {
+    use std::fmt::Write as _;
+    if !json.chars().any(is_hidden) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if is_hidden(c) {
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Writes `text` and a line break to standard output as it is, as [`out`] does otherwise.
+pub fn out_exact(text: &str) -> anyhow::Result<()> {
     if STDOUT_CLOSED.load(Ordering::Relaxed) {
         return Ok(());
     }
     let mut stdout = std::io::stdout().lock();
-    let written = writeln!(stdout, "{}", escape_lines(text)).and_then(|()| stdout.flush());
+    let written = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
     match written {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
@@ -156,6 +180,17 @@ mod tests {
     }
 
     #[test]
+    fn json_for_the_console_reads_back_the_same() {
+        let names = ["a\u{1b}[2J", "b\u{202e}c", "d\u{7f}\u{85}", "e\nf", "plain"];
+        let json = serde_json::to_string(&names).unwrap();
+        let safe = json_for_console(&json);
+        assert!(!safe.chars().any(is_hidden), "{safe}");
+        let back: Vec<String> = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back, names);
+        assert!(matches!(json_for_console("[\"x\"]"), Cow::Borrowed(_)));
+    }
+
+    #[test]
     fn every_hidden_character_is_escaped_and_nothing_else() {
         for code in 0..0x3000_u32 {
             let Some(c) = char::from_u32(code) else { continue };
@@ -207,7 +242,7 @@ mod tests {
             assert_eq!(through_sh(&format!("{quoted}")), format!("{name}\n"), "{name}");
         }
         let all: Vec<String> = hostile.iter().map(|n| shell_quote(n).into_owned()).collect();
-        let expected: String = hostile.iter().map(|n| format!("{n}\n")).collect();
+        let expected: String = hostile.iter().flat_map(|n| [n.as_str(), "\n"]).collect();
         assert_eq!(through_sh(&all.join(" ")), expected);
         assert!(!marker.exists(), "a quoted name ran a command");
         assert_eq!(shell_quote("conv_1/Relu:0,x=1"), "conv_1/Relu:0,x=1");

@@ -91,19 +91,19 @@ mod tests {
 
     #[test]
     fn nan_in_any_float_type_is_found_with_its_index() {
-        let mut a = ArrayD::<f32>::zeros(IxDyn(&[2, 3]));
-        a[[1, 2]] = f32::NAN;
-        a[[1, 0]] = f32::NAN;
-        assert_eq!(nan_count(&Tensor::F32(a)), (2, Some(3)));
+        let mut floats = ArrayD::<f32>::zeros(IxDyn(&[2, 3]));
+        floats[[1, 2]] = f32::NAN;
+        floats[[1, 0]] = f32::NAN;
+        assert_eq!(nan_count(&Tensor::F32(floats)), (2, Some(3)));
         assert_eq!(unravel(3, &[2, 3]), [1, 0]);
         assert_eq!(unravel(0, &[]), Vec::<usize>::new());
-        let h = ArrayD::from_elem(IxDyn(&[4]), half::f16::NAN);
-        assert_eq!(nan_count(&Tensor::F16(h)), (4, Some(0)));
-        let b = ArrayD::from_elem(IxDyn(&[1]), half::bf16::NAN);
-        assert_eq!(nan_count(&Tensor::BF16(b)), (1, Some(0)));
-        let d = ArrayD::from_elem(IxDyn(&[3]), f64::INFINITY);
-        assert_eq!(nan_count(&Tensor::F64(d)), (0, None));
-        let i = ArrayD::from_elem(IxDyn(&[3]), 7_i64);
-        assert_eq!(nan_count(&Tensor::I64(i)), (0, None));
+        let halves = ArrayD::from_elem(IxDyn(&[4]), half::f16::NAN);
+        assert_eq!(nan_count(&Tensor::F16(halves)), (4, Some(0)));
+        let brains = ArrayD::from_elem(IxDyn(&[1]), half::bf16::NAN);
+        assert_eq!(nan_count(&Tensor::BF16(brains)), (1, Some(0)));
+        let doubles = ArrayD::from_elem(IxDyn(&[3]), f64::INFINITY);
+        assert_eq!(nan_count(&Tensor::F64(doubles)), (0, None));
+        let ints = ArrayD::from_elem(IxDyn(&[3]), 7_i64);
+        assert_eq!(nan_count(&Tensor::I64(ints)), (0, None));
     }
 }

@@ -9,6 +9,7 @@
 //! Needs `PRECISION_PYTHON` (any Python 3.7+; `cargo xtask ci` sets it) for the checks against
 //! Python's `re` and string literals; without it those tests fail and say so.
 
+use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -46,7 +47,9 @@ fn toml_str(s: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
             c => out.push(c),
         }
     }
@@ -61,10 +64,11 @@ fn chain(dir: &Path, names: &[&str]) -> (PathBuf, PathBuf) {
         "name = \"hostile\"\nnoise = \"constant\"\n\n[[inputs]]\nname = \"x\"\nshape = [1, 4]\n",
     );
     for name in names {
-        spec.push_str(&format!(
+        let _ = write!(
+            spec,
             "\n[[layers]]\nname = {}\nop = \"Conv\"\nerror = {{ int8 = 0.05 }}\n",
             toml_str(name)
-        ));
+        );
     }
     let model = dir.join("hostile.toml");
     std::fs::write(&model, spec).unwrap();
@@ -265,7 +269,13 @@ fn control_characters_never_reach_the_console_raw() {
     let unknown =
         precision(&["check", s(&model), "--golden", s(&golden), "--mark", "nope\u{1b}[2J"]);
     assert_eq!(code(&unknown), 2, "{}", text(&unknown));
-    for out in [&searched, &layers, &checked, &unknown] {
+    let json_layers = precision(&["layers", s(&model), "--json"]);
+    assert_eq!(code(&json_layers), 0, "{}", text(&json_layers));
+    let listed: serde_json::Value = serde_json::from_slice(&json_layers.stdout).unwrap();
+    let listed: Vec<&str> =
+        listed.as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
+    assert_eq!(listed, names, "the JSON listing keeps exact names");
+    for out in [&searched, &layers, &json_layers, &checked, &unknown] {
         let console = text(out);
         assert_eq!(raw_controls(&console), Vec::<char>::new(), "{console}");
     }
@@ -375,7 +385,7 @@ fn big_network(dir: &Path) -> PathBuf {
     let names: Vec<String> = (0..4000).map(|i| format!("block{}/conv{}", i / 10, i % 10)).collect();
     let mut spec = String::from("[[inputs]]\nname = \"x\"\nshape = [1, 2]\n");
     for name in &names {
-        spec.push_str(&format!("\n[[layers]]\nname = \"{name}\"\n"));
+        let _ = write!(spec, "\n[[layers]]\nname = \"{name}\"\n");
     }
     let model = dir.join("big.toml");
     std::fs::write(&model, spec).unwrap();

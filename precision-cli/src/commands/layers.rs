@@ -12,8 +12,9 @@ pub fn run(args: &LayersArgs) -> anyhow::Result<Verdict> {
     let opened = backends::open(&args.model, &args.precision.lower())?;
     let network = with_backend!(opened, b => b.network().clone());
     if args.json {
-        // JSON escapes control characters itself and keeps names exact.
-        outln!("{}", serde_json::to_string_pretty(&network.layers)?);
+        // Exact names, with every hidden character as a JSON escape.
+        let json = serde_json::to_string_pretty(&network.layers)?;
+        crate::console::out_exact(&crate::console::json_for_console(&json))?;
         return Ok(Verdict::Success);
     }
     let names: Vec<_> = network.layers.iter().map(|l| escape(&l.name)).collect();
