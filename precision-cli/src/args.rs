@@ -455,9 +455,18 @@ pub struct CheckArgs {
     /// Model, precisions, comparator, inputs and goldens.
     #[command(flatten)]
     pub setup: CheckSetup,
-    /// Layers to keep in the higher precision, by name (or `#INDEX`).
-    #[arg(long, value_delimiter = ',', value_name = "NAME[,NAME...]")]
+    /// Layers to keep in the higher precision, by name; repeat it, or separate names with ','
+    /// (a value that is exactly a layer's name is that layer). Names with ',' or surrounding
+    /// spaces: use --mark-file. `#INDEX` still works when no layer is named so.
+    #[arg(long, value_name = "NAME[,NAME...]")]
     pub mark: Vec<String>,
+    /// Layers to keep in the higher precision, by index (`precision layers`): 3,7 or 3-7.
+    #[arg(long, value_name = "I[,I-J...]")]
+    pub mark_index: Vec<String>,
+    /// A file of layer names to keep in the higher precision, one exact name per line (nothing
+    /// trimmed but the line ending; empty lines skipped).
+    #[arg(long, value_name = "FILE")]
+    pub mark_file: Option<PathBuf>,
     /// Write the checked plan as a mixed-precision ONNX model.
     #[arg(long, value_name = "FILE")]
     pub save_model: Option<PathBuf>,

@@ -4,8 +4,10 @@ use std::fmt::Write as _;
 
 use precision_core::{
     Algorithm, Direction, Iteration, LayerSet, Network, OutputComparison, Precision, SearchOutcome,
-    trtexec_layer_output_types, trtexec_layer_precisions,
+    modelopt_pattern, trtexec_cannot_name, trtexec_layer_output_types, trtexec_layer_precisions,
 };
+
+use crate::console::{escape, needs_escape, python_str, shell_quote};
 
 /// How many layer names a console line lists before eliding the rest.
 const NAMES_SHOWN: usize = 12;
@@ -21,7 +23,7 @@ pub fn layer_names(network: &Network, set: &LayerSet) -> String {
         if k > 0 {
             out.push_str(", ");
         }
-        let _ = write!(out, "{} (#{i})", network.layers[i].name);
+        let _ = write!(out, "{} (#{i})", escape(&network.layers[i].name));
     }
     out
 }
@@ -60,11 +62,11 @@ pub fn outputs_summary(outputs: &[OutputComparison]) -> String {
         .iter()
         .map(|o| {
             let verdict = if o.passed { "ok" } else { "FAIL" };
+            let name = escape(&o.name);
             match &o.mismatch {
-                Some(why) => format!("{}: {verdict} ({why})", o.name),
+                Some(why) => format!("{name}: {verdict} ({})", escape(why)),
                 None => format!(
-                    "{}: {verdict}, needs atol {} or rtol {} ({})",
-                    o.name,
+                    "{name}: {verdict}, needs atol {} or rtol {} ({})",
                     number(o.required_atol),
                     number(o.required_rtol),
                     o.stat
@@ -90,12 +92,12 @@ pub fn check_line(
         it.duration.as_secs_f64()
     );
     if let Some(err) = &it.build_error {
-        let _ = write!(line, " | build failed: {err}");
+        let _ = write!(line, " | build failed: {}", escape(err));
     } else if !it.outputs.is_empty() {
         let _ = write!(line, " | {}", outputs_summary(&it.outputs));
     }
     for d in &it.deviations {
-        let _ = write!(line, "\n    warning: {d}");
+        let _ = write!(line, "\n    warning: {}", escape(d));
     }
     line
 }
@@ -115,27 +117,24 @@ pub fn number(x: f64) -> String {
     }
 }
 
-/// The final answer of a search, for the console.
+/// The final answer of a search, for the console. `journaled`: whether a check journal recorded
+/// the checks (a rerun then continues from it).
 pub fn answer(
     network: &Network,
     outcome: &SearchOutcome,
     higher: Precision,
     lowest: Precision,
+    journaled: bool,
 ) -> String {
     let Some(set) = &outcome.answer else {
         if let Some(floor) = outcome.noise_floor.as_ref().filter(|f| !f.passed) {
-            return format!(
-                "No configuration can pass: even with every markable layer in {higher} the \
-                 outputs differ from the goldens ({}). The tolerance is below the backend's own \
-                 noise: loosen --atol/--rtol, or use --auto-tolerance F to set them to F times \
-                 this floor.",
-                outputs_summary(&floor.outputs)
-            );
+            return floor_failure(&floor.outputs, higher);
         }
         if let Some(reason) = &outcome.stop_reason {
             return format!(
-                "Stopped early ({reason}) before any configuration passed ({} checks).",
-                outcome.iterations.len()
+                "Stopped early ({reason}) before any configuration passed ({} checks). {}",
+                outcome.iterations.len(),
+                rerun_hint(journaled)
             );
         }
         let markable = network.layers.iter().filter(|l| l.is_markable()).count();
@@ -167,7 +166,8 @@ pub fn answer(
         let _ = writeln!(
             text,
             "Stopped early ({reason}): the best passing configuration found so far is shown; it \
-             is not minimal. Rerun the same command to continue from the journal."
+             is not minimal. {}",
+            rerun_hint(journaled)
         );
     }
     let _ = write!(
@@ -181,30 +181,116 @@ pub fn answer(
             "\n(pruned from {from} layers; removing any one of these {n} fails the check)"
         );
     }
-    let names: Vec<String> = set.iter().map(|i| network.layers[i].name.clone()).collect();
-    let _ = write!(
-        text,
-        "\ntrtexec: --precisionConstraints=obey --layerPrecisions={} --layerOutputTypes={}",
-        elide(&trtexec_layer_precisions(network, set, higher), 2000),
-        elide(&trtexec_layer_output_types(network, set, higher), 2000)
-    );
-    let _ = write!(
-        text,
-        "\nnodes_to_exclude: {}",
-        elide(&names.iter().map(|n| shell_quote(n)).collect::<Vec<_>>().join(" "), 2000)
-    );
+    text.push_str(&tool_values(network, set, higher));
     text
 }
 
-/// `name` quoted for a POSIX shell when it needs it.
-fn shell_quote(name: &str) -> String {
-    if !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-./:+=,@".contains(c))
-    {
-        name.to_owned()
+/// What to do after a search a budget stopped.
+fn rerun_hint(journaled: bool) -> &'static str {
+    if journaled {
+        "Rerun the same command to continue from the journal."
     } else {
-        format!("'{}'", name.replace('\'', "'\\''"))
+        "No journal recorded these checks (--no-journal, or no --report or --journal), so a rerun \
+         starts over; with --journal FILE the next run can be resumed."
     }
+}
+
+/// Why no configuration can pass when the noise floor (every markable layer marked) fails.
+fn floor_failure(outputs: &[OutputComparison], higher: Precision) -> String {
+    let nan: Vec<String> = outputs
+        .iter()
+        .filter(|o| !o.passed && (o.required_atol.is_nan() || o.required_rtol.is_nan()))
+        .map(|o| format!("'{}'", escape(&o.name)))
+        .collect();
+    if !nan.is_empty() {
+        // Goldens with NaN are refused before the search, so the NaN comes from this run.
+        return format!(
+            "No configuration can pass: even with every markable layer in {higher}, the \
+             difference from the goldens is NaN for {}: the backend's outputs hold NaN (or an \
+             infinity where the golden holds another value; --infinities-compare-equal makes \
+             equal infinities match). No tolerance admits NaN; check the model and its inputs.",
+            nan.join(", ")
+        );
+    }
+    format!(
+        "No configuration can pass: even with every markable layer in {higher} the outputs \
+         differ from the goldens ({}). The tolerance is below the backend's own noise: loosen \
+         --atol/--rtol, or use --auto-tolerance F to set them to F times this floor.",
+        outputs_summary(outputs)
+    )
+}
+
+/// The lines to paste into other tools: trtexec flags (one shell word each), ModelOpt's
+/// patterns and ONNX Runtime's exact names, each line saying which tool it is for.
+fn tool_values(network: &Network, set: &LayerSet, higher: Precision) -> String {
+    let mut text = String::new();
+    let names: Vec<&str> = set.iter().map(|i| network.layers[i].name.as_str()).collect();
+    let precisions = trtexec_layer_precisions(network, set, higher);
+    if !precisions.is_empty() {
+        let _ = write!(
+            text,
+            "\ntrtexec: --precisionConstraints=obey {} {}",
+            // Escaped first: a line break in a name must not end the console line.
+            shell_word_elided(&escape(&format!("--layerPrecisions={precisions}"))),
+            shell_word_elided(&escape(&format!(
+                "--layerOutputTypes={}",
+                trtexec_layer_output_types(network, set, higher)
+            )))
+        );
+    }
+    let unnamed: Vec<String> = set
+        .iter()
+        .filter_map(|i| {
+            let name = &network.layers[i].name;
+            trtexec_cannot_name(name).map(|why| format!("'{}' (#{i}: {why})", escape(name)))
+        })
+        .collect();
+    if !unnamed.is_empty() {
+        let _ = write!(
+            text,
+            "\nwarning: trtexec's --layerPrecisions/--layerOutputTypes syntax cannot name {} of \
+             the marked layers, so the trtexec flags leave them out: {}. Keep them in {higher} \
+             through the mixed-precision ONNX model (--save-model, or `precision export`) or a \
+             quantizer's nodes_to_exclude below.",
+            unnamed.len(),
+            elide(&unnamed.join(", "), 2000)
+        );
+    }
+    let patterns: Vec<String> =
+        names.iter().map(|n| shell_quote(&modelopt_pattern(n)).into_owned()).collect();
+    let _ = write!(
+        text,
+        "\nModelOpt (regular expressions for re.match): --nodes_to_exclude {}",
+        elide(&patterns.join(" "), 2000)
+    );
+    let exact: Vec<String> = names.iter().map(|n| python_str(n)).collect();
+    let _ = write!(
+        text,
+        "\nONNX Runtime quantize_static (exact names): nodes_to_exclude=[{}]",
+        elide(&exact.join(", "), 2000)
+    );
+    let hidden = names.iter().filter(|n| needs_escape(n)).count();
+    if hidden > 0 {
+        let _ = write!(
+            text,
+            "\nnote: {hidden} marked layer names hold control or bidirectional characters, shown \
+             as \\x.. escapes: the trtexec line cannot reproduce them when pasted (the ModelOpt \
+             and ONNX Runtime values can); the --report JSON has the exact names."
+        );
+    }
+    text
+}
+
+/// `word` quoted for a POSIX shell; when longer than the console shows, cut at a `,` and
+/// marked as cut (the quoted part stays one safe word).
+fn shell_word_elided(word: &str) -> String {
+    const MAX: usize = 2000;
+    if word.len() <= MAX {
+        return shell_quote(word).into_owned();
+    }
+    let max = (0..=MAX).rev().find(|&i| word.is_char_boundary(i)).unwrap_or(0);
+    let cut = word[..max].rfind(',').unwrap_or(max);
+    format!("{}... (cut: the full value is in the --report file)", shell_quote(&word[..cut]))
 }
 
 fn elide(s: &str, max: usize) -> String {
@@ -235,7 +321,8 @@ mod tests {
         let long = "ä,".repeat(2000);
         let cut = elide(&long, 2001);
         assert!(cut.ends_with("... (the full value is in the --report file)"));
-        assert_eq!(shell_quote("conv_1/Relu:0"), "conv_1/Relu:0");
-        assert_eq!(shell_quote("it's here"), "'it'\\''s here'");
+        let word = shell_word_elided(&format!("--layerPrecisions={}", "a b:fp32,".repeat(400)));
+        assert!(word.starts_with("'--layerPrecisions=a b:fp32,a b:fp32"), "{word}");
+        assert!(word.ends_with("a b:fp32'... (cut: the full value is in the --report file)"));
     }
 }

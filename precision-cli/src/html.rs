@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use precision_core::report::{SensitivityRow, Status};
 use precision_core::{Iteration, LayerSet, Network, OutputComparison, Report};
 
+use crate::console::shell_quote;
 use crate::display::number;
 
 /// The width of the plot area when every layer fits (layers get at least one pixel each).
@@ -494,33 +495,55 @@ fn answer_section(out: &mut String, report: &Report) {
         );
     }
     out.push_str("</tbody></table>\n");
-    if let Some(precisions) = &report.trtexec_layer_precisions {
-        let mut cmd =
-            format!("--precisionConstraints=obey --layerPrecisions={}", shell_word(precisions));
+    if let Some(precisions) = report.trtexec_layer_precisions.as_ref().filter(|p| !p.is_empty()) {
+        let mut cmd = format!(
+            "--precisionConstraints=obey {}",
+            shell_quote(&format!("--layerPrecisions={precisions}"))
+        );
         if let Some(types) = &report.trtexec_layer_output_types {
-            let _ = write!(cmd, " --layerOutputTypes={}", shell_word(types));
+            let _ = write!(cmd, " {}", shell_quote(&format!("--layerOutputTypes={types}")));
         }
         let _ =
             writeln!(out, "<p>trtexec:</p>\n<pre id=\"trtexec\"><code>{}</code></pre>", esc(&cmd));
     }
-    let modelopt =
-        report.nodes_to_exclude.iter().map(|n| shell_quote(n)).collect::<Vec<_>>().join(" ");
+    if !report.trtexec_cannot_name.is_empty() {
+        let names: Vec<String> =
+            report.trtexec_cannot_name.iter().map(|n| format!("<code>{}</code>", esc(n))).collect();
+        let _ = writeln!(
+            out,
+            "<p id=\"trtexec-cannot-name\" class=\"fail\">trtexec's <code>--layerPrecisions</code> \
+             syntax cannot name {} of the marked layers (a name with <code>,</code> or \
+             <code>'</code>, or the name <code>*</code>), so the flags above leave them out: {}. \
+             Keep them in {} through the mixed-precision ONNX model (<code>precision export</code>) \
+             or a quantizer's <code>nodes_to_exclude</code>.</p>",
+            names.len(),
+            names.join(", "),
+            report.higher_precision
+        );
+    }
+    let modelopt = report
+        .modelopt_nodes_to_exclude
+        .iter()
+        .map(|n| shell_quote(n))
+        .collect::<Vec<_>>()
+        .join(" ");
     let _ = writeln!(
         out,
-        "<p>ModelOpt (<code>python -m modelopt.onnx.quantization</code>):</p>\n\
+        "<p>ModelOpt (<code>python -m modelopt.onnx.quantization</code>; regular expressions, \
+         matched with <code>re.match</code>, so each name is escaped and anchored):</p>\n\
          <pre id=\"modelopt\"><code>--nodes_to_exclude {}</code></pre>",
         esc(&modelopt)
     );
     let python = report
         .nodes_to_exclude
         .iter()
-        .map(|n| serde_json::to_string(n).unwrap_or_default())
+        .map(|n| crate::console::python_str(n))
         .collect::<Vec<_>>()
         .join(", ");
     let _ = writeln!(
         out,
-        "<p>ONNX Runtime (<code>quantize_static(..., nodes_to_exclude=...)</code>):</p>\n\
-         <pre id=\"onnxruntime\"><code>nodes_to_exclude=[{}]</code></pre>",
+        "<p>ONNX Runtime (<code>quantize_static(..., nodes_to_exclude=...)</code>; exact \
+         names):</p>\n<pre id=\"onnxruntime\"><code>nodes_to_exclude=[{}]</code></pre>",
         esc(&python)
     );
 }
@@ -637,18 +660,6 @@ fn ranges(set: &LayerSet) -> String {
     parts.join(", ")
 }
 
-/// `s` as one POSIX shell word, quoted only when needed.
-fn shell_word(s: &str) -> String {
-    let plain =
-        !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-./:,=+@%".contains(c));
-    if plain { s.to_owned() } else { shell_quote(s) }
-}
-
-/// `s` in single quotes for a POSIX shell.
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
 /// `s` escaped for HTML text and attribute values.
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -754,12 +765,14 @@ mod tests {
         assert!(!html.contains("<script"), "an unescaped name reached the page");
         assert!(!html.contains(&evil));
         let escaped = "&lt;script&gt;&amp;&quot;&#39;";
-        // The chart tooltip, the marked table, the three answer forms and the checks table.
-        assert!(count(&html, escaped) >= 6, "{html}");
-        // Shell-quoted ('\'' for the quote inside), then HTML-escaped.
-        let quoted = "&#39;&lt;script&gt;&amp;&quot;&#39;\\&#39;&#39;";
-        assert!(html.contains(&format!("--layerPrecisions={quoted}:fp32&#39;")), "{html}");
-        assert!(html.contains(&format!("--nodes_to_exclude {quoted}&#39;")));
+        // The chart tooltip, the marked table, the trtexec warning and the checks table.
+        assert!(count(&html, escaped) >= 4, "{html}");
+        // A name with ' cannot be named to trtexec: left out of the flags, and said so.
+        assert!(!html.contains("id=\"trtexec\""), "{html}");
+        assert!(html.contains("syntax cannot name 1 of the marked layers"));
+        // Regex-escaped (`\&`), shell-quoted ('\'' for the quote inside), then HTML-escaped.
+        let quoted = "&#39;&lt;script&gt;\\&amp;&quot;&#39;\\&#39;&#39;\\Z&#39;";
+        assert!(html.contains(&format!("--nodes_to_exclude {quoted}")), "{html}");
         assert!(html.contains(r"nodes_to_exclude=[&quot;&lt;script&gt;&amp;\&quot;&#39;&quot;]"));
     }
 
@@ -869,7 +882,7 @@ mod tests {
             "--precisionConstraints=obey --layerPrecisions=layer2:fp32,layer7:fp32 \
              --layerOutputTypes=layer2:fp32,layer7:fp32"
         ));
-        assert!(html.contains("--nodes_to_exclude &#39;layer2&#39; &#39;layer7&#39;"));
+        assert!(html.contains("--nodes_to_exclude &#39;layer2\\Z&#39; &#39;layer7\\Z&#39;"));
         assert!(html.contains("nodes_to_exclude=[&quot;layer2&quot;, &quot;layer7&quot;]"));
         assert!(html.contains("<table id=\"noise-floor\">"));
         assert!(html.contains("3.0000e-6"));

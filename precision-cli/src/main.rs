@@ -6,6 +6,7 @@
 mod args;
 mod backends;
 mod commands;
+mod console;
 mod display;
 mod golden;
 mod html;
@@ -34,8 +35,61 @@ fn main() -> ExitCode {
         Ok(Verdict::Success) => ExitCode::SUCCESS,
         Ok(Verdict::Failure) => ExitCode::from(1),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            console::err(&format!("error: {}", error_text(&err)));
             ExitCode::from(2)
         }
+    }
+}
+
+/// The error and its causes, each said once: many errors already end with their source's
+/// text (`cannot read X: No such file or directory`), and printing the chain after them would
+/// repeat it. A cause already in the text is skipped; one that extends the previous part
+/// replaces it.
+fn error_text(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || parts.iter().any(|p| p.contains(&text)) {
+            continue;
+        }
+        match parts.last_mut() {
+            Some(last) if text.starts_with(last.as_str()) => *last = text,
+            _ => parts.push(text),
+        }
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Quoting(std::io::Error);
+
+    impl std::fmt::Display for Quoting {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "cannot read m.onnx: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Quoting {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let io = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        let err = anyhow::Error::new(Quoting(io())).context("cannot open the model");
+        assert_eq!(
+            error_text(&err),
+            format!("cannot open the model: cannot read m.onnx: {}", io())
+        );
+        let err = anyhow::Error::new(io()).context("cannot read x");
+        assert_eq!(error_text(&err), format!("cannot read x: {}", io()));
+        let err = anyhow::anyhow!("cannot read x: gone").context("cannot read x");
+        assert_eq!(error_text(&err), "cannot read x: gone");
     }
 }

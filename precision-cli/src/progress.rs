@@ -25,10 +25,11 @@ impl ConsoleProgress {
         ConsoleProgress { network, bar: None, budget: None, plain }
     }
 
+    /// Prints `line` (control characters escaped: notes can carry layer names).
     fn print(&self, line: &str) {
         match &self.bar {
-            Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
+            Some(bar) => bar.println(crate::console::escape_lines(line)),
+            None => crate::console::err(line),
         }
     }
 

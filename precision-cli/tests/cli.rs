@@ -310,7 +310,7 @@ fn ranked_marks_only_the_sensitive_layers_and_check_confirms() {
     let out = precision(&args);
     assert_eq!(code(&out), 0, "{}", text(&out));
     let t = text(&out);
-    assert!(t.contains("nodes_to_exclude: layer"), "{t}");
+    assert!(t.contains("nodes_to_exclude=[\"layer"), "{t}");
     assert!(t.contains("--layerOutputTypes=layer"), "{t}");
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let marked: Vec<usize> = json["marked"]

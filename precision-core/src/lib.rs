@@ -32,7 +32,8 @@ pub use oracle::{Detail, Evaluation, Oracle, SearchError, TensorError};
 pub use plan::{LayerSet, PlanError, PrecisionPlan};
 pub use precision::{ParsePrecisionError, Precision};
 pub use report::{
-    LayerRef, Report, SensitivityRow, Status, trtexec_layer_output_types, trtexec_layer_precisions,
+    LayerRef, Report, SensitivityRow, Status, is_hidden_char, modelopt_pattern,
+    trtexec_cannot_name, trtexec_layer_output_types, trtexec_layer_precisions,
 };
 pub use search::{
     Algorithm, Direction, Iteration, NoObserver, Observer, SearchOptions, SearchOutcome, run_search,

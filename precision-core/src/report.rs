@@ -96,13 +96,21 @@ pub struct Report {
     pub refused: Vec<LayerRef>,
     /// The check with every markable layer marked, if made.
     pub noise_floor: Option<NoiseFloor>,
-    /// The value for trtexec's `--layerPrecisions` (with `--precisionConstraints=obey`).
+    /// The value for trtexec's `--layerPrecisions` (with `--precisionConstraints=obey`); it
+    /// leaves out the layers in `trtexec_cannot_name`.
     pub trtexec_layer_precisions: Option<String>,
-    /// The value for trtexec's `--layerOutputTypes`.
+    /// The value for trtexec's `--layerOutputTypes` (the same layers).
     pub trtexec_layer_output_types: Option<String>,
-    /// The marked layers' names as ONNX quantizers take them (`nodes_to_exclude` of
-    /// ONNX Runtime's `quantize_static` and ModelOpt's `--nodes_to_exclude`).
+    /// Marked layers whose names trtexec's `name:precision,...` syntax cannot express (see
+    /// [`trtexec_cannot_name`]); apply them through the exported model or a quantizer instead.
+    pub trtexec_cannot_name: Vec<String>,
+    /// The marked layers' exact names, as ONNX Runtime's `quantize_static(nodes_to_exclude=...)`
+    /// takes them.
     pub nodes_to_exclude: Vec<String>,
+    /// The same layers as ModelOpt's `--nodes_to_exclude` takes them: regular expressions that
+    /// `re.match` each node name, so each is the name escaped and anchored at its end
+    /// ([`modelopt_pattern`]).
+    pub modelopt_nodes_to_exclude: Vec<String>,
     /// Each markable layer's measured error contribution, when measured.
     pub sensitivity: Vec<SensitivityRow>,
     /// Every check, in order.
@@ -155,7 +163,13 @@ impl Report {
                 .answer
                 .as_ref()
                 .map(|s| trtexec_layer_output_types(network, s, higher)),
+            trtexec_cannot_name: marked
+                .iter()
+                .filter(|l| trtexec_cannot_name(&l.name).is_some())
+                .map(|l| l.name.clone())
+                .collect(),
             nodes_to_exclude: marked.iter().map(|l| l.name.clone()).collect(),
+            modelopt_nodes_to_exclude: marked.iter().map(|l| modelopt_pattern(&l.name)).collect(),
             marked,
             evaluations: outcome.iterations.len(),
             rounds: outcome.rounds(),
@@ -184,14 +198,89 @@ pub fn trtexec_layer_output_types(
 }
 
 /// The trtexec `--layerPrecisions` value that keeps `marked` in `higher`, e.g.
-/// `fc2:fp32,softmax:fp32`.
+/// `fc2:fp32,softmax:fp32`. Layers whose names the syntax cannot express
+/// ([`trtexec_cannot_name`]) are left out: written in, they would set other layers.
 #[must_use]
 pub fn trtexec_layer_precisions(network: &Network, marked: &LayerSet, higher: Precision) -> String {
     marked
         .iter()
-        .map(|i| format!("{}:{}", network.layers[i].name, higher.trtexec_name()))
+        .map(|i| network.layers[i].name.as_str())
+        .filter(|name| trtexec_cannot_name(name).is_none())
+        .map(|name| format!("{name}:{}", higher.trtexec_name()))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// Why trtexec's `--layerPrecisions`/`--layerOutputTypes` syntax cannot name the layer `name`,
+/// or `None` when it can.
+///
+/// trtexec splits the value on every `,`, then each item at its last `:` (so `:` inside a name
+/// is fine), removes every `'` from the name, and reads the name `*` as "every layer"; it trims
+/// nothing, so spaces are kept.
+#[must_use]
+pub fn trtexec_cannot_name(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("the name is empty")
+    } else if name.contains(',') {
+        Some("trtexec splits the list at every ','")
+    } else if name.contains('\'') {
+        Some("trtexec removes every \"'\" from layer names")
+    } else if name == "*" {
+        Some("trtexec reads the name '*' as every layer")
+    } else {
+        None
+    }
+}
+
+/// Whether `c` is invisible or rearranges text on a terminal: a control character (C0, DEL,
+/// C1), a bidirectional override, embedding, isolate or mark, or a line or paragraph separator.
+/// The console shows these as escapes.
+#[must_use]
+pub fn is_hidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{2028}'
+                | '\u{2029}'
+        )
+}
+
+/// `name` as a ModelOpt `--nodes_to_exclude` pattern that matches exactly that node name.
+///
+/// ModelOpt tests each pattern with Python's `re.match`, which anchors only the start, so the
+/// name is escaped as `re.escape` does (Python 3.7 and later) and `\Z` anchors the end (`$`
+/// would also match the name followed by a line break). Hidden characters
+/// ([`is_hidden_char`]) are written as the regular-expression escapes `\xNN` or `\uNNNN`
+/// instead, so the pattern stays printable and can be pasted; it matches the same names.
+#[must_use]
+pub fn modelopt_pattern(name: &str) -> String {
+    use std::fmt::Write as _;
+    /// The printable characters `re.escape` escapes (it also escapes `\t\n\r\v\f`).
+    const SPECIAL: &str = "()[]{}?*+-|^$\\.&~# ";
+    let mut pattern = String::with_capacity(name.len() + 4);
+    for c in name.chars() {
+        let code = u32::from(c);
+        if is_hidden_char(c) {
+            // Every hidden character is in the Basic Multilingual Plane.
+            let _ = if code < 0x100 {
+                write!(pattern, "\\x{code:02x}")
+            } else {
+                write!(pattern, "\\u{code:04x}")
+            };
+            continue;
+        }
+        if SPECIAL.contains(c) {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push_str("\\Z");
+    pattern
 }
 
 #[cfg(test)]
@@ -235,5 +324,51 @@ mod tests {
         assert_eq!(json["direction"], "reverse");
         assert_eq!(json["marked"][0]["name"], "b/fc");
         assert_eq!(json["lower_precisions"][0], "int8");
+    }
+
+    #[test]
+    fn names_trtexec_cannot_express_are_left_out_and_listed() {
+        let names = ["a,b", "it's", "*", "c:0", " spaced ", "fc$(x)"];
+        let layers = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Layer::new(i, *n, "Conv", vec![], vec![format!("t{i}")]))
+            .collect();
+        let network =
+            Network { name: "n".into(), inputs: vec![], layers, outputs: vec!["t5".into()] };
+        let all = LayerSet::from_indices(names.len(), 0..names.len());
+        assert_eq!(
+            trtexec_layer_precisions(&network, &all, Precision::Float16),
+            "c:0:fp16, spaced :fp16,fc$(x):fp16"
+        );
+        for name in ["a,b", "it's", "*", "", "'"] {
+            assert!(trtexec_cannot_name(name).is_some(), "{name}");
+        }
+        for name in ["c:0", " spaced ", "a:b:c", "**", "#2", "x\ty"] {
+            assert!(trtexec_cannot_name(name).is_none(), "{name}");
+        }
+        let outcome = SearchOutcome::new(Algorithm::Linear, None, Some(all.clone()), vec![]);
+        let report = Report::new(
+            "precision 0".into(),
+            "m.toml".into(),
+            "mock".into(),
+            &network,
+            &[Precision::Float16],
+            Precision::Float32,
+            &outcome,
+        );
+        assert_eq!(report.trtexec_cannot_name, ["a,b", "it's", "*"]);
+        assert_eq!(report.nodes_to_exclude, names);
+        assert_eq!(report.modelopt_nodes_to_exclude[0], "a,b\\Z");
+        assert_eq!(report.modelopt_nodes_to_exclude[5], "fc\\$\\(x\\)\\Z");
+    }
+
+    #[test]
+    fn modelopt_patterns_escape_what_re_escape_escapes() {
+        assert_eq!(modelopt_pattern("Conv.1"), "Conv\\.1\\Z");
+        assert_eq!(modelopt_pattern("/m/Conv_0"), "/m/Conv_0\\Z");
+        assert_eq!(modelopt_pattern("a b\\d[e]-f"), "a\\ b\\\\d\\[e\\]\\-f\\Z");
+        assert_eq!(modelopt_pattern("t\tn\n\u{1b}\u{202e}"), "t\\x09n\\x0a\\x1b\\u202e\\Z");
+        assert_eq!(modelopt_pattern("ä_名:,'\"!%"), "ä_名:,'\"!%\\Z");
     }
 }

@@ -5,6 +5,7 @@ use precision_core::{OutputComparison, compare_tensors};
 
 use crate::Verdict;
 use crate::args::CompareArgs;
+use crate::console::{errln, escape, outln};
 use crate::display;
 
 /// Compares the first runner of A with the first runner of B, iteration by iteration.
@@ -28,13 +29,13 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<Verdict> {
         let golden = &reference[i.min(reference.len() - 1)];
         for (name, tensor) in outputs {
             let Some(expected) = golden.get(name) else {
-                eprintln!("iteration {i}: '{name}' is not in the reference; skipped");
+                errln!("iteration {i}: '{}' is not in the reference; skipped", escape(name));
                 continue;
             };
             let result: OutputComparison = compare_tensors(name, tensor, expected, &config);
             compared += 1;
             all_passed &= result.passed;
-            println!(
+            outln!(
                 "iteration {i} | {} | {} | max absdiff {} | max reldiff {} | mean absdiff {}",
                 if result.passed { "PASSED" } else { "FAILED" },
                 display::outputs_summary(std::slice::from_ref(&result)),
@@ -45,14 +46,15 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<Verdict> {
         }
     }
     if compared == 0 {
-        let names: Vec<&String> = reference[0].keys().collect();
+        let names: Vec<String> = reference[0].keys().map(|n| format!("'{}'", escape(n))).collect();
         return Err(anyhow::anyhow!(
-            "no output of {} is in the reference {} (its outputs: {names:?})",
+            "no output of {} is in the reference {} (its outputs: {})",
             args.actual.display(),
-            args.reference.display()
+            args.reference.display(),
+            names.join(", ")
         ))
         .context("nothing to compare");
     }
-    println!("{}", if all_passed { "PASSED" } else { "FAILED" });
+    outln!("{}", if all_passed { "PASSED" } else { "FAILED" });
     Ok(if all_passed { Verdict::Success } else { Verdict::Failure })
 }

@@ -14,6 +14,7 @@ use precision_core::{Algorithm, Backend, NamedTensors, Network, Precision, Preci
 
 use crate::Verdict;
 use crate::args::{CheckSetup, Cli, Command, PrecisionArgs};
+use crate::console::errln;
 use crate::{golden, inputs};
 
 /// Runs the subcommand.
@@ -48,6 +49,7 @@ fn oracle_for<B: Backend>(
     let feeds = inputs::obtain(&network, &setup.data)?;
     calibrate_if_int8(&mut backend, &plan.lower, &feeds)?;
     let goldens = golden::load(&setup.golden)?;
+    golden::refuse_nan(&goldens, &network.outputs, &setup.golden)?;
     let oracle =
         BackendOracle::new(backend, plan.clone(), feeds, goldens, config).with_context(|| {
             format!("golden outputs in {} do not fit the model", setup.golden.display())
@@ -63,7 +65,7 @@ fn calibrate_if_int8<B: Backend>(
 ) -> anyhow::Result<()> {
     if lower.contains(&Precision::Int8) {
         if let Some(message) = backend.calibrate(feeds).context("INT8 calibration failed")? {
-            eprintln!("{message}");
+            errln!("{message}");
         }
     }
     Ok(())
@@ -77,6 +79,6 @@ fn save_model<B: Backend>(
 ) -> anyhow::Result<()> {
     let bytes = backend.export_model(plan).context("cannot write the model")?;
     crate::write::atomically(path, &bytes)?;
-    eprintln!("mixed-precision model written to {}", path.display());
+    errln!("mixed-precision model written to {}", path.display());
     Ok(())
 }

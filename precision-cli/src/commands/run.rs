@@ -9,6 +9,7 @@ use precision_core::{Backend, Engine, OutputSelection, PrecisionPlan};
 use crate::Verdict;
 use crate::args::RunArgs;
 use crate::backends::{self, with_backend};
+use crate::console::errln;
 use crate::{display, inputs};
 
 /// Runs the model on every input iteration and saves what was asked.
@@ -59,17 +60,18 @@ fn run_with<B: Backend>(mut backend: B, args: &RunArgs) -> anyhow::Result<Verdic
     }
     let precisions =
         if plan.lower.is_empty() { "float32".to_owned() } else { plan.lowest().to_string() };
-    eprintln!(
+    errln!(
         "ran {} on the {} backend in {precisions}, {} iteration(s)",
-        network.name,
+        crate::console::escape(&network.name),
         backend.name(),
         iterations.len()
     );
     for (name, tensor) in &iterations[0].outputs {
         let values = tensor.to_f64_vec();
         let (lo, hi, mean) = stats(&values);
-        eprintln!(
-            "  {name}: {} {:?} | min {} max {} mean {}",
+        errln!(
+            "  {}: {} {:?} | min {} max {} mean {}",
+            crate::console::escape(name),
             tensor.dtype(),
             tensor.shape(),
             display::number(lo),
@@ -80,13 +82,13 @@ fn run_with<B: Backend>(mut backend: B, args: &RunArgs) -> anyhow::Result<Verdic
     if let Some(path) = &args.save_inputs {
         polygraphy_json::write_inputs(path, &feeds)
             .with_context(|| format!("cannot save inputs to {}", path.display()))?;
-        eprintln!("saved inputs to {}", path.display());
+        errln!("saved inputs to {}", path.display());
     }
     if let Some(path) = &args.save_outputs {
         let results = RunResults { runners: vec![RunnerResults { name: runner_name, iterations }] };
         polygraphy_json::write_run_results(path, &results)
             .with_context(|| format!("cannot save outputs to {}", path.display()))?;
-        eprintln!("saved outputs to {}", path.display());
+        errln!("saved outputs to {}", path.display());
     }
     Ok(Verdict::Success)
 }

@@ -13,6 +13,7 @@ use precision_core::{
 use crate::Verdict;
 use crate::args::SearchArgs;
 use crate::backends::{self, with_backend};
+use crate::console::errln;
 use crate::progress::ConsoleProgress;
 use crate::{display, write};
 
@@ -67,7 +68,7 @@ fn search_with<B: Backend>(
             .with_jobs(jobs, (cores / jobs).max(1))
             .context("cannot make copies of the backend for --jobs")?;
         if running < jobs {
-            eprintln!(
+            errln!(
                 "the {backend_name} backend cannot run checks in parallel; running them one at a \
                  time"
             );
@@ -96,17 +97,20 @@ fn search_with<B: Backend>(
     let outcome = run_search(&mut oracle, &options, &mut progress);
     progress.finish();
     let outcome = outcome.context("the search stopped")?;
-    println!("{}", display::answer(&network, &outcome, plan.higher, plan.lowest()));
+    let journaled = crate::journal::path_for(&args.journal, args.report.as_deref()).is_some();
+    crate::console::out(&display::answer(
+        &network,
+        &outcome,
+        plan.higher,
+        plan.lowest(),
+        journaled,
+    ))?;
     let rounds = if outcome.rounds() < outcome.iterations.len() {
         format!(" in {} rounds", outcome.rounds())
     } else {
         String::new()
     };
-    eprintln!(
-        "{} checks{rounds} in {:.1}s",
-        outcome.iterations.len(),
-        start.elapsed().as_secs_f64()
-    );
+    errln!("{} checks{rounds} in {:.1}s", outcome.iterations.len(), start.elapsed().as_secs_f64());
     if args.report.is_some() || args.html.is_some() {
         let report = Report::new(
             format!("precision {}", env!("CARGO_PKG_VERSION")),
@@ -119,11 +123,11 @@ fn search_with<B: Backend>(
         );
         if let Some(path) = &args.report {
             write::json(path, &report)?;
-            eprintln!("report written to {}", path.display());
+            errln!("report written to {}", path.display());
         }
         if let Some(path) = &args.html {
             write::atomically(path, crate::html::render(&report, &network).as_bytes())?;
-            eprintln!("HTML report written to {}", path.display());
+            errln!("HTML report written to {}", path.display());
         }
     }
     if let (Some(path), Some(answer)) = (&args.save_model, &outcome.answer) {
@@ -150,20 +154,20 @@ fn auto_tolerance<B: Backend>(
         );
     }
     let config = tolerances_from_floor(oracle.config(), &floor.outputs, factor)?;
-    eprintln!(
+    crate::console::err(&format!(
         "--auto-tolerance {factor}: {}",
         floor
             .outputs
             .iter()
             .map(|o| format!(
                 "{}: atol {}, rtol {}",
-                o.name,
+                crate::console::escape(&o.name),
                 display::number(*config.atol.get(&o.name)),
                 display::number(*config.rtol.get(&o.name))
             ))
             .collect::<Vec<_>>()
             .join("; ")
-    );
+    ));
     Ok(config)
 }
 

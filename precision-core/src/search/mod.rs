@@ -549,6 +549,16 @@ impl<'a> Checker<'a> {
                 .collect();
             let why = match self.iterations.last().and_then(|i| i.build_error.as_deref()) {
                 Some(error) => format!("that plan failed to build: {error}"),
+                None if outputs.iter().any(|o| {
+                    !o.passed && (o.required_atol.is_nan() || o.required_rtol.is_nan())
+                }) =>
+                {
+                    format!(
+                        "an output differs from the goldens by NaN (NaN in the outputs, or \
+                         infinities that differ), which no tolerance admits: {}",
+                        needs.join("; ")
+                    )
+                }
                 None => {
                     format!("the tolerance is below the backend's own noise: {}", needs.join("; "))
                 }
