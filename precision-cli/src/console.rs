@@ -102,12 +102,15 @@ pub fn out(text: &str) -> anyhow::Result<()> {
 /// JSON reads back as the same character.
 pub fn json_for_console(json: &str) -> Cow<'_, str> {
     use std::fmt::Write as _;
-    if !json.chars().any(is_hidden) {
+    // Outside strings JSON has only ASCII whitespace, which stays; inside, serde_json has
+    // already escaped every C0 control.
+    let hidden = |c: char| is_hidden(c) && !matches!(c, '\n' | '\r' | '\t');
+    if !json.chars().any(hidden) {
         return Cow::Borrowed(json);
     }
     let mut out = String::with_capacity(json.len() + 16);
     for c in json.chars() {
-        if is_hidden(c) {
+        if hidden(c) {
             let _ = write!(out, "\\u{:04x}", u32::from(c));
         } else {
             out.push(c);
@@ -182,9 +185,9 @@ mod tests {
     #[test]
     fn json_for_the_console_reads_back_the_same() {
         let names = ["a\u{1b}[2J", "b\u{202e}c", "d\u{7f}\u{85}", "e\nf", "plain"];
-        let json = serde_json::to_string(&names).unwrap();
+        let json = serde_json::to_string_pretty(&names).unwrap();
         let safe = json_for_console(&json);
-        assert!(!safe.chars().any(is_hidden), "{safe}");
+        assert!(!safe.chars().any(|c| is_hidden(c) && c != '\n'), "{safe}");
         let back: Vec<String> = serde_json::from_str(&safe).unwrap();
         assert_eq!(back, names);
         assert!(matches!(json_for_console("[\"x\"]"), Cow::Borrowed(_)));
