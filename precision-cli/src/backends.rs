@@ -101,7 +101,7 @@ pub fn open(args: &ModelArgs, lower: &[Precision]) -> anyhow::Result<Opened> {
                 ..OnnxrtConfig::default()
             };
             if !config.execution.uses_gpu() && lower.contains(&Precision::Float16) {
-                eprintln!(
+                crate::console::errln!(
                     "note: ONNX Runtime's CPU provider rounds float16 tensors but computes most \
                      float16 ops in float32, so it understates FP16 error and the answer may \
                      not hold on a GPU; search with --providers cuda, or re-check the answer \
@@ -112,7 +112,7 @@ pub fn open(args: &ModelArgs, lower: &[Precision]) -> anyhow::Result<Opened> {
                 format!("cannot open {} with ONNX Runtime", args.model.display())
             })?;
             if let Some(placement) = backend.placement() {
-                eprintln!(
+                crate::console::errln!(
                     "ONNX Runtime on {}; float32 nodes placed: {}",
                     backend.execution().describe(backend.device()),
                     placement.summary()

@@ -416,7 +416,9 @@ impl<O: Oracle> JournaledOracle<O> {
             return;
         }
         if let Err(e) = journal.record(key, evaluation) {
-            eprintln!("warning: {e}; the search goes on, but its further checks are not recorded");
+            crate::console::errln!(
+                "warning: {e}; the search goes on, but its further checks are not recorded"
+            );
             self.writable = false;
         }
     }
@@ -518,13 +520,13 @@ pub fn attach<B: Backend>(
     let (journal, opened) = Journal::open(&path, &header, oracle.network().len())?;
     if let Opened::Resumed { checks, dropped_line } = opened {
         if let Some(line) = dropped_line {
-            eprintln!(
+            crate::console::errln!(
                 "journal {}: dropped the unfinished record on line {line} (the last run stopped \
                  while writing it)",
                 path.display()
             );
         }
-        eprintln!("resuming from {}: {checks} checks already done", path.display());
+        crate::console::errln!("resuming from {}: {checks} checks already done", path.display());
     }
     Ok(JournaledOracle::new(oracle, Some(journal)))
 }

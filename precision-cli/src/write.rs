@@ -91,7 +91,7 @@ pub fn lock(files: &[(&str, &Path)], wait: bool) -> anyhow::Result<Vec<PathLock>
                         path.display()
                     );
                 }
-                eprintln!(
+                crate::console::errln!(
                     "{role} {} is in use by another precision process{pid}; waiting for it to \
                      finish (--wait-lock)",
                     path.display()

@@ -14,6 +14,7 @@ use super::export::{ReportPlan, read_report, report_plan};
 use crate::Verdict;
 use crate::args::VerifyArgs;
 use crate::backends::{self, with_backend};
+use crate::console::outln;
 use crate::{display, golden, inputs};
 
 /// Re-checks the report's answer `--repeat` times, each time with new sessions.
@@ -57,7 +58,7 @@ fn verify_with<B: Backend>(
     let feeds = inputs::obtain(&network, &args.data)?;
     super::calibrate_if_int8(&mut backend, &plan.lower, &feeds)?;
     let goldens = golden::load(&args.golden)?;
-    println!(
+    outln!(
         "{}: the answer of {} ({}, the rest in {}) on the {} backend",
         network.name,
         args.report.display(),
@@ -85,18 +86,18 @@ fn verify_with<B: Backend>(
         let elapsed = created + first_run + start.elapsed();
         times.push(elapsed);
         if let Some(err) = &evaluation.build_error {
-            println!("check {round}: FAILED: the plan did not build: {err}");
+            outln!("check {round}: FAILED: the plan did not build: {err}");
             lowest = 0.0;
             continue;
         }
         for d in &evaluation.deviations {
-            println!("  warning: {d}");
+            outln!("  warning: {d}");
         }
         let mut worst = f64::INFINITY;
         for o in &evaluation.outputs {
             let room = headroom(o, &config);
             worst = worst.min(room);
-            println!(
+            outln!(
                 "  {}: {}, error {} (atol) / {} (rtol) against atol {} rtol {}, headroom {}",
                 o.name,
                 if o.passed { "pass" } else { "FAIL" },
@@ -111,7 +112,7 @@ fn verify_with<B: Backend>(
         if evaluation.passed {
             passes += 1;
         }
-        println!(
+        outln!(
             "check {round}: {} in {} ms (session creation {} ms, first run {} ms, run + compare \
              {} ms)",
             if evaluation.passed { "PASSED" } else { "FAILED" },
@@ -124,7 +125,7 @@ fn verify_with<B: Backend>(
     let median = median(&mut times);
     if let Some((created, run)) = baseline {
         let baseline = created + run;
-        println!(
+        outln!(
             "time per check: median {} ms; one float32 session creation + run: {} ms (creation \
              {} ms, run {} ms); ratio {:.2}x",
             median.as_millis(),
@@ -142,7 +143,7 @@ fn verify_with<B: Backend>(
     } else {
         "UNSTABLE"
     };
-    println!(
+    outln!(
         "verdict: {verdict} ({passes} of {repeat} checks passed; lowest headroom {})",
         headroom_text(lowest)
     );
