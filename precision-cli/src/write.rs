@@ -22,11 +22,19 @@ pub fn json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
     atomically(path, &bytes)
 }
 
-/// The files of the model flags: the model and `--onnxrt-lib` are read; `--calibration-cache`
+/// The files of the model flags: the model (with its external data files) and `--onnxrt-lib`
+/// are read; `--calibration-cache`
 /// is read when it exists, else written when `lower` has INT8 (calibration writes it);
 /// `--timing-cache` is updated after every build.
 pub fn model_files(files: &mut CommandFiles, model: &ModelArgs, lower: &[Precision]) {
     files.input("the model", &model.model);
+    if model.model.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx")) {
+        // The model's external data files are read too. A model whose files cannot be listed
+        // is refused with its reason when it is loaded, after this check.
+        for data in precision_onnx::model::external_data_files(&model.model).unwrap_or_default() {
+            files.input("the model's external data", &data);
+        }
+    }
     if let Some(lib) = &model.onnxrt_lib {
         files.input("--onnxrt-lib", lib);
     }

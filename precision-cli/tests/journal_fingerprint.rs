@@ -201,3 +201,52 @@ fn onnxrt_external_data_and_calibration_refuse_the_journal() {
     assert_eq!(std::fs::read(&model).unwrap(), onnx_before);
     assert_refused(&search("entropy"), &journal, &before, "rewritten external weights");
 }
+
+/// The model's external data files are inputs of every command: an output that is one of them
+/// (by any spelling) is refused before any work, and the file is left as it was.
+#[test]
+fn outputs_never_replace_the_models_external_data() {
+    let _ = env("ORT_DYLIB_PATH");
+    let dir = tempfile::tempdir().unwrap();
+    let model = external_model(dir.path());
+    let weights = dir.path().join("w.bin");
+    let before = std::fs::read(&weights).unwrap();
+    let golden = dir.path().join("golden.json");
+    let inputs = dir.path().join("inputs.json");
+    let out =
+        precision(&["run", s(&model), "--save-outputs", s(&golden), "--save-inputs", s(&inputs)]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let dotted = dir.path().join(".").join("w.bin");
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["run", s(&model), "--save-outputs", s(&weights)],
+        vec!["run", s(&model), "--save-inputs", s(&dotted)],
+        vec![
+            "check",
+            s(&model),
+            "--golden",
+            s(&golden),
+            "--load-inputs",
+            s(&inputs),
+            "--fp16",
+            "--save-model",
+            s(&weights),
+        ],
+        vec![
+            "bisect",
+            s(&model),
+            "--golden",
+            s(&golden),
+            "--load-inputs",
+            s(&inputs),
+            "--fp16",
+            "--report",
+            s(&dotted),
+        ],
+    ];
+    for args in cases {
+        let out = precision(&args);
+        assert_eq!(code(&out), 2, "{args:?}: {}", text(&out));
+        assert!(text(&out).contains("external data"), "{args:?}: {}", text(&out));
+        assert_eq!(std::fs::read(&weights).unwrap(), before, "{args:?} changed w.bin");
+    }
+}

@@ -517,13 +517,15 @@ struct ExternalData {
     resolved: Option<PathBuf>,
     /// The files opened so far, by resolved path, with their sizes.
     files: HashMap<PathBuf, (File, u64)>,
+    /// Only list the files (checked as for reading), read no tensor.
+    list_only: bool,
 }
 
 impl ExternalData {
     fn new(folder: &Path) -> Self {
         let folder =
             if folder.as_os_str().is_empty() { PathBuf::from(".") } else { folder.to_owned() };
-        ExternalData { folder, resolved: None, files: HashMap::new() }
+        ExternalData { folder, resolved: None, files: HashMap::new(), list_only: false }
     }
 
     /// Reads `t`'s external data into `raw_data`, if it has any.
@@ -554,7 +556,11 @@ impl ExternalData {
         };
         let offset = number("offset")?.unwrap_or(0);
         let length = number("length")?;
+        let list_only = self.list_only;
         let (path, file, size) = self.open(&location).map_err(&err)?;
+        if list_only {
+            return Ok(());
+        }
         let end = match length {
             Some(length) => offset
                 .checked_add(length)
@@ -691,21 +697,42 @@ fn file_kind(t: std::fs::FileType) -> &'static str {
     if t.is_dir() { "a folder" } else { "something else" }
 }
 
+/// The external data files the model file at `path` reads (resolved paths, each once), checked
+/// as loading checks them but without reading any tensor: for commands that must know every
+/// file they read before they write anything.
+pub fn external_data_files(path: &Path) -> Result<Vec<PathBuf>> {
+    let bytes =
+        std::fs::read(path).map_err(|source| OnnxError::Read { path: path.to_owned(), source })?;
+    let mut proto = ModelProto::parse_from_bytes(&bytes)
+        .map_err(|e| OnnxError::Decode { path: path.to_owned(), detail: e.to_string() })?;
+    drop(bytes);
+    let mut data = ExternalData::new(path.parent().unwrap_or_else(|| Path::new(".")));
+    data.list_only = true;
+    walk_external_data(&mut proto, &mut data)?;
+    let mut files: Vec<PathBuf> = data.files.into_keys().collect();
+    files.sort();
+    Ok(files)
+}
+
 /// Reads every external-data tensor of `model` (graphs, subgraphs, functions, training
 /// graphs; sparse tensors too) into memory.
 fn load_external_data(model: &mut ModelProto, base: &Path) -> Result<()> {
-    let mut data = ExternalData::new(base);
+    walk_external_data(model, &mut ExternalData::new(base))
+}
+
+/// Visits every tensor of `model` that may hold external data with `data`.
+fn walk_external_data(model: &mut ModelProto, data: &mut ExternalData) -> Result<()> {
     if let Some(graph) = model.graph.as_mut() {
-        graph_external_data(graph, &mut data)?;
+        graph_external_data(graph, data)?;
     }
     for info in &mut model.training_info {
         for g in [info.initialization.as_mut(), info.algorithm.as_mut()].into_iter().flatten() {
-            graph_external_data(g, &mut data)?;
+            graph_external_data(g, data)?;
         }
     }
     for f in &mut model.functions {
         for node in &mut f.node {
-            node_external_data(node, &mut data)?;
+            node_external_data(node, data)?;
         }
     }
     Ok(())
