@@ -404,6 +404,8 @@ impl Backend for MockBackend {
             precisions: Precision::ALL.to_vec(),
             every_layer_output: true,
             isolated_layer_output: true,
+            // Simulated layer outputs are the same values whatever is returned.
+            layer_outputs_change_results: false,
         }
     }
 

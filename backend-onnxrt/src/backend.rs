@@ -312,7 +312,7 @@ impl OnnxrtBackend {
             &self.table,
             precisions,
             scales,
-            RewriteOptions { bf16 },
+            RewriteOptions { bf16, upgrade_for_float16_kernels: self.config.execution.uses_gpu() },
             cache,
         )
         .map_err(|e| BackendError::Unsupported(e.to_string()))?;
@@ -431,7 +431,10 @@ impl OnnxrtBackend {
             return Ok(None);
         }
         let scales = self.scales_for(precisions)?;
-        let options = RewriteOptions { bf16: Bf16Mode::Emulated };
+        let options = RewriteOptions {
+            bf16: Bf16Mode::Emulated,
+            upgrade_for_float16_kernels: self.config.execution.uses_gpu(),
+        };
         isolate::isolated_model(
             &self.model,
             &self.table,
@@ -514,6 +517,10 @@ impl Backend for OnnxrtBackend {
             ],
             every_layer_output: true,
             isolated_layer_output: true,
+            // Returned intermediate tensors stop ONNX Runtime's fusions (Conv+Add, the Q/DQ
+            // patterns of integer kernels), which changes the outputs (on CUDA in float16 by
+            // several times the error).
+            layer_outputs_change_results: true,
         }
     }
 

@@ -401,7 +401,7 @@ impl TensorRtBackend {
             &self.table,
             precisions,
             scales,
-            RewriteOptions { bf16: Bf16Mode::Native },
+            RewriteOptions { bf16: Bf16Mode::Native, ..RewriteOptions::default() },
             &mut self.weights,
         )
         .map_err(|e| BackendError::Unsupported(e.to_string()))?;
@@ -544,7 +544,13 @@ impl Backend for TensorRtBackend {
         // Weakly typed: precision hints; strongly typed: the ONNX rewrite (no FP8 in either).
         let precisions =
             vec![Precision::Float32, Precision::Float16, Precision::BFloat16, Precision::Int8];
-        Capabilities { precisions, every_layer_output: true, isolated_layer_output: false }
+        Capabilities {
+            precisions,
+            every_layer_output: true,
+            isolated_layer_output: false,
+            // Marking layer outputs as network outputs stops fusions and changes tactics.
+            layer_outputs_change_results: true,
+        }
     }
 
     /// The model as loaded (a digest; external data included), the typing, how precision
@@ -684,7 +690,7 @@ impl Backend for TensorRtBackend {
             &self.table,
             &precisions,
             &scales,
-            RewriteOptions { bf16: Bf16Mode::Native },
+            RewriteOptions { bf16: Bf16Mode::Native, ..RewriteOptions::default() },
             &mut weights,
         )
         .map_err(|e| BackendError::Unsupported(e.to_string()))?;

@@ -38,6 +38,12 @@ pub struct Capabilities {
     pub every_layer_output: bool,
     /// Whether [`OutputSelection::Isolated`] is supported.
     pub isolated_layer_output: bool,
+    /// Whether returning more than the network outputs can change the network outputs
+    /// themselves (a runtime that no longer fuses ops whose intermediate values are
+    /// returned, as ONNX Runtime and TensorRT do). Then a check that needs layer outputs
+    /// takes its verdict from a separate build of the plan with the network outputs only,
+    /// so that every verdict is that of the plan as deployed.
+    pub layer_outputs_change_results: bool,
 }
 
 /// What decides a backend's answers besides the plan and what the search owns (inputs,

@@ -571,6 +571,22 @@ fn run_check<B: Backend>(
             *r.runs = Some(reference_run(backend, &context.inputs)?);
         }
     }
+    // The verdict of the plan as deployed, when returning layer outputs could change it; the
+    // engine is dropped before the one with layer outputs is built.
+    let output_names = backend.network().outputs.clone();
+    let verdict = if selection != OutputSelection::NetworkOutputs
+        && backend.capabilities().layer_outputs_change_results
+    {
+        let mut plain = match backend.build(&plan, OutputSelection::NetworkOutputs) {
+            Ok(engine) => engine,
+            Err(e) => {
+                return Evaluation::failed_build(&e, start.elapsed()).ok_or_else(|| e.into());
+            }
+        };
+        Some(network_verdict(&mut plain, &output_names, backend.name(), context)?)
+    } else {
+        None
+    };
     let mut engine = match backend.build(&plan, selection) {
         Ok(engine) => engine,
         Err(e) => {
@@ -578,7 +594,6 @@ fn run_check<B: Backend>(
         }
     };
     let deviations = engine.plan_deviations();
-    let output_names = backend.network().outputs.clone();
     let compare = context.compare;
     let config = &context.config;
 
@@ -587,16 +602,7 @@ fn run_check<B: Backend>(
     let mut isolated: Vec<TensorError> = Vec::new();
     for (i, input) in context.inputs.iter().enumerate() {
         let mut produced = engine.infer(input)?;
-        let mut network_outputs = NamedTensors::with_capacity(output_names.len());
-        for name in &output_names {
-            let tensor = produced.shift_remove(name).ok_or_else(|| {
-                BackendError::Inference(format!(
-                    "the {} engine returned no value for network output '{name}'",
-                    backend.name()
-                ))
-            })?;
-            network_outputs.insert(name.clone(), tensor);
-        }
+        let network_outputs = take_network_outputs(&mut produced, &output_names, backend.name())?;
         let golden = &context.goldens[i];
         check_goldens_fit(i, &network_outputs, golden, config.check_shapes)?;
         let compared = compare(&network_outputs, golden, config)?;
@@ -634,6 +640,10 @@ fn run_check<B: Backend>(
         }
         merge_worst(&mut outputs, compared);
     }
+    drop(engine);
+    if let Some(verdict) = verdict {
+        outputs = verdict;
+    }
 
     Ok(Evaluation {
         passed: outputs.iter().all(|c| c.passed),
@@ -646,6 +656,43 @@ fn run_check<B: Backend>(
         reused: false,
         refused: Vec::new(),
     })
+}
+
+/// Takes the network outputs out of what an engine produced, in the network's order.
+fn take_network_outputs(
+    produced: &mut NamedTensors,
+    output_names: &[String],
+    backend_name: &str,
+) -> Result<NamedTensors, BackendError> {
+    let mut network_outputs = NamedTensors::with_capacity(output_names.len());
+    for name in output_names {
+        let tensor = produced.shift_remove(name).ok_or_else(|| {
+            BackendError::Inference(format!(
+                "the {backend_name} engine returned no value for network output '{name}'"
+            ))
+        })?;
+        network_outputs.insert(name.clone(), tensor);
+    }
+    Ok(network_outputs)
+}
+
+/// Runs every input iteration on `engine` (built with the network outputs only) and compares
+/// the outputs with the goldens (worst over the iterations).
+fn network_verdict<E: Engine>(
+    engine: &mut E,
+    output_names: &[String],
+    backend_name: &str,
+    context: &CheckContext,
+) -> Result<Vec<OutputComparison>, SearchError> {
+    let mut outputs: Vec<OutputComparison> = Vec::new();
+    for (i, input) in context.inputs.iter().enumerate() {
+        let mut produced = engine.infer(input)?;
+        let network_outputs = take_network_outputs(&mut produced, output_names, backend_name)?;
+        let golden = &context.goldens[i];
+        check_goldens_fit(i, &network_outputs, golden, context.config.check_shapes)?;
+        merge_worst(&mut outputs, (context.compare)(&network_outputs, golden, &context.config)?);
+    }
+    Ok(outputs)
 }
 
 /// The isolated error of each `isolated:T` tensor against the float32 value of `T` (from the

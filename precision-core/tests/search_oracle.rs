@@ -315,3 +315,36 @@ fn worst_first_and_bisect_through_the_adapter() {
     assert_eq!(oracle.backend().builds.len(), builds);
     assert_eq!(oracle.stats().cached, again.iterations.len());
 }
+
+#[test]
+fn verdicts_come_from_the_plan_as_deployed_when_layer_outputs_change_results() {
+    // Engines with layer outputs hide the error (as a runtime whose fusions change); the
+    // verdict must be that of the plan built with its network outputs only.
+    let mut oracle = oracle_for(&[0.5, 0.0, 0.0], no_extra);
+    let (network, inputs, goldens) = {
+        let b = oracle.backend();
+        (b.network.clone(), oracle.inputs().to_vec(), oracle.goldens().to_vec())
+    };
+    let mut backend = FakeBackend::new(network, &[0.5, 0.0, 0.0]);
+    backend.layer_outputs_change_results = true;
+    let plan = int8_plan(&backend);
+    oracle = BackendOracle::new(backend, plan, inputs, goldens, CompareConfig::default())
+        .unwrap()
+        .with_compare_fn(max_absdiff_compare);
+    let eval = oracle.evaluate(&set(3, &[]), Detail::EveryLayer).unwrap();
+    assert!(!eval.passed, "the deployed plan fails: {eval:?}");
+    assert!(eval.layer_outputs.is_some());
+    let selections: Vec<OutputSelection> =
+        oracle.backend().builds.iter().map(|(_, s)| *s).collect();
+    // The float32 reference, then the plan with network outputs only (its engine dropped
+    // before the next build), then the plan with every layer output.
+    assert_eq!(
+        selections,
+        [OutputSelection::EveryLayer, OutputSelection::NetworkOutputs, OutputSelection::EveryLayer]
+    );
+    assert_eq!(oracle.backend().engines_alive.1.load(Ordering::SeqCst), 1);
+
+    // Network-output checks need no second build.
+    oracle.evaluate(&set(3, &[1]), Detail::NetworkOutputs).unwrap();
+    assert_eq!(oracle.backend().builds.len(), 4);
+}

@@ -15,8 +15,9 @@
 //!   looks for them: on the inputs of the quantized op.
 //!
 //! Graph inputs, outputs, tensor names, `metadata_props` and the opset stay as they are; the
-//! opset is raised to 13 only when per-channel Q/DQ or bfloat16 casts need it (see
-//! [`crate::upgrade`]).
+//! opset is raised to 13 only when per-channel Q/DQ or bfloat16 casts need it, or when the
+//! caller asks for it because float16 kernels of the target runtime need it (see
+//! [`crate::upgrade`] and `RewriteOptions::upgrade_for_float16_kernels`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -48,6 +49,11 @@ pub enum Bf16Mode {
 pub struct RewriteOptions {
     /// How bfloat16 layers are written.
     pub bf16: Bf16Mode,
+    /// Raise an opset 11/12 model to 13 whenever a layer is lowered to a 16-bit float. ONNX
+    /// Runtime's CUDA provider registers the float16 kernels of some ops (`Clip` among them)
+    /// only from opset 12 or 13, so at opset 11 such a node silently runs on the CPU. The
+    /// upgrade is exact (see `upgrade.rs`).
+    pub upgrade_for_float16_kernels: bool,
 }
 
 /// Per-tensor activation scales for INT8 (scale = amax / 127), by tensor name.
@@ -311,7 +317,9 @@ pub fn rewrite_cached(
     ctx.graph(model.graph(), out.graph_mut(), &Vec::new(), &TypeMap::new(), &HashMap::new())?;
     restore_initializers(model.graph(), out.graph_mut());
     prune(out.graph_mut(), &HashSet::new());
-    let needs_13 = summary.weights_per_channel > 0 || summary.bf16;
+    let needs_13 = summary.weights_per_channel > 0
+        || summary.bf16
+        || (options.upgrade_for_float16_kernels && summary.casts > 0);
     if needs_13 && out.opset() < 13 {
         crate::upgrade::to_opset_13(&mut out)?;
     }

@@ -39,7 +39,7 @@ fn isolated(model: &OnnxModel, lower: &[Precision], marked: &[&str]) -> Option<O
         &precisions,
         candidates,
         &scales,
-        RewriteOptions { bf16: Bf16Mode::Emulated },
+        RewriteOptions { bf16: Bf16Mode::Emulated, ..RewriteOptions::default() },
         &mut WeightCache::default(),
     )
     .unwrap()

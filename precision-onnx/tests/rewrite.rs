@@ -40,8 +40,14 @@ fn rewritten(
     let plan =
         PrecisionPlan::new(&net, lower.to_vec(), Precision::Float32).unwrap().with_marked(set);
     let precisions = layer_precisions(&table, &net, &plan).unwrap();
-    rewrite(model, &table, &precisions, &scales_for(model, &table), RewriteOptions { bf16 })
-        .unwrap()
+    rewrite(
+        model,
+        &table,
+        &precisions,
+        &scales_for(model, &table),
+        RewriteOptions { bf16, ..RewriteOptions::default() },
+    )
+    .unwrap()
 }
 
 fn ops(model: &OnnxModel) -> Vec<String> {
@@ -383,4 +389,43 @@ fn rewrites_keep_the_weights_still_read_unchanged_in_order_and_no_others() {
             }
         }
     }
+}
+
+#[test]
+fn float16_kernels_option_raises_opset_11_to_13_only_when_something_is_lowered() {
+    let model = convnet_opset11();
+    let (table, net) = network(&model, &[Precision::Float16]);
+    let options = RewriteOptions { upgrade_for_float16_kernels: true, ..RewriteOptions::default() };
+    let plan = |marked: LayerSet| {
+        let plan = PrecisionPlan::new(&net, vec![Precision::Float16], Precision::Float32)
+            .unwrap()
+            .with_marked(marked);
+        layer_precisions(&table, &net, &plan).unwrap()
+    };
+
+    // Everything lowered: raised to 13, with the ops whose form changed rewritten.
+    let lowered = plan(LayerSet::empty(net.len()));
+    let (out, summary) =
+        rewrite(&model, &table, &lowered, &ActivationScales::new(), options).unwrap();
+    assert!(summary.casts > 0);
+    assert_eq!(out.opset(), 13);
+    let unsq = out.graph().node.iter().find(|n| n.op_type == "Unsqueeze").unwrap();
+    assert_eq!(unsq.input.len(), 2, "axes became an input at opset 13");
+    assert!(proto::attr(unsq, "axes").is_none());
+
+    // Every markable layer marked: nothing lowered, so nothing needs a float16 kernel.
+    let all = LayerSet::from_indices(
+        net.len(),
+        net.layers.iter().filter(|l| l.is_markable()).map(|l| l.index),
+    );
+    let (out, summary) =
+        rewrite(&model, &table, &plan(all), &ActivationScales::new(), options).unwrap();
+    assert_eq!(summary.casts, 0);
+    assert_eq!(out.opset(), 11);
+
+    // Without the option, the same float16 rewrite stays at opset 11.
+    let (out, _) =
+        rewrite(&model, &table, &lowered, &ActivationScales::new(), RewriteOptions::default())
+            .unwrap();
+    assert_eq!(out.opset(), 11);
 }

@@ -25,6 +25,9 @@ pub struct FakeBackend {
     /// Makes engines leave the network outputs out.
     pub drop_network_outputs: bool,
     pub builds: Vec<(PrecisionPlan, OutputSelection)>,
+    /// Engines that return layer outputs compute everything in float32 (as a runtime whose
+    /// fusions change when intermediate values are returned), and the capability says so.
+    pub layer_outputs_change_results: bool,
     /// Engines built by `build` and not yet dropped, and the most ever alive at once.
     pub engines_alive: Arc<(AtomicUsize, AtomicUsize)>,
 }
@@ -40,6 +43,7 @@ impl FakeBackend {
             unsupported: false,
             drop_network_outputs: false,
             builds: Vec::new(),
+            layer_outputs_change_results: false,
             engines_alive: Arc::default(),
         }
     }
@@ -55,8 +59,11 @@ impl FakeBackend {
         let lowest = plan.lowest();
         let factors = (0..self.network.len())
             .map(|i| {
-                let low =
-                    lowest != Precision::Float32 && plan.precision_of(&self.network, i) == lowest;
+                let exposed = self.layer_outputs_change_results
+                    && selection != OutputSelection::NetworkOutputs;
+                let low = !exposed
+                    && lowest != Precision::Float32
+                    && plan.precision_of(&self.network, i) == lowest;
                 if low { 1.0 + self.own_error[i] } else { 1.0 }
             })
             .collect();
@@ -93,6 +100,7 @@ impl Backend for FakeBackend {
             precisions: vec![Precision::Float32, Precision::Int8],
             every_layer_output: self.every_layer_output,
             isolated_layer_output: false,
+            layer_outputs_change_results: self.layer_outputs_change_results,
         }
     }
 
