@@ -10,7 +10,9 @@ Writes results.json and results.md into the output folder.
 
 Usage:
   suite.py prepare STAGE      (STAGE holds bin/precision and models/*.onnx; writes STAGE/data)
-  suite.py run STAGE OUT [--only MODEL:PRECISION,...] [--jobs P]
+  suite.py run STAGE OUT [--only MODEL:PRECISION,...] [--jobs P] [--cudnn-algo ALGO]
+                          (--cudnn-algo: passed to every CUDA search and verify; rows of
+                          different algorithms are kept side by side)
   suite.py table OUT          (rewrites results.md from results.json)
 """
 
@@ -131,7 +133,7 @@ def verify_summary(out, rc):
     return result
 
 
-def run(stage, out_dir, only=None, jobs=1):
+def run(stage, out_dir, only=None, jobs=1, cudnn=None):
     binary = os.path.join(stage, "bin", "precision")
     data = os.path.join(stage, "data")
     os.makedirs(out_dir, exist_ok=True)
@@ -177,16 +179,22 @@ def run(stage, out_dir, only=None, jobs=1):
             tol = f"{tolerances[f'{m}:{p}']:.6g}"
             compare = ["--atol", tol, "--rtol", "0"]
             results["searches"] = [r for r in results["searches"]
-                                   if not (r["model"] == m and r["precision"] == p)]
+                                   if not (r["model"] == m and r["precision"] == p
+                                           and r.get("cudnn") == cudnn)]
+            gpu_flags = ["--cudnn-algo", cudnn] if cudnn else []
+            suffix = f".cudnn-{cudnn}" if cudnn else ""
             for algorithm in ALGORITHMS:
-                row = {"model": m, "precision": p, "algorithm": algorithm, "atol": float(tol)}
+                row = {"model": m, "precision": p, "algorithm": algorithm, "atol": float(tol),
+                       "cudnn": cudnn}
                 for provider in ("cuda", "cpu"):
                     flag = GPU if provider == "cuda" else "cpu"
-                    report = os.path.join(work, f"{m}.{p}.{algorithm}.{provider}.json")
+                    report = os.path.join(work, f"{m}.{p}.{algorithm}.{provider}{suffix}.json")
                     if os.path.exists(report):
                         os.remove(report)
                     args = [binary, algorithm, model, "--" + p] + base + compare + [
                         "--providers", flag, "--report", report, "--no-journal", "--quiet"]
+                    if provider == "cuda":
+                        args += gpu_flags
                     if jobs > 1:
                         args += ["--jobs", str(jobs)]
                     rc, out, seconds = sh(args, log, timeout=1200)
@@ -194,15 +202,16 @@ def run(stage, out_dir, only=None, jobs=1):
                     if rc not in (0, 1):
                         row[provider]["error"] = out.strip().splitlines()[-3:]
                     save()
-                cuda_report = os.path.join(work, f"{m}.{p}.{algorithm}.cuda.json")
+                cuda_report = os.path.join(work, f"{m}.{p}.{algorithm}.cuda{suffix}.json")
                 if row["cuda"].get("ok"):
                     rc, out, _ = sh([binary, "verify", model, "--report", cuda_report]
-                                    + base + compare + ["--providers", GPU, "--repeat", "5"], log)
+                                    + base + compare + ["--providers", GPU, "--repeat", "5"]
+                                    + gpu_flags, log)
                     row["cuda_reverified"] = verify_summary(out, rc)
-                cpu_report = os.path.join(work, f"{m}.{p}.{algorithm}.cpu.json")
+                cpu_report = os.path.join(work, f"{m}.{p}.{algorithm}.cpu{suffix}.json")
                 if row["cpu"].get("ok"):
                     rc, out, _ = sh([binary, "verify", model, "--report", cpu_report]
-                                    + base + compare + ["--providers", GPU], log)
+                                    + base + compare + ["--providers", GPU] + gpu_flags, log)
                     row["cpu_on_cuda"] = verify_summary(out, rc)
                 results["searches"].append(row)
                 save()
@@ -248,7 +257,8 @@ def write_table(results, path):
         if v.get("check_ms") is not None:
             timing = (f"{v['check_ms']} ms (create {v.get('create_ms', '?')}, first run "
                       f"{v.get('first_run_ms', '?')}) vs {v['float32_ms']} ms = {v['ratio']:.2f}x")
-        lines.append(f"| {r['model']} | {r['precision']} | {r['algorithm']} | {r['atol']:.3g} | "
+        prec = r["precision"] + (f" (cudnn {r['cudnn']})" if r.get("cudnn") else "")
+        lines.append(f"| {r['model']} | {prec} | {r['algorithm']} | {r['atol']:.3g} | "
                      f"{fmt_search(r.get('cpu'))} | {fmt_search(r.get('cuda'))} | {timing} | "
                      f"{fmt_verify(r.get('cuda_reverified'))} | {fmt_verify(r.get('cpu_on_cuda'))} |")
     with open(path, "w", encoding="utf-8") as f:
@@ -259,7 +269,7 @@ def main(argv):
     if len(argv) >= 2 and argv[0] == "prepare":
         prepare(argv[1])
     elif len(argv) >= 3 and argv[0] == "run":
-        only, jobs = None, 1
+        only, jobs, cudnn = None, 1, None
         rest = argv[3:]
         while rest:
             flag = rest.pop(0)
@@ -267,9 +277,11 @@ def main(argv):
                 only = set(rest.pop(0).split(","))
             elif flag == "--jobs":
                 jobs = int(rest.pop(0))
+            elif flag == "--cudnn-algo":
+                cudnn = rest.pop(0)
             else:
                 sys.exit(f"unknown flag {flag}")
-        run(argv[1], argv[2], only, jobs)
+        run(argv[1], argv[2], only, jobs, cudnn)
     elif len(argv) >= 2 and argv[0] == "table":
         results = read_report(os.path.join(argv[1], "results.json"))
         write_table(results, os.path.join(argv[1], "results.md"))
