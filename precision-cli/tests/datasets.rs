@@ -85,6 +85,10 @@ fn an_npz_folder_runs_every_check_on_every_sample_and_reports_failing_ones() {
         "bisect",
         s(&model),
         "--int8",
+        "--atol",
+        "0.02",
+        "--rtol",
+        "0.02",
         "--load-inputs",
         s(&data),
         "--golden",
@@ -107,6 +111,10 @@ fn an_npz_folder_runs_every_check_on_every_sample_and_reports_failing_ones() {
         "bisect",
         s(&model),
         "--int8",
+        "--atol",
+        "0.02",
+        "--rtol",
+        "0.02",
         "--load-inputs",
         s(&data),
         "--golden",
@@ -140,15 +148,39 @@ fn npy_files_are_taken_in_sorted_order() {
     assert_eq!(names_in(&golden), ["a.npz", "b.npz", "c.npz"]);
     spoil(&golden.join("a.npz"));
     let report_path = dir.path().join("report.json");
-    let args =
-        [&["check", s(&model), "--int8", "--golden", s(&golden), "--load-inputs"][..], &listed]
-            .concat();
+    let args = [
+        &[
+            "check",
+            s(&model),
+            "--int8",
+            "--atol",
+            "0.02",
+            "--rtol",
+            "0.02",
+            "--golden",
+            s(&golden),
+            "--load-inputs",
+        ][..],
+        &listed,
+    ]
+    .concat();
     let out = precision(&args);
     assert_eq!(code(&out), 1, "{}", text(&out));
     // The check command has no report: the search's report carries the same tally.
     let out = precision(
         &[
-            &["bisect", s(&model), "--int8", "--golden", s(&golden), "--report"][..],
+            &[
+                "bisect",
+                s(&model),
+                "--int8",
+                "--atol",
+                "0.02",
+                "--rtol",
+                "0.02",
+                "--golden",
+                s(&golden),
+                "--report",
+            ][..],
             &[s(&report_path), "--load-inputs"],
             &listed,
         ]
@@ -214,6 +246,10 @@ fn a_bad_sample_is_refused_naming_its_file_and_array() {
         "check",
         s(&model),
         "--int8",
+        "--atol",
+        "0.02",
+        "--rtol",
+        "0.02",
         "--load-inputs",
         s(&data),
         "--golden",
@@ -237,6 +273,10 @@ fn the_holdout_verdict_is_in_the_console_and_the_report() {
             "ranked",
             s(&model),
             "--int8",
+            "--atol",
+            "0.02",
+            "--rtol",
+            "0.02",
             "--load-inputs",
             s(&data),
             "--golden",
@@ -278,7 +318,17 @@ fn ranking_samples_are_recorded_and_only_for_the_measuring_searches() {
     let golden = dir.path().join("golden");
     goldens(&model, &[s(&data)], &golden);
     let report_path = dir.path().join("ranked.json");
-    let common = ["--int8", "--load-inputs", s(&data), "--golden", s(&golden)];
+    let common = [
+        "--int8",
+        "--atol",
+        "0.02",
+        "--rtol",
+        "0.02",
+        "--load-inputs",
+        s(&data),
+        "--golden",
+        s(&golden),
+    ];
     let out = precision(
         &[&["ranked", s(&model)][..], &common, &["--ranking-samples", "2", "--report"]]
             .concat()
@@ -307,6 +357,10 @@ fn the_journal_fingerprint_covers_every_sample_file() {
             "bisect",
             s(&model),
             "--int8",
+            "--atol",
+            "0.02",
+            "--rtol",
+            "0.02",
             "--load-inputs",
             s(&data),
             "--golden",
