@@ -24,8 +24,9 @@ use zip::{CompressionMethod, ZipArchive, ZipWriter};
 use crate::error::{Error, Location, Result};
 use crate::npy::{self, Decoder};
 
-/// The largest `.npy` header plus its prefix: declared sizes may exceed the array data by this.
-const HEADER_SLACK: u64 = (1 << 20) + 12;
+/// The room for one `.npy` header and its prefix on top of an array's data (NumPy writes 128
+/// bytes; 64 KiB holds any real shape).
+const HEADER_SLACK: u64 = 64 << 10;
 
 /// What one archive may make the reader allocate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +70,23 @@ pub fn read_from<R: Read + Seek>(
     at: &Location,
     limits: &NpzLimits,
 ) -> Result<NamedTensors> {
+    let mut reader = reader;
+    let listed = directory_entries(&mut reader).map_err(|e| Error::io(at, "reading", e))?;
     let mut archive = ZipArchive::new(reader).map_err(|e| zip_problem(at, e))?;
+    // The zip reader keeps one entry per name: fewer entries than the directory lists means a
+    // name given twice, which would silently pick one of the arrays.
+    if let Some(listed) = listed
+        && listed != archive.len() as u64
+    {
+        return Err(problem(
+            at,
+            format!(
+                "its directory lists {listed} entries but {} distinct names: a name is given \
+                 more than once",
+                archive.len()
+            ),
+        ));
+    }
     if archive.len() > limits.max_entries {
         return Err(problem(
             at,
@@ -122,8 +139,8 @@ pub fn read_from<R: Read + Seek>(
                 ),
             ));
         }
-        total = total.saturating_add(size);
-        if total > limits.max_total_bytes.saturating_add(HEADER_SLACK) {
+        total = total.saturating_add(size.saturating_sub(HEADER_SLACK.min(size)));
+        if total > limits.max_total_bytes {
             return Err(problem(
                 at,
                 format!(
@@ -143,6 +160,28 @@ pub fn read_from<R: Read + Seek>(
         tensors.insert(name, tensor);
     }
     Ok(tensors)
+}
+
+/// The number of entries the archive's end-of-directory record lists (`None` when it is not
+/// found or defers to a zip64 record); the reader is left where it was.
+fn directory_entries<R: Read + Seek>(reader: &mut R) -> std::io::Result<Option<u64>> {
+    use std::io::SeekFrom;
+    let start = reader.stream_position()?;
+    let len = reader.seek(SeekFrom::End(0))?;
+    // The record is 22 bytes, followed by a comment of at most 65535 bytes.
+    let tail_len = len.min(22 + 65535);
+    reader.seek(SeekFrom::Start(len - tail_len))?;
+    let mut tail = vec![0u8; tail_len as usize];
+    reader.read_exact(&mut tail)?;
+    reader.seek(SeekFrom::Start(start))?;
+    let found = tail
+        .len()
+        .checked_sub(22)
+        .and_then(|last| (0..=last).rev().find(|&i| tail[i..].starts_with(b"PK\x05\x06")));
+    Ok(found.and_then(|i| {
+        let total = u16::from_le_bytes([tail[i + 10], tail[i + 11]]);
+        (total != u16::MAX).then_some(u64::from(total))
+    }))
 }
 
 /// Decodes one entry of `declared` bytes, reading at most one byte past it.

@@ -73,12 +73,12 @@ fn a_zip_bomb_is_refused_before_inflating() {
     let err = read(&bytes, &limits).unwrap_err().to_string();
     assert!(err.contains("array 'x'") && err.contains("more than the 1048576"), "{err}");
     // Many entries that together pass the total limit are refused too.
-    let small = npy::to_bytes(&f32s(&[1000], 0.0));
+    let small = npy::to_bytes(&f32s(&[100_000], 0.0));
     let entries: Vec<(String, &[u8], CompressionMethod)> =
         (0..3).map(|i| (format!("a{i}.npy"), &small[..], CompressionMethod::Stored)).collect();
     let named: Vec<(&str, &[u8], CompressionMethod)> =
         entries.iter().map(|(n, b, m)| (n.as_str(), *b, *m)).collect();
-    let limits = NpzLimits { max_array_bytes: 8000, max_total_bytes: 4500, max_entries: 4 };
+    let limits = NpzLimits { max_array_bytes: 500_000, max_total_bytes: 900_000, max_entries: 4 };
     let err = read(&archive(&named), &limits).unwrap_err().to_string();
     assert!(err.contains("in all"), "{err}");
     let limits = NpzLimits { max_entries: 2, ..NpzLimits::default() };
@@ -90,8 +90,11 @@ fn a_zip_bomb_is_refused_before_inflating() {
 fn a_header_larger_than_the_declared_size_is_refused() {
     // A header claiming 1e9 float32 values, followed by 16 bytes.
     let mut lying = npy::to_bytes(&f32s(&[4], 0.0));
-    let text = String::from_utf8_lossy(&lying).replace("(4,), }", "(999999999,), }");
-    lying = text.into_bytes();
+    let at = find(&lying, b"(4,), }");
+    lying.splice(at..at + 7, b"(999999999,), }".iter().copied());
+    // Keep the header's length: drop as many of its padding spaces.
+    let end = find(&lying, b"\n");
+    lying.drain(end - 8..end);
     let bytes = archive(&[("x.npy", &lying, CompressionMethod::Deflated)]);
     let err = read(&bytes, &NpzLimits::default()).unwrap_err().to_string();
     assert!(err.contains("array 'x'") && err.contains("wrong length"), "{err}");
@@ -101,11 +104,13 @@ fn a_header_larger_than_the_declared_size_is_refused() {
 fn lying_entry_sizes_are_errors() {
     let x = npy::to_bytes(&f32s(&[256], 0.0));
     let good = archive(&[("x.npy", &x, CompressionMethod::Deflated)]);
-    // Patch the uncompressed size in the central directory and the local header to 128.
-    for offset in [find(&good, b"PK\x03\x04") + 22, find(&good, b"PK\x01\x02") + 24] {
+    // The reader goes by the central directory: its uncompressed size patched smaller or
+    // larger than the data is an error either way.
+    let offset = find(&good, b"PK\x01\x02") + 24;
+    for size in [128u32, 1100, 100_000] {
         let mut bad = good.clone();
-        bad[offset..offset + 4].copy_from_slice(&128u32.to_le_bytes());
-        assert!(read(&bad, &NpzLimits::default()).is_err());
+        bad[offset..offset + 4].copy_from_slice(&size.to_le_bytes());
+        assert!(read(&bad, &NpzLimits::default()).is_err(), "declared {size}");
     }
 }
 
@@ -128,7 +133,7 @@ fn names_twice_other_entries_and_methods_are_refused() {
         at += p + 1;
     }
     let err = read(&twice, &NpzLimits::default()).unwrap_err().to_string();
-    assert!(err.contains("array 'x'") && err.contains("twice"), "{err}");
+    assert!(err.contains("a name is given more than once"), "{err}");
     let other = archive(&[("notes.txt", b"hello", CompressionMethod::Stored)]);
     let err = read(&other, &NpzLimits::default()).unwrap_err().to_string();
     assert!(err.contains("'notes.txt' is not an .npy array"), "{err}");
