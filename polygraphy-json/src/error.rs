@@ -168,6 +168,15 @@ pub enum Error {
         /// The descriptor in the header.
         descr: String,
     },
+    /// An `.npz` archive cannot be read: not a zip, a name twice, an entry that is not
+    /// `.npy`, a compression method other than stored/deflated, or a size past the limits.
+    #[error("{at}: cannot read the .npz archive: {problem}")]
+    Npz {
+        /// The archive, and the array when one is concerned.
+        at: Location,
+        /// What is wrong.
+        problem: String,
+    },
     /// The array's data has a different length than its header implies.
     #[error(
         "{at}: {what} has the wrong length: expected {expected} bytes, found {found}; the data \
@@ -224,6 +233,7 @@ impl Error {
             | Error::NpyHeader { at, .. }
             | Error::UnsupportedDtype { at, .. }
             | Error::DataLength { at, .. }
+            | Error::Npz { at, .. }
             | Error::EmptyRunResults { at }
             | Error::EmptyDirectory { at }
             | Error::Destination { at, .. } => at,
@@ -249,6 +259,7 @@ impl Error {
             | Error::NpyHeader { at, .. }
             | Error::UnsupportedDtype { at, .. }
             | Error::DataLength { at, .. }
+            | Error::Npz { at, .. }
             | Error::EmptyRunResults { at }
             | Error::EmptyDirectory { at }
             | Error::Destination { at, .. } => at,

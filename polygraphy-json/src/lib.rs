@@ -49,6 +49,7 @@ mod encode;
 mod error;
 mod files;
 pub mod npy;
+pub mod npz;
 mod stream;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -278,9 +278,15 @@ pub fn per_output<T: Clone>(
 /// How inputs are obtained: loaded from a file or generated.
 #[derive(Args, Debug, Clone)]
 pub struct DataArgs {
-    /// Load inputs from a Polygraphy inputs JSON file (`--save-inputs` of `polygraphy run`).
-    #[arg(long, value_name = "FILE")]
-    pub load_inputs: Option<PathBuf>,
+    /// Load inputs: a Polygraphy inputs JSON file (`--save-inputs` of `polygraphy run`), or a
+    /// dataset: a folder of (or several) `.npz` files, one sample each with arrays named after
+    /// the model inputs, or `.npy` files for a single-input model, taken in sorted order.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub load_inputs: Vec<PathBuf>,
+    /// Calibrate INT8 on these inputs (same forms as --load-inputs) instead of the check
+    /// inputs; calibration holds its samples in memory.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub calibration_inputs: Vec<PathBuf>,
     /// Seed of the input generator.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -304,7 +310,9 @@ pub struct RunArgs {
     /// Inputs.
     #[command(flatten)]
     pub data: DataArgs,
-    /// Save the outputs as Polygraphy RunResults JSON (no extension: a directory of iterations).
+    /// Save the outputs as Polygraphy RunResults JSON (no extension: a directory of
+    /// iterations; for a dataset of .npz/.npy inputs, a folder of one NAME.npz per sample,
+    /// named after its input file, written as the samples run).
     #[arg(long, value_name = "FILE")]
     pub save_outputs: Option<PathBuf>,
     /// Save the inputs as Polygraphy inputs JSON.
@@ -330,7 +338,8 @@ pub struct CheckSetup {
     /// Inputs.
     #[command(flatten)]
     pub data: DataArgs,
-    /// Golden outputs: Polygraphy RunResults JSON (`--save-outputs`), first runner.
+    /// Golden outputs: Polygraphy RunResults JSON (`--save-outputs`), first runner; or, for
+    /// a dataset, the folder of per-sample .npz files that `run --save-outputs DIR` wrote.
     #[arg(long, value_name = "FILE")]
     pub golden: PathBuf,
 }
@@ -383,6 +392,26 @@ pub struct SearchArgs {
     /// The check journal (resume after an interruption).
     #[command(flatten)]
     pub journal: JournalArgs,
+    /// Held-out data and sensitivity samples.
+    #[command(flatten)]
+    pub samples: SampleArgs,
+}
+
+/// Which samples measure sensitivity, and the held-out data the answer is checked on.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SampleArgs {
+    /// ranked and worst-first: measure sensitivity (every-layer checks) on only the K samples
+    /// the nothing-marked plan errs most on; checks of the network outputs still use all.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    pub ranking_samples: Option<u64>,
+    /// After the search, check the answer once on these inputs, which the search never saw
+    /// (same forms as --load-inputs); needs --holdout-golden.
+    #[arg(long, value_name = "PATH", num_args = 1.., requires = "holdout_golden")]
+    pub holdout_inputs: Vec<PathBuf>,
+    /// The goldens of --holdout-inputs (a RunResults JSON, or a folder of per-sample .npz
+    /// written by `precision run --save-outputs DIR`).
+    #[arg(long, value_name = "PATH", requires = "holdout_inputs")]
+    pub holdout_golden: Option<PathBuf>,
 }
 
 /// `90s`, `30m`, `2h`, `1h30m`, or a number of seconds.

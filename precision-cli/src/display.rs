@@ -96,6 +96,9 @@ pub fn check_line(
     } else if !it.outputs.is_empty() {
         let _ = write!(line, " | {}", outputs_summary(&it.outputs));
     }
+    if let Some(tally) = it.samples.as_ref().filter(|t| t.total > 1) {
+        let _ = write!(line, " | {}/{} samples passed", tally.passed, tally.total);
+    }
     for d in &it.deviations {
         let _ = write!(line, "\n    warning: {}", escape(d));
     }

@@ -727,6 +727,7 @@ mod tests {
             duration: Duration::from_millis(120),
             round,
             reused: false,
+            samples: None,
         }
     }
 

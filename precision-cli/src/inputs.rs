@@ -1,5 +1,6 @@
-//! Network inputs: loaded from Polygraphy inputs JSON, or generated like Polygraphy's data
-//! loader (seed 1, one iteration, values uniform in [0, 1]), and checked against the network.
+//! Network inputs: loaded from Polygraphy inputs JSON (or a dataset, `dataset.rs`), or
+//! generated like Polygraphy's data loader (seed 1, one iteration, values uniform in [0, 1]),
+//! and checked against the network.
 
 use std::collections::TryReserveError;
 
@@ -13,32 +14,26 @@ use rand_chacha::ChaCha8Rng;
 use crate::args::DataArgs;
 use crate::memory;
 
-/// The input iterations described by `args`: loaded from `--load-inputs` or generated.
-pub fn obtain(network: &Network, args: &DataArgs) -> anyhow::Result<Vec<NamedTensors>> {
-    let iterations = match &args.load_inputs {
-        Some(path) => {
-            let loaded = polygraphy_json::read_inputs(path)
-                .with_context(|| format!("cannot load inputs from {}", path.display()))?;
-            if loaded.is_empty() {
-                bail!(
-                    "{} holds no input iterations; save inputs with `precision run --save-inputs`",
-                    path.display()
-                );
-            }
-            for (i, feed) in loaded.iter().enumerate() {
-                check(network, feed).with_context(|| {
-                    format!(
-                        "inputs in {} (iteration {i}) do not fit model '{}'",
-                        path.display(),
-                        network.name
-                    )
-                })?;
-            }
-            loaded
-        }
-        None => generate(network, args)?,
-    };
-    Ok(iterations)
+/// The input iterations of a Polygraphy inputs JSON file (or folder of them), checked.
+pub fn load_json(network: &Network, path: &std::path::Path) -> anyhow::Result<Vec<NamedTensors>> {
+    let loaded = polygraphy_json::read_inputs(path)
+        .with_context(|| format!("cannot load inputs from {}", path.display()))?;
+    if loaded.is_empty() {
+        bail!(
+            "{} holds no input iterations; save inputs with `precision run --save-inputs`",
+            path.display()
+        );
+    }
+    for (i, feed) in loaded.iter().enumerate() {
+        check(network, feed).with_context(|| {
+            format!(
+                "inputs in {} (iteration {i}) do not fit model '{}'",
+                path.display(),
+                network.name
+            )
+        })?;
+    }
+    Ok(loaded)
 }
 
 /// Checks that `feed` has exactly the network's inputs, with their dtypes and static dims.
@@ -89,7 +84,7 @@ fn describe_shape(shape: &[Option<usize>]) -> String {
 }
 
 /// Generates `args.iterations` input feeds, after checking that they fit in memory.
-fn generate(network: &Network, args: &DataArgs) -> anyhow::Result<Vec<NamedTensors>> {
+pub fn generate(network: &Network, args: &DataArgs) -> anyhow::Result<Vec<NamedTensors>> {
     let ranges = parse_val_ranges(&args.val_range)?;
     for (name, _) in &ranges.overrides {
         if !network.inputs.iter().any(|i| &i.name == name) {
@@ -299,7 +294,8 @@ mod tests {
 
     fn data(val_range: &[&str]) -> DataArgs {
         DataArgs {
-            load_inputs: None,
+            load_inputs: Vec::new(),
+            calibration_inputs: Vec::new(),
             seed: 1,
             val_range: val_range.iter().map(|s| (*s).to_owned()).collect(),
             iterations: 2,

@@ -440,6 +440,14 @@ impl<O> std::ops::Deref for JournaledOracle<O> {
     }
 }
 
+impl<O> std::ops::DerefMut for JournaledOracle<O> {
+    /// The wrapped oracle, for work outside the search (the holdout check), which is not
+    /// journaled.
+    fn deref_mut(&mut self) -> &mut O {
+        &mut self.inner
+    }
+}
+
 impl<O: Oracle> Oracle for JournaledOracle<O> {
     fn network(&self) -> &Network {
         self.inner.network()
@@ -539,15 +547,17 @@ fn setup_fingerprint<B: Backend>(oracle: &BackendOracle<B>) -> anyhow::Result<St
         format!("cannot tell what decides the {} backend's answers", backend.name())
     })?;
     let base = oracle.base_plan();
-    Ok(fingerprint::fingerprint(&fingerprint::Ingredients {
+    fingerprint::fingerprint(&fingerprint::Ingredients {
         backend: backend.name(),
         identity: &identity,
         lower: &base.lower,
         higher: base.higher,
-        inputs: oracle.inputs(),
-        goldens: oracle.goldens(),
+        inputs: oracle.samples().inputs.as_ref(),
+        goldens: oracle.samples().goldens.as_ref(),
         compare: oracle.config(),
-    }))
+        ranking_samples: oracle.ranking_samples(),
+    })
+    .map_err(|e| anyhow::anyhow!("cannot fingerprint the search's data for the journal: {e}"))
 }
 
 #[cfg(test)]
@@ -609,6 +619,7 @@ mod tests {
             duration: Duration::from_millis(250),
             reused: false,
             refused: Vec::new(),
+            samples: None,
         }
     }
 

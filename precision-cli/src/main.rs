@@ -7,6 +7,7 @@ mod args;
 mod backends;
 mod commands;
 mod console;
+mod dataset;
 mod display;
 mod golden;
 mod html;
@@ -45,7 +46,7 @@ fn main() -> ExitCode {
 /// text (`cannot read X: No such file or directory`), and printing the chain after them would
 /// repeat it. A cause already in the text is skipped; one that extends the previous part
 /// replaces it.
-fn error_text(err: &anyhow::Error) -> String {
+pub(crate) fn error_text(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in err.chain() {
         let text = cause.to_string();

@@ -50,10 +50,13 @@ pub fn model_files(files: &mut CommandFiles, model: &ModelArgs, lower: &[Precisi
     }
 }
 
-/// The files of the input flags (`--load-inputs`).
+/// The files of the input flags (`--load-inputs`, `--calibration-inputs`).
 pub fn data_files(files: &mut CommandFiles, data: &DataArgs) {
-    if let Some(inputs) = &data.load_inputs {
+    for inputs in &data.load_inputs {
         files.input("--load-inputs", inputs);
+    }
+    for inputs in &data.calibration_inputs {
+        files.input("--calibration-inputs", inputs);
     }
 }
 

@@ -12,6 +12,7 @@ pub mod oracle;
 pub mod plan;
 pub mod precision;
 pub mod report;
+pub mod samples;
 pub mod search;
 pub mod tensor;
 
@@ -35,6 +36,7 @@ pub use report::{
     LayerRef, Report, SensitivityRow, Status, is_hidden_char, modelopt_pattern,
     trtexec_cannot_name, trtexec_layer_output_types, trtexec_layer_precisions,
 };
+pub use samples::{DataReport, HoldoutReport, SampleFailure, SampleTally, Samples, TensorSets};
 pub use search::{
     Algorithm, Direction, Iteration, NoObserver, Observer, SearchOptions, SearchOutcome, run_search,
 };

@@ -2,14 +2,19 @@
 //! that turns any [`Backend`] into one.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod run;
+
+pub use run::merge_worst;
+use run::{Reference, missing_outputs, run_check};
+
+use crate::samples::{SampleTally, Samples, worst_samples};
 use crate::{
-    Backend, BackendError, CompareConfig, CompareError, Engine, ISOLATED_PREFIX, LayerSet,
-    NamedTensors, Network, OutputComparison, OutputSelection, PrecisionPlan, Tensor,
-    compare_outputs, relative_error,
+    Backend, BackendError, CompareConfig, CompareError, LayerSet, NamedTensors, Network,
+    OutputComparison, OutputSelection, PrecisionPlan, Tensor, compare_outputs,
 };
 
 /// How much an evaluation should report.
@@ -65,6 +70,11 @@ pub struct Evaluation {
     /// them ([`BackendError::Refused`]); empty otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refused: Vec<usize>,
+    /// How many samples (input iterations) the check ran and passed, and the first that
+    /// failed with their errors; absent when the plan did not build or for answers from
+    /// older journals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<SampleTally>,
 }
 
 impl Evaluation {
@@ -81,6 +91,7 @@ impl Evaluation {
             duration,
             reused: false,
             refused: Vec::new(),
+            samples: None,
         }
     }
 
@@ -259,8 +270,7 @@ pub struct OracleStats {
 /// What every check of a [`BackendOracle`] compares against, shared by its parallel workers.
 struct CheckContext {
     base: PrecisionPlan,
-    inputs: Vec<NamedTensors>,
-    goldens: Vec<NamedTensors>,
+    samples: Samples,
     config: CompareConfig,
     compare: CompareFn,
 }
@@ -277,9 +287,15 @@ pub struct BackendOracle<B: Backend> {
     workers: Vec<B>,
     context: CheckContext,
     cache: HashMap<(LayerSet, Detail), Evaluation>,
-    /// The float32 run with every layer output, one entry per input iteration, once needed.
+    /// The float32 run with every layer output, one entry per sample that layer-output checks
+    /// run (all, or the ranking samples), once needed.
     reference: Option<Vec<NamedTensors>>,
     stats: OracleStats,
+    /// `--ranking-samples K`: layer-output checks run only the K samples the nothing-marked
+    /// plan errs most on.
+    ranking_samples: Option<usize>,
+    /// Those samples, once chosen (sample order).
+    ranking: Option<Vec<usize>>,
 }
 
 impl<B: Backend> std::fmt::Debug for BackendOracle<B> {
@@ -287,7 +303,7 @@ impl<B: Backend> std::fmt::Debug for BackendOracle<B> {
         f.debug_struct("BackendOracle")
             .field("backend", &self.backend.name())
             .field("base", &self.context.base)
-            .field("iterations", &self.context.inputs.len())
+            .field("iterations", &self.context.samples.len())
             .field("jobs", &(self.workers.len() + 1))
             .field("stats", &self.stats)
             .finish_non_exhaustive()
@@ -308,32 +324,59 @@ impl<B: Backend> BackendOracle<B> {
         goldens: Vec<NamedTensors>,
         config: CompareConfig,
     ) -> Result<Self, SearchError> {
-        if inputs.is_empty() {
+        Self::with_samples(backend, base, Samples::in_memory(inputs, goldens), config)
+    }
+
+    /// An oracle like [`BackendOracle::new`] whose samples are read on demand from `samples`
+    /// (a dataset on disk is held one sample per running check). Every golden set is read
+    /// once here, one at a time, to check that it has every network output.
+    pub fn with_samples(
+        backend: B,
+        base: PrecisionPlan,
+        samples: Samples,
+        config: CompareConfig,
+    ) -> Result<Self, SearchError> {
+        if samples.is_empty() {
             return Err(SearchError::NoInputs);
         }
-        if goldens.len() != inputs.len() {
-            return Err(SearchError::GoldenCount { inputs: inputs.len(), goldens: goldens.len() });
+        if samples.goldens.len() != samples.len() {
+            return Err(SearchError::GoldenCount {
+                inputs: samples.len(),
+                goldens: samples.goldens.len(),
+            });
         }
-        for (iteration, golden) in goldens.iter().enumerate() {
-            let missing: Vec<String> = backend
-                .network()
-                .outputs
-                .iter()
-                .filter(|o| !golden.contains_key(o.as_str()))
-                .cloned()
-                .collect();
-            if !missing.is_empty() {
-                return Err(SearchError::MissingGoldenOutputs { iteration, missing });
-            }
+        for iteration in 0..samples.goldens.len() {
+            let golden = samples.goldens.get(iteration).map_err(SearchError::InvalidInput)?;
+            missing_outputs(backend.network(), iteration, &golden)?;
         }
         Ok(BackendOracle {
             backend,
             workers: Vec::new(),
-            context: CheckContext { base, inputs, goldens, config, compare: compare_outputs },
+            context: CheckContext { base, samples, config, compare: compare_outputs },
             cache: HashMap::new(),
             reference: None,
             stats: OracleStats::default(),
+            ranking_samples: None,
+            ranking: None,
         })
+    }
+
+    /// Makes layer-output checks (worst-first's and ranked's sensitivity measurements) run
+    /// only the `k` samples the nothing-marked plan errs most on (see
+    /// [`crate::samples::worst_samples`]); network-output checks still run every sample.
+    #[must_use]
+    pub fn with_ranking_samples(mut self, k: usize) -> Self {
+        self.ranking_samples = Some(k);
+        self.ranking = None;
+        self.reference = None;
+        self.cache.clear();
+        self
+    }
+
+    /// The samples layer-output checks ran on, once chosen by `--ranking-samples`.
+    #[must_use]
+    pub fn ranking(&self) -> Option<&[usize]> {
+        self.ranking.as_deref()
     }
 
     /// Replaces the comparison function (another metric, or a stand-in in tests).
@@ -375,16 +418,16 @@ impl<B: Backend> BackendOracle<B> {
         &self.context.config
     }
 
-    /// The input iterations every check runs.
+    /// The samples (input feeds and goldens) every check runs.
     #[must_use]
-    pub fn inputs(&self) -> &[NamedTensors] {
-        &self.context.inputs
+    pub fn samples(&self) -> &Samples {
+        &self.context.samples
     }
 
-    /// The golden outputs, one entry per input iteration.
+    /// How many samples `--ranking-samples` asked for, if it did.
     #[must_use]
-    pub fn goldens(&self) -> &[NamedTensors] {
-        &self.context.goldens
+    pub fn ranking_samples(&self) -> Option<usize> {
+        self.ranking_samples
     }
 
     /// Gives the backend back.
@@ -445,14 +488,42 @@ impl<B: Backend> Oracle for BackendOracle<B> {
             Err(cached) => return Ok(cached),
         };
         let selection = self.selection_for(detail)?;
+        if selection != OutputSelection::NetworkOutputs {
+            self.choose_ranking_samples()?;
+        }
+        let subset = match selection {
+            OutputSelection::NetworkOutputs => None,
+            _ => self.ranking.clone(),
+        };
         let evaluation = run_check(
             &mut self.backend,
             &self.context,
             Some(Reference { runs: &mut self.reference, stats: &mut self.stats }),
             &key.0,
             selection,
+            subset.as_deref(),
+            None,
         )?;
         self.stats.evaluated += 1;
+        // Whether the plan passes is decided by its network-output check (cached, so a
+        // search that asks for it later gets it free) when this one ran on the ranking
+        // samples only, or when returning layer outputs can change the network outputs on
+        // this backend (fusions): every verdict is that of the plan as deployed.
+        let partial = subset.is_some_and(|s| s.len() < self.context.samples.len());
+        let exposed = selection != OutputSelection::NetworkOutputs
+            && self.backend.capabilities().layer_outputs_change_results;
+        let evaluation = if (partial || exposed) && evaluation.build_error.is_none() {
+            let mut evaluation = evaluation;
+            let full = self.evaluate(&key.0, Detail::NetworkOutputs)?;
+            evaluation.passed = full.passed;
+            evaluation.build_error = full.build_error;
+            evaluation.outputs = full.outputs;
+            evaluation.samples = full.samples;
+            evaluation.duration += full.duration;
+            evaluation
+        } else {
+            evaluation
+        };
         self.cache.insert(key, evaluation.clone());
         Ok(evaluation)
     }
@@ -488,7 +559,7 @@ impl<B: Backend> Oracle for BackendOracle<B> {
                         let backend: &mut B = backend;
                         scope.spawn(move || {
                             let selection = OutputSelection::NetworkOutputs;
-                            run_check(backend, context, None, &key.0, selection)
+                            run_check(backend, context, None, &key.0, selection, None, None)
                         })
                     })
                     .collect();
@@ -520,6 +591,67 @@ impl<B: Backend> Oracle for BackendOracle<B> {
 }
 
 impl<B: Backend> BackendOracle<B> {
+    /// Chooses the `--ranking-samples` (once): checks the nothing-marked plan on every sample
+    /// (that check is cached like any other) and keeps the samples it errs most on.
+    fn choose_ranking_samples(&mut self) -> Result<(), SearchError> {
+        let Some(k) = self.ranking_samples else { return Ok(()) };
+        if self.ranking.is_some() {
+            return Ok(());
+        }
+        if k >= self.context.samples.len() {
+            self.ranking = Some((0..self.context.samples.len()).collect());
+            return Ok(());
+        }
+        let nothing = LayerSet::empty(self.backend.network().len());
+        let mut errors = Vec::with_capacity(self.context.samples.len());
+        let evaluation = run_check(
+            &mut self.backend,
+            &self.context,
+            None,
+            &nothing,
+            OutputSelection::NetworkOutputs,
+            None,
+            Some(&mut errors),
+        )?;
+        if let Some(error) = &evaluation.build_error {
+            return Err(SearchError::InvalidInput(format!(
+                "--ranking-samples checks the plan with nothing marked on every sample to find \
+                 the ones it errs most on, but that plan failed to build: {error}"
+            )));
+        }
+        self.stats.evaluated += 1;
+        self.cache.insert((nothing, Detail::NetworkOutputs), evaluation);
+        self.ranking = Some(worst_samples(&errors, k));
+        Ok(())
+    }
+
+    /// Checks the plan with `marked` once on `samples` (data the search never saw: the
+    /// holdout), comparing network outputs; nothing is cached.
+    pub fn check_on(
+        &mut self,
+        marked: &LayerSet,
+        samples: Samples,
+    ) -> Result<Evaluation, SearchError> {
+        if samples.is_empty() {
+            return Err(SearchError::NoInputs);
+        }
+        if samples.goldens.len() != samples.len() {
+            return Err(SearchError::GoldenCount {
+                inputs: samples.len(),
+                goldens: samples.goldens.len(),
+            });
+        }
+        let context = CheckContext {
+            base: self.context.base.clone(),
+            samples,
+            config: self.context.config.clone(),
+            compare: self.context.compare,
+        };
+        let marked = LayerSet::from_indices(self.backend.network().len(), marked.iter());
+        let selection = OutputSelection::NetworkOutputs;
+        run_check(&mut self.backend, &context, None, &marked, selection, None, None)
+    }
+
     /// The engine outputs a detail needs, given what the backend can do.
     fn selection_for(&self, detail: Detail) -> Result<OutputSelection, SearchError> {
         let capabilities = self.backend.capabilities();
@@ -537,247 +669,5 @@ impl<B: Backend> BackendOracle<B> {
             }
             Detail::EveryLayer | Detail::Sensitivity => return Err(unsupported()),
         })
-    }
-}
-
-/// The float32 run with every layer output, made on first need, and the counter of such runs.
-struct Reference<'a> {
-    runs: &'a mut Option<Vec<NamedTensors>>,
-    stats: &'a mut OracleStats,
-}
-
-/// Builds, runs and compares `marked` (already validated and normalised) on `backend`.
-/// Layer outputs the goldens lack are compared with the float32 reference run, which is made
-/// through `reference` when first needed (it must be given for any selection but
-/// [`OutputSelection::NetworkOutputs`]).
-fn run_check<B: Backend>(
-    backend: &mut B,
-    context: &CheckContext,
-    mut reference: Option<Reference<'_>>,
-    marked: &LayerSet,
-    selection: OutputSelection,
-) -> Result<Evaluation, SearchError> {
-    let start = Instant::now();
-    let plan = context.base.with_marked(marked.clone());
-    // The float32 reference is made before the plan's engine, when the goldens lack a layer
-    // output: building it while that engine is alive would hold both at once (the largest
-    // engines of a search, each with every layer output).
-    if let Some(r) = reference.as_mut() {
-        if selection != OutputSelection::NetworkOutputs
-            && r.runs.is_none()
-            && goldens_lack_layer_outputs(backend.network(), &context.goldens)
-        {
-            r.stats.reference_builds += 1;
-            *r.runs = Some(reference_run(backend, &context.inputs)?);
-        }
-    }
-    // The verdict of the plan as deployed, when returning layer outputs could change it; the
-    // engine is dropped before the one with layer outputs is built.
-    let output_names = backend.network().outputs.clone();
-    let verdict = if selection != OutputSelection::NetworkOutputs
-        && backend.capabilities().layer_outputs_change_results
-    {
-        let mut plain = match backend.build(&plan, OutputSelection::NetworkOutputs) {
-            Ok(engine) => engine,
-            Err(e) => {
-                return Evaluation::failed_build(&e, start.elapsed()).ok_or_else(|| e.into());
-            }
-        };
-        Some(network_verdict(&mut plain, &output_names, backend.name(), context)?)
-    } else {
-        None
-    };
-    let mut engine = match backend.build(&plan, selection) {
-        Ok(engine) => engine,
-        Err(e) => {
-            return Evaluation::failed_build(&e, start.elapsed()).ok_or_else(|| e.into());
-        }
-    };
-    let deviations = engine.plan_deviations();
-    let compare = context.compare;
-    let config = &context.config;
-
-    let mut outputs: Vec<OutputComparison> = Vec::new();
-    let mut layers: Vec<OutputComparison> = Vec::new();
-    let mut isolated: Vec<TensorError> = Vec::new();
-    for (i, input) in context.inputs.iter().enumerate() {
-        let mut produced = engine.infer(input)?;
-        let network_outputs = take_network_outputs(&mut produced, &output_names, backend.name())?;
-        let golden = &context.goldens[i];
-        check_goldens_fit(i, &network_outputs, golden, config.check_shapes)?;
-        let compared = compare(&network_outputs, golden, config)?;
-        if selection != OutputSelection::NetworkOutputs {
-            let (isolated_values, produced): (NamedTensors, NamedTensors) =
-                produced.into_iter().partition(|(name, _)| name.starts_with(ISOLATED_PREFIX));
-            let (in_golden, rest): (NamedTensors, NamedTensors) =
-                produced.into_iter().partition(|(name, _)| golden.contains_key(name));
-            let needs_reference = !rest.is_empty()
-                || isolated_values
-                    .keys()
-                    .any(|name| !golden.contains_key(&name[ISOLATED_PREFIX.len()..]));
-            let reference = match reference.as_mut() {
-                Some(r) if needs_reference => {
-                    if r.runs.is_none() {
-                        r.stats.reference_builds += 1;
-                        *r.runs = Some(reference_run(backend, &context.inputs)?);
-                    }
-                    r.runs.as_deref().and_then(|runs| runs.get(i))
-                }
-                _ => None,
-            };
-            let rest: NamedTensors = rest
-                .into_iter()
-                .filter(|(name, _)| reference.is_some_and(|r| r.contains_key(name)))
-                .collect();
-            let mut per_layer = compared.clone();
-            per_layer.extend(compare(&in_golden, golden, config)?);
-            if let Some(reference) = reference {
-                per_layer.extend(compare(&rest, reference, config)?);
-            }
-            merge_worst(&mut layers, per_layer);
-            let errors = isolated_errors(&isolated_values, golden, reference);
-            merge_isolated(&mut isolated, errors);
-        }
-        merge_worst(&mut outputs, compared);
-    }
-    drop(engine);
-    if let Some(verdict) = verdict {
-        outputs = verdict;
-    }
-
-    Ok(Evaluation {
-        passed: outputs.iter().all(|c| c.passed),
-        build_error: None,
-        outputs,
-        layer_outputs: (selection != OutputSelection::NetworkOutputs).then_some(layers),
-        isolated: (selection == OutputSelection::Isolated).then_some(isolated),
-        deviations,
-        duration: start.elapsed(),
-        reused: false,
-        refused: Vec::new(),
-    })
-}
-
-/// Takes the network outputs out of what an engine produced, in the network's order.
-fn take_network_outputs(
-    produced: &mut NamedTensors,
-    output_names: &[String],
-    backend_name: &str,
-) -> Result<NamedTensors, BackendError> {
-    let mut network_outputs = NamedTensors::with_capacity(output_names.len());
-    for name in output_names {
-        let tensor = produced.shift_remove(name).ok_or_else(|| {
-            BackendError::Inference(format!(
-                "the {backend_name} engine returned no value for network output '{name}'"
-            ))
-        })?;
-        network_outputs.insert(name.clone(), tensor);
-    }
-    Ok(network_outputs)
-}
-
-/// Runs every input iteration on `engine` (built with the network outputs only) and compares
-/// the outputs with the goldens (worst over the iterations).
-fn network_verdict<E: Engine>(
-    engine: &mut E,
-    output_names: &[String],
-    backend_name: &str,
-    context: &CheckContext,
-) -> Result<Vec<OutputComparison>, SearchError> {
-    let mut outputs: Vec<OutputComparison> = Vec::new();
-    for (i, input) in context.inputs.iter().enumerate() {
-        let mut produced = engine.infer(input)?;
-        let network_outputs = take_network_outputs(&mut produced, output_names, backend_name)?;
-        let golden = &context.goldens[i];
-        check_goldens_fit(i, &network_outputs, golden, context.config.check_shapes)?;
-        merge_worst(&mut outputs, (context.compare)(&network_outputs, golden, &context.config)?);
-    }
-    Ok(outputs)
-}
-
-/// The isolated error of each `isolated:T` tensor against the float32 value of `T` (from the
-/// goldens if they hold it, else the float32 reference run).
-fn isolated_errors(
-    isolated: &NamedTensors,
-    golden: &NamedTensors,
-    reference: Option<&NamedTensors>,
-) -> Vec<TensorError> {
-    isolated
-        .iter()
-        .filter_map(|(name, value)| {
-            let tensor = &name[ISOLATED_PREFIX.len()..];
-            let float32 = golden.get(tensor).or_else(|| reference.and_then(|r| r.get(tensor)))?;
-            let error = relative_error(value, float32).unwrap_or(f64::INFINITY);
-            Some(TensorError { name: tensor.to_owned(), error })
-        })
-        .collect()
-}
-
-/// Keeps the worst isolated error per tensor over the input iterations (NaN counts as worst).
-fn merge_isolated(acc: &mut Vec<TensorError>, next: Vec<TensorError>) {
-    if acc.is_empty() {
-        *acc = next;
-        return;
-    }
-    let index: HashMap<String, usize> =
-        acc.iter().enumerate().map(|(i, e)| (e.name.clone(), i)).collect();
-    for e in next {
-        match index.get(&e.name) {
-            Some(&i) => acc[i].error = worse(acc[i].error, e.error),
-            None => acc.push(e),
-        }
-    }
-}
-
-/// Whether some golden iteration lacks the output of a layer (so that layer outputs need the
-/// float32 reference run).
-fn goldens_lack_layer_outputs(network: &Network, goldens: &[NamedTensors]) -> bool {
-    goldens.iter().any(|golden| {
-        network.layers.iter().flat_map(|l| &l.outputs).any(|name| !golden.contains_key(name))
-    })
-}
-
-/// Builds the float32 plan with every layer output and runs every input iteration on it.
-fn reference_run<B: Backend>(
-    backend: &mut B,
-    inputs: &[NamedTensors],
-) -> Result<Vec<NamedTensors>, SearchError> {
-    let plan = PrecisionPlan::float32(backend.network());
-    let mut engine =
-        backend.build(&plan, OutputSelection::EveryLayer).map_err(SearchError::Reference)?;
-    inputs.iter().map(|input| engine.infer(input).map_err(SearchError::Reference)).collect()
-}
-
-/// The larger of two errors, NaN being the largest.
-fn worse(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() { f64::NAN } else { a.max(b) }
-}
-
-/// Merges the comparisons of another input iteration into `acc`, per output name, keeping the
-/// worst: an output passes only if it passed every time, and each statistic is the largest
-/// seen (NaN wins). Outputs new to `acc` are appended.
-pub fn merge_worst(acc: &mut Vec<OutputComparison>, next: Vec<OutputComparison>) {
-    if acc.is_empty() {
-        *acc = next;
-        return;
-    }
-    let index: HashMap<String, usize> =
-        acc.iter().enumerate().map(|(i, c)| (c.name.clone(), i)).collect();
-    for c in next {
-        let Some(&i) = index.get(&c.name) else {
-            acc.push(c);
-            continue;
-        };
-        let a = &mut acc[i];
-        a.passed &= c.passed;
-        a.max_absdiff = worse(a.max_absdiff, c.max_absdiff);
-        a.max_reldiff = worse(a.max_reldiff, c.max_reldiff);
-        a.mean_absdiff = worse(a.mean_absdiff, c.mean_absdiff);
-        a.mean_reldiff = worse(a.mean_reldiff, c.mean_reldiff);
-        a.required_atol = worse(a.required_atol, c.required_atol);
-        a.required_rtol = worse(a.required_rtol, c.required_rtol);
-        if a.mismatch.is_none() {
-            a.mismatch = c.mismatch;
-        }
     }
 }

@@ -115,6 +115,10 @@ pub struct Report {
     pub sensitivity: Vec<SensitivityRow>,
     /// Every check, in order.
     pub iterations: Vec<Iteration>,
+    /// The data the search used: how many samples, what calibrated, the ranking samples, the
+    /// holdout verdict (set by the caller; absent when not given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<crate::DataReport>,
 }
 
 impl Report {
@@ -182,6 +186,7 @@ impl Report {
             noise_floor: outcome.noise_floor.clone(),
             sensitivity,
             iterations: outcome.iterations.clone(),
+            data: None,
         }
     }
 }

@@ -336,15 +336,17 @@ fn verdicts_come_from_the_plan_as_deployed_when_layer_outputs_change_results() {
     assert!(eval.layer_outputs.is_some());
     let selections: Vec<OutputSelection> =
         oracle.backend().builds.iter().map(|(_, s)| *s).collect();
-    // The float32 reference, then the plan with network outputs only (its engine dropped
-    // before the next build), then the plan with every layer output.
+    // The float32 reference, then the plan with every layer output, then the plan with
+    // network outputs only (one engine alive at a time).
     assert_eq!(
         selections,
-        [OutputSelection::EveryLayer, OutputSelection::NetworkOutputs, OutputSelection::EveryLayer]
+        [OutputSelection::EveryLayer, OutputSelection::EveryLayer, OutputSelection::NetworkOutputs]
     );
     assert_eq!(oracle.backend().engines_alive.1.load(Ordering::SeqCst), 1);
 
-    // Network-output checks need no second build.
+    // The plan's network-output check is cached; other network-output checks build once.
+    assert!(!oracle.evaluate(&set(3, &[]), Detail::NetworkOutputs).unwrap().passed);
+    assert_eq!(oracle.backend().builds.len(), 3);
     oracle.evaluate(&set(3, &[1]), Detail::NetworkOutputs).unwrap();
     assert_eq!(oracle.backend().builds.len(), 4);
 }

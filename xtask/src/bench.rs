@@ -10,7 +10,8 @@
 //!   against one plain inference and against Polygraphy doing the same check in Python,
 //!   calibration, and a whole INT8 bisect;
 //! - peak memory of `precision run` and of INT8 searches on a ResNet-50-sized model
-//!   ([`crate::bench_memory`]).
+//!   ([`crate::bench_memory`]);
+//! - peak memory over a dataset of 1,000 samples against one sample ([`crate::bench_dataset`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -31,6 +32,9 @@ pub struct Args {
     /// Also measure this `precision` binary in the memory benchmark (before/after tables).
     #[arg(long, value_name = "PATH")]
     baseline_bin: Option<std::path::PathBuf>,
+    /// Run only the dataset benchmark (peak memory over 1,000 samples of 3x224x224).
+    #[arg(long)]
+    dataset_only: bool,
     /// Checks per search in the memory benchmark (--max-checks).
     #[arg(long, value_name = "N", default_value_t = 16)]
     memory_checks: u64,
@@ -40,6 +44,9 @@ pub struct Args {
 pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     if args.memory_only {
         return memory(sh, args);
+    }
+    if args.dataset_only {
+        return dataset(sh);
     }
     crate::step("criterion: comparator (64M float32 elements per output)");
     cmd!(sh, "cargo bench --package precision-core --bench compare").run()?;
@@ -135,7 +142,15 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
             v["peak_above_start"],
         );
     }
-    memory(sh, args)
+    memory(sh, args)?;
+    dataset(sh)
+}
+
+/// The dataset benchmark (see [`crate::bench_dataset`]).
+fn dataset(sh: &Shell) -> anyhow::Result<()> {
+    let python = crate::python::ensure_venv(sh)?;
+    let onnxruntime = crate::python::onnxruntime_library(sh, &python)?;
+    crate::bench_dataset::run(sh, &python, &onnxruntime)
 }
 
 /// The memory benchmark (see [`crate::bench_memory`]).

@@ -6,7 +6,7 @@ use precision_core::{Backend, LayerSet, Precision, PrecisionPlan};
 use crate::Verdict;
 use crate::args::ExportArgs;
 use crate::backends::{self, with_backend};
-use crate::inputs;
+use crate::dataset;
 
 /// The parts of a report that export and verify read.
 #[derive(serde::Deserialize)]
@@ -85,8 +85,9 @@ fn export_with<B: Backend>(
     let network = backend.network().clone();
     let plan = report_plan(&network, report, &args.model.model)?;
     if report.lower_precisions.contains(&Precision::Int8) {
-        let feeds = inputs::obtain(&network, &args.data)?;
-        super::calibrate_if_int8(&mut backend, &report.lower_precisions, &feeds)?;
+        let data = &args.data;
+        let inputs = dataset::open_inputs(&network, &data.load_inputs, data, "--load-inputs")?;
+        super::calibrate_for(&mut backend, &report.lower_precisions, &network, data, &inputs)?;
     }
     super::save_model(&backend, &plan, &args.output)?;
     Ok(Verdict::Success)

@@ -3,6 +3,7 @@
 mod check;
 mod compare;
 mod export;
+mod holdout;
 mod layers;
 mod run;
 mod search;
@@ -10,12 +11,14 @@ mod verify;
 
 use anyhow::Context;
 use precision_core::oracle::BackendOracle;
-use precision_core::{Algorithm, Backend, NamedTensors, Network, Precision, PrecisionPlan};
+use precision_core::{
+    Algorithm, Backend, DataReport, NamedTensors, Network, Precision, PrecisionPlan, Samples,
+};
 
 use crate::Verdict;
 use crate::args::{CheckSetup, Cli, Command, PrecisionArgs};
 use crate::console::errln;
-use crate::{golden, inputs};
+use crate::dataset;
 
 /// Runs the subcommand.
 pub fn dispatch(cli: &Cli) -> anyhow::Result<Verdict> {
@@ -40,21 +43,56 @@ fn base_plan(network: &Network, precision: &PrecisionArgs) -> anyhow::Result<Pre
 
 /// The oracle for `setup` over `backend`: the base plan, inputs and goldens, checked.
 fn oracle_for<B: Backend>(
-    mut backend: B,
+    backend: B,
     setup: &CheckSetup,
 ) -> anyhow::Result<(Network, PrecisionPlan, BackendOracle<B>)> {
+    let (network, plan, oracle, _) = oracle_with_data(backend, setup)?;
+    Ok((network, plan, oracle))
+}
+
+/// [`oracle_for`], also saying what data it checks with and what calibration ran on. A
+/// dataset on disk stays there: checks read its samples one at a time.
+fn oracle_with_data<B: Backend>(
+    mut backend: B,
+    setup: &CheckSetup,
+) -> anyhow::Result<(Network, PrecisionPlan, BackendOracle<B>, DataReport)> {
     let network = backend.network().clone();
     let plan = base_plan(&network, &setup.precision)?;
     let config = setup.compare.config()?;
-    let feeds = inputs::obtain(&network, &setup.data)?;
-    calibrate_if_int8(&mut backend, &plan.lower, &feeds)?;
-    let goldens = golden::load(&setup.golden)?;
-    golden::refuse_nan(&goldens, &network.outputs, &setup.golden)?;
+    let inputs =
+        dataset::open_inputs(&network, &setup.data.load_inputs, &setup.data, "--load-inputs")?;
+    let calibration = calibrate_for(&mut backend, &plan.lower, &network, &setup.data, &inputs)?;
+    let goldens = dataset::open_goldens(&network, &setup.golden, &inputs, "--golden")?;
+    let data = DataReport {
+        inputs: inputs.description.clone(),
+        samples: inputs.sets.len(),
+        calibration,
+        ..DataReport::default()
+    };
+    let samples = Samples { inputs: inputs.sets, goldens };
     let oracle =
-        BackendOracle::new(backend, plan.clone(), feeds, goldens, config).with_context(|| {
+        BackendOracle::with_samples(backend, plan.clone(), samples, config).with_context(|| {
             format!("golden outputs in {} do not fit the model", setup.golden.display())
         })?;
-    Ok((network, plan, oracle))
+    Ok((network, plan, oracle, data))
+}
+
+/// Calibrates `backend` when `lower` includes INT8, on `--calibration-inputs` or else the
+/// check inputs; returns what it calibrated on (`None`: no INT8).
+fn calibrate_for<B: Backend>(
+    backend: &mut B,
+    lower: &[Precision],
+    network: &Network,
+    data: &crate::args::DataArgs,
+    check_inputs: &dataset::Loaded,
+) -> anyhow::Result<Option<String>> {
+    if !lower.contains(&Precision::Int8) {
+        return Ok(None);
+    }
+    let (feeds, described) = dataset::calibration_feeds(network, data, check_inputs)?;
+    errln!("INT8 calibration data: {}", crate::console::escape(&described));
+    calibrate_if_int8(backend, lower, &feeds)?;
+    Ok(Some(described))
 }
 
 /// Calibrates `backend` on `feeds` when `lower` includes INT8 (once per command).

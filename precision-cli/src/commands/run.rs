@@ -10,7 +10,9 @@ use crate::Verdict;
 use crate::args::RunArgs;
 use crate::backends::{self, with_backend};
 use crate::console::errln;
-use crate::{display, inputs};
+use crate::{dataset, display};
+
+mod per_sample;
 
 /// Runs the model on every input iteration and saves what was asked.
 pub fn run(args: &RunArgs) -> anyhow::Result<Verdict> {
@@ -44,19 +46,35 @@ fn run_with<B: Backend>(mut backend: B, args: &RunArgs) -> anyhow::Result<Verdic
     } else {
         OutputSelection::NetworkOutputs
     };
-    let feeds = inputs::obtain(&network, &args.data)?;
-    super::calibrate_if_int8(&mut backend, &plan.lower, &feeds)?;
+    let data = &args.data;
+    let inputs = dataset::open_inputs(&network, &data.load_inputs, data, "--load-inputs")?;
+    super::calibrate_for(&mut backend, &plan.lower, &network, data, &inputs)?;
     let mut engine = backend.build(&plan, selection).context("building the engine failed")?;
     let runner_name = format!("{}-runner-N0", backend.name());
-    let mut iterations = Vec::with_capacity(feeds.len());
-    for (i, feed) in feeds.iter().enumerate() {
+    // A dataset's goldens go to a folder of per-sample .npz files as the samples run; other
+    // outputs are gathered for one RunResults.
+    let mut per_sample = match &args.save_outputs {
+        Some(path) if inputs.files.is_some() && path.extension().is_none() => {
+            Some(per_sample::GoldenFolder::create(path)?)
+        }
+        _ => None,
+    };
+    let gather = args.save_outputs.is_some() && per_sample.is_none();
+    let mut iterations = Vec::new();
+    for i in 0..inputs.sets.len() {
+        let feed = inputs.sets.get(i).map_err(anyhow::Error::msg)?;
         let start = Instant::now();
-        let outputs = engine.infer(feed).with_context(|| format!("inference on iteration {i}"))?;
-        iterations.push(IterationResult {
-            outputs,
-            runtime: start.elapsed().as_secs_f64(),
-            runner_name: runner_name.clone(),
-        });
+        let outputs = engine.infer(&feed).with_context(|| format!("inference on iteration {i}"))?;
+        if let Some(folder) = per_sample.as_mut() {
+            folder.add(&dataset::sample_name(&inputs, i), &outputs)?;
+        }
+        if gather || i == 0 {
+            iterations.push(IterationResult {
+                outputs,
+                runtime: start.elapsed().as_secs_f64(),
+                runner_name: runner_name.clone(),
+            });
+        }
     }
     let precisions =
         if plan.lower.is_empty() { "float32".to_owned() } else { plan.lowest().to_string() };
@@ -64,7 +82,7 @@ fn run_with<B: Backend>(mut backend: B, args: &RunArgs) -> anyhow::Result<Verdic
         "ran {} on the {} backend in {precisions}, {} iteration(s)",
         crate::console::escape(&network.name),
         backend.name(),
-        iterations.len()
+        inputs.sets.len()
     );
     for (name, tensor) in &iterations[0].outputs {
         let values = tensor.to_f64_vec();
@@ -80,11 +98,15 @@ fn run_with<B: Backend>(mut backend: B, args: &RunArgs) -> anyhow::Result<Verdic
         );
     }
     if let Some(path) = &args.save_inputs {
+        let feeds = inputs.load_all()?;
         polygraphy_json::write_inputs(path, &feeds)
             .with_context(|| format!("cannot save inputs to {}", path.display()))?;
         errln!("saved inputs to {}", path.display());
     }
-    if let Some(path) = &args.save_outputs {
+    if let Some(folder) = per_sample {
+        let path = folder.commit()?;
+        errln!("saved outputs of {} samples to {}", inputs.sets.len(), path.display());
+    } else if let Some(path) = &args.save_outputs {
         let results = RunResults { runners: vec![RunnerResults { name: runner_name, iterations }] };
         polygraphy_json::write_run_results(path, &results)
             .with_context(|| format!("cannot save outputs to {}", path.display()))?;

@@ -22,6 +22,12 @@ pub fn run(args: &SearchArgs, algorithm: Algorithm, quiet: bool) -> anyhow::Resu
     let journal = crate::journal::path_for(&args.journal, args.report.as_deref());
     let mut files = precision_files::CommandFiles::new();
     write::setup_files(&mut files, &args.setup);
+    for path in &args.samples.holdout_inputs {
+        files.input("--holdout-inputs", path);
+    }
+    if let Some(path) = &args.samples.holdout_golden {
+        files.input("--holdout-golden", path);
+    }
     for (role, path) in [("--report", &args.report), ("--html", &args.html)]
         .into_iter()
         .chain([("--save-model", &args.save_model)])
@@ -60,7 +66,15 @@ fn search_with<B: Backend>(
     quiet: bool,
 ) -> anyhow::Result<Verdict> {
     let backend_name = backend.name().to_owned();
-    let (network, plan, mut oracle) = super::oracle_for(backend, &args.setup)?;
+    let (network, plan, mut oracle, mut data) = super::oracle_with_data(backend, &args.setup)?;
+    if let Some(k) = args.samples.ranking_samples {
+        if !matches!(algorithm, Algorithm::Ranked | Algorithm::WorstFirst) {
+            bail!("--ranking-samples applies to ranked and worst-first, which measure sensitivity");
+        }
+        oracle = oracle.with_ranking_samples(usize::try_from(k).unwrap_or(usize::MAX));
+    }
+    // Opened (and every file checked) before the search, so that a bad file stops it at once.
+    let holdout = super::holdout::open(&network, &args.samples, &args.setup.data)?;
     let jobs = args.jobs as usize;
     if jobs > 1 {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
@@ -97,6 +111,10 @@ fn search_with<B: Backend>(
     let outcome = run_search(&mut oracle, &options, &mut progress);
     progress.finish();
     let outcome = outcome.context("the search stopped")?;
+    data.ranking_samples = oracle.ranking().map(<[usize]>::to_vec);
+    if let Some(holdout) = holdout {
+        data.holdout = super::holdout::check(&mut oracle, &network, holdout, &outcome)?;
+    }
     let journaled = crate::journal::path_for(&args.journal, args.report.as_deref()).is_some();
     crate::console::out(&display::answer(
         &network,
@@ -121,6 +139,7 @@ fn search_with<B: Backend>(
             plan.higher,
             &outcome,
         );
+        let report = Report { data: Some(data.clone()), ..report };
         if let Some(path) = &args.report {
             write::json(path, &report)?;
             errln!("report written to {}", path.display());
@@ -133,7 +152,12 @@ fn search_with<B: Backend>(
     if let (Some(path), Some(answer)) = (&args.save_model, &outcome.answer) {
         super::save_model(oracle.backend(), &plan.with_marked(answer.clone()), path)?;
     }
-    Ok(if outcome.answer.is_some() { Verdict::Success } else { Verdict::Failure })
+    let holdout_failed = data.holdout.as_ref().is_some_and(|h| !h.passed);
+    Ok(if outcome.answer.is_some() && !holdout_failed {
+        Verdict::Success
+    } else {
+        Verdict::Failure
+    })
 }
 
 /// Measures the noise floor (every markable layer marked) and returns the comparator settings

@@ -15,7 +15,7 @@ use crate::Verdict;
 use crate::args::VerifyArgs;
 use crate::backends::{self, with_backend};
 use crate::console::outln;
-use crate::{display, golden, inputs};
+use crate::{dataset, display};
 
 /// Re-checks the report's answer `--repeat` times, each time with new sessions.
 pub fn run(args: &VerifyArgs) -> anyhow::Result<Verdict> {
@@ -55,9 +55,14 @@ fn verify_with<B: Backend>(
     let plan = report_plan(&network, report, &args.model.model)?;
     let base = PrecisionPlan::new(&network, plan.lower.clone(), plan.higher)?;
     let config = args.compare.config()?;
-    let feeds = inputs::obtain(&network, &args.data)?;
-    super::calibrate_if_int8(&mut backend, &plan.lower, &feeds)?;
-    let goldens = golden::load(&args.golden)?;
+    let data = &args.data;
+    let inputs = dataset::open_inputs(&network, &data.load_inputs, data, "--load-inputs")?;
+    super::calibrate_for(&mut backend, &plan.lower, &network, data, &inputs)?;
+    let goldens = dataset::open_goldens(&network, &args.golden, &inputs, "--golden")?;
+    let goldens = (0..goldens.len())
+        .map(|i| goldens.get(i).map(std::borrow::Cow::into_owned).map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let feeds = inputs.load_all()?;
     outln!(
         "{}: the answer of {} ({}, the rest in {}) on the {} backend",
         network.name,

@@ -13,9 +13,12 @@
 //!    typing, runtime versions; nothing backend-specific is hashed here on its own;
 //! 4. the lower precisions enabled, in flag order, then the higher precision (the plan);
 //! 5. the input iterations, and then the golden iterations: per iteration, per tensor in
-//!    order, its name, dtype, shape and element bytes (little-endian, C order);
+//!    order, its name, dtype, shape and element bytes (little-endian, C order). A dataset on
+//!    disk is read one sample at a time for this, never held whole;
 //! 6. the comparator settings: atol, rtol, error statistic and quantile (each a default and
-//!    the per-output overrides in order), then the infinities and shape-check flags.
+//!    the per-output overrides in order), then the infinities and shape-check flags;
+//! 7. only with `--ranking-samples K` (it changes what layer-output checks measure): a tag
+//!    and K, so fingerprints without it are those of earlier versions.
 //!
 //! Settings that do not change answers (the mock's simulated build time, threads, the search
 //! algorithm, paths) are left out, so a journal written by one search serves another. Version
@@ -23,11 +26,11 @@
 
 use std::fmt::Write as _;
 
-use precision_core::{AnswerIdentity, CompareConfig, NamedTensors, PerOutput, Precision, Tensor};
+use precision_core::{AnswerIdentity, CompareConfig, PerOutput, Precision, Tensor, TensorSets};
 use sha2::{Digest, Sha256};
 
 /// Everything that decides a check's answer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Ingredients<'a> {
     /// The backend's name.
     pub backend: &'a str,
@@ -37,17 +40,19 @@ pub struct Ingredients<'a> {
     pub lower: &'a [Precision],
     /// The precision of marked layers.
     pub higher: Precision,
-    /// The input iterations the checks run.
-    pub inputs: &'a [NamedTensors],
+    /// The input iterations the checks run (read one at a time).
+    pub inputs: &'a dyn TensorSets,
     /// The golden outputs, one per input iteration.
-    pub goldens: &'a [NamedTensors],
+    pub goldens: &'a dyn TensorSets,
     /// The comparator settings.
     pub compare: &'a CompareConfig,
+    /// `--ranking-samples K`, if given.
+    pub ranking_samples: Option<usize>,
 }
 
-/// The fingerprint of `ingredients`, as 64 lowercase hex digits.
-#[must_use]
-pub fn fingerprint(ingredients: &Ingredients<'_>) -> String {
+/// The fingerprint of `ingredients`, as 64 lowercase hex digits; an error when a sample
+/// cannot be read.
+pub fn fingerprint(ingredients: &Ingredients<'_>) -> Result<String, String> {
     let mut w = Writer(Sha256::new());
     w.text("precision-journal-fingerprint-v2");
     w.text(ingredients.backend);
@@ -64,9 +69,10 @@ pub fn fingerprint(ingredients: &Ingredients<'_>) -> String {
     w.text(ingredients.higher.name());
     for iterations in [ingredients.inputs, ingredients.goldens] {
         w.count(iterations.len());
-        for tensors in iterations {
+        for index in 0..iterations.len() {
+            let tensors = iterations.get(index)?;
             w.count(tensors.len());
-            for (name, tensor) in tensors {
+            for (name, tensor) in tensors.iter() {
                 w.text(name);
                 w.tensor(tensor);
             }
@@ -79,10 +85,14 @@ pub fn fingerprint(ingredients: &Ingredients<'_>) -> String {
     w.per_output(&c.error_quantile, |w, v| w.float(*v));
     w.tag(u8::from(c.infinities_compare_equal));
     w.tag(u8::from(c.check_shapes));
-    w.0.finalize().iter().fold(String::with_capacity(64), |mut hex, b| {
+    if let Some(k) = ingredients.ranking_samples {
+        w.text("ranking-samples");
+        w.count(k);
+    }
+    Ok(w.0.finalize().iter().fold(String::with_capacity(64), |mut hex, b| {
         let _ = write!(hex, "{b:02x}");
         hex
-    })
+    }))
 }
 
 /// Feeds the hash with self-delimiting pieces.
@@ -158,7 +168,7 @@ mod tests {
     use std::collections::HashMap;
 
     use ndarray::{ArrayD, IxDyn};
-    use precision_core::ErrorStat;
+    use precision_core::{ErrorStat, NamedTensors};
 
     use super::*;
 
@@ -186,6 +196,7 @@ mod tests {
             inputs: &inputs,
             goldens: &goldens,
             compare: &compare,
+            ranking_samples: None,
         };
 
         let lower_both = [Precision::Int8, Precision::Float16];
@@ -269,7 +280,7 @@ mod tests {
 
         let mut seen: HashMap<String, String> = HashMap::new();
         let mut add = |label: &str, i: &Ingredients<'_>| {
-            let fp = fingerprint(i);
+            let fp = fingerprint(i).unwrap();
             assert_eq!(fp.len(), 64);
             if let Some(earlier) = seen.insert(fp, label.to_owned()) {
                 panic!("'{label}' and '{earlier}' have the same fingerprint");
@@ -309,13 +320,15 @@ mod tests {
         add("lower", &Ingredients { lower: &[Precision::Float16], ..base });
         add("lower list", &Ingredients { lower: &lower_both, ..base });
         add("higher", &Ingredients { higher: Precision::Float16, ..base });
+        add("ranking samples", &Ingredients { ranking_samples: Some(3), ..base });
+        add("other ranking samples", &Ingredients { ranking_samples: Some(4), ..base });
         for (label, i, g, c) in &variants {
             add(label, &Ingredients { inputs: i, goldens: g, compare: c, ..base });
         }
         // The same setup gives the same fingerprint.
         let copy = AnswerIdentity::new().with("model", b"model bytes").with("shapes", "x:[2,2]");
         let again = Ingredients { identity: &copy, ..base };
-        assert_eq!(fingerprint(&again), fingerprint(&base));
+        assert_eq!(fingerprint(&again).unwrap(), fingerprint(&base).unwrap());
     }
 
     /// Inputs and goldens are separate lists: a tensor moved from one to the other changes the
@@ -334,8 +347,9 @@ mod tests {
             inputs: &t,
             goldens: &empty,
             compare: &compare,
+            ranking_samples: None,
         };
         let swapped = Ingredients { inputs: &empty, goldens: &t, ..base };
-        assert_ne!(fingerprint(&base), fingerprint(&swapped));
+        assert_ne!(fingerprint(&base).unwrap(), fingerprint(&swapped).unwrap());
     }
 }

@@ -107,6 +107,9 @@ pub struct Iteration {
     /// Whether the answer came from the journal of an earlier run instead of a build.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub reused: bool,
+    /// How many samples the check ran and passed, and the first that failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<crate::SampleTally>,
 }
 
 /// Receives progress while a search runs (the CLI draws a progress bar; a library user logs).
@@ -662,6 +665,7 @@ impl<'a> Checker<'a> {
             duration: if evaluation.duration.is_zero() { elapsed } else { evaluation.duration },
             round: self.rounds,
             reused: evaluation.reused,
+            samples: evaluation.samples,
         };
         self.observer.check_finished(number, &iteration);
         self.known.entry(iteration.marked.clone()).or_insert(passed);
