@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     Backend, BackendError, CompareConfig, CompareError, Engine, ISOLATED_PREFIX, LayerSet,
     NamedTensors, Network, OutputComparison, OutputSelection, PrecisionPlan, Tensor,
-    compare_outputs, relative_error,
+    combine_iterations, compare_outputs, relative_error,
 };
 
 /// How much an evaluation should report.
@@ -582,7 +582,7 @@ fn run_check<B: Backend>(
     let compare = context.compare;
     let config = &context.config;
 
-    let mut outputs: Vec<OutputComparison> = Vec::new();
+    let mut per_iteration: Vec<Vec<OutputComparison>> = Vec::with_capacity(context.inputs.len());
     let mut layers: Vec<OutputComparison> = Vec::new();
     let mut isolated: Vec<TensorError> = Vec::new();
     for (i, input) in context.inputs.iter().enumerate() {
@@ -632,8 +632,10 @@ fn run_check<B: Backend>(
             let errors = isolated_errors(&isolated_values, golden, reference);
             merge_isolated(&mut isolated, errors);
         }
-        merge_worst(&mut outputs, compared);
+        per_iteration.push(compared);
     }
+    // The worst iteration per output, or with --check-average the averaged metrics.
+    let outputs = combine_iterations(per_iteration, config);
 
     Ok(Evaluation {
         passed: outputs.iter().all(|c| c.passed),
@@ -717,20 +719,9 @@ pub fn merge_worst(acc: &mut Vec<OutputComparison>, next: Vec<OutputComparison>)
     let index: HashMap<String, usize> =
         acc.iter().enumerate().map(|(i, c)| (c.name.clone(), i)).collect();
     for c in next {
-        let Some(&i) = index.get(&c.name) else {
-            acc.push(c);
-            continue;
-        };
-        let a = &mut acc[i];
-        a.passed &= c.passed;
-        a.max_absdiff = worse(a.max_absdiff, c.max_absdiff);
-        a.max_reldiff = worse(a.max_reldiff, c.max_reldiff);
-        a.mean_absdiff = worse(a.mean_absdiff, c.mean_absdiff);
-        a.mean_reldiff = worse(a.mean_reldiff, c.mean_reldiff);
-        a.required_atol = worse(a.required_atol, c.required_atol);
-        a.required_rtol = worse(a.required_rtol, c.required_rtol);
-        if a.mismatch.is_none() {
-            a.mismatch = c.mismatch;
+        match index.get(&c.name) {
+            Some(&i) => acc[i].absorb_worse(c),
+            None => acc.push(c),
         }
     }
 }
