@@ -2,7 +2,9 @@
 //! as many layers as one without, and its answer has headroom of at least 1/F against the
 //! user's tolerance; with the other comparison functions too.
 
-use backend_mock::testing::{GenOptions, arb_spec, expected_check, markable_layers, marked_prefix, to_toml};
+use backend_mock::testing::{
+    GenOptions, arb_spec, expected_check, markable_layers, marked_prefix, to_toml,
+};
 use backend_mock::{MockBackend, MockSpec};
 use precision_core::oracle::BackendOracle;
 use precision_core::{

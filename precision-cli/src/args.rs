@@ -301,10 +301,9 @@ impl ComparatorArgs {
                 &self.cosine_similarity_threshold,
                 defaults.cosine_similarity_threshold.default,
                 |v| {
-                    v.parse::<f64>()
-                        .ok()
-                        .filter(|x| x.is_finite())
-                        .ok_or_else(|| format!("--cosine-similarity-threshold: '{v}' is not a number"))
+                    v.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| {
+                        format!("--cosine-similarity-threshold: '{v}' is not a number")
+                    })
                 },
             )?,
             psnr_threshold: per_output(
@@ -347,7 +346,11 @@ impl ComparatorArgs {
         for (flag, values, function) in [
             ("--index-tolerance", &self.index_tolerance, CompareFunc::Indices),
             ("--l2-tolerance", &self.l2_tolerance, CompareFunc::L2),
-            ("--cosine-similarity-threshold", &self.cosine_similarity_threshold, CompareFunc::CosineSimilarity),
+            (
+                "--cosine-similarity-threshold",
+                &self.cosine_similarity_threshold,
+                CompareFunc::CosineSimilarity,
+            ),
             ("--psnr-tolerance", &self.psnr_tolerance, CompareFunc::Psnr),
             ("--snr-tolerance", &self.snr_tolerance, CompareFunc::Snr),
         ] {

@@ -4,8 +4,8 @@ use std::fmt::Write as _;
 
 use precision_core::{
     Algorithm, CompareFunc, Direction, Iteration, LayerSet, MetricResult, Network,
-    OutputComparison, Precision, SearchOutcome,
-    modelopt_pattern, trtexec_cannot_name, trtexec_layer_output_types, trtexec_layer_precisions,
+    OutputComparison, Precision, SearchOutcome, modelopt_pattern, trtexec_cannot_name,
+    trtexec_layer_output_types, trtexec_layer_precisions,
 };
 
 use crate::console::{escape, needs_escape, python_str, shell_quote};

@@ -635,11 +635,8 @@ fn checks_section(out: &mut String, report: &Report, network: &Network) {
             || "-".to_owned(),
             |o| format!("{} <span class=\"note\">({})</span>", number(o.max_absdiff), esc(&o.name)),
         );
-        let values = it
-            .outputs
-            .iter()
-            .min_by(|a, b| a.headroom.total_cmp(&b.headroom))
-            .map_or_else(
+        let values =
+            it.outputs.iter().min_by(|a, b| a.headroom.total_cmp(&b.headroom)).map_or_else(
                 || "-".to_owned(),
                 |o| {
                     format!(

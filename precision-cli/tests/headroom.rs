@@ -36,7 +36,7 @@ fn chain(dir: &Path) -> (PathBuf, PathBuf) {
     (model, golden)
 }
 
-fn report(path: &Path) -> serde_json::Value {
+fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
@@ -82,7 +82,7 @@ fn margin_keeps_more_layers_and_the_report_states_the_headroom() {
     let (strict_text, strict_report, strict_html) = search(Some("0.5"), "strict");
     assert!(plain_text.contains("Headroom of the answer"), "{plain_text}");
     assert!(strict_text.contains("--margin 0.5"), "{strict_text}");
-    let (plain, strict) = (report(&plain_report), report(&strict_report));
+    let (plain, strict) = (read_json(&plain_report), read_json(&strict_report));
     let marked = |r: &serde_json::Value| r["marked"].as_array().unwrap().len();
     assert!(marked(&strict) > marked(&plain), "{} vs {}", marked(&strict), marked(&plain));
     assert_eq!(strict["margin"], 0.5);
@@ -125,7 +125,7 @@ fn searches_check_and_compare_take_the_other_functions() {
         "--no-journal",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let r = report(&report);
+    let r = read_json(&report);
     let iterations = r["iterations"].as_array().unwrap();
     let functions: Vec<&str> = iterations[0]["outputs"][0]["metrics"]
         .as_array()
@@ -191,7 +191,7 @@ fn auto_tolerance_speaks_in_the_chosen_metric() {
     let t = text(&out);
     assert!(t.contains("--auto-tolerance 2: ") && t.contains("psnr"), "{t}");
     // The floor passes with headroom 2 against the derived threshold.
-    let r = report(&report);
+    let r = read_json(&report);
     let floor = &r["noise_floor"]["outputs"][0];
     let h = json_f64(&floor["headroom"]);
     assert!((h - 2.0).abs() < 1e-9 || h.is_infinite(), "floor headroom {h}");

@@ -4,7 +4,9 @@
 //! `indices`, `l2`, `cosine_similarity`, `psnr`, `snr` and `--check-average`
 //! (`tests/conformance/gen_metric_cases.py`, the same random arrays plus index cases and
 //! multi-iteration cases): the same verdict on every check and the same metric values (within
-//! 1e-12 relative; Polygraphy prints 5 significant digits).
+//! 1e-12 relative; Polygraphy prints 5 significant digits). The one exception: PSNR/SNR
+//! verdicts at a threshold within 1e-14 (relative) of the value, where NumPy's SIMD log10 and
+//! the platform's may round differently, are compared by value only.
 //!
 //! `tests/conformance/gen_compare_cases.py` (run with `$PRECISION_PYTHON`) generates
 //! deterministic random cases, asks Polygraphy's `CompareFunc.simple()` for its verdict and
@@ -246,7 +248,8 @@ fn metric_config(check: &Value) -> CompareConfig {
         }
         "l2" => config.l2_threshold = PerOutput::uniform(parse_f64(threshold).expect("t")),
         "cosine_similarity" => {
-            config.cosine_similarity_threshold = PerOutput::uniform(parse_f64(threshold).expect("t"));
+            config.cosine_similarity_threshold =
+                PerOutput::uniform(parse_f64(threshold).expect("t"));
         }
         "psnr" => config.psnr_threshold = PerOutput::uniform(parse_f64(threshold).expect("t")),
         "snr" => config.snr_threshold = PerOutput::uniform(parse_f64(threshold).expect("t")),
@@ -262,7 +265,7 @@ fn metric_config(check: &Value) -> CompareConfig {
 }
 
 /// Compares one of our results with Polygraphy's check; returns the problems found.
-fn judge(ours: &OutputComparison, check: &Value, tallies: &mut [usize; 3]) -> Vec<String> {
+fn judge(ours: &OutputComparison, check: &Value, tallies: &mut [usize; 4]) -> Vec<String> {
     let mut problems = Vec::new();
     let Some(expected) = check["passed"].as_bool() else {
         // Polygraphy itself raised (bool subtraction, a 0-d indices output, sizes that cannot be
@@ -278,7 +281,18 @@ fn judge(ours: &OutputComparison, check: &Value, tallies: &mut [usize; 3]) -> Ve
         return problems;
     };
     tallies[usize::from(!expected)] += 1;
-    if ours.passed != expected {
+    // PSNR and SNR go through log10, and NumPy's (SIMD) log10 may differ from the platform's in
+    // the last bits: at a threshold within a few ulp of the value the verdicts can differ while
+    // the values agree (checked below). Such knife-edge thresholds are counted, not judged.
+    let function = check["function"].as_str().unwrap_or("");
+    let knife_edge = matches!(function, "psnr" | "snr")
+        && match (parse_f64(&check["value"]), parse_f64(&check["threshold"])) {
+            (Some(v), Some(t)) => v.is_finite() && (v - t).abs() <= 1e-14 * v.abs().max(1.0),
+            _ => false,
+        };
+    if knife_edge {
+        tallies[3] += 1;
+    } else if ours.passed != expected {
         problems.push(format!("verdict ours={} polygraphy={expected}", ours.passed));
     }
     let metric = &ours.metrics[0];
@@ -309,7 +323,7 @@ fn metric_verdicts_match_polygraphy() {
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest"))
             .expect("manifest is JSON");
-    let mut tallies = [0usize; 3];
+    let mut tallies = [0usize; 4];
     let mut per_function: std::collections::BTreeMap<String, usize> = Default::default();
     let mut disagreements = Vec::new();
     for case in manifest["cases"].as_array().expect("cases") {
@@ -318,8 +332,9 @@ fn metric_verdicts_match_polygraphy() {
         let golden = read_tensor(dir, &case["golden"]);
         for check in case["checks"].as_array().expect("checks") {
             let config = metric_config(check);
-            *per_function.entry(check["function"].as_str().unwrap_or("?").to_owned()).or_default() +=
-                1;
+            *per_function
+                .entry(check["function"].as_str().unwrap_or("?").to_owned())
+                .or_default() += 1;
             let ours = compare_tensors("out", &actual, &golden, &config);
             for p in judge(&ours, check, &mut tallies) {
                 disagreements.push(format!("{name} [{check}]: {p}"));
@@ -352,11 +367,13 @@ fn metric_verdicts_match_polygraphy() {
         eprintln!("DISAGREE {d}");
     }
     eprintln!(
-        "metric conformance: {} pass, {} fail, {} where Polygraphy raised ({averaged} averaged); \
-         per function {per_function:?}; {} disagreed",
+        "metric conformance: {} pass, {} fail, {} where Polygraphy raised ({averaged} averaged, \
+         {} PSNR/SNR thresholds within 1e-14 of the value compared by value only); per function \
+         {per_function:?}; {} disagreed",
         tallies[0],
         tallies[1],
         tallies[2],
+        tallies[3],
         disagreements.len()
     );
     assert!(tallies[0] > 500 && tallies[1] > 500, "the cases must exercise both verdicts");

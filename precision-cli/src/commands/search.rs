@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use precision_core::oracle::BackendOracle;
 use precision_core::search::{Limits, candidates};
 use precision_core::{
-    Algorithm, Backend, CompareConfig, CompareFunc, Detail, LayerSet, Oracle, OutputComparison, PerOutput,
+    Algorithm, Backend, CompareConfig, CompareFunc, Detail, LayerSet, Oracle, OutputComparison,
     Report, SearchOptions, run_search,
 };
 
@@ -347,9 +347,14 @@ mod tests {
 
     #[test]
     fn auto_tolerance_in_each_functions_terms() {
-        let config = |f: CompareFunc| CompareConfig { functions: vec![f], ..CompareConfig::default() };
-        let c = tolerances_from_floor(&config(CompareFunc::L2), &[with_metric("a", CompareFunc::L2, 0.25)], 2.0)
-            .unwrap();
+        let config =
+            |f: CompareFunc| CompareConfig { functions: vec![f], ..CompareConfig::default() };
+        let c = tolerances_from_floor(
+            &config(CompareFunc::L2),
+            &[with_metric("a", CompareFunc::L2, 0.25)],
+            2.0,
+        )
+        .unwrap();
         assert_eq!(*c.l2_threshold.get("a"), 0.5);
         let c = tolerances_from_floor(
             &config(CompareFunc::CosineSimilarity),
@@ -358,17 +363,32 @@ mod tests {
         )
         .unwrap();
         assert!((*c.cosine_similarity_threshold.get("a") - 0.9996).abs() < 1e-12);
-        let c = tolerances_from_floor(&config(CompareFunc::Psnr), &[with_metric("a", CompareFunc::Psnr, 50.0)], 10.0)
-            .unwrap();
+        let c = tolerances_from_floor(
+            &config(CompareFunc::Psnr),
+            &[with_metric("a", CompareFunc::Psnr, 50.0)],
+            10.0,
+        )
+        .unwrap();
         assert!((*c.psnr_threshold.get("a") - 30.0).abs() < 1e-12);
-        let c = tolerances_from_floor(&config(CompareFunc::Indices), &[with_metric("a", CompareFunc::Indices, 1.0)], 2.5)
-            .unwrap();
+        let c = tolerances_from_floor(
+            &config(CompareFunc::Indices),
+            &[with_metric("a", CompareFunc::Indices, 1.0)],
+            2.5,
+        )
+        .unwrap();
         assert_eq!(*c.index_tolerance.get("a"), 2);
         // An exact floor gives no tolerance; nor does a non-finite one.
-        let exact =
-            tolerances_from_floor(&config(CompareFunc::Snr), &[with_metric("a", CompareFunc::Snr, f64::INFINITY)], 2.0);
+        let exact = tolerances_from_floor(
+            &config(CompareFunc::Snr),
+            &[with_metric("a", CompareFunc::Snr, f64::INFINITY)],
+            2.0,
+        );
         assert!(exact.unwrap_err().to_string().contains("exactly"));
-        let nan = tolerances_from_floor(&config(CompareFunc::L2), &[with_metric("a", CompareFunc::L2, f64::NAN)], 2.0);
+        let nan = tolerances_from_floor(
+            &config(CompareFunc::L2),
+            &[with_metric("a", CompareFunc::L2, f64::NAN)],
+            2.0,
+        );
         assert!(nan.unwrap_err().to_string().contains("non-finite"));
     }
 }

@@ -125,8 +125,8 @@ fn average(group: Vec<OutputComparison>, config: &CompareConfig) -> OutputCompar
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::{MetricResult, OutputComparison};
     use crate::ErrorStat;
+    use crate::compare::{MetricResult, OutputComparison};
 
     fn l2_result(value: f64, threshold: f64) -> OutputComparison {
         let passed = value <= threshold;
@@ -156,8 +156,7 @@ mod tests {
     #[test]
     fn average_passes_where_the_worst_iteration_fails() {
         let per_iteration = vec![vec![l2_result(0.5, 1.0)], vec![l2_result(1.2, 1.0)]];
-        let config =
-            CompareConfig { functions: vec![CompareFunc::L2], ..CompareConfig::default() };
+        let config = CompareConfig { functions: vec![CompareFunc::L2], ..CompareConfig::default() };
         let worst = combine_iterations(per_iteration.clone(), &config);
         assert!(!worst[0].passed);
         assert_eq!(worst[0].metrics[0].value, 1.2);

@@ -114,13 +114,8 @@ mod tests {
     use super::*;
 
     fn check(a: &[i64], g: &[i64], shape: &[usize]) -> IndexCheck {
-        IndexCheck::new(
-            &Flat::I64(Cow::Borrowed(a)),
-            shape,
-            &Flat::I64(Cow::Borrowed(g)),
-            shape,
-        )
-        .unwrap()
+        IndexCheck::new(&Flat::I64(Cow::Borrowed(a)), shape, &Flat::I64(Cow::Borrowed(g)), shape)
+            .unwrap()
     }
 
     #[test]
@@ -148,9 +143,12 @@ mod tests {
         let f = [1.0f32];
         let g = [1.0f32, 2.0];
         assert!(
-            IndexCheck::new(&Flat::F32(Cow::Borrowed(&f)), &[1], &Flat::F32(Cow::Borrowed(&g)), &[
-                2
-            ])
+            IndexCheck::new(
+                &Flat::F32(Cow::Borrowed(&f)),
+                &[1],
+                &Flat::F32(Cow::Borrowed(&g)),
+                &[2]
+            )
             .is_err()
         );
         assert!(

@@ -11,11 +11,11 @@
 //! - **`snr`**: `10 log10(mean(a ** 2) / mean((a - g) ** 2))` in dB; infinite when the noise is 0,
 //!   minus infinite when the signal is 0.
 //!
-//! The arithmetic is NumPy's: the difference, product and squares in the promoted type
-//! (float32 stays float32, integers wrap), `np.sum` of float32/float64 as NumPy's pairwise sum,
-//! of integers in int64, `np.mean` of float32 in float32 and of integers in float64 through
-//! NumPy's 8192-element cast buffers, and the final divisions in float32 when both sides are
-//! float32. NumPy cannot subtract two bool arrays, so `l2`, `psnr` and `snr` of two bool outputs
+//! The arithmetic is NumPy's as Polygraphy calls it: the difference and the product in the
+//! promoted type (float32 stays float32, int32 wraps), squares in float64 or int64 (Polygraphy
+//! passes the exponent as an int64 array), `np.sum` of float32/float64 as NumPy's pairwise sum,
+//! of integers in int64, `np.mean` of float64 pairwise and of integers in float64 through NumPy's
+//! 8192-element cast buffers, and divisions of two float32 scalars in float32. NumPy cannot subtract two bool arrays, so `l2`, `psnr` and `snr` of two bool outputs
 //! are errors, as Polygraphy's are.
 
 use super::pairwise::CAST_BUFFER;
@@ -144,31 +144,29 @@ impl Values {
     }
 }
 
-/// `power(x, 2)` of one output after `cast_up` (bools become int64 0/1).
+/// `power(x, 2)` of one output after `cast_up`. Polygraphy's `util.array.power` hands NumPy the
+/// exponent as an int64 0-d array, so the result is float64 for floats and int64 for integers
+/// and bools (no int32 wrap).
 fn squares(x: &Flat<'_>) -> Values {
     match x.widened() {
-        Wide::F32 => Values::F32(x.to_f32s().into_iter().map(|v| v * v).collect()),
-        Wide::F64 => Values::F64(x.to_f64s().into_iter().map(|v| v * v).collect()),
-        Wide::I32 => Values::I64(x.to_i64s().into_iter().map(|v| i64::from(wrap32(v, v))).collect()),
-        Wide::I64 => Values::I64(x.to_i64s().into_iter().map(|v| v.wrapping_mul(v)).collect()),
+        Wide::F32 | Wide::F64 => Values::F64(x.to_f64s().into_iter().map(|v| v * v).collect()),
+        Wide::I32 | Wide::I64 => {
+            Values::I64(x.to_i64s().into_iter().map(|v| v.wrapping_mul(v)).collect())
+        }
         Wide::Bool => Values::I64(x.to_i64s()),
     }
 }
 
-/// `v * w` in int32, wrapping as NumPy does (both in int32's range).
-fn wrap32(v: i64, w: i64) -> i32 {
-    (v as i32).wrapping_mul(w as i32)
-}
-
-/// `power(a - g, 2)` in the promoted type; an error for two bool outputs.
+/// `power(a - g, 2)`: the difference in the promoted type (float32 stays float32, int32
+/// wraps), its square in float64 or int64 as [`squares`]; an error for two bool outputs.
 fn squared_differences(a: &Flat<'_>, g: &Flat<'_>) -> Result<Values, String> {
     Ok(match absdiff_kind(a.widened(), g.widened()) {
-        Wide::F32 => Values::F32(
+        Wide::F32 => Values::F64(
             a.to_f32s()
                 .into_iter()
                 .zip(g.to_f32s())
                 .map(|(x, y)| {
-                    let d = x - y;
+                    let d = f64::from(x - y);
                     d * d
                 })
                 .collect(),
@@ -188,8 +186,8 @@ fn squared_differences(a: &Flat<'_>, g: &Flat<'_>) -> Result<Values, String> {
                 .into_iter()
                 .zip(g.to_i64s())
                 .map(|(x, y)| {
-                    let d = (x as i32).wrapping_sub(y as i32);
-                    i64::from(d.wrapping_mul(d))
+                    let d = i64::from((x as i32).wrapping_sub(y as i32));
+                    d * d
                 })
                 .collect(),
         ),
@@ -211,18 +209,33 @@ fn squared_differences(a: &Flat<'_>, g: &Flat<'_>) -> Result<Values, String> {
     })
 }
 
+/// `v * w` in int32, wrapping as NumPy does (both in int32's range).
+fn wrap32(v: i64, w: i64) -> i32 {
+    (v as i32).wrapping_mul(w as i32)
+}
+
 /// `a * g` in the promoted type (two bools: logical and, summed as a count).
 fn products(a: &Flat<'_>, g: &Flat<'_>) -> Values {
     match absdiff_kind(a.widened(), g.widened()) {
-        Wide::F32 => Values::F32(a.to_f32s().into_iter().zip(g.to_f32s()).map(|(x, y)| x * y).collect()),
-        Wide::F64 => Values::F64(a.to_f64s().into_iter().zip(g.to_f64s()).map(|(x, y)| x * y).collect()),
-        Wide::I32 => {
-            Values::I64(a.to_i64s().into_iter().zip(g.to_i64s()).map(|(x, y)| i64::from(wrap32(x, y))).collect())
+        Wide::F32 => {
+            Values::F32(a.to_f32s().into_iter().zip(g.to_f32s()).map(|(x, y)| x * y).collect())
         }
-        Wide::I64 => {
-            Values::I64(a.to_i64s().into_iter().zip(g.to_i64s()).map(|(x, y)| x.wrapping_mul(y)).collect())
+        Wide::F64 => {
+            Values::F64(a.to_f64s().into_iter().zip(g.to_f64s()).map(|(x, y)| x * y).collect())
         }
-        Wide::Bool => Values::I64(a.to_i64s().into_iter().zip(g.to_i64s()).map(|(x, y)| x & y).collect()),
+        Wide::I32 => Values::I64(
+            a.to_i64s()
+                .into_iter()
+                .zip(g.to_i64s())
+                .map(|(x, y)| i64::from(wrap32(x, y)))
+                .collect(),
+        ),
+        Wide::I64 => Values::I64(
+            a.to_i64s().into_iter().zip(g.to_i64s()).map(|(x, y)| x.wrapping_mul(y)).collect(),
+        ),
+        Wide::Bool => {
+            Values::I64(a.to_i64s().into_iter().zip(g.to_i64s()).map(|(x, y)| x & y).collect())
+        }
     }
 }
 
@@ -314,7 +327,8 @@ mod tests {
         assert_eq!(cosine_similarity(&f32s(&[1.0, 0.0]), &f32s(&[0.0, 1.0])), 0.0);
         assert_eq!(cosine_similarity(&f32s(&[0.0, 0.0]), &f32s(&[0.0, 0.0])), 1.0);
         assert_eq!(cosine_similarity(&f32s(&[0.0, 0.0]), &f32s(&[1.0, 0.0])), 0.0);
-        assert_eq!(cosine_similarity(&f32s(&[2.0, 2.0]), &f32s(&[1.0, 1.0])), 1.0);
+        let parallel = cosine_similarity(&f32s(&[2.0, 2.0]), &f32s(&[1.0, 1.0]));
+        assert!((parallel - 1.0).abs() < 1e-15, "{parallel}");
         assert!(cosine_similarity(&f32s(&[f32::INFINITY]), &f32s(&[1.0])).is_nan());
     }
 

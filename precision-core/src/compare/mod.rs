@@ -26,8 +26,7 @@ pub use config::{CompareConfig, CompareFunc, ErrorStat, PerOutput};
 pub use result::{MetricResult, OutputComparison, RelativeCheck};
 
 use headroom::{
-    agree, index_headroom, index_tolerance_with_margin, metric_headroom, metric_passes,
-    with_margin,
+    agree, index_headroom, index_tolerance_with_margin, metric_headroom, metric_passes, with_margin,
 };
 use indices::IndexCheck;
 use shapes::{Flat, align_shapes};
@@ -73,7 +72,6 @@ pub enum CompareError {
 
 /// The epsilon Polygraphy adds to exact zeros of a floating-point golden before dividing.
 pub const RELDIFF_EPSILON: f64 = 2.220_446_049_250_313e-16;
-
 
 /// Compares `actual` with `golden` (the reference) under `config`, as Polygraphy does.
 ///
@@ -166,7 +164,10 @@ pub fn compare_tensors(
                     }
                 }
             }
-            CompareFunc::L2 | CompareFunc::CosineSimilarity | CompareFunc::Psnr | CompareFunc::Snr => {
+            CompareFunc::L2
+            | CompareFunc::CosineSimilarity
+            | CompareFunc::Psnr
+            | CompareFunc::Snr => {
                 let threshold = config.metric_threshold(function, name).unwrap_or(f64::NAN);
                 let value = match function {
                     CompareFunc::L2 => metrics::l2(&a, &g),

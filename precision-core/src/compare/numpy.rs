@@ -325,4 +325,3 @@ impl Diff for bool {
         self.to_f64().lerp(b.to_f64(), t)
     }
 }
-

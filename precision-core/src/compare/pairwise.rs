@@ -152,7 +152,13 @@ where
 /// runs of at most 128), with every statistic computed alongside. Runs of at least
 /// [`PARALLEL_SPLIT_LEN`] are split across threads when `parallel`; the tree, and so every
 /// result, is the same either way.
-pub(super) fn pairwise<X, Y, A, R, K>(xs: &[X], ys: &[Y], k: &K, tol: Tol, parallel: bool) -> Partial<A, R>
+pub(super) fn pairwise<X, Y, A, R, K>(
+    xs: &[X],
+    ys: &[Y],
+    k: &K,
+    tol: Tol,
+    parallel: bool,
+) -> Partial<A, R>
 where
     X: Copy + Sync,
     Y: Copy + Sync,

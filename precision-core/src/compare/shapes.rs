@@ -165,4 +165,3 @@ pub(super) fn absdiff_kind(a: Wide, g: Wide) -> Wide {
         _ => I32,
     }
 }
-

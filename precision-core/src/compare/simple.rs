@@ -39,14 +39,13 @@
 //! 2^20 elements are processed on rayon's threads, splitting the same tree (deterministic).
 //! Median and quantile select on a copy of the differences, only when requested.
 
-
 use rayon::prelude::*;
 
+use super::ErrorStat;
 use super::headroom::{agree, ratio};
 use super::numpy::{Diff, Input};
 use super::pairwise::{CAST_BUFFER, Tol, fused, median, quantile};
 use super::shapes::{Flat, Wide, absdiff_kind};
-use super::ErrorStat;
 
 /// What to compute for one output.
 pub(super) struct Request {
@@ -201,7 +200,6 @@ fn compare_bool(xs: &[bool], ys: &[bool], req: &Request) -> Stats {
     })
 }
 
-
 /// Polygraphy's check of a scalar statistic: it fails if NaN or above the tolerance.
 pub(super) fn stat_fails(value: f64, tol: f64) -> bool {
     value.is_nan() || value > tol
@@ -274,17 +272,16 @@ where
     Stats { passed, max_abs, max_rel, mean_abs, mean_rel, required_abs, required_rel, headroom }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::pairwise::{PARALLEL_MIN_LEN, Partial, Tol, pairwise, pairwise_leaf};
+    use crate::Tensor;
     use crate::compare::numpy::den_f32;
+    use crate::compare::pairwise::{PARALLEL_MIN_LEN, Partial, Tol, pairwise, pairwise_leaf};
     use crate::compare::shapes::align_shapes;
     use crate::compare::{
         CompareConfig, OutputComparison, PerOutput, RELDIFF_EPSILON, compare_tensors,
     };
-    use crate::Tensor;
     use ndarray::{ArrayD, IxDyn};
 
     fn f32s(shape: &[usize], v: &[f32]) -> Tensor {
@@ -527,4 +524,3 @@ mod tests {
         assert!(!r.passed && r.mismatch.is_some());
     }
 }
-
