@@ -293,11 +293,7 @@ fn metric_functions_agree_with_polygraphy() {
         ("actual", "reference", vec!["--compare", "snr", "--snr-tolerance", "45"]),
         ("actual", "reference", vec!["--compare", "distance_metrics", "--l2-threshold", "1e-3"]),
         ("actual", "reference", vec!["--compare", "quality_metrics"]),
-        (
-            "actual",
-            "reference",
-            vec!["--compare", "simple", "cosine_similarity", "--atol", "1e-3"],
-        ),
+        ("actual", "reference", vec!["--compare", "simple", "cosine_similarity", "--atol", "1e-3"]),
         ("actual", "reference", vec!["--compare", "cosine_similarity", "--no-shape-check"]),
         ("indices_actual", "indices_reference", vec!["--compare", "indices"]),
         (

@@ -26,7 +26,7 @@ pub fn combine_iterations(
     }
     groups
         .into_iter()
-        .map(|group| if config.check_average { average(group, config) } else { worst(group) })
+        .map(|group| if config.check_average { average(&group, config) } else { worst(group) })
         .collect()
 }
 
@@ -51,7 +51,7 @@ fn mean(values: impl Iterator<Item = f64>) -> f64 {
 }
 
 /// The comparison of one output judged on its metrics averaged over the iterations.
-fn average(group: Vec<OutputComparison>, config: &CompareConfig) -> OutputComparison {
+fn average(group: &[OutputComparison], config: &CompareConfig) -> OutputComparison {
     if let Some((i, bad)) = group.iter().enumerate().find(|(_, c)| c.mismatch.is_some()) {
         let mut failed = bad.clone();
         failed.passed = false;

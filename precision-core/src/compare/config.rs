@@ -115,7 +115,7 @@ impl CompareFunc {
     }
 
     /// The functions a `--compare` name stands for: one, or two for Polygraphy's aliases
-    /// `distance_metrics` (l2, cosine_similarity) and `quality_metrics` (psnr, snr).
+    /// `distance_metrics` (`l2`, `cosine_similarity`) and `quality_metrics` (`psnr`, `snr`).
     ///
     /// # Errors
     /// An unknown name, or `perceptual_metrics` (LPIPS needs torch and downloaded network

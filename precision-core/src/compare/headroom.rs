@@ -15,7 +15,7 @@
 //!   tolerances could shrink and every element still pass. It can exceed what the maxima
 //!   suggest, since each element may pass through a different tolerance.
 //! - **l2**: `threshold / l2` (the L2 norm grows linearly with the error).
-//! - **cosine_similarity**: `sqrt((1 - threshold) / (1 - cosine))`: `1 - cosine` is the cosine
+//! - **`cosine_similarity`**: `sqrt((1 - threshold) / (1 - cosine))`: `1 - cosine` is the cosine
 //!   distance, which grows with the square of a small error (`1 - cos θ ≈ θ² / 2`).
 //! - **psnr**, **snr** (dB, lower bounds): `10 ^ ((value - threshold) / 20)`: an error `k` times
 //!   larger lowers either by `20 log10 k` dB.

@@ -132,8 +132,9 @@ where
             let fail_abs = a.exceeds(tol.atol) | a.is_nan();
             let fail_rel = r.exceeds(tol.rtol) | r.is_nan();
             mismatches += usize::from(fail_abs & fail_rel);
-            let e = over(a.to_f64(), tol.inv_user_atol).min(over(r.to_f64(), tol.inv_user_rtol));
-            worst_ratio = worst_ratio.max(e);
+            let excess =
+                over(a.to_f64(), tol.inv_user_atol).min(over(r.to_f64(), tol.inv_user_rtol));
+            worst_ratio = worst_ratio.max(excess);
         }
     }
     Partial {
