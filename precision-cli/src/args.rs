@@ -216,9 +216,9 @@ pub struct ComparatorArgs {
     /// Compare outputs whose shapes differ (reshaping them to match) instead of failing.
     #[arg(long)]
     pub no_shape_check: bool,
-    /// The comparison functions, all of which must pass (Polygraphy 0.53.6's): simple
-    /// (default), indices, l2, cosine_similarity, psnr, snr, distance_metrics (= l2
-    /// cosine_similarity), quality_metrics (= psnr snr).
+    /// The comparison functions, all of which must pass (Polygraphy 0.53.6's): `simple`
+    /// (default), `indices`, `l2`, `cosine_similarity`, `psnr`, `snr`, `distance_metrics` (=
+    /// `l2 cosine_similarity`), `quality_metrics` (= `psnr snr`).
     #[arg(long, alias = "compare-func", num_args = 1.., value_name = "FUNC")]
     pub compare: Vec<String>,
     /// indices: how many places apart equal values may be (default 0), as --atol: `1 out0:3`.
@@ -227,7 +227,7 @@ pub struct ComparatorArgs {
     /// l2: the largest L2 norm of the difference (default 1e-5), as --atol.
     #[arg(long, alias = "l2-threshold", num_args = 1.., value_name = "[OUT:]L2")]
     pub l2_tolerance: Vec<String>,
-    /// cosine_similarity: the smallest cosine similarity (default 0.997), as --atol.
+    /// `cosine_similarity`: the smallest cosine similarity (default 0.997), as --atol.
     #[arg(long, num_args = 1.., value_name = "[OUT:]COS")]
     pub cosine_similarity_threshold: Vec<String>,
     /// psnr: the smallest peak signal-to-noise ratio in dB (default 30), as --atol.
