@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::time::Instant;
 
+use precision_core::compare::headroom;
 use precision_core::{
     Backend, CompareError, Detail, Direction, Engine, ErrorStat, Evaluation, ISOLATED_PREFIX,
     LayerSet, NamedTensors, Network, Oracle, OutputComparison, OutputSelection, PlanError,
@@ -473,6 +474,8 @@ pub fn compare_abs(name: &str, actual: &Tensor, golden: &Tensor, atol: f64) -> O
         required_atol: 0.0,
         required_rtol: 0.0,
         mismatch: None,
+        metrics: Vec::new(),
+        headroom: 0.0,
     };
     let (Some(a), Some(g)) = (actual.as_f32(), golden.as_f32()) else {
         result.mismatch = Some(format!("dtypes {} and {} differ", actual.dtype(), golden.dtype()));
@@ -503,6 +506,7 @@ pub fn compare_abs(name: &str, actual: &Tensor, golden: &Tensor, atol: f64) -> O
     result.required_atol = result.max_absdiff;
     result.required_rtol = result.max_reldiff;
     result.passed = passed;
+    result.headroom = headroom::agree(headroom::ratio(atol, result.max_absdiff), passed);
     result
 }
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use precision_core::calibration::CalibrationMethod;
-use precision_core::{CompareConfig, Direction, ErrorStat, PerOutput, Precision};
+use precision_core::{CompareConfig, CompareFunc, Direction, ErrorStat, PerOutput, Precision};
 
 /// Find the layers of a network that must stay in higher precision to match golden outputs.
 #[derive(Parser, Debug)]
@@ -216,6 +216,30 @@ pub struct ComparatorArgs {
     /// Compare outputs whose shapes differ (reshaping them to match) instead of failing.
     #[arg(long)]
     pub no_shape_check: bool,
+    /// The comparison functions, all of which must pass (Polygraphy 0.53.6's): `simple`
+    /// (default), `indices`, `l2`, `cosine_similarity`, `psnr`, `snr`, `distance_metrics` (=
+    /// `l2 cosine_similarity`), `quality_metrics` (= `psnr snr`).
+    #[arg(long, alias = "compare-func", num_args = 1.., value_name = "FUNC")]
+    pub compare: Vec<String>,
+    /// indices: how many places apart equal values may be (default 0), as --atol: `1 out0:3`.
+    #[arg(long, num_args = 1.., value_name = "[OUT:]N")]
+    pub index_tolerance: Vec<String>,
+    /// l2: the largest L2 norm of the difference (default 1e-5), as --atol.
+    #[arg(long, alias = "l2-threshold", num_args = 1.., value_name = "[OUT:]L2")]
+    pub l2_tolerance: Vec<String>,
+    /// `cosine_similarity`: the smallest cosine similarity (default 0.997), as --atol.
+    #[arg(long, num_args = 1.., value_name = "[OUT:]COS")]
+    pub cosine_similarity_threshold: Vec<String>,
+    /// psnr: the smallest peak signal-to-noise ratio in dB (default 30), as --atol.
+    #[arg(long, alias = "psnr-threshold", num_args = 1.., value_name = "[OUT:]DB")]
+    pub psnr_tolerance: Vec<String>,
+    /// snr: the smallest signal-to-noise ratio in dB (default 20), as --atol.
+    #[arg(long, alias = "snr-threshold", num_args = 1.., value_name = "[OUT:]DB")]
+    pub snr_tolerance: Vec<String>,
+    /// Check each metric averaged over the input iterations instead of every iteration (not
+    /// with indices or the elemwise statistic).
+    #[arg(long)]
+    pub check_average: bool,
 }
 
 impl ComparatorArgs {
@@ -228,6 +252,14 @@ impl ComparatorArgs {
                     .ok()
                     .filter(|x| x.is_finite() && *x >= 0.0)
                     .ok_or_else(|| format!("{flag}: '{v}' is not a non-negative number"))
+            }
+        };
+        let parse_db = |flag: &'static str| {
+            move |v: &str| {
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|x| !x.is_nan())
+                    .ok_or_else(|| format!("{flag}: '{v}' is not a number of dB"))
             }
         };
         let config = CompareConfig {
@@ -250,8 +282,85 @@ impl ComparatorArgs {
             )?,
             infinities_compare_equal: self.infinities_compare_equal,
             check_shapes: !self.no_shape_check,
+            functions: self.functions()?,
+            index_tolerance: per_output(
+                &self.index_tolerance,
+                defaults.index_tolerance.default,
+                |v| {
+                    v.parse::<u64>().map_err(|_| {
+                        format!("--index-tolerance: '{v}' is not a non-negative whole number")
+                    })
+                },
+            )?,
+            l2_threshold: per_output(
+                &self.l2_tolerance,
+                defaults.l2_threshold.default,
+                parse_f64("--l2-tolerance"),
+            )?,
+            cosine_similarity_threshold: per_output(
+                &self.cosine_similarity_threshold,
+                defaults.cosine_similarity_threshold.default,
+                |v| {
+                    v.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| {
+                        format!("--cosine-similarity-threshold: '{v}' is not a number")
+                    })
+                },
+            )?,
+            psnr_threshold: per_output(
+                &self.psnr_tolerance,
+                defaults.psnr_threshold.default,
+                parse_db("--psnr-tolerance"),
+            )?,
+            snr_threshold: per_output(
+                &self.snr_tolerance,
+                defaults.snr_threshold.default,
+                parse_db("--snr-tolerance"),
+            )?,
+            check_average: self.check_average,
+            margin: defaults.margin,
         };
+        self.warn_unused();
+        config.validate().map_err(anyhow::Error::msg)?;
         Ok(config)
+    }
+
+    /// The selected comparison functions, aliases expanded, each once, in order.
+    fn functions(&self) -> anyhow::Result<Vec<CompareFunc>> {
+        if self.compare.is_empty() {
+            return Ok(CompareConfig::default().functions);
+        }
+        let mut functions = Vec::new();
+        for name in &self.compare {
+            for f in CompareFunc::parse_list(name).map_err(anyhow::Error::msg)? {
+                if !functions.contains(&f) {
+                    functions.push(f);
+                }
+            }
+        }
+        Ok(functions)
+    }
+
+    /// Warns, as Polygraphy does, about tolerances of comparison functions not selected.
+    fn warn_unused(&self) {
+        let Ok(functions) = self.functions() else { return };
+        for (flag, values, function) in [
+            ("--index-tolerance", &self.index_tolerance, CompareFunc::Indices),
+            ("--l2-tolerance", &self.l2_tolerance, CompareFunc::L2),
+            (
+                "--cosine-similarity-threshold",
+                &self.cosine_similarity_threshold,
+                CompareFunc::CosineSimilarity,
+            ),
+            ("--psnr-tolerance", &self.psnr_tolerance, CompareFunc::Psnr),
+            ("--snr-tolerance", &self.snr_tolerance, CompareFunc::Snr),
+        ] {
+            if !values.is_empty() && !functions.contains(&function) {
+                crate::console::err(&format!(
+                    "warning: {flag} applies only to --compare {function}, which is not selected; \
+                     it is ignored"
+                ));
+            }
+        }
     }
 }
 
@@ -389,6 +498,11 @@ pub struct SearchArgs {
     /// marked (the backend's noise floor); F >= 1.
     #[arg(long, value_name = "F", value_parser = parse_factor, conflicts_with = "no_floor_check")]
     pub auto_tolerance: Option<f64>,
+    /// Demand an error of at most F times the tolerance (0 < F <= 1) so that the answer has
+    /// headroom of at least 1/F; the report still states the tolerance and the headroom
+    /// against it.
+    #[arg(long, value_name = "F", value_parser = parse_margin)]
+    pub margin: Option<f64>,
     /// The check journal (resume after an interruption).
     #[command(flatten)]
     pub journal: JournalArgs,
@@ -449,6 +563,13 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         return Err(bad());
     }
     std::time::Duration::try_from_secs_f64(total).map_err(|_| bad())
+}
+
+fn parse_margin(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|f| *f > 0.0 && *f <= 1.0)
+        .ok_or_else(|| format!("--margin: '{text}' is not a number in (0, 1] (e.g. 0.5)"))
 }
 
 fn parse_factor(text: &str) -> Result<f64, String> {

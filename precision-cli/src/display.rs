@@ -3,8 +3,9 @@
 use std::fmt::Write as _;
 
 use precision_core::{
-    Algorithm, Direction, Iteration, LayerSet, Network, OutputComparison, Precision, SearchOutcome,
-    modelopt_pattern, trtexec_cannot_name, trtexec_layer_output_types, trtexec_layer_precisions,
+    Algorithm, CompareFunc, Direction, Iteration, LayerSet, MetricResult, Network,
+    OutputComparison, Precision, SearchOutcome, modelopt_pattern, trtexec_cannot_name,
+    trtexec_layer_output_types, trtexec_layer_precisions,
 };
 
 use crate::console::{escape, needs_escape, python_str, shell_quote};
@@ -56,7 +57,8 @@ pub fn marked_summary(network: &Network, set: &LayerSet) -> String {
     }
 }
 
-/// The per-output part of a check line: the tolerances each output would need.
+/// The per-output part of a check line: the tolerances each output would need (simple) and
+/// each other comparison function's value against its threshold.
 pub fn outputs_summary(outputs: &[OutputComparison]) -> String {
     outputs
         .iter()
@@ -65,16 +67,111 @@ pub fn outputs_summary(outputs: &[OutputComparison]) -> String {
             let name = escape(&o.name);
             match &o.mismatch {
                 Some(why) => format!("{name}: {verdict} ({})", escape(why)),
-                None => format!(
+                None if o.metrics.iter().all(|m| m.function == CompareFunc::Simple) => format!(
                     "{name}: {verdict}, needs atol {} or rtol {} ({})",
                     number(o.required_atol),
                     number(o.required_rtol),
                     o.stat
                 ),
+                None => {
+                    let parts: Vec<String> = o.metrics.iter().map(|m| metric_value(o, m)).collect();
+                    format!("{name}: {verdict}, {}", parts.join(", "))
+                }
             }
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// One comparison function's value against the user's threshold, e.g. `psnr 34.2 dB (>= 30)`.
+pub fn metric_value(output: &OutputComparison, m: &MetricResult) -> String {
+    match m.function {
+        CompareFunc::Simple => format!(
+            "needs atol {} or rtol {} ({})",
+            number(m.value),
+            number(m.relative.map_or(f64::NAN, |r| r.value)),
+            output.stat
+        ),
+        CompareFunc::Indices => {
+            format!("needs index tolerance {} (<= {})", number(m.value), number(m.threshold))
+        }
+        f => {
+            let unit = if matches!(f, CompareFunc::Psnr | CompareFunc::Snr) { " dB" } else { "" };
+            let relation = if f.higher_is_better() { ">=" } else { "<=" };
+            format!(
+                "{} {}{unit} ({relation} {}{unit})",
+                metric_threshold_label(f),
+                value(m.value),
+                number(m.threshold)
+            )
+        }
+    }
+}
+
+/// A metric value with 6 significant digits (Polygraphy prints at least 5).
+pub fn value(x: f64) -> String {
+    if !x.is_finite() || x == 0.0 {
+        return number(x);
+    }
+    let magnitude = x.abs().log10().floor();
+    if (-3.0..5.0).contains(&magnitude) {
+        let decimals = (5.0 - magnitude) as usize;
+        format!("{x:.decimals$}")
+    } else {
+        format!("{x:.5e}")
+    }
+}
+
+/// The short name of a single-metric function's value.
+pub fn metric_threshold_label(function: CompareFunc) -> &'static str {
+    match function {
+        CompareFunc::Simple => "atol",
+        CompareFunc::Indices => "index tolerance",
+        CompareFunc::L2 => "l2",
+        CompareFunc::CosineSimilarity => "cosine similarity",
+        CompareFunc::Psnr => "psnr",
+        CompareFunc::Snr => "snr",
+    }
+}
+
+/// A headroom factor for people: `inf` for an exact match, else a short number and `x`.
+pub fn headroom(h: f64) -> String {
+    if h.is_infinite() {
+        "inf (exact)".to_owned()
+    } else if h >= 100.0 {
+        format!("{h:.0}x")
+    } else {
+        format!("{h:.2}x")
+    }
+}
+
+/// The answer's headroom per output, for the console: how many times its error could grow
+/// (against the user's tolerances) and still pass; `None` without an answer.
+pub fn answer_headroom(outcome: &SearchOutcome, margin: Option<f64>) -> Option<String> {
+    let check = outcome.answer_check()?;
+    let mut text = String::from(
+        "Headroom of the answer (how many times its error could grow and still pass):",
+    );
+    for o in &check.outputs {
+        let _ = write!(text, "\n  {}: {}", escape(&o.name), headroom(o.headroom));
+        if o.metrics.len() > 1 || o.metrics.iter().any(|m| m.function != CompareFunc::Simple) {
+            let parts: Vec<String> = o
+                .metrics
+                .iter()
+                .map(|m| format!("{} {}, {}", m.function, headroom(m.headroom), metric_value(o, m)))
+                .collect();
+            let _ = write!(text, " ({})", parts.join("; "));
+        }
+    }
+    if let Some(f) = margin {
+        let _ = write!(
+            text,
+            "\n  (--margin {f}: the search demanded at most {f} times each tolerance, so at \
+             least {} headroom)",
+            headroom(1.0 / f)
+        );
+    }
+    Some(text)
 }
 
 /// One line for a finished check.

@@ -471,6 +471,7 @@ fn answer_section(out: &mut String, report: &Report) {
                  layer needs {}.</p>",
                 report.higher_precision
             );
+            headroom_section(out, report);
             return;
         }
         Status::Found => {}
@@ -495,6 +496,7 @@ fn answer_section(out: &mut String, report: &Report) {
         );
     }
     out.push_str("</tbody></table>\n");
+    headroom_section(out, report);
     if let Some(precisions) = report.trtexec_layer_precisions.as_ref().filter(|p| !p.is_empty()) {
         let mut cmd = format!(
             "--precisionConstraints=obey {}",
@@ -554,7 +556,8 @@ fn outputs_table(out: &mut String, id: &str, outputs: &[OutputComparison]) {
         out,
         "<table id=\"{id}\"><thead><tr><th>output</th><th>result</th><th>statistic</th>\
          <th class=\"num\">max abs diff</th><th class=\"num\">max rel diff</th>\
-         <th class=\"num\">required atol</th><th class=\"num\">required rtol</th></tr></thead><tbody>"
+         <th class=\"num\">required atol</th><th class=\"num\">required rtol</th>\
+         <th>comparison values</th><th class=\"num\">headroom</th></tr></thead><tbody>"
     );
     for o in outputs {
         let result = match &o.mismatch {
@@ -565,16 +568,50 @@ fn outputs_table(out: &mut String, id: &str, outputs: &[OutputComparison]) {
         let _ = writeln!(
             out,
             "<tr><td><code>{}</code></td><td>{result}</td><td>{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td>{}</td><td class=\"num\">{}</td></tr>",
             esc(&o.name),
             esc(&o.stat.to_string()),
             number(o.max_absdiff),
             number(o.max_reldiff),
             number(o.required_atol),
-            number(o.required_rtol)
+            number(o.required_rtol),
+            esc(&metric_values(o)),
+            esc(&crate::display::headroom(o.headroom))
         );
     }
     out.push_str("</tbody></table>\n");
+}
+
+/// Each comparison function's value against its threshold, e.g. `psnr 34.2 dB (>= 30 dB)`.
+fn metric_values(o: &OutputComparison) -> String {
+    o.metrics
+        .iter()
+        .map(|m| format!("{}: {}", m.function, crate::display::metric_value(o, m)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The answer's headroom per output, against the user's tolerances.
+fn headroom_section(out: &mut String, report: &Report) {
+    if report.answer_outputs.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<h3>Headroom</h3>\n<p>How many times each output's error could grow and the answer \
+         still pass its tolerances (below: the values and the tolerances as given).</p>\n",
+    );
+    if let Some(f) = report.margin {
+        let _ = writeln!(
+            out,
+            "<p id=\"margin\">The search demanded at most {} times each tolerance \
+             (<code>--margin {}</code>), so the answer's headroom is at least {}.</p>",
+            esc(&f.to_string()),
+            esc(&f.to_string()),
+            esc(&crate::display::headroom(1.0 / f))
+        );
+    }
+    outputs_table(out, "answer-outputs", &report.answer_outputs);
 }
 
 /// One row per check.
@@ -583,7 +620,8 @@ fn checks_section(out: &mut String, report: &Report, network: &Network) {
     out.push_str(
         "<table id=\"checks\"><thead><tr><th class=\"num\">#</th><th class=\"num\">round</th>\
          <th>marked</th><th>result</th><th class=\"num\">worst max abs diff</th>\
-         <th class=\"num\">duration</th><th>reused</th></tr></thead><tbody>\n",
+         <th>comparison values (lowest headroom)</th><th class=\"num\">duration</th>\
+         <th>reused</th></tr></thead><tbody>\n",
     );
     for (k, it) in report.iterations.iter().enumerate() {
         let result = if let Some(err) = &it.build_error {
@@ -597,11 +635,23 @@ fn checks_section(out: &mut String, report: &Report, network: &Network) {
             || "-".to_owned(),
             |o| format!("{} <span class=\"note\">({})</span>", number(o.max_absdiff), esc(&o.name)),
         );
+        let values =
+            it.outputs.iter().min_by(|a, b| a.headroom.total_cmp(&b.headroom)).map_or_else(
+                || "-".to_owned(),
+                |o| {
+                    format!(
+                        "<code>{}</code>: {} <span class=\"note\">(headroom {})</span>",
+                        esc(&o.name),
+                        esc(&metric_values(o)),
+                        esc(&crate::display::headroom(o.headroom))
+                    )
+                },
+            );
         let _ = writeln!(
             out,
             "<tr class=\"{}\"><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td class=\"marked\">{}</td><td>{result}</td><td class=\"num\">{worst}</td>\
-             <td class=\"num\">{:.2}s</td><td>{}</td></tr>",
+             <td>{values}</td><td class=\"num\">{:.2}s</td><td>{}</td></tr>",
             if it.passed { "check-pass" } else { "check-fail" },
             k + 1,
             it.round,
@@ -714,6 +764,8 @@ mod tests {
             required_atol: max_absdiff,
             required_rtol: max_absdiff,
             mismatch: None,
+            metrics: Vec::new(),
+            headroom: f64::INFINITY,
         }
     }
 

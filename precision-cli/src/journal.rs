@@ -612,6 +612,8 @@ mod tests {
                 required_atol: error,
                 required_rtol: f64::NEG_INFINITY,
                 mismatch: None,
+                metrics: Vec::new(),
+                headroom: f64::INFINITY,
             }],
             layer_outputs: None,
             isolated: None,

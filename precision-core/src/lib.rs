@@ -25,8 +25,8 @@ pub use calibration::{
     RangeCollector, amax_from_scale, scale_from_amax,
 };
 pub use compare::{
-    CompareConfig, CompareError, ErrorStat, OutputComparison, PerOutput, compare_outputs,
-    compare_tensors, relative_error,
+    CompareConfig, CompareError, CompareFunc, ErrorStat, MetricResult, OutputComparison, PerOutput,
+    RelativeCheck, combine_iterations, compare_outputs, compare_tensors, relative_error,
 };
 pub use network::{Layer, Network, NetworkError};
 pub use oracle::{Detail, Evaluation, Oracle, SearchError, TensorError};

@@ -4,7 +4,9 @@
 use serde::Serialize;
 
 use crate::search::{LayerSensitivity, NoiseFloor};
-use crate::{Algorithm, Direction, Iteration, LayerSet, Network, Precision, SearchOutcome};
+use crate::{
+    Algorithm, Direction, Iteration, LayerSet, Network, OutputComparison, Precision, SearchOutcome,
+};
 
 /// Whether a search found a passing configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -111,6 +113,11 @@ pub struct Report {
     /// `re.match` each node name, so each is the name escaped and anchored at its end
     /// ([`modelopt_pattern`]).
     pub modelopt_nodes_to_exclude: Vec<String>,
+    /// The answer's check, per network output: each comparison function's value, the user's
+    /// tolerance and the headroom against it (empty when not found).
+    pub answer_outputs: Vec<OutputComparison>,
+    /// The `--margin` F the search demanded (the answer's headroom is then at least 1/F).
+    pub margin: Option<f64>,
     /// Each markable layer's measured error contribution, when measured.
     pub sensitivity: Vec<SensitivityRow>,
     /// Every check, in order.
@@ -184,6 +191,8 @@ impl Report {
                 &LayerSet::from_indices(network.len(), outcome.refused.iter().copied()),
             ),
             noise_floor: outcome.noise_floor.clone(),
+            answer_outputs: outcome.answer_check().map(|it| it.outputs.clone()).unwrap_or_default(),
+            margin: None,
             sensitivity,
             iterations: outcome.iterations.clone(),
             data: None,

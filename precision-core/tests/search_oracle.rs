@@ -22,7 +22,14 @@ fn int8_plan(backend: &FakeBackend) -> PrecisionPlan {
 /// An oracle over a chain with the given per-layer errors, inputs x = 1 and x = 2, and goldens
 /// from the float32 run (network outputs only, plus `extra` golden tensors).
 fn oracle_for(errors: &[f32], extra: fn(usize, &mut NamedTensors)) -> BackendOracle<FakeBackend> {
-    let backend = FakeBackend::new(chain(errors.len(), &[]), errors);
+    oracle_with(FakeBackend::new(chain(errors.len(), &[]), errors), extra)
+}
+
+/// [`oracle_for`] on a given backend.
+fn oracle_with(
+    backend: FakeBackend,
+    extra: fn(usize, &mut NamedTensors),
+) -> BackendOracle<FakeBackend> {
     let inputs = vec![feed(1.0), feed(2.0)];
     let goldens: Vec<NamedTensors> = backend
         .float32_run(&inputs)
@@ -320,17 +327,9 @@ fn worst_first_and_bisect_through_the_adapter() {
 fn verdicts_come_from_the_plan_as_deployed_when_layer_outputs_change_results() {
     // Engines with layer outputs hide the error (as a runtime whose fusions change); the
     // verdict must be that of the plan built with its network outputs only.
-    let mut oracle = oracle_for(&[0.5, 0.0, 0.0], no_extra);
-    let (network, inputs, goldens) = {
-        let b = oracle.backend();
-        (b.network.clone(), oracle.inputs().to_vec(), oracle.goldens().to_vec())
-    };
-    let mut backend = FakeBackend::new(network, &[0.5, 0.0, 0.0]);
+    let mut backend = FakeBackend::new(chain(3, &[]), &[0.5, 0.0, 0.0]);
     backend.layer_outputs_change_results = true;
-    let plan = int8_plan(&backend);
-    oracle = BackendOracle::new(backend, plan, inputs, goldens, CompareConfig::default())
-        .unwrap()
-        .with_compare_fn(max_absdiff_compare);
+    let mut oracle = oracle_with(backend, no_extra);
     let eval = oracle.evaluate(&set(3, &[]), Detail::EveryLayer).unwrap();
     assert!(!eval.passed, "the deployed plan fails: {eval:?}");
     assert!(eval.layer_outputs.is_some());

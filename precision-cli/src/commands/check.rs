@@ -47,7 +47,11 @@ fn check_with<B: Backend>(backend: B, args: &CheckArgs) -> anyhow::Result<Verdic
         outln!("warning: {}", escape(d));
     }
     for o in &evaluation.outputs {
-        outln!("  {}", display::outputs_summary(std::slice::from_ref(o)));
+        outln!(
+            "  {} | headroom {}",
+            display::outputs_summary(std::slice::from_ref(o)),
+            display::headroom(o.headroom)
+        );
     }
     outln!("{}", if evaluation.passed { "PASSED" } else { "FAILED" });
     Ok(if evaluation.passed { Verdict::Success } else { Verdict::Failure })

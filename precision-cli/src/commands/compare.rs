@@ -1,7 +1,7 @@
 //! `precision compare A B`: compare two saved results, B being the reference.
 
 use anyhow::{Context, bail};
-use precision_core::{OutputComparison, compare_tensors};
+use precision_core::{OutputComparison, combine_iterations, compare_tensors};
 
 use crate::Verdict;
 use crate::args::CompareArgs;
@@ -25,7 +25,9 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<Verdict> {
     }
     let mut all_passed = true;
     let mut compared = 0;
+    let mut per_iteration = Vec::with_capacity(actual.len());
     for (i, outputs) in actual.iter().enumerate() {
+        let mut results = Vec::with_capacity(outputs.len());
         let golden = &reference[i.min(reference.len() - 1)];
         for (name, tensor) in outputs {
             let Some(expected) = golden.get(name) else {
@@ -36,12 +38,29 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<Verdict> {
             compared += 1;
             all_passed &= result.passed;
             outln!(
-                "iteration {i} | {} | {} | max absdiff {} | max reldiff {} | mean absdiff {}",
+                "iteration {i} | {} | {} | max absdiff {} | max reldiff {} | mean absdiff {} | \
+                 headroom {}",
                 if result.passed { "PASSED" } else { "FAILED" },
                 display::outputs_summary(std::slice::from_ref(&result)),
                 display::number(result.max_absdiff),
                 display::number(result.max_reldiff),
                 display::number(result.mean_absdiff),
+                display::headroom(result.headroom),
+            );
+            results.push(result);
+        }
+        per_iteration.push(results);
+    }
+    if config.check_average && compared > 0 {
+        // Polygraphy's --check-average: the verdict is on the averages, not on each iteration.
+        all_passed = true;
+        for result in combine_iterations(per_iteration, &config) {
+            all_passed &= result.passed;
+            outln!(
+                "average | {} | {} | headroom {}",
+                if result.passed { "PASSED" } else { "FAILED" },
+                display::outputs_summary(std::slice::from_ref(&result)),
+                display::headroom(result.headroom),
             );
         }
     }

@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use precision_core::oracle::BackendOracle;
 use precision_core::search::{Limits, candidates};
 use precision_core::{
-    Algorithm, Backend, CompareConfig, Detail, LayerSet, Oracle, OutputComparison, PerOutput,
+    Algorithm, Backend, CompareConfig, CompareFunc, Detail, LayerSet, Oracle, OutputComparison,
     Report, SearchOptions, run_search,
 };
 
@@ -88,6 +88,10 @@ fn search_with<B: Backend>(
             );
         }
     }
+    if let Some(margin) = args.margin {
+        let config = CompareConfig { margin, ..oracle.config().clone() };
+        oracle.set_config(config);
+    }
     if let Some(factor) = args.auto_tolerance {
         let config = auto_tolerance(&mut oracle, factor)?;
         oracle.set_config(config);
@@ -123,6 +127,9 @@ fn search_with<B: Backend>(
         plan.lowest(),
         journaled,
     ))?;
+    if let Some(text) = display::answer_headroom(&outcome, args.margin) {
+        crate::console::out(&text)?;
+    }
     let rounds = if outcome.rounds() < outcome.iterations.len() {
         format!(" in {} rounds", outcome.rounds())
     } else {
@@ -130,7 +137,7 @@ fn search_with<B: Backend>(
     };
     errln!("{} checks{rounds} in {:.1}s", outcome.iterations.len(), start.elapsed().as_secs_f64());
     if args.report.is_some() || args.html.is_some() {
-        let report = Report::new(
+        let mut report = Report::new(
             format!("precision {}", env!("CARGO_PKG_VERSION")),
             args.setup.model.model.display().to_string(),
             backend_name,
@@ -139,7 +146,8 @@ fn search_with<B: Backend>(
             plan.higher,
             &outcome,
         );
-        let report = Report { data: Some(data.clone()), ..report };
+        report.data = Some(data.clone());
+        report.margin = args.margin;
         if let Some(path) = &args.report {
             write::json(path, &report)?;
             errln!("report written to {}", path.display());
@@ -178,60 +186,134 @@ fn auto_tolerance<B: Backend>(
         );
     }
     let config = tolerances_from_floor(oracle.config(), &floor.outputs, factor)?;
-    crate::console::err(&format!(
-        "--auto-tolerance {factor}: {}",
-        floor
-            .outputs
-            .iter()
-            .map(|o| format!(
-                "{}: atol {}, rtol {}",
-                crate::console::escape(&o.name),
-                display::number(*config.atol.get(&o.name)),
-                display::number(*config.rtol.get(&o.name))
-            ))
-            .collect::<Vec<_>>()
-            .join("; ")
-    ));
+    let described: Vec<String> = floor
+        .outputs
+        .iter()
+        .map(|o| {
+            let parts: Vec<String> = config
+                .functions
+                .iter()
+                .map(|&f| match f {
+                    CompareFunc::Simple => format!(
+                        "atol {}, rtol {}",
+                        display::number(*config.atol.get(&o.name)),
+                        display::number(*config.rtol.get(&o.name))
+                    ),
+                    CompareFunc::Indices => {
+                        format!("index tolerance {}", config.index_tolerance.get(&o.name))
+                    }
+                    _ => format!(
+                        "{} {}",
+                        display::metric_threshold_label(f),
+                        display::number(config.metric_threshold(f, &o.name).unwrap_or(f64::NAN))
+                    ),
+                })
+                .collect();
+            format!("{}: {}", crate::console::escape(&o.name), parts.join(", "))
+        })
+        .collect();
+    crate::console::err(&format!("--auto-tolerance {factor}: {}", described.join("; ")));
     Ok(config)
 }
 
-/// `base` with atol/rtol of every output in `floor` set to `factor` times its
-/// `required_atol`/`required_rtol`. An output whose floor is exactly 0 (the backend reproduces
-/// the goldens exactly) or not finite is an error: a multiple of it is no tolerance.
+/// `base` with the tolerance of every selected comparison function set, per output in `floor`,
+/// `factor` times above what that output needed in the noise-floor check, in the headroom's
+/// amplitude terms (so the floor has headroom `factor` against it): atol and rtol (simple) and
+/// the L2 threshold `factor` times the floor's; cosine similarity `1 - factor² (1 - floor)`;
+/// PSNR and SNR `20 log10(factor)` dB below the floor's; the index tolerance
+/// `floor(factor × required)`. A floor that is an exact match (no error to scale) or not
+/// finite is an error.
 fn tolerances_from_floor(
     base: &CompareConfig,
     floor: &[OutputComparison],
     factor: f64,
 ) -> anyhow::Result<CompareConfig> {
-    let mut atol = PerOutput::uniform(base.atol.default);
-    let mut rtol = PerOutput::uniform(base.rtol.default);
+    let mut config = base.clone();
     for o in floor {
         if let Some(why) = &o.mismatch {
             bail!("--auto-tolerance: output '{}' cannot be compared: {why}", o.name);
         }
-        let (a, r) = (o.required_atol * factor, o.required_rtol * factor);
-        if !a.is_finite() || !r.is_finite() {
-            bail!(
-                "--auto-tolerance: output '{}' has a non-finite error even with every layer \
-                 marked (atol {}, rtol {}); no tolerance can be derived from it",
-                o.name,
-                display::number(o.required_atol),
-                display::number(o.required_rtol)
-            );
+        for &function in &base.functions {
+            let exact = || {
+                anyhow::anyhow!(
+                    "--auto-tolerance: with every markable layer marked, output '{}' matches the \
+                     goldens exactly under {function}, so its noise floor is 0 and a multiple of \
+                     it is no tolerance; set the tolerance for it instead (e.g. --atol {}:1e-3)",
+                    o.name,
+                    o.name
+                )
+            };
+            let non_finite = |value: f64| {
+                anyhow::anyhow!(
+                    "--auto-tolerance: output '{}' has a non-finite {function} value ({}) even \
+                     with every layer marked; no tolerance can be derived from it",
+                    o.name,
+                    display::number(value)
+                )
+            };
+            let value = o.metric(function).map_or(f64::NAN, |m| m.value);
+            let name = o.name.clone();
+            match function {
+                CompareFunc::Simple => {
+                    let (a, r) = (o.required_atol * factor, o.required_rtol * factor);
+                    if !a.is_finite() || !r.is_finite() {
+                        bail!(
+                            "--auto-tolerance: output '{}' has a non-finite error even with every \
+                             layer marked (atol {}, rtol {}); no tolerance can be derived from it",
+                            o.name,
+                            display::number(o.required_atol),
+                            display::number(o.required_rtol)
+                        );
+                    }
+                    if a == 0.0 && r == 0.0 {
+                        return Err(exact());
+                    }
+                    config.atol.overrides.push((name.clone(), a));
+                    config.rtol.overrides.push((name, r));
+                }
+                CompareFunc::Indices => {
+                    if !value.is_finite() {
+                        return Err(non_finite(value));
+                    }
+                    config.index_tolerance.overrides.push((name, (value * factor).floor() as u64));
+                }
+                CompareFunc::L2 => {
+                    if !value.is_finite() {
+                        return Err(non_finite(value));
+                    }
+                    if value == 0.0 {
+                        return Err(exact());
+                    }
+                    config.l2_threshold.overrides.push((name, value * factor));
+                }
+                CompareFunc::CosineSimilarity => {
+                    if !value.is_finite() {
+                        return Err(non_finite(value));
+                    }
+                    if value >= 1.0 {
+                        return Err(exact());
+                    }
+                    let t = 1.0 - factor * factor * (1.0 - value);
+                    config.cosine_similarity_threshold.overrides.push((name, t));
+                }
+                CompareFunc::Psnr | CompareFunc::Snr => {
+                    if value == f64::INFINITY {
+                        return Err(exact());
+                    }
+                    if !value.is_finite() {
+                        return Err(non_finite(value));
+                    }
+                    let t = value - 20.0 * factor.log10();
+                    if function == CompareFunc::Psnr {
+                        config.psnr_threshold.overrides.push((name, t));
+                    } else {
+                        config.snr_threshold.overrides.push((name, t));
+                    }
+                }
+            }
         }
-        if a == 0.0 && r == 0.0 {
-            bail!(
-                "--auto-tolerance: with every markable layer marked, output '{}' matches the \
-                 goldens exactly, so its noise floor is 0 and a multiple of it is no tolerance; \
-                 set --atol/--rtol for it instead (e.g. --atol {}:1e-3)",
-                o.name,
-                o.name
-            );
-        }
-        atol.overrides.push((o.name.clone(), a));
-        rtol.overrides.push((o.name.clone(), r));
     }
-    Ok(CompareConfig { atol, rtol, ..base.clone() })
+    Ok(config)
 }
 
 #[cfg(test)]
@@ -252,6 +334,8 @@ mod tests {
             required_atol: atol,
             required_rtol: rtol,
             mismatch: None,
+            metrics: Vec::new(),
+            headroom: f64::INFINITY,
         }
     }
 
@@ -270,5 +354,65 @@ mod tests {
         assert!(zero.to_string().contains("matches the goldens exactly"), "{zero}");
         let nan = tolerances_from_floor(&base, &[floor("y", f64::NAN, 0.0)], 2.0).unwrap_err();
         assert!(nan.to_string().contains("non-finite"), "{nan}");
+    }
+
+    fn with_metric(name: &str, function: CompareFunc, value: f64) -> OutputComparison {
+        let mut o = floor(name, 1e-3, 1e-3);
+        o.metrics.push(precision_core::MetricResult {
+            function,
+            passed: true,
+            value,
+            threshold: 0.0,
+            relative: None,
+            headroom: 1.0,
+        });
+        o
+    }
+
+    #[test]
+    fn auto_tolerance_in_each_functions_terms() {
+        let config =
+            |f: CompareFunc| CompareConfig { functions: vec![f], ..CompareConfig::default() };
+        let c = tolerances_from_floor(
+            &config(CompareFunc::L2),
+            &[with_metric("a", CompareFunc::L2, 0.25)],
+            2.0,
+        )
+        .unwrap();
+        assert_eq!(*c.l2_threshold.get("a"), 0.5);
+        let c = tolerances_from_floor(
+            &config(CompareFunc::CosineSimilarity),
+            &[with_metric("a", CompareFunc::CosineSimilarity, 0.9999)],
+            2.0,
+        )
+        .unwrap();
+        assert!((*c.cosine_similarity_threshold.get("a") - 0.9996).abs() < 1e-12);
+        let c = tolerances_from_floor(
+            &config(CompareFunc::Psnr),
+            &[with_metric("a", CompareFunc::Psnr, 50.0)],
+            10.0,
+        )
+        .unwrap();
+        assert!((*c.psnr_threshold.get("a") - 30.0).abs() < 1e-12);
+        let c = tolerances_from_floor(
+            &config(CompareFunc::Indices),
+            &[with_metric("a", CompareFunc::Indices, 1.0)],
+            2.5,
+        )
+        .unwrap();
+        assert_eq!(*c.index_tolerance.get("a"), 2);
+        // An exact floor gives no tolerance; nor does a non-finite one.
+        let exact = tolerances_from_floor(
+            &config(CompareFunc::Snr),
+            &[with_metric("a", CompareFunc::Snr, f64::INFINITY)],
+            2.0,
+        );
+        assert!(exact.unwrap_err().to_string().contains("exactly"));
+        let nan = tolerances_from_floor(
+            &config(CompareFunc::L2),
+            &[with_metric("a", CompareFunc::L2, f64::NAN)],
+            2.0,
+        );
+        assert!(nan.unwrap_err().to_string().contains("non-finite"));
     }
 }

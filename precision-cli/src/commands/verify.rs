@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use precision_core::oracle::BackendOracle;
 use precision_core::{
-    Backend, CompareConfig, Detail, Engine, NamedTensors, Oracle, OutputComparison,
-    OutputSelection, PrecisionPlan,
+    Backend, CompareFunc, Detail, Engine, NamedTensors, Oracle, OutputSelection, PrecisionPlan,
 };
 
 use super::export::{ReportPlan, read_report, report_plan};
@@ -22,28 +21,6 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<Verdict> {
     let report = read_report(&args.report)?;
     let opened = backends::open(&args.model, &report.lower_precisions)?;
     with_backend!(opened, b => verify_with(b, args, &report))
-}
-
-/// How far an output is from failing: the tolerance over the error it needs, at least
-/// `max(atol / required atol, rtol / required rtol)` (Polygraphy's check passes when either
-/// alone would); infinite for an exact match, below 1 for a failure.
-#[must_use]
-pub fn headroom(output: &OutputComparison, config: &CompareConfig) -> f64 {
-    let ratio = |tolerance: f64, needed: f64| {
-        if needed > 0.0 {
-            tolerance / needed
-        } else if needed == 0.0 {
-            f64::INFINITY
-        } else {
-            0.0
-        }
-    };
-    if output.mismatch.is_some() || output.required_atol.is_nan() {
-        return 0.0;
-    }
-    let atol = *config.atol.get(&output.name);
-    let rtol = *config.rtol.get(&output.name);
-    ratio(atol, output.required_atol).max(ratio(rtol, output.required_rtol))
 }
 
 fn verify_with<B: Backend>(
@@ -100,16 +77,27 @@ fn verify_with<B: Backend>(
         }
         let mut worst = f64::INFINITY;
         for o in &evaluation.outputs {
-            let room = headroom(o, &config);
+            let room = o.headroom;
             worst = worst.min(room);
+            let values: Vec<String> = o
+                .metrics
+                .iter()
+                .map(|m| match m.function {
+                    CompareFunc::Simple => format!(
+                        "error {} (atol) / {} (rtol) against atol {} rtol {}",
+                        display::number(o.required_atol),
+                        display::number(o.required_rtol),
+                        display::number(*config.atol.get(&o.name)),
+                        display::number(*config.rtol.get(&o.name)),
+                    ),
+                    _ => display::metric_value(o, m),
+                })
+                .collect();
             outln!(
-                "  {}: {}, error {} (atol) / {} (rtol) against atol {} rtol {}, headroom {}",
+                "  {}: {}, {}, headroom {}",
                 o.name,
                 if o.passed { "pass" } else { "FAIL" },
-                display::number(o.required_atol),
-                display::number(o.required_rtol),
-                display::number(*config.atol.get(&o.name)),
-                display::number(*config.rtol.get(&o.name)),
+                values.join(", "),
                 headroom_text(room)
             );
         }
@@ -217,45 +205,4 @@ fn median(times: &mut [Duration]) -> Duration {
 
 fn headroom_text(room: f64) -> String {
     if room.is_infinite() { "unlimited (exact)".to_owned() } else { format!("{room:.3}x") }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    use precision_core::{ErrorStat, PerOutput};
-
-    fn output(name: &str, atol: f64, rtol: f64) -> OutputComparison {
-        OutputComparison {
-            name: name.into(),
-            passed: true,
-            stat: ErrorStat::Elemwise,
-            max_absdiff: atol,
-            max_reldiff: rtol,
-            mean_absdiff: 0.0,
-            mean_reldiff: 0.0,
-            required_atol: atol,
-            required_rtol: rtol,
-            mismatch: None,
-        }
-    }
-
-    #[test]
-    fn headroom_is_the_tolerance_over_the_error_needed() {
-        let mut config = CompareConfig {
-            atol: PerOutput { default: 1e-3, overrides: vec![("b".into(), 4e-3)] },
-            rtol: PerOutput::uniform(0.0),
-            ..CompareConfig::default()
-        };
-        assert!((headroom(&output("a", 5e-4, 1.0), &config) - 2.0).abs() < 1e-12);
-        assert!((headroom(&output("b", 1e-3, 1.0), &config) - 4.0).abs() < 1e-12);
-        assert!(headroom(&output("a", 2e-3, 1.0), &config) < 1.0);
-        assert!(headroom(&output("a", 0.0, 0.0), &config).is_infinite());
-        // With an rtol too, the better of the two.
-        config.rtol = PerOutput::uniform(0.1);
-        assert!((headroom(&output("a", 1e-2, 0.02), &config) - 5.0).abs() < 1e-12);
-        let mut mismatch = output("a", 0.0, 0.0);
-        mismatch.mismatch = Some("shapes differ".into());
-        assert_eq!(headroom(&mismatch, &config), 0.0);
-    }
 }

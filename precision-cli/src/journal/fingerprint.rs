@@ -5,7 +5,7 @@
 //! and each list by its number of items, so that no two different setups give the same byte
 //! stream:
 //!
-//! 1. the domain tag `precision-journal-fingerprint-v2`;
+//! 1. the domain tag `precision-journal-fingerprint-v3`;
 //! 2. the backend's name (which is its kind: `mock`, `onnxrt`, `tensorrt`);
 //! 3. the backend's [`AnswerIdentity`] ([`precision_core::Backend::answer_identity`]): each
 //!    part's name and value, in the backend's order. The backend owns everything about it
@@ -16,13 +16,17 @@
 //!    order, its name, dtype, shape and element bytes (little-endian, C order). A dataset on
 //!    disk is read one sample at a time for this, never held whole;
 //! 6. the comparator settings: atol, rtol, error statistic and quantile (each a default and
-//!    the per-output overrides in order), then the infinities and shape-check flags;
+//!    the per-output overrides in order), then the infinities and shape-check flags; then the
+//!    comparison functions (`--compare`, in order), the index tolerance, the L2, cosine
+//!    similarity, PSNR and SNR thresholds (each a default and its overrides), the
+//!    `--check-average` flag and the `--margin` (all of which change verdicts);
 //! 7. only with `--ranking-samples K` (it changes what layer-output checks measure): a tag
-//!    and K, so fingerprints without it are those of earlier versions.
+//!    and K.
 //!
 //! Settings that do not change answers (the mock's simulated build time, threads, the search
 //! algorithm, paths) are left out, so a journal written by one search serves another. Version
-//! 1 hashed the model file alone and missed settings; its journals no longer match.
+//! 1 hashed the model file alone and missed settings; version 2 lacked the comparison functions
+//! and the margin; their journals no longer match.
 
 use std::fmt::Write as _;
 
@@ -54,7 +58,7 @@ pub struct Ingredients<'a> {
 /// cannot be read.
 pub fn fingerprint(ingredients: &Ingredients<'_>) -> Result<String, String> {
     let mut w = Writer(Sha256::new());
-    w.text("precision-journal-fingerprint-v2");
+    w.text("precision-journal-fingerprint-v3");
     w.text(ingredients.backend);
     let parts = ingredients.identity.parts();
     w.count(parts.len());
@@ -85,6 +89,17 @@ pub fn fingerprint(ingredients: &Ingredients<'_>) -> Result<String, String> {
     w.per_output(&c.error_quantile, |w, v| w.float(*v));
     w.tag(u8::from(c.infinities_compare_equal));
     w.tag(u8::from(c.check_shapes));
+    w.count(c.functions.len());
+    for f in &c.functions {
+        w.text(f.name());
+    }
+    w.per_output(&c.index_tolerance, |w, v| w.count(usize::try_from(*v).unwrap_or(usize::MAX)));
+    w.per_output(&c.l2_threshold, |w, v| w.float(*v));
+    w.per_output(&c.cosine_similarity_threshold, |w, v| w.float(*v));
+    w.per_output(&c.psnr_threshold, |w, v| w.float(*v));
+    w.per_output(&c.snr_threshold, |w, v| w.float(*v));
+    w.tag(u8::from(c.check_average));
+    w.float(c.margin);
     if let Some(k) = ingredients.ranking_samples {
         w.text("ranking-samples");
         w.count(k);
@@ -168,7 +183,7 @@ mod tests {
     use std::collections::HashMap;
 
     use ndarray::{ArrayD, IxDyn};
-    use precision_core::{ErrorStat, NamedTensors};
+    use precision_core::{CompareFunc, ErrorStat, NamedTensors};
 
     use super::*;
 
@@ -274,6 +289,33 @@ mod tests {
         let mut c = compare.clone();
         c.check_shapes = false;
         configs.push(("shape check", c));
+        let mut c = compare.clone();
+        c.functions = vec![CompareFunc::L2];
+        configs.push(("compare function", c));
+        let mut c = compare.clone();
+        c.functions = vec![CompareFunc::Simple, CompareFunc::L2];
+        configs.push(("two compare functions", c));
+        let mut c = compare.clone();
+        c.index_tolerance.default = 2;
+        configs.push(("index tolerance", c));
+        let mut c = compare.clone();
+        c.l2_threshold.overrides.push(("y".to_owned(), 1e-2));
+        configs.push(("l2 threshold", c));
+        let mut c = compare.clone();
+        c.cosine_similarity_threshold.default = 0.99;
+        configs.push(("cosine threshold", c));
+        let mut c = compare.clone();
+        c.psnr_threshold.default = 40.0;
+        configs.push(("psnr threshold", c));
+        let mut c = compare.clone();
+        c.snr_threshold.default = 10.0;
+        configs.push(("snr threshold", c));
+        let mut c = compare.clone();
+        c.check_average = true;
+        configs.push(("check average", c));
+        let mut c = compare.clone();
+        c.margin = 0.5;
+        configs.push(("margin", c));
         for (label, c) in configs {
             variants.push((label.to_owned(), inputs.clone(), goldens.clone(), c));
         }

@@ -108,4 +108,39 @@ for name, outputs in (("actual", actual), ("reference", reference)):
     results = RunResults()
     results.add([outputs], runtime=0.0, runner_name=name)
     results.save(f"{out_dir}/{name}.json")
+
+# Top-K-like index outputs for --compare indices (Polygraphy stops at a 0-d or float output).
+idx_actual, idx_reference = {}, {}
+for k, (shape, dtype) in enumerate([((10,), np.int64), ((3, 8), np.int32), ((2, 2, 6), np.int64),
+                                     ((5,), np.int32), ((4, 7), np.int64), ((6,), np.float32)]):
+    rows = int(np.prod(shape[:-1]))
+    ref = np.stack([rng.permutation(shape[-1]) for _ in range(rows)]).reshape(shape).astype(dtype)
+    act = ref.copy().reshape(rows, shape[-1])
+    for row in act:
+        for _ in range(k % 3):
+            i = rng.integers(0, shape[-1] - 1)
+            j = min(shape[-1] - 1, i + 1 + k % 2)
+            row[i], row[j] = row[j].copy(), row[i].copy()
+    if k == 4:
+        act[0, 0] = 99  # a value the reference lacks
+    idx_actual[f"topk{k}"] = act.reshape(shape)
+    idx_reference[f"topk{k}"] = ref
+for name, outputs in (("indices_actual", idx_actual), ("indices_reference", idx_reference)):
+    results = RunResults()
+    results.add([outputs], runtime=0.0, runner_name=name)
+    results.save(f"{out_dir}/{name}.json")
+
+# Three iterations of float outputs for --check-average.
+multi = {"actual_multi": [], "reference_multi": []}
+for _ in range(3):
+    it_a, it_r = {}, {}
+    for k, (shape, dtype, scale) in enumerate([((4, 8), np.float32, 1e-3), ((16,), np.float16, 1e-2),
+                                               ((5, 5), np.float64, 1e-4), ((64,), np.float32, 0.3)]):
+        it_a[f"avg{k}"], it_r[f"avg{k}"] = noisy(shape, dtype, scale)
+    multi["actual_multi"].append(it_a)
+    multi["reference_multi"].append(it_r)
+for name, iterations in multi.items():
+    results = RunResults()
+    results.add(iterations, runtime=0.0, runner_name=name)
+    results.save(f"{out_dir}/{name}.json")
 print(len(actual))

@@ -1,5 +1,5 @@
 //! One check: build the plan, run each sample as its turn comes, compare with its goldens,
-//! and merge the comparisons (worst over the samples).
+//! and combine the comparisons (worst over the samples, or averaged with `--check-average`).
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -8,7 +8,7 @@ use super::{CheckContext, Evaluation, OracleStats, SearchError, TensorError, che
 use crate::samples::{SampleTally, Samples, sample_errors};
 use crate::{
     Backend, BackendError, Engine, ISOLATED_PREFIX, LayerSet, NamedTensors, Network,
-    OutputComparison, OutputSelection, PrecisionPlan, relative_error,
+    OutputComparison, OutputSelection, PrecisionPlan, combine_iterations, relative_error,
 };
 
 /// The float32 run with every layer output, made on first need, and the counter of such runs.
@@ -60,7 +60,7 @@ pub(super) fn run_check<B: Backend>(
     let compare = context.compare;
     let config = &context.config;
 
-    let mut outputs: Vec<OutputComparison> = Vec::new();
+    let mut per_sample: Vec<Vec<OutputComparison>> = Vec::with_capacity(count);
     let mut layers: Vec<OutputComparison> = Vec::new();
     let mut isolated: Vec<TensorError> = Vec::new();
     let mut tally = SampleTally::default();
@@ -122,8 +122,10 @@ pub(super) fn run_check<B: Backend>(
             let errors = isolated_errors(&isolated_values, golden, reference);
             merge_isolated(&mut isolated, errors);
         }
-        merge_worst(&mut outputs, compared);
+        per_sample.push(compared);
     }
+    // The worst sample per output, or with --check-average the averaged metrics.
+    let outputs = combine_iterations(per_sample, config);
 
     Ok(Evaluation {
         passed: outputs.iter().all(|c| c.passed),
@@ -242,20 +244,9 @@ pub fn merge_worst(acc: &mut Vec<OutputComparison>, next: Vec<OutputComparison>)
     let index: HashMap<String, usize> =
         acc.iter().enumerate().map(|(i, c)| (c.name.clone(), i)).collect();
     for c in next {
-        let Some(&i) = index.get(&c.name) else {
-            acc.push(c);
-            continue;
-        };
-        let a = &mut acc[i];
-        a.passed &= c.passed;
-        a.max_absdiff = worse(a.max_absdiff, c.max_absdiff);
-        a.max_reldiff = worse(a.max_reldiff, c.max_reldiff);
-        a.mean_absdiff = worse(a.mean_absdiff, c.mean_absdiff);
-        a.mean_reldiff = worse(a.mean_reldiff, c.mean_reldiff);
-        a.required_atol = worse(a.required_atol, c.required_atol);
-        a.required_rtol = worse(a.required_rtol, c.required_rtol);
-        if a.mismatch.is_none() {
-            a.mismatch = c.mismatch;
+        match index.get(&c.name) {
+            Some(&i) => acc[i].absorb_worse(c),
+            None => acc.push(c),
         }
     }
 }

@@ -244,6 +244,13 @@ impl SearchOutcome {
     pub fn rounds(&self) -> usize {
         self.iterations.iter().map(|i| i.round).max().unwrap_or(0)
     }
+
+    /// The passing check of the answer, if found (its comparisons carry the headroom).
+    #[must_use]
+    pub fn answer_check(&self) -> Option<&Iteration> {
+        let answer = self.answer.as_ref()?;
+        self.iterations.iter().rev().find(|it| it.passed && &it.marked == answer)
+    }
 }
 
 /// The noise floor: the network outputs with every markable layer in the higher precision.

@@ -72,6 +72,8 @@ pub fn cmp(name: &str, max_absdiff: f64, passed: bool) -> OutputComparison {
         required_atol: max_absdiff,
         required_rtol: max_absdiff,
         mismatch: None,
+        metrics: Vec::new(),
+        headroom: f64::INFINITY,
     }
 }
 
