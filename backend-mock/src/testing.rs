@@ -569,6 +569,7 @@ impl Oracle for AtolOracle {
             duration: start.elapsed(),
             reused: false,
             refused: Vec::new(),
+            command: None,
         })
     }
 }

@@ -65,6 +65,10 @@ pub struct Evaluation {
     /// them ([`BackendError::Refused`]); empty otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refused: Vec<usize>,
+    /// The external check command's verdict on the plan, when one ran (`--check`); `passed`
+    /// then includes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<crate::CommandOutcome>,
 }
 
 impl Evaluation {
@@ -81,6 +85,7 @@ impl Evaluation {
             duration,
             reused: false,
             refused: Vec::new(),
+            command: None,
         }
     }
 
@@ -645,6 +650,7 @@ fn run_check<B: Backend>(
         duration: start.elapsed(),
         reused: false,
         refused: Vec::new(),
+        command: None,
     })
 }
 

@@ -127,6 +127,7 @@ impl Oracle for NeededOracle {
                 isolated: None,
                 reused: false,
                 refused: Vec::new(),
+                command: None,
             });
         }
         let passed = self.passes(marked);
@@ -145,6 +146,7 @@ impl Oracle for NeededOracle {
             isolated: None,
             reused: false,
             refused: Vec::new(),
+            command: None,
         })
     }
 }
@@ -173,6 +175,7 @@ impl Oracle for ThresholdOracle {
             isolated: None,
             reused: false,
             refused: Vec::new(),
+            command: None,
         })
     }
 }
@@ -204,6 +207,7 @@ impl Oracle for FailingOracle {
             isolated: None,
             reused: false,
             refused: Vec::new(),
+            command: None,
         })
     }
 }
