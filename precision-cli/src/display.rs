@@ -96,10 +96,22 @@ pub fn check_line(
     } else if !it.outputs.is_empty() {
         let _ = write!(line, " | {}", outputs_summary(&it.outputs));
     }
+    if let Some(command) = &it.command {
+        let _ = write!(line, " | {}", command_summary(command));
+    }
     for d in &it.deviations {
         let _ = write!(line, "\n    warning: {}", escape(d));
     }
     line
+}
+
+/// A check command's verdict, with the end of its output when it failed (indented).
+pub fn command_summary(command: &precision_core::CommandOutcome) -> String {
+    let mut text = command.summary();
+    for tail_line in command.output_tail.lines() {
+        let _ = write!(text, "\n    | {}", escape(tail_line));
+    }
+    text
 }
 
 /// A number for tolerances: short, scientific when small.

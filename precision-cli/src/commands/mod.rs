@@ -48,13 +48,84 @@ fn oracle_for<B: Backend>(
     let config = setup.compare.config()?;
     let feeds = inputs::obtain(&network, &setup.data)?;
     calibrate_if_int8(&mut backend, &plan.lower, &feeds)?;
-    let goldens = golden::load(&setup.golden)?;
-    golden::refuse_nan(&goldens, &network.outputs, &setup.golden)?;
+    let Some(golden_path) = &setup.golden else {
+        // --no-compare: the command decides; layer errors (worst-first, ranked) are measured
+        // against the backend's own float32 run.
+        let goldens = float32_outputs(&mut backend, &feeds)?;
+        let oracle = BackendOracle::new(backend, plan.clone(), feeds, goldens, config)?;
+        return Ok((network, plan, oracle));
+    };
+    let goldens = golden::load(golden_path)?;
+    golden::refuse_nan(&goldens, &network.outputs, golden_path)?;
     let oracle =
         BackendOracle::new(backend, plan.clone(), feeds, goldens, config).with_context(|| {
-            format!("golden outputs in {} do not fit the model", setup.golden.display())
+            format!("golden outputs in {} do not fit the model", golden_path.display())
         })?;
     Ok((network, plan, oracle))
+}
+
+/// The network outputs of the float32 plan on every input iteration.
+fn float32_outputs<B: Backend>(
+    backend: &mut B,
+    feeds: &[NamedTensors],
+) -> anyhow::Result<Vec<NamedTensors>> {
+    let plan = PrecisionPlan::float32(backend.network());
+    let context = "the float32 run that stands in for goldens with --no-compare failed";
+    let mut engine =
+        backend.build(&plan, precision_core::OutputSelection::NetworkOutputs).context(context)?;
+    feeds
+        .iter()
+        .map(|feed| precision_core::Engine::infer(&mut engine, feed).context(context))
+        .collect()
+}
+
+/// The oracle every search and `check` ask: `oracle` with the check command of `setup`, if
+/// any (`jobs` commands at once).
+fn with_check_command<B: Backend>(
+    oracle: BackendOracle<B>,
+    setup: &CheckSetup,
+    jobs: usize,
+) -> anyhow::Result<crate::check_command::CommandOracle<B>> {
+    use crate::check_command::{CheckCommand, CommandOracle};
+    let Some(command) = CheckCommand::from_args(&setup.command)? else {
+        return Ok(CommandOracle::plain(oracle));
+    };
+    let args = &setup.command;
+    CommandOracle::new(
+        oracle,
+        command,
+        !args.no_compare,
+        jobs,
+        args.artifacts_dir.as_deref(),
+        args.keep_artifacts,
+    )
+}
+
+/// Says which command judges the checks and where their artifacts go.
+fn announce_check_command<B: Backend>(oracle: &crate::check_command::CommandOracle<B>) {
+    if let (Some(command), Some(dir)) = (oracle.command_line(), oracle.artifacts_dir()) {
+        errln!("check command: {command} (artifacts in {})", dir.display());
+    }
+}
+
+/// Refuses check-command flags that contradict each other or the rest of `setup` (before any
+/// work); `auto_tolerance`: whether `--auto-tolerance` was given.
+fn check_command_flags(setup: &CheckSetup, auto_tolerance: bool) -> anyhow::Result<()> {
+    let command = crate::check_command::CheckCommand::from_args(&setup.command)?;
+    if command.is_some() && setup.command.no_compare {
+        let c = &setup.compare;
+        crate::check_command::refuse_with_no_compare(&[
+            ("--golden", setup.golden.is_some()),
+            ("--auto-tolerance", auto_tolerance),
+            ("--atol", !c.atol.is_empty()),
+            ("--rtol", !c.rtol.is_empty()),
+            ("--check-error-stat", !c.check_error_stat.is_empty()),
+            ("--error-quantile", !c.error_quantile.is_empty()),
+            ("--infinities-compare-equal", c.infinities_compare_equal),
+            ("--no-shape-check", c.no_shape_check),
+        ])?;
+    }
+    Ok(())
 }
 
 /// Calibrates `backend` on `feeds` when `lower` includes INT8 (once per command).

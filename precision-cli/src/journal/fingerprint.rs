@@ -15,7 +15,10 @@
 //! 5. the input iterations, and then the golden iterations: per iteration, per tensor in
 //!    order, its name, dtype, shape and element bytes (little-endian, C order);
 //! 6. the comparator settings: atol, rtol, error statistic and quantile (each a default and
-//!    the per-output overrides in order), then the infinities and shape-check flags.
+//!    the per-output overrides in order), then the infinities and shape-check flags;
+//! 7. only with a check command (`--check`): the tag `check-command` and its settings (the
+//!    command line, fail codes and regexes, metric regex, time limit, `--no-compare`). The
+//!    files the command runs are not read: editing a script does not change the fingerprint.
 //!
 //! Settings that do not change answers (the mock's simulated build time, threads, the search
 //! algorithm, paths) are left out, so a journal written by one search serves another. Version
@@ -43,6 +46,8 @@ pub struct Ingredients<'a> {
     pub goldens: &'a [NamedTensors],
     /// The comparator settings.
     pub compare: &'a CompareConfig,
+    /// The check command's settings, when one judges the checks.
+    pub check_command: Option<&'a [u8]>,
 }
 
 /// The fingerprint of `ingredients`, as 64 lowercase hex digits.
@@ -79,6 +84,10 @@ pub fn fingerprint(ingredients: &Ingredients<'_>) -> String {
     w.per_output(&c.error_quantile, |w, v| w.float(*v));
     w.tag(u8::from(c.infinities_compare_equal));
     w.tag(u8::from(c.check_shapes));
+    if let Some(command) = ingredients.check_command {
+        w.text("check-command");
+        w.bytes(command);
+    }
     w.0.finalize().iter().fold(String::with_capacity(64), |mut hex, b| {
         let _ = write!(hex, "{b:02x}");
         hex
@@ -186,6 +195,7 @@ mod tests {
             inputs: &inputs,
             goldens: &goldens,
             compare: &compare,
+            check_command: None,
         };
 
         let lower_both = [Precision::Int8, Precision::Float16];
@@ -309,6 +319,8 @@ mod tests {
         add("lower", &Ingredients { lower: &[Precision::Float16], ..base });
         add("lower list", &Ingredients { lower: &lower_both, ..base });
         add("higher", &Ingredients { higher: Precision::Float16, ..base });
+        add("check command", &Ingredients { check_command: Some(b"[\"./eval.sh\"]"), ..base });
+        add("other command", &Ingredients { check_command: Some(b"[\"./eval2.sh\"]"), ..base });
         for (label, i, g, c) in &variants {
             add(label, &Ingredients { inputs: i, goldens: g, compare: c, ..base });
         }
@@ -334,6 +346,7 @@ mod tests {
             inputs: &t,
             goldens: &empty,
             compare: &compare,
+            check_command: None,
         };
         let swapped = Ingredients { inputs: &empty, goldens: &t, ..base };
         assert_ne!(fingerprint(&base), fingerprint(&swapped));
