@@ -345,7 +345,7 @@ pub struct CheckCommandArgs {
     /// Run CMD on every check: it takes the rest of the command line (put it last), runs
     /// without a shell (write `sh -c '...'` for one), with {model} replaced by the path of the
     /// check's mixed-precision model (the mock backend writes its plan as JSON) and
-    /// PRECISION_MODEL, PRECISION_CHECK (the check's number) and PRECISION_MARKED (a file of
+    /// `PRECISION_MODEL`, `PRECISION_CHECK` (the check's number) and `PRECISION_MARKED` (a file of
     /// the marked layer names, one per line) in its environment. It passes when it exits with
     /// 0; a check passes when the command and the built-in comparison both pass. The check
     /// journal records the command line, not the contents of scripts it runs: delete the

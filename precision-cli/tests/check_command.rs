@@ -131,7 +131,9 @@ fn no_compare_searches_find_what_the_command_wants() {
         ("bisect", vec!["l5", "l6", "l7"]),
         ("linear", vec!["l5", "l6", "l7"]),
         ("ranked", vec!["l5"]),
-        ("worst-first", vec!["l5"]),
+        // Worst-first ranks by the output/input error ratio: `l0`, fed exact inputs, has an
+        // infinite ratio and comes first.
+        ("worst-first", vec!["l0", "l5"]),
     ] {
         let report_path = w.path(&format!("{search}.json"));
         let mut args = vec![search, &model, "--int8", "--no-journal"];
@@ -567,4 +569,39 @@ print("artifact ok")
     ]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert!(text(&out).contains("command passed"), "{}", text(&out));
+}
+
+/// Ctrl-C (SIGINT) while a command runs: the command is stopped, the artifacts in the default
+/// temporary folder are removed, and precision ends by the signal, as without a command.
+#[test]
+fn ctrl_c_stops_the_running_command() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let w = Work::new();
+    let model = w.model();
+    let check = w.script(
+        "hang.sh",
+        r#"here="$(dirname "$0")"
+echo "$PRECISION_MODEL" > "$here/model.path"
+echo $$ > "$here/cmd.pid.tmp" && mv "$here/cmd.pid.tmp" "$here/cmd.pid"
+sleep 300"#,
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_precision"))
+        .args(["-q", "check", &model, "--int8", "--no-compare", "--check", &check])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !w.path("cmd.pid").exists() {
+        assert!(started.elapsed().as_secs() < 120, "the command did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let command: i32 = w.read("cmd.pid").trim().parse().unwrap();
+    let precision_pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(precision_pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(2), "precision did not end by SIGINT: {status:?}");
+    assert!(!running(command), "the command {command} outlived Ctrl-C");
+    let artifact = PathBuf::from(w.read("model.path").trim());
+    assert!(!artifact.exists() && !artifact.parent().unwrap().exists(), "artifacts were left");
 }

@@ -32,23 +32,20 @@ impl Artifacts {
     /// Artifacts in `dir` (created if missing; the command checked that it is new or empty)
     /// or, without one, in a new temporary folder; models get `extension`.
     pub fn new(dir: Option<&Path>, keep: bool, extension: &'static str) -> anyhow::Result<Self> {
-        let (dir, temporary) = match dir {
-            Some(dir) => {
-                std::fs::create_dir_all(dir).with_context(|| {
-                    format!("cannot create the --artifacts-dir folder {}", dir.display())
-                })?;
-                let dir = std::path::absolute(dir)
-                    .with_context(|| format!("cannot resolve {}", dir.display()))?;
-                (dir, None)
-            }
-            None => {
-                let temporary = tempfile::Builder::new()
-                    .prefix("precision-checks-")
-                    .tempdir()
-                    .context("cannot create a temporary folder for the check artifacts")?;
-                interrupt::remove_on_signal(temporary.path());
-                (temporary.path().to_owned(), Some(temporary))
-            }
+        let (dir, temporary) = if let Some(dir) = dir {
+            std::fs::create_dir_all(dir).with_context(|| {
+                format!("cannot create the --artifacts-dir folder {}", dir.display())
+            })?;
+            let dir = std::path::absolute(dir)
+                .with_context(|| format!("cannot resolve {}", dir.display()))?;
+            (dir, None)
+        } else {
+            let temporary = tempfile::Builder::new()
+                .prefix("precision-checks-")
+                .tempdir()
+                .context("cannot create a temporary folder for the check artifacts")?;
+            interrupt::remove_on_signal(temporary.path());
+            (temporary.path().to_owned(), Some(temporary))
         };
         Ok(Artifacts { dir, temporary, keep, extension })
     }
