@@ -475,12 +475,54 @@ impl Backend for MockBackend {
         Ok(MockEngine { model: Arc::clone(&self.model), amplitudes, outputs, deviations })
     }
 
+    /// The mock's "model" of a plan, for `--save-model` and check commands: a small JSON
+    /// document, `{"mock_plan": 1, "network": ..., "lower": [...], "higher": ...,
+    /// "marked": [layer names in layer order]}` (see [`MOCK_PLAN_FORMAT`]).
+    fn export_model(&self, plan: &PrecisionPlan) -> Result<Vec<u8>, BackendError> {
+        let network = &self.model.network;
+        if let Some(beyond) = plan.marked.iter().find(|&i| i >= network.len()) {
+            return Err(BackendError::Unsupported(format!(
+                "the plan marks layer {beyond}, but network '{}' has only {} layers",
+                network.name,
+                network.len()
+            )));
+        }
+        let artifact = PlanArtifact {
+            mock_plan: MOCK_PLAN_FORMAT,
+            network: &network.name,
+            lower: plan.lower.iter().map(|p| p.name()).collect(),
+            higher: plan.higher.name(),
+            marked: plan.marked.iter().map(|i| network.layers[i].name.as_str()).collect(),
+        };
+        let mut bytes = serde_json::to_vec_pretty(&artifact)
+            .map_err(|e| BackendError::Unsupported(format!("cannot write the plan: {e}")))?;
+        bytes.push(b'\n');
+        Ok(bytes)
+    }
+
+    fn model_extension(&self) -> &'static str {
+        "json"
+    }
+
     /// A copy sharing the immutable model and the build counter; the mock runs on one thread
     /// whatever `threads` says.
     fn try_clone(&self, threads: usize) -> Result<Option<Self>, BackendError> {
         let _ = threads;
         Ok(Some(self.clone()))
     }
+}
+
+/// The version of the JSON document [`MockBackend`] writes as the model of a plan.
+pub const MOCK_PLAN_FORMAT: u32 = 1;
+
+/// The JSON document [`MockBackend`] writes for a plan.
+#[derive(serde::Serialize)]
+struct PlanArtifact<'a> {
+    mock_plan: u32,
+    network: &'a str,
+    lower: Vec<&'static str>,
+    higher: &'static str,
+    marked: Vec<&'a str>,
 }
 
 /// A built plan of a [`MockBackend`].

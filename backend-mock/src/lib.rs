@@ -16,6 +16,6 @@ pub mod spec;
 pub mod testing;
 pub mod values;
 
-pub use backend::{BuildCounter, MockBackend, MockEngine, UNMARKABLE_REASON};
+pub use backend::{BuildCounter, MOCK_PLAN_FORMAT, MockBackend, MockEngine, UNMARKABLE_REASON};
 pub use error::MockError;
 pub use spec::{BYTES_PER_ELEMENT, ErrorAmplitudes, InputSpec, LayerSpec, MockSpec, Noise};

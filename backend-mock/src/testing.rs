@@ -574,6 +574,7 @@ impl Oracle for AtolOracle {
             reused: false,
             refused: Vec::new(),
             samples: None,
+            command: None,
         })
     }
 }

@@ -448,9 +448,70 @@ pub struct CheckSetup {
     #[command(flatten)]
     pub data: DataArgs,
     /// Golden outputs: Polygraphy RunResults JSON (`--save-outputs`), first runner; or, for
-    /// a dataset, the folder of per-sample .npz files that `run --save-outputs DIR` wrote.
-    #[arg(long, value_name = "FILE")]
-    pub golden: PathBuf,
+    /// a dataset, the folder of per-sample .npz files that `run --save-outputs DIR` wrote (not
+    /// needed with --no-compare).
+    #[arg(long, value_name = "FILE", required_unless_present = "no_compare")]
+    pub golden: Option<PathBuf>,
+    /// An external check command.
+    #[command(flatten)]
+    pub command: CheckCommandArgs,
+}
+
+/// An external check command run on every check's artifact, with Polygraphy `debug`'s flags.
+#[derive(Args, Debug, Clone, Default)]
+pub struct CheckCommandArgs {
+    /// Run CMD on every check: it takes the rest of the command line (put it last), runs
+    /// without a shell (write `sh -c '...'` for one), with {model} replaced by the path of the
+    /// check's mixed-precision model (the mock backend writes its plan as JSON) and
+    /// `PRECISION_MODEL`, `PRECISION_CHECK` (the check's number) and `PRECISION_MARKED` (a file of
+    /// the marked layer names, one per line) in its environment. It passes when it exits with
+    /// 0; a check passes when the command and the built-in comparison both pass. The check
+    /// journal records the command line, not the contents of scripts it runs: delete the
+    /// journal (or use --no-journal) after editing a script.
+    #[arg(long, num_args = 1.., allow_hyphen_values = true, value_name = "CMD")]
+    pub check: Vec<String>,
+    /// Exit codes of the --check command that count as failures; any other code passes.
+    #[arg(long, num_args = 1.., value_name = "CODE", allow_negative_numbers = true,
+          conflicts_with = "ignore_fail_code")]
+    pub fail_code: Vec<i32>,
+    /// Exit codes of the --check command that do not count as failures.
+    #[arg(long, num_args = 1.., value_name = "CODE", allow_negative_numbers = true)]
+    pub ignore_fail_code: Vec<i32>,
+    /// Regular expressions marking a failure in the --check command's stdout/stderr: with
+    /// one, the command fails exactly when one matches (whatever its exit code), or with
+    /// --fail-code, when its code is a failure code and one matches. Rust regex syntax.
+    #[arg(long, num_args = 1.., value_name = "RE")]
+    pub fail_regex: Vec<String>,
+    /// Take a number from the --check command's output into the report, the journal and the
+    /// progress line: the first capture group of RE (or the whole match) in its last match,
+    /// on stdout, else on stderr. E.g. 'top1: ([0-9.]+)'.
+    #[arg(long, value_name = "RE")]
+    pub metric_regex: Option<String>,
+    /// Time limit of one --check command (e.g. 90s, 30m): past it, its whole process group
+    /// is killed and the check fails.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub check_timeout: Option<std::time::Duration>,
+    /// Let the --check command alone decide (no goldens needed; worst-first and ranked then
+    /// measure layer errors against the backend's own float32 run).
+    #[arg(long)]
+    pub no_compare: bool,
+    /// Keep every check's artifact (the model and the marked-layers file) instead of
+    /// deleting it after its command.
+    #[arg(long)]
+    pub keep_artifacts: bool,
+    /// Where the --check commands' artifacts are written (a new or empty folder; default: a
+    /// temporary folder removed at the end). Put it on storage that the machines running the
+    /// command share, e.g. for `--check srun eval.sh {model}`.
+    #[arg(long, value_name = "DIR")]
+    pub artifacts_dir: Option<PathBuf>,
+}
+
+impl CheckCommandArgs {
+    /// Whether a check command was given.
+    #[must_use]
+    pub fn is_set(&self) -> bool {
+        !self.check.is_empty()
+    }
 }
 
 /// The search subcommands' arguments.

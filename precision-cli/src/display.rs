@@ -196,10 +196,22 @@ pub fn check_line(
     if let Some(tally) = it.samples.as_ref().filter(|t| t.total > 1) {
         let _ = write!(line, " | {}/{} samples passed", tally.passed, tally.total);
     }
+    if let Some(command) = &it.command {
+        let _ = write!(line, " | {}", command_summary(command));
+    }
     for d in &it.deviations {
         let _ = write!(line, "\n    warning: {}", escape(d));
     }
     line
+}
+
+/// A check command's verdict, with the end of its output when it failed (indented).
+pub fn command_summary(command: &precision_core::CommandOutcome) -> String {
+    let mut text = command.summary();
+    for tail_line in command.output_tail.lines() {
+        let _ = write!(text, "\n    | {}", escape(tail_line));
+    }
+    text
 }
 
 /// A number for tolerances: short, scientific when small.

@@ -617,12 +617,16 @@ fn headroom_section(out: &mut String, report: &Report) {
 /// One row per check.
 fn checks_section(out: &mut String, report: &Report, network: &Network) {
     let _ = writeln!(out, "<h2>Checks ({})</h2>", report.iterations.len());
+    let commands = report.iterations.iter().any(|it| it.command.is_some());
     out.push_str(
         "<table id=\"checks\"><thead><tr><th class=\"num\">#</th><th class=\"num\">round</th>\
          <th>marked</th><th>result</th><th class=\"num\">worst max abs diff</th>\
-         <th>comparison values (lowest headroom)</th><th class=\"num\">duration</th>\
-         <th>reused</th></tr></thead><tbody>\n",
+         <th>comparison values (lowest headroom)</th>",
     );
+    if commands {
+        out.push_str("<th>check command</th><th class=\"num\">metric</th>");
+    }
+    out.push_str("<th class=\"num\">duration</th><th>reused</th></tr></thead><tbody>\n");
     for (k, it) in report.iterations.iter().enumerate() {
         let result = if let Some(err) = &it.build_error {
             format!("<span class=\"fail\">build failed</span>: {}", esc(err))
@@ -647,11 +651,12 @@ fn checks_section(out: &mut String, report: &Report, network: &Network) {
                     )
                 },
             );
+        let command = if commands { command_cells(it) } else { String::new() };
         let _ = writeln!(
             out,
             "<tr class=\"{}\"><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td class=\"marked\">{}</td><td>{result}</td><td class=\"num\">{worst}</td>\
-             <td>{values}</td><td class=\"num\">{:.2}s</td><td>{}</td></tr>",
+             <td>{values}</td>{command}<td class=\"num\">{:.2}s</td><td>{}</td></tr>",
             if it.passed { "check-pass" } else { "check-fail" },
             k + 1,
             it.round,
@@ -661,6 +666,23 @@ fn checks_section(out: &mut String, report: &Report, network: &Network) {
         );
     }
     out.push_str("</tbody></table>\n");
+}
+
+/// The check command's cells of a check: its verdict and status, and its metric.
+fn command_cells(it: &Iteration) -> String {
+    let Some(c) = &it.command else {
+        return "<td>not run</td><td class=\"num\">-</td>".to_owned();
+    };
+    let verdict = if c.passed {
+        "<span class=\"pass\">pass</span>"
+    } else {
+        "<span class=\"fail\">fail</span>"
+    };
+    let metric = c.metric.map_or_else(|| "-".to_owned(), number);
+    format!(
+        "<td>{verdict} <span class=\"note\">({})</span></td><td class=\"num\">{metric}</td>",
+        esc(&c.status)
+    )
 }
 
 /// The output with the largest max abs diff (NaN counts as the largest).
@@ -780,6 +802,7 @@ mod tests {
             round,
             reused: false,
             samples: None,
+            command: None,
         }
     }
 

@@ -31,6 +31,7 @@ use precision_core::{Backend, Detail, Evaluation, LayerSet, Network, Oracle, Sea
 use serde::{Deserialize, Serialize};
 
 use crate::args::{CheckSetup, JournalArgs};
+use crate::check_command::CommandOracle;
 
 /// The journal format version this build reads and writes.
 pub const FORMAT_VERSION: u64 = 1;
@@ -515,15 +516,15 @@ pub fn path_for(args: &JournalArgs, report: Option<&Path>) -> Option<PathBuf> {
 /// Wraps the search oracle in the journal that `args` and `report` ask for, printing a line
 /// when it resumes from earlier checks.
 pub fn attach<B: Backend>(
-    oracle: BackendOracle<B>,
+    oracle: CommandOracle<B>,
     setup: &CheckSetup,
     args: &JournalArgs,
     report: Option<&Path>,
-) -> anyhow::Result<JournaledOracle<BackendOracle<B>>> {
+) -> anyhow::Result<JournaledOracle<CommandOracle<B>>> {
     let Some(path) = path_for(args, report) else {
         return Ok(JournaledOracle::new(oracle, None));
     };
-    let fingerprint = setup_fingerprint(&oracle)?;
+    let fingerprint = setup_fingerprint(oracle.inner(), oracle.identity().as_deref())?;
     let header = Header::new(fingerprint, setup.model.model.display().to_string());
     let (journal, opened) = Journal::open(&path, &header, oracle.network().len())?;
     if let Opened::Resumed { checks, dropped_line } = opened {
@@ -540,8 +541,12 @@ pub fn attach<B: Backend>(
 }
 
 /// The fingerprint of the setup `oracle` was made from: the backend's answer identity
-/// ([`Backend::answer_identity`]), the plan's precisions, the inputs, goldens and comparator.
-fn setup_fingerprint<B: Backend>(oracle: &BackendOracle<B>) -> anyhow::Result<String> {
+/// ([`Backend::answer_identity`]), the plan's precisions, the inputs, goldens and comparator,
+/// and the check command's settings (`check_command`), if any.
+fn setup_fingerprint<B: Backend>(
+    oracle: &BackendOracle<B>,
+    check_command: Option<&[u8]>,
+) -> anyhow::Result<String> {
     let backend = oracle.backend();
     let identity = backend.answer_identity().with_context(|| {
         format!("cannot tell what decides the {} backend's answers", backend.name())
@@ -556,6 +561,7 @@ fn setup_fingerprint<B: Backend>(oracle: &BackendOracle<B>) -> anyhow::Result<St
         goldens: oracle.samples().goldens.as_ref(),
         compare: oracle.config(),
         ranking_samples: oracle.ranking_samples(),
+        check_command,
     })
     .map_err(|e| anyhow::anyhow!("cannot fingerprint the search's data for the journal: {e}"))
 }
@@ -622,6 +628,7 @@ mod tests {
             reused: false,
             refused: Vec::new(),
             samples: None,
+            command: None,
         }
     }
 

@@ -5,6 +5,7 @@
 
 mod args;
 mod backends;
+mod check_command;
 mod commands;
 mod console;
 mod dataset;

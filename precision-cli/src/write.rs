@@ -64,7 +64,12 @@ pub fn data_files(files: &mut CommandFiles, data: &DataArgs) {
 pub fn setup_files(files: &mut CommandFiles, setup: &CheckSetup) {
     model_files(files, &setup.model, &setup.precision.lower());
     data_files(files, &setup.data);
-    files.input("--golden", &setup.golden);
+    if let Some(golden) = &setup.golden {
+        files.input("--golden", golden);
+    }
+    if let Some(dir) = &setup.command.artifacts_dir {
+        files.output_folder("--artifacts-dir", dir);
+    }
 }
 
 /// A Polygraphy results or inputs file written under `role`: one file when the path has an

@@ -207,6 +207,12 @@ pub trait Backend: Send {
         )))
     }
 
+    /// The file extension of what [`Backend::export_model`] writes (without the dot): `onnx`
+    /// unless a backend writes another kind of file.
+    fn model_extension(&self) -> &'static str {
+        "onnx"
+    }
+
     /// A second, independent instance of this backend (same model, settings and calibration)
     /// for running checks in parallel (`--jobs`), or `None` when the backend cannot run two
     /// builds at once (the default). `threads` is how many CPU threads the copy should use.

@@ -5,6 +5,7 @@
 
 pub mod backend;
 pub mod calibration;
+pub mod command;
 pub mod compare;
 pub mod json_float;
 pub mod network;
@@ -24,6 +25,7 @@ pub use calibration::{
     CacheParseError, CalibrationCache, CalibrationError, CalibrationMethod, DEFAULT_TRT_VERSION,
     RangeCollector, amax_from_scale, scale_from_amax,
 };
+pub use command::CommandOutcome;
 pub use compare::{
     CompareConfig, CompareError, CompareFunc, ErrorStat, MetricResult, OutputComparison, PerOutput,
     RelativeCheck, combine_iterations, compare_outputs, compare_tensors, relative_error,

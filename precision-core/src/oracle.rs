@@ -75,6 +75,10 @@ pub struct Evaluation {
     /// older journals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub samples: Option<SampleTally>,
+    /// The external check command's verdict on the plan, when one ran (`--check`); `passed`
+    /// then includes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<crate::CommandOutcome>,
 }
 
 impl Evaluation {
@@ -92,6 +96,7 @@ impl Evaluation {
             reused: false,
             refused: Vec::new(),
             samples: None,
+            command: None,
         }
     }
 

@@ -14,6 +14,7 @@ use crate::display;
 
 /// Checks the plan with the `--mark` layers in the higher precision.
 pub fn run(args: &CheckArgs) -> anyhow::Result<Verdict> {
+    super::check_command_flags(&args.setup, false)?;
     let mut files = precision_files::CommandFiles::new();
     crate::write::setup_files(&mut files, &args.setup);
     if let Some(path) = &args.save_model {
@@ -27,10 +28,12 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<Verdict> {
 fn check_with<B: Backend>(backend: B, args: &CheckArgs) -> anyhow::Result<Verdict> {
     // Before the inputs, goldens and calibration: a wrong name fails at once.
     let marked = resolve_marks(backend.network(), args)?;
-    let (network, plan, mut oracle) = super::oracle_for(backend, &args.setup)?;
+    let (network, plan, oracle) = super::oracle_for(backend, &args.setup)?;
     if let Some(path) = &args.save_model {
         super::save_model(oracle.backend(), &plan.with_marked(marked.clone()), path)?;
     }
+    let mut oracle = super::with_check_command(oracle, &args.setup, 1)?;
+    super::announce_check_command(&oracle);
     let evaluation = oracle.evaluate(&marked, Detail::NetworkOutputs)?;
     outln!(
         "{} with {} in {}, the rest in {}",
@@ -52,6 +55,11 @@ fn check_with<B: Backend>(backend: B, args: &CheckArgs) -> anyhow::Result<Verdic
             display::outputs_summary(std::slice::from_ref(o)),
             display::headroom(o.headroom)
         );
+    }
+    if let Some(command) = &evaluation.command {
+        outln!("  {}", display::command_summary(command));
+    } else if args.setup.command.is_set() {
+        outln!("  check command not run: the comparison failed");
     }
     outln!("{}", if evaluation.passed { "PASSED" } else { "FAILED" });
     Ok(if evaluation.passed { Verdict::Success } else { Verdict::Failure })

@@ -13,6 +13,7 @@ use anyhow::Context;
 use precision_core::oracle::BackendOracle;
 use precision_core::{
     Algorithm, Backend, DataReport, NamedTensors, Network, Precision, PrecisionPlan, Samples,
+    TensorSets,
 };
 
 use crate::Verdict;
@@ -62,7 +63,19 @@ fn oracle_with_data<B: Backend>(
     let inputs =
         dataset::open_inputs(&network, &setup.data.load_inputs, &setup.data, "--load-inputs")?;
     let calibration = calibrate_for(&mut backend, &plan.lower, &network, &setup.data, &inputs)?;
-    let goldens = dataset::open_goldens(&network, &setup.golden, &inputs, "--golden")?;
+    let (goldens, golden_name) = match &setup.golden {
+        Some(path) => (
+            dataset::open_goldens(&network, path, &inputs, "--golden")?,
+            path.display().to_string(),
+        ),
+        // --no-compare: the command decides; layer errors (worst-first, ranked) are measured
+        // against the backend's own float32 run, which stands in for the goldens (held in
+        // memory: network outputs only).
+        None => (
+            Box::new(float32_outputs(&mut backend, inputs.sets.as_ref())?) as Box<dyn TensorSets>,
+            "the float32 run".to_owned(),
+        ),
+    };
     let data = DataReport {
         inputs: inputs.description.clone(),
         samples: inputs.sets.len(),
@@ -70,10 +83,8 @@ fn oracle_with_data<B: Backend>(
         ..DataReport::default()
     };
     let samples = Samples { inputs: inputs.sets, goldens };
-    let oracle =
-        BackendOracle::with_samples(backend, plan.clone(), samples, config).with_context(|| {
-            format!("golden outputs in {} do not fit the model", setup.golden.display())
-        })?;
+    let oracle = BackendOracle::with_samples(backend, plan.clone(), samples, config)
+        .with_context(|| format!("golden outputs in {golden_name} do not fit the model"))?;
     Ok((network, plan, oracle, data))
 }
 
@@ -93,6 +104,72 @@ fn calibrate_for<B: Backend>(
     errln!("INT8 calibration data: {}", crate::console::escape(&described));
     calibrate_if_int8(backend, lower, &feeds)?;
     Ok(Some(described))
+}
+
+/// The network outputs of the float32 plan on every input sample.
+fn float32_outputs<B: Backend>(
+    backend: &mut B,
+    feeds: &dyn TensorSets,
+) -> anyhow::Result<Vec<NamedTensors>> {
+    let plan = PrecisionPlan::float32(backend.network());
+    let context = "the float32 run that stands in for goldens with --no-compare failed";
+    let mut engine =
+        backend.build(&plan, precision_core::OutputSelection::NetworkOutputs).context(context)?;
+    (0..feeds.len())
+        .map(|i| {
+            let feed = feeds.get(i).map_err(anyhow::Error::msg)?;
+            precision_core::Engine::infer(&mut engine, &feed).context(context)
+        })
+        .collect()
+}
+
+/// The oracle every search and `check` ask: `oracle` with the check command of `setup`, if
+/// any (`jobs` commands at once).
+fn with_check_command<B: Backend>(
+    oracle: BackendOracle<B>,
+    setup: &CheckSetup,
+    jobs: usize,
+) -> anyhow::Result<crate::check_command::CommandOracle<B>> {
+    use crate::check_command::{CheckCommand, CommandOracle};
+    let Some(command) = CheckCommand::from_args(&setup.command)? else {
+        return Ok(CommandOracle::plain(oracle));
+    };
+    let args = &setup.command;
+    CommandOracle::new(
+        oracle,
+        command,
+        !args.no_compare,
+        jobs,
+        args.artifacts_dir.as_deref(),
+        args.keep_artifacts,
+    )
+}
+
+/// Says which command judges the checks and where their artifacts go.
+fn announce_check_command<B: Backend>(oracle: &crate::check_command::CommandOracle<B>) {
+    if let (Some(command), Some(dir)) = (oracle.command_line(), oracle.artifacts_dir()) {
+        errln!("check command: {command} (artifacts in {})", dir.display());
+    }
+}
+
+/// Refuses check-command flags that contradict each other or the rest of `setup` (before any
+/// work); `auto_tolerance`: whether `--auto-tolerance` was given.
+fn check_command_flags(setup: &CheckSetup, auto_tolerance: bool) -> anyhow::Result<()> {
+    let command = crate::check_command::CheckCommand::from_args(&setup.command)?;
+    if command.is_some() && setup.command.no_compare {
+        let c = &setup.compare;
+        crate::check_command::refuse_with_no_compare(&[
+            ("--golden", setup.golden.is_some()),
+            ("--auto-tolerance", auto_tolerance),
+            ("--atol", !c.atol.is_empty()),
+            ("--rtol", !c.rtol.is_empty()),
+            ("--check-error-stat", !c.check_error_stat.is_empty()),
+            ("--error-quantile", !c.error_quantile.is_empty()),
+            ("--infinities-compare-equal", c.infinities_compare_equal),
+            ("--no-shape-check", c.no_shape_check),
+        ])?;
+    }
+    Ok(())
 }
 
 /// Calibrates `backend` on `feeds` when `lower` includes INT8 (once per command).

@@ -19,6 +19,7 @@ use crate::{display, write};
 
 /// Runs a search and prints (and optionally writes) its answer.
 pub fn run(args: &SearchArgs, algorithm: Algorithm, quiet: bool) -> anyhow::Result<Verdict> {
+    super::check_command_flags(&args.setup, args.auto_tolerance.is_some())?;
     let journal = crate::journal::path_for(&args.journal, args.report.as_deref());
     let mut files = precision_files::CommandFiles::new();
     write::setup_files(&mut files, &args.setup);
@@ -82,9 +83,14 @@ fn search_with<B: Backend>(
             .with_jobs(jobs, (cores / jobs).max(1))
             .context("cannot make copies of the backend for --jobs")?;
         if running < jobs {
+            let commands = if args.setup.command.is_set() {
+                format!(" (the check commands still run {jobs} at a time)")
+            } else {
+                String::new()
+            };
             errln!(
                 "the {backend_name} backend cannot run checks in parallel; running them one at a \
-                 time"
+                 time{commands}"
             );
         }
     }
@@ -96,6 +102,8 @@ fn search_with<B: Backend>(
         let config = auto_tolerance(&mut oracle, factor)?;
         oracle.set_config(config);
     }
+    let oracle = super::with_check_command(oracle, &args.setup, jobs)?;
+    super::announce_check_command(&oracle);
     // After the tolerances are final: the journal's fingerprint covers them.
     let mut oracle =
         crate::journal::attach(oracle, &args.setup, &args.journal, args.report.as_deref())?;
@@ -129,6 +137,11 @@ fn search_with<B: Backend>(
     ))?;
     if let Some(text) = display::answer_headroom(&outcome, args.margin) {
         crate::console::out(&text)?;
+    }
+    if let Some(command) = outcome.answer.as_ref().and_then(|answer| {
+        outcome.iterations.iter().rev().find(|it| &it.marked == answer)?.command.as_ref()
+    }) {
+        errln!("the answer's check command: {}", command.summary());
     }
     let rounds = if outcome.rounds() < outcome.iterations.len() {
         format!(" in {} rounds", outcome.rounds())

@@ -22,6 +22,9 @@
 //!    `--check-average` flag and the `--margin` (all of which change verdicts);
 //! 7. only with `--ranking-samples K` (it changes what layer-output checks measure): a tag
 //!    and K.
+//! 8. only with a check command (`--check`): the tag `check-command` and its settings (the
+//!    command line, fail codes and regexes, metric regex, time limit, `--no-compare`). The
+//!    files the command runs are not read: editing a script does not change the fingerprint.
 //!
 //! Settings that do not change answers (the mock's simulated build time, threads, the search
 //! algorithm, paths) are left out, so a journal written by one search serves another. Version
@@ -52,6 +55,8 @@ pub struct Ingredients<'a> {
     pub compare: &'a CompareConfig,
     /// `--ranking-samples K`, if given.
     pub ranking_samples: Option<usize>,
+    /// The check command's settings, when one judges the checks.
+    pub check_command: Option<&'a [u8]>,
 }
 
 /// The fingerprint of `ingredients`, as 64 lowercase hex digits; an error when a sample
@@ -103,6 +108,10 @@ pub fn fingerprint(ingredients: &Ingredients<'_>) -> Result<String, String> {
     if let Some(k) = ingredients.ranking_samples {
         w.text("ranking-samples");
         w.count(k);
+    }
+    if let Some(command) = ingredients.check_command {
+        w.text("check-command");
+        w.bytes(command);
     }
     Ok(w.0.finalize().iter().fold(String::with_capacity(64), |mut hex, b| {
         let _ = write!(hex, "{b:02x}");
@@ -212,6 +221,7 @@ mod tests {
             goldens: &goldens,
             compare: &compare,
             ranking_samples: None,
+            check_command: None,
         };
 
         let lower_both = [Precision::Int8, Precision::Float16];
@@ -364,6 +374,8 @@ mod tests {
         add("higher", &Ingredients { higher: Precision::Float16, ..base });
         add("ranking samples", &Ingredients { ranking_samples: Some(3), ..base });
         add("other ranking samples", &Ingredients { ranking_samples: Some(4), ..base });
+        add("check command", &Ingredients { check_command: Some(b"[\"./eval.sh\"]"), ..base });
+        add("other command", &Ingredients { check_command: Some(b"[\"./eval2.sh\"]"), ..base });
         for (label, i, g, c) in &variants {
             add(label, &Ingredients { inputs: i, goldens: g, compare: c, ..base });
         }
@@ -390,6 +402,7 @@ mod tests {
             goldens: &empty,
             compare: &compare,
             ranking_samples: None,
+            check_command: None,
         };
         let swapped = Ingredients { inputs: &empty, goldens: &t, ..base };
         assert_ne!(fingerprint(&base).unwrap(), fingerprint(&swapped).unwrap());

@@ -138,6 +138,7 @@ pub(super) fn run_check<B: Backend>(
         reused: false,
         refused: Vec::new(),
         samples: Some(tally),
+        command: None,
     })
 }
 

@@ -110,6 +110,9 @@ pub struct Iteration {
     /// How many samples the check ran and passed, and the first that failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub samples: Option<crate::SampleTally>,
+    /// The external check command's verdict, when one ran (`--check`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<crate::CommandOutcome>,
 }
 
 /// Receives progress while a search runs (the CLI draws a progress bar; a library user logs).
@@ -557,8 +560,14 @@ impl<'a> Checker<'a> {
                     )
                 })
                 .collect();
-            let why = match self.iterations.last().and_then(|i| i.build_error.as_deref()) {
+            let last = self.iterations.last();
+            let command = last.and_then(|i| i.command.as_ref()).filter(|c| !c.passed);
+            let why = match last.and_then(|i| i.build_error.as_deref()) {
                 Some(error) => format!("that plan failed to build: {error}"),
+                None if command.is_some() => format!(
+                    "the check command fails on that plan ({})",
+                    command.map_or("", |c| c.status.as_str())
+                ),
                 None if outputs.iter().any(|o| {
                     !o.passed && (o.required_atol.is_nan() || o.required_rtol.is_nan())
                 }) =>
@@ -673,6 +682,7 @@ impl<'a> Checker<'a> {
             round: self.rounds,
             reused: evaluation.reused,
             samples: evaluation.samples,
+            command: evaluation.command,
         };
         self.observer.check_finished(number, &iteration);
         self.known.entry(iteration.marked.clone()).or_insert(passed);

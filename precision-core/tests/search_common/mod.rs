@@ -130,6 +130,7 @@ impl Oracle for NeededOracle {
                 reused: false,
                 refused: Vec::new(),
                 samples: None,
+                command: None,
             });
         }
         let passed = self.passes(marked);
@@ -149,6 +150,7 @@ impl Oracle for NeededOracle {
             reused: false,
             refused: Vec::new(),
             samples: None,
+            command: None,
         })
     }
 }
@@ -178,6 +180,7 @@ impl Oracle for ThresholdOracle {
             reused: false,
             refused: Vec::new(),
             samples: None,
+            command: None,
         })
     }
 }
@@ -210,6 +213,7 @@ impl Oracle for FailingOracle {
             reused: false,
             refused: Vec::new(),
             samples: None,
+            command: None,
         })
     }
 }
