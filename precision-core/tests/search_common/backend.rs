@@ -25,6 +25,8 @@ pub struct FakeBackend {
     /// Makes engines leave the network outputs out.
     pub drop_network_outputs: bool,
     pub builds: Vec<(PrecisionPlan, OutputSelection)>,
+    /// Builds made when [`Backend::layer_outputs_done`] was called, each time it was.
+    pub layer_outputs_done: Vec<usize>,
     /// Engines built by `build` and not yet dropped, and the most ever alive at once.
     pub engines_alive: Arc<(AtomicUsize, AtomicUsize)>,
 }
@@ -40,6 +42,7 @@ impl FakeBackend {
             unsupported: false,
             drop_network_outputs: false,
             builds: Vec::new(),
+            layer_outputs_done: Vec::new(),
             engines_alive: Arc::default(),
         }
     }
@@ -79,6 +82,10 @@ impl FakeBackend {
 
 impl Backend for FakeBackend {
     type Engine = FakeEngine;
+
+    fn layer_outputs_done(&mut self) {
+        self.layer_outputs_done.push(self.builds.len());
+    }
 
     fn name(&self) -> &'static str {
         "fake"
