@@ -594,6 +594,12 @@ impl Backend for OnnxrtBackend {
     /// and the weights converted so far are shared read-only (not copied); nothing mutable is
     /// shared. A copy keeps no sessions: it checks the other plans of a batch, which do not
     /// come back, and a cache per copy would multiply the memory kept by the number of jobs.
+    /// Drops the kept sessions that return layer outputs (every-layer and isolated ones):
+    /// the rest of the search builds plans with network outputs only.
+    fn layer_outputs_done(&mut self) {
+        self.sessions.retain(|c| c.key.1 == OutputSelection::NetworkOutputs);
+    }
+
     fn try_clone(&self, threads: usize) -> Result<Option<Self>, BackendError> {
         let mut config = self.config.clone();
         config.threads = (threads > 0).then_some(threads);

@@ -193,6 +193,28 @@ fn a_session_larger_than_the_budget_is_rebuilt_and_one_that_fits_is_reused() {
     assert_eq!(fits.sessions_kept().0, 1);
 }
 
+/// Once a search has measured its layers, the sessions kept for layer outputs (every-layer
+/// and isolated) are dropped; those of network outputs stay and are reused.
+#[test]
+fn sessions_for_layer_outputs_are_dropped_once_layers_are_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut backend = open(dir.path(), usize::MAX, Some(usize::MAX));
+    let all = plans(&backend);
+    for (plan, s) in &all {
+        run(&mut backend, plan, *s);
+    }
+    let network_outputs = all.iter().filter(|(_, s)| *s == OutputSelection::NetworkOutputs);
+    let (kept, _) = backend.sessions_kept();
+    assert!(kept > network_outputs.clone().count(), "{kept} sessions kept before");
+    backend.layer_outputs_done();
+    assert_eq!(backend.sessions_kept().0, network_outputs.clone().count());
+    let created = backend.sessions_created();
+    for (plan, s) in network_outputs {
+        run(&mut backend, plan, *s);
+    }
+    assert_eq!(backend.sessions_created(), created, "network-output sessions are reused");
+}
+
 #[test]
 fn copies_share_the_model_the_layer_table_and_the_converted_weights() {
     let dir = tempfile::tempdir().unwrap();

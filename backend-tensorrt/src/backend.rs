@@ -41,6 +41,7 @@ use crate::inspect;
 use crate::network::{
     Blob, BuildSettings, Calibrator, LayerDesc, PrecisionConstraints, TrtDType, TrtNetwork,
 };
+use crate::refused;
 use crate::rules;
 use crate::runtime::{CudaEngine, DeviceBuffer, Runner, Stream};
 
@@ -324,7 +325,7 @@ impl TensorRtBackend {
                 self.store_calibration_cache(cache)?;
             }
         }
-        let built = built?;
+        let built = built.map_err(|e| build_error(e, &self.network))?;
         if let Some(t) = built.timing_cache {
             self.store_timing_cache(t.bytes().to_vec())?;
         }
@@ -363,7 +364,7 @@ impl TensorRtBackend {
             input_shapes: &self.shapes,
             ..BuildSettings::default()
         };
-        let built = trt.build(&settings, None)?;
+        let built = trt.build(&settings, None).map_err(|e| build_error(e, &self.network))?;
         if let Some(t) = built.timing_cache {
             self.store_timing_cache(t.bytes().to_vec())?;
         }
@@ -526,6 +527,16 @@ impl TensorRtBackend {
             message = format!("{message}; cache written to {}", path.display());
         }
         Ok(message)
+    }
+}
+
+/// A plan's build error: TensorRT's build failures that name layers without an implementation
+/// in their precision are [`BackendError::Refused`] with those layers of `network`
+/// ([`refused`]).
+fn build_error(error: TrtError, network: &Network) -> BackendError {
+    match error {
+        TrtError::Build(message) => refused::build_failure(message, network),
+        other => other.into(),
     }
 }
 

@@ -40,6 +40,8 @@ use tensorrt_sys::shim::{
 
 use crate::api::Api;
 
+mod refuse;
+
 /// How the fake behaves.
 #[derive(Debug, Clone)]
 pub struct FakeConfig {
@@ -52,6 +54,14 @@ pub struct FakeConfig {
     /// Layers without a float32 kernel: marking them fails the build under obey and is
     /// silently ignored under prefer.
     pub no_float_kernel: HashSet<String>,
+    /// Layers (by name) with no implementation in a precision: a build that would run one
+    /// in that precision (INT8; float16 in weakly typed networks with `kFP16`; float32
+    /// otherwise) fails with TensorRT's "Could not find any implementation for node" error
+    /// naming the first such layer.
+    pub no_kernel: HashMap<String, precision_core::Precision>,
+    /// Makes every build that runs some layer below float32 fail with this text as
+    /// TensorRT's error log (for tests of how build errors are read).
+    pub build_error: Option<String>,
     /// Operators the parser rejects.
     pub unsupported_ops: HashSet<String>,
     /// Makes `cudaMalloc` fail with out-of-memory after this many allocations.
@@ -65,6 +75,8 @@ impl Default for FakeConfig {
             devices: 1,
             int8_error: HashMap::new(),
             no_float_kernel: HashSet::new(),
+            no_kernel: HashMap::new(),
+            build_error: None,
             unsupported_ops: HashSet::new(),
             malloc_limit: None,
         }
@@ -825,6 +837,9 @@ unsafe extern "C" fn build(
             calibrate(n, o, &shapes)?;
         }
         let int8 = n.int8_layers(o.flags).map_err(|e| (PTRT_BUILD_FAILED, e))?;
+        if let Some(message) = n.refusal(o.flags, &int8) {
+            return Err((PTRT_BUILD_FAILED, message));
+        }
         let errors = n.errors(&int8);
         let input_dims = |t: &Tensor| -> Vec<i64> {
             shapes.get(t.name.to_string_lossy().as_ref()).cloned().unwrap_or_else(|| t.dims.clone())

@@ -16,6 +16,7 @@ mod backend;
 mod error;
 pub mod inspect;
 pub mod network;
+mod refused;
 pub mod rules;
 pub mod runtime;
 

@@ -501,6 +501,10 @@ impl<O: Oracle> Oracle for JournaledOracle<O> {
     fn jobs(&self) -> usize {
         self.inner.jobs()
     }
+
+    fn layer_outputs_done(&mut self) {
+        self.inner.layer_outputs_done();
+    }
 }
 
 /// The journal file for a search: `--journal FILE`, else next to `--report R.json` as

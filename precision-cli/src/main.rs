@@ -3,6 +3,7 @@
 //!
 //! Exit codes: 0 found or passed; 1 not found or failed; 2 bad usage or bad input.
 
+mod allocator;
 mod args;
 mod backends;
 mod check_command;
@@ -32,6 +33,7 @@ pub enum Verdict {
 }
 
 fn main() -> ExitCode {
+    allocator::limit_arenas();
     let cli = args::Cli::parse();
     match commands::dispatch(&cli) {
         Ok(Verdict::Success) => ExitCode::SUCCESS,

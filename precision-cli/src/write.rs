@@ -25,7 +25,8 @@ pub fn json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
 /// The files of the model flags: the model (with its external data files) and `--onnxrt-lib`
 /// are read; `--calibration-cache`
 /// is read when it exists, else written when `lower` has INT8 (calibration writes it);
-/// `--timing-cache` is updated after every build.
+/// `--timing-cache` is updated after every build; engines are added to the folders
+/// `--save-engine` and `--trt-engine-cache` (which may hold files already).
 pub fn model_files(files: &mut CommandFiles, model: &ModelArgs, lower: &[Precision]) {
     files.input("the model", &model.model);
     if model.model.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx")) {
@@ -47,6 +48,12 @@ pub fn model_files(files: &mut CommandFiles, model: &ModelArgs, lower: &[Precisi
     }
     if let Some(cache) = &model.timing_cache {
         files.output("--timing-cache", cache);
+    }
+    if let Some(dir) = &model.save_engine {
+        files.output_add_to_folder("--save-engine", dir);
+    }
+    if let Some(dir) = &model.trt_engine_cache {
+        files.output_add_to_folder("--trt-engine-cache", dir);
     }
 }
 

@@ -426,3 +426,76 @@ fn the_longest_file_names_work() {
         assert!(!file.to_string_lossy().starts_with(".precision-"), "{file:?}");
     }
 }
+
+/// The folders engines are added to (`--save-engine` of the TensorRT backend,
+/// `--trt-engine-cache` of ONNX Runtime's TensorRT provider) are checked before any work like
+/// every other output: a folder no file can be created in (/proc refuses even root), one that
+/// could not be created, a file there, or an input, is refused with exit 2 and nothing is
+/// touched. A folder holding engines of earlier runs, or a new one, is accepted (and the
+/// command goes on to open the backend).
+#[test]
+fn engine_folders_are_checked_before_any_work() {
+    let st = setup();
+    let d = &st.dir;
+    let file = d.join("notes.txt");
+    fs::write(&file, "x").unwrap();
+    let old = d.join("engines");
+    fs::create_dir(&old).unwrap();
+    fs::write(old.join("check-0001.engine"), "old engine").unwrap();
+    let under_file = st.model.join("engines");
+    let nested_under_file = file.join("a/b");
+    let cases: Vec<(&str, &str, &Path)> = vec![
+        ("--save-engine", "cannot create the folder in /proc", Path::new("/proc/engines")),
+        ("--save-engine", "cannot create files in it", Path::new("/proc")),
+        ("--save-engine", "it exists and is not a folder", file.as_path()),
+        ("--save-engine", "is not a folder, so the folder cannot be created", under_file.as_path()),
+        (
+            "--save-engine",
+            "is not a folder, so the folder cannot be created",
+            nested_under_file.as_path(),
+        ),
+        ("--save-engine", "is the same file as the model", st.model.as_path()),
+        ("--save-engine", "is the same file as --golden", st.golden.as_path()),
+        ("--trt-engine-cache", "cannot create the folder in /proc", Path::new("/proc/cache")),
+    ];
+    for (flag, needle, path) in cases {
+        let backend: &[&str] = if flag == "--save-engine" {
+            &["--backend", "tensorrt"]
+        } else {
+            &["--backend", "onnxrt", "--providers", "tensorrt"]
+        };
+        let mut extra = vec![flag, s(path), "--mock-build-ms", "60000"];
+        extra.extend_from_slice(backend);
+        let needles = [format!("cannot write {flag} {}", path.display()), needle.to_owned()];
+        let needles: Vec<&str> = if needle.contains("same file") {
+            vec![flag, needle]
+        } else {
+            needles.iter().map(String::as_str).collect()
+        };
+        let untouched: [&Path; 3] = [&st.golden, &st.model, &file];
+        refused(&search_args("bisect", &st, &extra), &needles, &untouched);
+        if path == st.golden {
+            continue; // `run` reads no goldens.
+        }
+        let mut run = vec!["run", s(&st.model), flag, s(path)];
+        run.extend_from_slice(backend);
+        refused(&run, &needles, &untouched);
+    }
+    assert!(!under_file.exists() && !d.join("new").exists());
+    // Accepted: the folder of earlier engines (kept as it is) and a new nested folder (not
+    // created by the check). Past the check, this binary's lack of TensorRT stops the command.
+    for path in [old.clone(), d.join("new/engines")] {
+        let args =
+            search_args("bisect", &st, &["--save-engine", s(&path), "--backend", "tensorrt"]);
+        let out = precision(&args);
+        let t = text(&out);
+        assert!(!t.contains("cannot write"), "{}: {t}", path.display());
+        if !cfg!(feature = "tensorrt") {
+            assert_eq!(code(&out), 2, "{t}");
+            assert!(t.contains("TensorRT was not found when this binary was built"), "{t}");
+        }
+    }
+    assert_eq!(fs::read_to_string(old.join("check-0001.engine")).unwrap(), "old engine");
+    assert_eq!(fs::read_dir(&old).unwrap().count(), 1, "the probe leaves nothing behind");
+    assert!(!d.join("new").exists(), "the check creates no folder");
+}

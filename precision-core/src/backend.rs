@@ -223,4 +223,9 @@ pub trait Backend: Send {
         let _ = threads;
         Ok(None)
     }
+
+    /// No more plans will be built with layer outputs ([`OutputSelection::EveryLayer`],
+    /// [`OutputSelection::Isolated`]) in this search: sessions or engines kept for them may be
+    /// freed. The default keeps everything.
+    fn layer_outputs_done(&mut self) {}
 }

@@ -254,6 +254,12 @@ pub trait Oracle {
     fn jobs(&self) -> usize {
         1
     }
+
+    /// The search compares no more layer outputs (its [`Detail::EveryLayer`] or
+    /// [`Detail::Sensitivity`] check is done): what the oracle keeps only for those, such as
+    /// the float32 run of every layer output, may be freed. A later check that needs it makes
+    /// it again. The default keeps everything.
+    fn layer_outputs_done(&mut self) {}
 }
 
 /// How a [`BackendOracle`] compares the tensors a run produced with their references (by
@@ -592,6 +598,16 @@ impl<B: Backend> Oracle for BackendOracle<B> {
 
     fn jobs(&self) -> usize {
         self.workers.len() + 1
+    }
+
+    /// Frees the float32 run of every layer output (made again if a later check needs it)
+    /// and tells the backend and its copies ([`Backend::layer_outputs_done`]).
+    fn layer_outputs_done(&mut self) {
+        self.reference = None;
+        self.backend.layer_outputs_done();
+        for worker in &mut self.workers {
+            worker.layer_outputs_done();
+        }
     }
 }
 

@@ -224,6 +224,33 @@ fn every_layer_compares_with_goldens_then_the_float32_reference() {
     assert_eq!(oracle.backend().builds.len(), 3);
 }
 
+/// Once a search has measured its layers (worst-first's every-layer check, ranked's
+/// sensitivity check), the oracle frees the float32 reference run and tells the backend, at
+/// once, before any later check; a later check that compares layer outputs makes the
+/// reference again.
+#[test]
+fn the_reference_is_freed_once_layers_are_measured() {
+    use precision_core::{Algorithm, SearchOptions, run_search};
+    let errors = [0.0, 0.5, 0.0, 0.2, 0.0];
+    for algorithm in [Algorithm::WorstFirst, Algorithm::Ranked] {
+        let mut oracle = oracle_for(&errors, no_extra);
+        let options = SearchOptions { top_k: 1, ..SearchOptions::new(algorithm) };
+        let out = run_search(&mut oracle, &options, &mut NoObserver).unwrap();
+        assert_eq!(out.answer.unwrap().to_vec(), vec![1, 3], "{algorithm:?}");
+        assert!(out.iterations.len() > 1, "{algorithm:?}: checks after the measuring one");
+        // The reference and the measured plan were the first two builds; the notice came
+        // right after them.
+        assert_eq!(oracle.backend().layer_outputs_done, vec![2], "{algorithm:?}");
+        assert_eq!(oracle.stats().reference_builds, 1, "{algorithm:?}");
+        oracle.evaluate(&set(5, &[1]), Detail::EveryLayer).unwrap();
+        assert_eq!(oracle.stats().reference_builds, 2, "{algorithm:?}: made again");
+    }
+    // Searches that compare no layer outputs never call it.
+    let mut oracle = oracle_for(&errors, no_extra);
+    bisect(&mut oracle, Direction::Forward, &mut NoObserver).unwrap();
+    assert!(oracle.backend().layer_outputs_done.is_empty());
+}
+
 #[test]
 fn every_layer_needs_no_reference_when_goldens_hold_every_output() {
     let mut oracle = oracle_for(&[0.5, 0.0, 0.0], |i, golden| {

@@ -12,6 +12,8 @@ enum Kind {
     Input,
     File,
     Folder,
+    /// A folder that new files are added to, which may hold files already.
+    AddTo,
 }
 
 #[derive(Debug)]
@@ -28,7 +30,8 @@ struct Entry {
 /// or as another output, and an output that could not be created: its folder is missing or
 /// no folder, no file can be created in it (tried for real, so it also holds for root, whom
 /// permission bits do not stop, e.g. under `/proc` or on a read-only mount), its name is too
-/// long, or what is there is of the wrong kind.
+/// long, or what is there is of the wrong kind. Folders that files are added to
+/// ([`CommandFiles::output_add_to_folder`]) may be named by several outputs.
 #[derive(Debug, Default)]
 pub struct CommandFiles {
     entries: Vec<Entry>,
@@ -63,6 +66,14 @@ impl CommandFiles {
         self.push(role, path, Kind::Folder)
     }
 
+    /// A folder the command adds new files to (saved engines, an engine cache), which may
+    /// already hold files from earlier runs. It must be a folder, or not exist yet: then it is
+    /// created with its missing parents, so its nearest existing ancestor must be a folder
+    /// that files can be created in.
+    pub fn output_add_to_folder(&mut self, role: impl Into<String>, path: &Path) -> &mut Self {
+        self.push(role, path, Kind::AddTo)
+    }
+
     /// [`CommandFiles::check_conflicts`], then [`CommandFiles::check_writable`].
     pub fn check(&self) -> Result<(), Error> {
         self.check_conflicts()?;
@@ -89,7 +100,11 @@ impl CommandFiles {
             }
         }
         for (i, (second, id)) in outputs().enumerate() {
-            if let Some((first, _)) = outputs().take(i).find(|(_, other)| *other == id) {
+            // Files added to one folder under different names do not overwrite each other.
+            let clash = |(first, other): &(&Entry, &FileId)| {
+                *other == id && !(first.kind == Kind::AddTo && second.kind == Kind::AddTo)
+            };
+            if let Some((first, _)) = outputs().take(i).find(clash) {
                 return Err(Error::SameOutput {
                     first_role: first.role.clone(),
                     first: first.path.clone(),
@@ -104,12 +119,64 @@ impl CommandFiles {
     /// Refuses an output that could not be created (see [`CommandFiles`]).
     pub fn check_writable(&self) -> Result<(), Error> {
         for entry in self.entries.iter().filter(|e| e.kind != Kind::Input) {
-            writable(&entry.path, entry.kind == Kind::Folder).map_err(|reason| {
-                Error::NotWritable { role: entry.role.clone(), path: entry.path.clone(), reason }
+            let result = match entry.kind {
+                Kind::AddTo => can_add_to(&entry.path),
+                kind => writable(&entry.path, kind == Kind::Folder),
+            };
+            result.map_err(|reason| Error::NotWritable {
+                role: entry.role.clone(),
+                path: entry.path.clone(),
+                reason,
             })?;
         }
         Ok(())
     }
+}
+
+/// Why files could not be added to the folder `path` (created with its missing parents when
+/// it does not exist), if they could not.
+fn can_add_to(path: &Path) -> Result<(), String> {
+    if path.as_os_str().is_empty() {
+        return Err("the path is empty; give a folder".to_owned());
+    }
+    if let Some(long) = path.components().map(|c| c.as_os_str()).find(|c| c.len() > NAME_MAX) {
+        return Err(format!(
+            "a name in it is {} bytes long, more than the {NAME_MAX} bytes file systems allow; \
+             give a shorter name",
+            long.len()
+        ));
+    }
+    // The folder itself, or else the nearest ancestor that exists, which would hold it.
+    let mut existing = path;
+    let meta = loop {
+        match fs::metadata(existing) {
+            Ok(meta) => break meta,
+            // A missing folder, or a file where a folder should be (found out below).
+            Err(e)
+                if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) =>
+            {
+                existing = match existing.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p,
+                    _ => Path::new("."),
+                };
+            }
+            Err(e) => return Err(format!("cannot reach {}: {e}", existing.display())),
+        }
+    };
+    if !meta.is_dir() {
+        return Err(if existing == path {
+            "it exists and is not a folder; give a folder (existing or new)".to_owned()
+        } else {
+            format!("{} is not a folder, so the folder cannot be created", existing.display())
+        });
+    }
+    probe(existing).map_err(|e| {
+        if existing == path {
+            format!("cannot create files in it: {e}")
+        } else {
+            format!("cannot create the folder in {}: {e}", existing.display())
+        }
+    })
 }
 
 /// Why `path` could not be written (as a folder of files when `folder`), if it could not.
@@ -296,5 +363,50 @@ mod tests {
         let mut names: Vec<_> = fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
         names.sort();
         assert_eq!(names.len(), 6, "{names:?}");
+    }
+
+    #[test]
+    fn a_folder_files_are_added_to_may_hold_files_but_must_take_new_ones() {
+        let s = setup();
+        let d = &s.dir;
+        let add_to = |path: &Path| {
+            let mut f = CommandFiles::new();
+            f.input("the model", &s.model).output_add_to_folder("--save-engine", path);
+            f.check()
+        };
+        // An existing folder with files from earlier runs, a new folder, new nested folders,
+        // the current folder.
+        fs::write(d.join("sub/check-0001.engine"), "old").unwrap();
+        for ok in [d.join("sub"), d.join("engines"), d.join("sub/a/b/c"), PathBuf::from(".")] {
+            add_to(&ok).unwrap_or_else(|e| panic!("{}: {e}", ok.display()));
+        }
+        assert!(!d.join("engines").exists(), "the check creates no folder");
+        let refused = |path: PathBuf, needle: &str| {
+            let message = add_to(&path).unwrap_err().to_string();
+            assert!(message.contains(needle), "{needle} not in: {message}");
+            assert!(message.starts_with("cannot write --save-engine"), "{message}");
+        };
+        // An input file, however spelled, and any other file.
+        let err = add_to(&d.join("model-link")).unwrap_err();
+        assert!(matches!(err, Error::OverwritesInput { .. }), "{err}");
+        refused(s.golden.clone(), "it exists and is not a folder");
+        refused(d.join("m.toml/engines"), "m.toml is not a folder");
+        refused(d.join("m.toml/a/b"), "m.toml is not a folder");
+        refused(PathBuf::from("/proc/engines"), "cannot create the folder in /proc");
+        refused(PathBuf::from("/proc/sys/a/b"), "cannot create the folder in /proc/sys");
+        refused(PathBuf::from("/proc"), "cannot create files in it");
+        refused(d.join("n".repeat(NAME_MAX + 1)).join("x"), "256 bytes long");
+        refused(PathBuf::new(), "the path is empty");
+        // Two roles may add files to one folder; a file output may not be that folder.
+        let mut f = CommandFiles::new();
+        f.output_add_to_folder("--save-engine", &d.join("sub"))
+            .output_add_to_folder("--trt-engine-cache", &d.join("./sub"));
+        f.check().unwrap();
+        f.output("--report", &d.join("sub"));
+        assert!(matches!(f.check().unwrap_err(), Error::SameOutput { .. }));
+        // Nothing is left behind by the probes.
+        let names: Vec<_> =
+            fs::read_dir(d.join("sub")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["check-0001.engine"], "{names:?}");
     }
 }

@@ -19,6 +19,11 @@ use crate::{dataset, display};
 /// Re-checks the report's answer `--repeat` times, each time with new sessions.
 pub fn run(args: &VerifyArgs) -> anyhow::Result<Verdict> {
     let report = read_report(&args.report)?;
+    let mut files = precision_files::CommandFiles::new();
+    crate::write::model_files(&mut files, &args.model, &report.lower_precisions);
+    crate::write::data_files(&mut files, &args.data);
+    files.input("--report", &args.report).input("--golden", &args.golden);
+    crate::write::check(&files)?;
     let opened = backends::open(&args.model, &report.lower_precisions)?;
     with_backend!(opened, b => verify_with(b, args, &report))
 }

@@ -515,6 +515,12 @@ impl<'a> Checker<'a> {
         self.oracle.jobs().max(1)
     }
 
+    /// Tells the oracle that the search compares no more layer outputs
+    /// ([`crate::Oracle::layer_outputs_done`]), so that it frees what it kept for them.
+    pub fn layer_outputs_done(&mut self) {
+        self.oracle.layer_outputs_done();
+    }
+
     /// Passes a remark on to the observer.
     pub fn note(&mut self, message: &str) {
         self.observer.note(message);

@@ -158,6 +158,18 @@ pub(crate) fn measure(
     checker: &mut Checker<'_>,
     detail: Detail,
 ) -> Result<(bool, Vec<LayerSensitivity>), Stop> {
+    let measured = measure_layers(checker, detail);
+    // Every later check compares network outputs only: the oracle may free the float32 run
+    // of every layer output and the sessions kept for layer outputs.
+    checker.layer_outputs_done();
+    measured
+}
+
+/// [`measure`], up to freeing what layer outputs needed.
+fn measure_layers(
+    checker: &mut Checker<'_>,
+    detail: Detail,
+) -> Result<(bool, Vec<LayerSensitivity>), Stop> {
     let first = loop {
         let first = checker.check(checker.refused.clone(), detail)?;
         if first.passed || first.layer_outputs.is_some() {

@@ -28,6 +28,8 @@ pub struct FakeBackend {
     /// Engines that return layer outputs compute everything in float32 (as a runtime whose
     /// fusions change when intermediate values are returned), and the capability says so.
     pub layer_outputs_change_results: bool,
+    /// Builds made when [`Backend::layer_outputs_done`] was called, each time it was.
+    pub layer_outputs_done: Vec<usize>,
     /// Engines built by `build` and not yet dropped, and the most ever alive at once.
     pub engines_alive: Arc<(AtomicUsize, AtomicUsize)>,
 }
@@ -44,6 +46,7 @@ impl FakeBackend {
             drop_network_outputs: false,
             builds: Vec::new(),
             layer_outputs_change_results: false,
+            layer_outputs_done: Vec::new(),
             engines_alive: Arc::default(),
         }
     }
@@ -86,6 +89,10 @@ impl FakeBackend {
 
 impl Backend for FakeBackend {
     type Engine = FakeEngine;
+
+    fn layer_outputs_done(&mut self) {
+        self.layer_outputs_done.push(self.builds.len());
+    }
 
     fn name(&self) -> &'static str {
         "fake"
