@@ -56,10 +56,10 @@ fn check_margin(
         let plain_answer = plain.answer.as_ref();
         prop_assert!(plain_answer.is_some(), "{label}: the margin found an answer, plain did not");
         prop_assert!(
-            answer.len() >= plain_answer.map_or(0, |a| a.len()),
+            answer.len() >= plain_answer.map_or(0, precision_core::LayerSet::len),
             "{label}: margin kept {} layers, plain {}",
             answer.len(),
-            plain_answer.map_or(0, |a| a.len())
+            plain_answer.map_or(0, precision_core::LayerSet::len)
         );
         let check = strict.answer_check().expect("the answer's check is logged");
         for o in &check.outputs {

@@ -13,6 +13,7 @@ use precision_core::{
 use super::cmp;
 
 /// The fake backend; every build is recorded.
+#[allow(clippy::struct_excessive_bools, reason = "independent switches of a test fake")]
 pub struct FakeBackend {
     pub network: Network,
     /// The relative error each layer adds when it runs low.
