@@ -15,7 +15,7 @@ use ndarray::ArrayD;
 use onnx_protobuf::GraphProto;
 use precision_core::oracle::BackendOracle;
 use precision_core::{
-    Algorithm, Backend, BackendError, CompareConfig, Engine, LayerSet, NamedTensors, Observer,
+    Algorithm, Backend, BackendError, CompareConfig, LayerSet, NamedTensors, Observer,
     OutputSelection, PerOutput, Precision, PrecisionPlan, SearchError, SearchOptions, Tensor,
     run_search,
 };

@@ -139,7 +139,9 @@ fn can_add_to(path: &Path) -> Result<(), String> {
     if path.as_os_str().is_empty() {
         return Err("the path is empty; give a folder".to_owned());
     }
-    if let Some(long) = path.components().map(|c| c.as_os_str()).find(|c| c.len() > NAME_MAX) {
+    if let Some(long) =
+        path.components().map(std::path::Component::as_os_str).find(|c| c.len() > NAME_MAX)
+    {
         return Err(format!(
             "a name in it is {} bytes long, more than the {NAME_MAX} bytes file systems allow; \
              give a shorter name",
