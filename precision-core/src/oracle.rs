@@ -197,6 +197,20 @@ pub enum SearchError {
     Reference(BackendError),
 }
 
+/// Refuses samples with no inputs, or with another number of golden sets than input sets.
+fn check_sample_counts(samples: &Samples) -> Result<(), SearchError> {
+    if samples.is_empty() {
+        return Err(SearchError::NoInputs);
+    }
+    if samples.goldens.len() != samples.len() {
+        return Err(SearchError::GoldenCount {
+            inputs: samples.len(),
+            goldens: samples.goldens.len(),
+        });
+    }
+    Ok(())
+}
+
 /// Refuses goldens whose outputs cannot be what this model produces: another shape (unless
 /// shape checks are off) or another kind of element (float, integer, bool). Float widths may
 /// differ (an FP16 output against float32 goldens is a legitimate comparison).
@@ -347,15 +361,7 @@ impl<B: Backend> BackendOracle<B> {
         samples: Samples,
         config: CompareConfig,
     ) -> Result<Self, SearchError> {
-        if samples.is_empty() {
-            return Err(SearchError::NoInputs);
-        }
-        if samples.goldens.len() != samples.len() {
-            return Err(SearchError::GoldenCount {
-                inputs: samples.len(),
-                goldens: samples.goldens.len(),
-            });
-        }
+        check_sample_counts(&samples)?;
         for iteration in 0..samples.goldens.len() {
             let golden = samples.goldens.get(iteration).map_err(SearchError::InvalidInput)?;
             missing_outputs(backend.network(), iteration, &golden)?;
@@ -653,15 +659,7 @@ impl<B: Backend> BackendOracle<B> {
         marked: &LayerSet,
         samples: Samples,
     ) -> Result<Evaluation, SearchError> {
-        if samples.is_empty() {
-            return Err(SearchError::NoInputs);
-        }
-        if samples.goldens.len() != samples.len() {
-            return Err(SearchError::GoldenCount {
-                inputs: samples.len(),
-                goldens: samples.goldens.len(),
-            });
-        }
+        check_sample_counts(&samples)?;
         let context = CheckContext {
             base: self.context.base.clone(),
             samples,
