@@ -310,6 +310,62 @@ fn the_holdout_verdict_is_in_the_console_and_the_report() {
     assert_eq!(report(&pass)["marked"], report(&fail)["marked"]);
 }
 
+/// Adds `delta` to every value of the golden file at `path`.
+fn shift(path: &Path, delta: f32) {
+    let mut tensors = npz::read_file(path, &NpzLimits::default()).unwrap();
+    for tensor in tensors.values_mut() {
+        let Tensor::F32(a) = tensor else { panic!("float32 outputs") };
+        a.mapv_inplace(|v| v + delta);
+    }
+    write_npz(path, &tensors);
+}
+
+#[test]
+fn the_holdout_is_judged_by_the_tolerances_as_given_not_by_the_margin() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = demo(dir.path());
+    let data = npz_folder(dir.path(), "data", &["a", "b"]);
+    let golden = dir.path().join("golden");
+    goldens(&model, &[s(&data)], &golden);
+    let held = npz_folder(dir.path(), "held", &["h1", "h2"]);
+    let held_golden = dir.path().join("held_golden");
+    goldens(&model, &[s(&held)], &held_golden);
+    // h2's goldens 0.012 off: inside --atol 0.02 whatever the answer's own error (at most
+    // 0.005 under --margin 0.25), outside the margin's 0.005.
+    shift(&held_golden.join("h2.npz"), 0.012);
+    let path = dir.path().join("report.json");
+    let out = precision(&[
+        "ranked",
+        s(&model),
+        "--int8",
+        "--atol",
+        "0.02",
+        "--rtol",
+        "0",
+        "--margin",
+        "0.25",
+        "--load-inputs",
+        s(&data),
+        "--golden",
+        s(&golden),
+        "--holdout-inputs",
+        s(&held),
+        "--holdout-golden",
+        s(&held_golden),
+        "--report",
+        s(&path),
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains("PASSED, 2/2 samples passed"), "{}", text(&out));
+    let report = report(&path);
+    assert_eq!(report["margin"], 0.25);
+    let holdout = &report["data"]["holdout"];
+    assert_eq!(holdout["passed"], true, "{holdout}");
+    // Its headroom against the user's atol is below the 4x the margin demands of the search.
+    let headroom = holdout["check"]["outputs"][0]["headroom"].as_f64().unwrap();
+    assert!(headroom > 1.0 && headroom < 4.0, "{holdout}");
+}
+
 #[test]
 fn ranking_samples_are_recorded_and_only_for_the_measuring_searches() {
     let dir = tempfile::tempdir().unwrap();

@@ -10,8 +10,8 @@ pub struct Args {
     tests_only: bool,
 }
 
-/// Runs fmt --check, clippy with -D warnings on all targets, the FFI bindings check, then
-/// every test.
+/// Runs fmt --check, clippy with -D warnings on all targets, the FFI bindings check, every
+/// test, the fixtures check, and the README's demo (`cargo xtask demo`) end to end.
 pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     if !args.tests_only {
         crate::step("cargo fmt --check");
@@ -46,6 +46,8 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     }
     crate::step("fixtures are up to date");
     crate::fixtures_task::run(sh, &crate::fixtures_task::Args { check: true, force: false })?;
+    crate::step("the README's demo runs end to end (cargo xtask demo)");
+    crate::demo::run_real(sh, "ranked")?;
     eprintln!("\nci: all checks passed");
     Ok(())
 }

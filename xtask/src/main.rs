@@ -33,7 +33,8 @@ enum Task {
     /// Run everything CI runs: fmt --check, clippy -D warnings, the bindings check, the whole
     /// test suite.
     Ci(ci::Args),
-    /// Run a precision search on the embedded demo network, end to end.
+    /// Run the main job end to end: an INT8 ranked search and bisect on a real model, real
+    /// images and a top-1 check command (`--mock`: the embedded simulated network).
     Demo(demo::Args),
     /// Run the benchmarks and print the figures with their baselines.
     Bench(bench::Args),

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use precision_core::oracle::BackendOracle;
-use precision_core::{Backend, HoldoutReport, Network, Samples, SearchOutcome};
+use precision_core::{Backend, CompareConfig, HoldoutReport, Network, Samples, SearchOutcome};
 
 use crate::args::{DataArgs, SampleArgs};
 use crate::console::errln;
@@ -41,8 +41,8 @@ pub fn open(
     Ok(Some(Holdout { samples: Samples { inputs: inputs.sets, goldens }, description }))
 }
 
-/// Checks the answer of `outcome` on the held-out samples and prints the verdict; `None` when
-/// the search found no answer.
+/// Checks the answer of `outcome` on the held-out samples, by the tolerances as given (not
+/// tightened by `--margin`), and prints the verdict; `None` when the search found no answer.
 pub fn check<B: Backend>(
     oracle: &mut BackendOracle<B>,
     network: &Network,
@@ -53,7 +53,18 @@ pub fn check<B: Backend>(
         errln!("holdout: not checked, as the search found no answer");
         return Ok(None);
     };
-    let evaluation = oracle.check_on(answer, holdout.samples)?;
+    // The holdout asks whether the answer holds on new data by the user's own tolerances:
+    // `--margin` tightens them for the search only (the answer's headroom says how far it is).
+    let config = oracle.config().clone();
+    let margined = config.margin != 1.0;
+    if margined {
+        oracle.set_config(CompareConfig { margin: 1.0, ..config.clone() });
+    }
+    let evaluation = oracle.check_on(answer, holdout.samples);
+    if margined {
+        oracle.set_config(config);
+    }
+    let evaluation = evaluation?;
     let passed = evaluation.passed && evaluation.build_error.is_none();
     let verdict = if passed { "PASSED" } else { "FAILED" };
     let tally = evaluation.samples.clone().unwrap_or_default();
