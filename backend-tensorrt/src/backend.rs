@@ -118,6 +118,10 @@ pub struct TensorRtBackend {
     builds: usize,
     /// Numbers saved engines across this backend and its copies.
     engines_saved: Arc<AtomicUsize>,
+    /// Whether a check command wants engine files ([`Backend::keep_latest_engine`]).
+    keep_latest_engine: bool,
+    /// The latest engine built for the network outputs and its plan, while kept.
+    latest_engine: Option<(PrecisionPlan, Vec<u8>)>,
 }
 
 struct WeakState {
@@ -215,6 +219,8 @@ impl TensorRtBackend {
             timing_cache,
             builds: 0,
             engines_saved: Arc::new(AtomicUsize::new(0)),
+            keep_latest_engine: false,
+            latest_engine: None,
         })
     }
 
@@ -618,6 +624,9 @@ impl Backend for TensorRtBackend {
                 BackendError::Input(format!("cannot write engine {}: {e}", path.display()))
             })?;
         }
+        if self.keep_latest_engine && outputs == OutputSelection::NetworkOutputs {
+            self.latest_engine = Some((plan.clone(), bytes.to_vec()));
+        }
         let engine = CudaEngine::deserialize(self.api, bytes)?;
         let deviations = if marked.is_empty() {
             Vec::new()
@@ -680,7 +689,37 @@ impl Backend for TensorRtBackend {
         copy.calibration_cache.clone_from(&self.calibration_cache);
         copy.timing_cache.clone_from(&self.timing_cache);
         copy.engines_saved = Arc::clone(&self.engines_saved);
+        copy.keep_latest_engine = self.keep_latest_engine;
         Ok(Some(copy))
+    }
+
+    fn engine_files(&self) -> bool {
+        true
+    }
+
+    fn keep_latest_engine(&mut self) {
+        self.keep_latest_engine = true;
+    }
+
+    /// The kept engine when it is `plan`'s (handed over once), else with `may_build` a new
+    /// build for the network outputs, serialized as TensorRT wrote it.
+    fn export_engine(
+        &mut self,
+        plan: &PrecisionPlan,
+        may_build: bool,
+    ) -> Result<Option<Vec<u8>>, BackendError> {
+        if self.latest_engine.as_ref().is_some_and(|(kept, _)| kept == plan) {
+            return Ok(self.latest_engine.take().map(|(_, bytes)| bytes));
+        }
+        if !may_build {
+            return Ok(None);
+        }
+        let (blob, _) = match self.typing {
+            Typing::Weak => self.build_weak(plan, OutputSelection::NetworkOutputs)?,
+            Typing::Strong => self.build_strong(plan, OutputSelection::NetworkOutputs)?,
+        };
+        self.builds += 1;
+        Ok(Some(blob.bytes().to_vec()))
     }
 
     fn export_model(&self, plan: &PrecisionPlan) -> Result<Vec<u8>, BackendError> {

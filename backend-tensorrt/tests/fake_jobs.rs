@@ -1,6 +1,8 @@
 //! Parallel checks (`--jobs`) on the TensorRT backend, through the fake: copies of the backend
-//! build at once, give the same answer, and number their saved engines apart. A test binary of
-//! its own, since the fake serves parallel threads from the fake installed last.
+//! build at once, give the same answer, and number their saved engines apart; engines kept for
+//! a check command are handed over from the copy that built them. A test binary of its own,
+//! since the fake serves parallel threads from the fake installed last; its tests take
+//! [`SERIAL`] so that they do not share one fake.
 
 mod common;
 
@@ -19,6 +21,9 @@ use precision_core::{
 use precision_onnx::proto::{self, elem};
 
 const LAYERS: usize = 24;
+
+/// Held by each test for its whole run: one fake at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// `x` → 24 `Relu` nodes `r0..r23` → `y`; r5 and r17 lose 0.4 in INT8, the others 0.001.
 fn relu_chain(dir: &Path) -> (std::path::PathBuf, FakeConfig) {
@@ -45,6 +50,7 @@ fn feed(seed: f32) -> NamedTensors {
 
 #[test]
 fn parallel_checks_on_copies_give_the_same_answer_in_fewer_rounds() {
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = tempfile::tempdir().unwrap();
     let (path, config) = relu_chain(dir.path());
     let engines = dir.path().join("engines");
@@ -90,4 +96,55 @@ fn parallel_checks_on_copies_give_the_same_answer_in_fewer_rounds() {
     assert_eq!(answers[0], answers[1]);
     let s = f.stats();
     assert_eq!((s.live_buffers, s.live_streams), (0, 0), "{s:?}");
+}
+
+/// A check command's `{engine}`: with engines kept, the oracle hands over the engine each
+/// check built, on whichever copy built it, byte for byte what `--save-engine` wrote and with
+/// no second build; an engine is handed over once, so asking again builds it anew.
+#[test]
+fn kept_engines_are_handed_over_without_a_second_build() {
+    use precision_core::{Detail, LayerSet, Oracle as _};
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = tempfile::tempdir().unwrap();
+    let (path, config) = relu_chain(dir.path());
+    let engines = dir.path().join("engines");
+    let f = fake::install(config);
+    let config = TensorRtConfig {
+        lower: vec![Precision::Int8],
+        input_shapes: "x:[1,4]".parse().unwrap(),
+        save_engines: Some(engines.clone()),
+        ..TensorRtConfig::default()
+    };
+    let mut backend = TensorRtBackend::open_with(f.api(), &path, config).unwrap();
+    assert!(backend.engine_files(), "TensorRT plans have engine files");
+    let inputs = vec![feed(0.0), feed(2.0)];
+    backend.calibrate(&inputs).unwrap();
+    let net = backend.network().clone();
+    let mut reference =
+        backend.build(&PrecisionPlan::float32(&net), OutputSelection::NetworkOutputs).unwrap();
+    let goldens = inputs.iter().map(|i| reference.infer(i).unwrap()).collect();
+    drop(reference);
+    let base = PrecisionPlan::new(&net, vec![Precision::Int8], Precision::Float32).unwrap();
+    let mut oracle =
+        BackendOracle::new(backend, base, inputs, goldens, CompareConfig::default()).unwrap();
+    assert_eq!(oracle.with_jobs(2, 1).unwrap(), 2, "the backend copies itself");
+    let sets = [LayerSet::from_indices(net.len(), [5]), LayerSet::from_indices(net.len(), [17])];
+    let before = f.stats().builds;
+    oracle.keep_latest_engines();
+    oracle.evaluate_batch(&sets, Detail::NetworkOutputs).unwrap();
+    assert_eq!(f.stats().builds, before + 2, "one build per plan, on the two copies at once");
+    let mut saved: Vec<_> = std::fs::read_dir(&engines)
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    saved.sort();
+    let mut handed: Vec<Vec<u8>> =
+        sets.iter().map(|set| oracle.export_engine(set).unwrap().expect("an engine")).collect();
+    assert_eq!(f.stats().builds, before + 2, "handed over without building again");
+    let first = handed[0].clone();
+    handed.sort();
+    assert_eq!(&handed, &saved[saved.len() - 2..], "exactly the engines the checks built");
+    let again = oracle.export_engine(&sets[0]).unwrap().expect("an engine");
+    assert_eq!(f.stats().builds, before + 3, "handed over once: asked again, it is built anew");
+    assert_eq!(again.len(), first.len());
 }

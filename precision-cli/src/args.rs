@@ -462,9 +462,10 @@ pub struct CheckSetup {
 pub struct CheckCommandArgs {
     /// Run CMD on every check: it takes the rest of the command line (put it last), runs
     /// without a shell (write `sh -c '...'` for one), with {model} replaced by the path of the
-    /// check's mixed-precision model (the mock backend writes its plan as JSON) and
-    /// `PRECISION_MODEL`, `PRECISION_CHECK` (the check's number) and `PRECISION_MARKED` (a file of
-    /// the marked layer names, one per line) in its environment. It passes when it exits with
+    /// check's mixed-precision model (the mock backend writes its plan as JSON), {engine} by
+    /// its TensorRT engine file (TensorRT backend), and `PRECISION_MODEL`, `PRECISION_ENGINE`,
+    /// `PRECISION_CHECK` (the check's number) and `PRECISION_MARKED` (a file of the marked
+    /// layer names, one per line) in its environment. It passes when it exits with
     /// 0; a check passes when the command and the built-in comparison both pass. The check
     /// journal records the command line, not the contents of scripts it runs: delete the
     /// journal (or use --no-journal) after editing a script.

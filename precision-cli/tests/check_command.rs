@@ -301,6 +301,26 @@ fn a_command_that_cannot_start_is_bad_usage() {
     }
 }
 
+/// `{engine}` names a TensorRT engine file: a backend that builds none refuses it as bad
+/// usage before any work, saying what to use instead.
+#[test]
+fn an_engine_placeholder_is_refused_where_there_are_no_engines() {
+    let w = Work::new();
+    let model = w.model();
+    let r = w.s("r.json");
+    let search = ["bisect", &model, "--int8", "--report", &r];
+    let check = ["check", &model, "--int8"];
+    for command in [&search[..], &check[..]] {
+        let mut args = command.to_vec();
+        args.extend(["--no-compare", "--check", "true", "--loadEngine={engine}"]);
+        let (c, t) = run(&args);
+        assert_eq!(c, 2, "{t}");
+        assert!(t.contains("{engine}") && t.contains("mock backend"), "{t}");
+        assert!(t.contains("--backend tensorrt") && t.contains("{model}"), "{t}");
+        assert!(!Path::new(&r).exists(), "no report after bad usage");
+    }
+}
+
 /// `--metric-regex` puts a number from the output in the report (per check), the progress
 /// lines and the HTML report.
 #[test]

@@ -224,6 +224,30 @@ pub trait Backend: Send {
         Ok(None)
     }
 
+    /// Whether [`Backend::export_engine`] gives engine files (a check command's `{engine}`);
+    /// false by default.
+    fn engine_files(&self) -> bool {
+        false
+    }
+
+    /// A check command will ask for engines: keep the latest engine built for the network
+    /// outputs, so that handing it over ([`Backend::export_engine`]) needs no second build.
+    /// The default keeps nothing.
+    fn keep_latest_engine(&mut self) {}
+
+    /// The engine file of `plan` (for TensorRT, the serialized engine `trtexec --loadEngine`
+    /// reads): the kept one when it is `plan`'s ([`Backend::keep_latest_engine`]), else, with
+    /// `may_build`, a new build. `None` when there is no such engine, and always for backends
+    /// without engine files (the default).
+    fn export_engine(
+        &mut self,
+        plan: &PrecisionPlan,
+        may_build: bool,
+    ) -> Result<Option<Vec<u8>>, BackendError> {
+        let _ = (plan, may_build);
+        Ok(None)
+    }
+
     /// No more plans will be built with layer outputs ([`OutputSelection::EveryLayer`],
     /// [`OutputSelection::Isolated`]) in this search: sessions or engines kept for them may be
     /// freed. The default keeps everything.

@@ -417,6 +417,28 @@ impl<B: Backend> BackendOracle<B> {
         self.stats
     }
 
+    /// Tells the backend and its copies that a check command wants engine files
+    /// ([`Backend::keep_latest_engine`]).
+    pub fn keep_latest_engines(&mut self) {
+        self.backend.keep_latest_engine();
+        for worker in &mut self.workers {
+            worker.keep_latest_engine();
+        }
+    }
+
+    /// The engine file of the plan with `marked` in the higher precision
+    /// ([`Backend::export_engine`]): the one the backend or a copy kept from checking it, else
+    /// a new build; `None` for backends without engine files.
+    pub fn export_engine(&mut self, marked: &LayerSet) -> Result<Option<Vec<u8>>, SearchError> {
+        let plan = self.context.base.with_marked(marked.clone());
+        for worker in &mut self.workers {
+            if let Some(bytes) = worker.export_engine(&plan, false)? {
+                return Ok(Some(bytes));
+            }
+        }
+        Ok(self.backend.export_engine(&plan, true)?)
+    }
+
     /// The backend.
     #[must_use]
     pub fn backend(&self) -> &B {

@@ -1,5 +1,6 @@
 //! The folder of check artifacts: per check, the plan's model (`check-0001.onnx`, or `.json`
-//! for the mock backend) and the file of its marked layer names (`check-0001.marked.txt`),
+//! for the mock backend), its engine file when the command names `{engine}`
+//! (`check-0001.engine`) and the file of its marked layer names (`check-0001.marked.txt`),
 //! each written whole (through `precision-files`) and never over an existing file.
 
 use std::io::Write as _;
@@ -22,10 +23,19 @@ pub struct Artifacts {
 /// The files of one check.
 #[derive(Debug, Clone)]
 pub struct Written {
-    /// The plan's model.
-    pub model: PathBuf,
+    /// The plan's model, unless the command needs only the engine.
+    pub model: Option<PathBuf>,
+    /// The plan's engine file, when the command names `{engine}`.
+    pub engine: Option<PathBuf>,
     /// The marked layer names, one per line.
     pub marked: PathBuf,
+}
+
+impl Written {
+    /// Every file of the check.
+    fn paths(&self) -> impl Iterator<Item = &PathBuf> {
+        self.model.iter().chain(&self.engine).chain(std::iter::once(&self.marked))
+    }
 }
 
 impl Artifacts {
@@ -55,18 +65,27 @@ impl Artifacts {
         &self.dir
     }
 
-    /// Writes check `number`'s model and marked-layer names.
-    pub fn write(&self, number: u64, model: &[u8], marked: &[&str]) -> anyhow::Result<Written> {
+    /// Writes check `number`'s model and engine (those given) and marked-layer names.
+    pub fn write(
+        &self,
+        number: u64,
+        model: Option<&[u8]>,
+        engine: Option<&[u8]>,
+        marked: &[&str],
+    ) -> anyhow::Result<Written> {
+        let file = |suffix: &str| self.dir.join(format!("check-{number:04}.{suffix}"));
         let written = Written {
-            model: self.dir.join(format!("check-{number:04}.{}", self.extension)),
-            marked: self.dir.join(format!("check-{number:04}.marked.txt")),
+            model: model.map(|_| file(self.extension)),
+            engine: engine.map(|_| file("engine")),
+            marked: file("marked.txt"),
         };
         let mut names = String::new();
         for name in marked {
             names.push_str(name);
             names.push('\n');
         }
-        for (path, bytes) in [(&written.model, model), (&written.marked, names.as_bytes())] {
+        let contents = model.into_iter().chain(engine).chain(std::iter::once(names.as_bytes()));
+        for (path, bytes) in written.paths().zip(contents) {
             if !self.keep {
                 interrupt::remove_on_signal(path);
             }
@@ -81,7 +100,7 @@ impl Artifacts {
         if self.keep {
             return;
         }
-        for path in [&written.model, &written.marked] {
+        for path in written.paths() {
             let _ = std::fs::remove_file(path);
             interrupt::keep_on_signal(path);
         }

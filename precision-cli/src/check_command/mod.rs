@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::bail;
 use regex::Regex;
 
+use artifacts::Written;
 pub use oracle::CommandOracle;
 pub use process::{Ending, Finished};
 
@@ -22,7 +23,7 @@ use crate::console::escape;
 
 /// The placeholder replaced by the path of the check's model.
 pub const MODEL_PLACEHOLDER: &str = "{model}";
-/// The placeholder for a TensorRT engine file, which no backend hands out yet.
+/// The placeholder replaced by the path of the check's engine file (TensorRT backend).
 pub const ENGINE_PLACEHOLDER: &str = "{engine}";
 
 /// A validated `--check` command with its verdict rules.
@@ -73,14 +74,6 @@ impl CheckCommand {
         if args.check_timeout.is_some_and(|t| t.is_zero()) {
             bail!("--check-timeout must be more than 0");
         }
-        if args.check.iter().any(|a| a.contains(ENGINE_PLACEHOLDER)) {
-            bail!(
-                "--check: {ENGINE_PLACEHOLDER} is not available: no backend of this build hands \
-                 its engine to a check command (the TensorRT backend keeps engines with \
-                 --save-engine DIR); use {MODEL_PLACEHOLDER}, the mixed-precision ONNX model, \
-                 and build the engine in the command"
-            );
-        }
         let program = &args.check[0];
         if program.is_empty() {
             bail!("--check: the command's program is an empty string");
@@ -104,10 +97,30 @@ impl CheckCommand {
         }))
     }
 
-    /// The command line with `{model}` replaced by `model`.
-    pub fn argv_for(&self, model: &Path) -> Vec<String> {
-        let model = model.to_string_lossy();
-        self.argv.iter().map(|a| a.replace(MODEL_PLACEHOLDER, &model)).collect()
+    /// The command line with `{model}` and `{engine}` replaced by the paths of the check's
+    /// files.
+    pub fn argv_for(&self, written: &Written) -> Vec<String> {
+        let model = written.model.as_deref().map(Path::to_string_lossy);
+        let engine = written.engine.as_deref().map(Path::to_string_lossy);
+        self.argv
+            .iter()
+            .map(|a| {
+                let a =
+                    model.as_ref().map_or_else(|| a.clone(), |m| a.replace(MODEL_PLACEHOLDER, m));
+                engine.as_ref().map_or(a.clone(), |e| a.replace(ENGINE_PLACEHOLDER, e))
+            })
+            .collect()
+    }
+
+    /// Whether the command names the check's engine file (`{engine}`).
+    pub fn uses_engine(&self) -> bool {
+        self.argv.iter().any(|a| a.contains(ENGINE_PLACEHOLDER))
+    }
+
+    /// Whether the command needs the check's model: it names `{model}`, or names neither
+    /// placeholder (and reads `PRECISION_MODEL`).
+    pub fn uses_model(&self) -> bool {
+        self.argv.iter().any(|a| a.contains(MODEL_PLACEHOLDER)) || !self.uses_engine()
     }
 
     /// The time limit of one run.

@@ -11,7 +11,7 @@ use precision_core::{
 
 use super::artifacts::{Artifacts, Written};
 use super::process::{self, Ending, Finished, RunError};
-use super::{CheckCommand, interrupt};
+use super::{CheckCommand, ENGINE_PLACEHOLDER, interrupt};
 
 /// The most lines of a failed command's output kept in its outcome, and the most characters.
 const TAIL_LINES: usize = 8;
@@ -129,14 +129,29 @@ impl<B: Backend> CommandOracle<B> {
             let mut prepared: Vec<(u64, Written)> = Vec::with_capacity(chunk.len());
             for set in chunk {
                 let plan = self.inner.base_plan().with_marked(set.clone());
-                let bytes = self.inner.backend().export_model(&plan)?;
+                let model = if runner.command.uses_model() {
+                    Some(self.inner.backend().export_model(&plan)?)
+                } else {
+                    None
+                };
+                let engine = if runner.command.uses_engine() {
+                    let engine = self.inner.export_engine(set)?.ok_or_else(|| {
+                        SearchError::InvalidInput(format!(
+                            "the {} backend has no engine file for {ENGINE_PLACEHOLDER}",
+                            self.inner.backend().name()
+                        ))
+                    })?;
+                    Some(engine)
+                } else {
+                    None
+                };
                 let names: Vec<&str> =
                     set.iter().map(|i| network.layers[i].name.as_str()).collect();
                 let number = runner.next;
                 runner.next += 1;
                 let written = runner
                     .artifacts
-                    .write(number, &bytes, &names)
+                    .write(number, model.as_deref(), engine.as_deref(), &names)
                     .map_err(|e| SearchError::InvalidInput(format!("{e:#}")))?;
                 prepared.push((number, written));
             }
@@ -146,12 +161,17 @@ impl<B: Backend> CommandOracle<B> {
                     .iter()
                     .map(|(number, written)| {
                         scope.spawn(move || {
-                            let env = [
-                                ("PRECISION_MODEL", written.model.clone().into_os_string()),
+                            let mut env = vec![
                                 ("PRECISION_CHECK", OsString::from(number.to_string())),
                                 ("PRECISION_MARKED", written.marked.clone().into_os_string()),
                             ];
-                            process::run(&command.argv_for(&written.model), &env, command.timeout())
+                            if let Some(model) = &written.model {
+                                env.push(("PRECISION_MODEL", model.clone().into_os_string()));
+                            }
+                            if let Some(engine) = &written.engine {
+                                env.push(("PRECISION_ENGINE", engine.clone().into_os_string()));
+                            }
+                            process::run(&command.argv_for(written), &env, command.timeout())
                         })
                     })
                     .collect();
@@ -183,7 +203,9 @@ impl<B: Backend> CommandOracle<B> {
                         )));
                     }
                 };
-                let kept = runner.artifacts.kept().then(|| written.model.display().to_string());
+                let kept = written.model.as_ref().or(written.engine.as_ref());
+                let kept =
+                    kept.filter(|_| runner.artifacts.kept()).map(|p| p.display().to_string());
                 runner.outcomes.insert(set.clone(), outcome(command, &finished, kept));
             }
         }

@@ -9,7 +9,7 @@ mod run;
 mod search;
 mod verify;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use precision_core::oracle::BackendOracle;
 use precision_core::{
     Algorithm, Backend, DataReport, NamedTensors, Network, Precision, PrecisionPlan, Samples,
@@ -58,6 +58,7 @@ fn oracle_with_data<B: Backend>(
     setup: &CheckSetup,
 ) -> anyhow::Result<(Network, PrecisionPlan, BackendOracle<B>, DataReport)> {
     let network = backend.network().clone();
+    refuse_engine_placeholder(&backend, setup)?;
     let plan = base_plan(&network, &setup.precision)?;
     let config = setup.compare.config()?;
     let inputs =
@@ -126,7 +127,7 @@ fn float32_outputs<B: Backend>(
 /// The oracle every search and `check` ask: `oracle` with the check command of `setup`, if
 /// any (`jobs` commands at once).
 fn with_check_command<B: Backend>(
-    oracle: BackendOracle<B>,
+    mut oracle: BackendOracle<B>,
     setup: &CheckSetup,
     jobs: usize,
 ) -> anyhow::Result<crate::check_command::CommandOracle<B>> {
@@ -134,6 +135,9 @@ fn with_check_command<B: Backend>(
     let Some(command) = CheckCommand::from_args(&setup.command)? else {
         return Ok(CommandOracle::plain(oracle));
     };
+    if command.uses_engine() {
+        oracle.keep_latest_engines();
+    }
     let args = &setup.command;
     CommandOracle::new(
         oracle,
@@ -143,6 +147,23 @@ fn with_check_command<B: Backend>(
         args.artifacts_dir.as_deref(),
         args.keep_artifacts,
     )
+}
+
+/// Refuses a check command that names `{engine}` on a backend without engine files (before
+/// calibration or any other work).
+fn refuse_engine_placeholder<B: Backend>(backend: &B, setup: &CheckSetup) -> anyhow::Result<()> {
+    use crate::check_command::{ENGINE_PLACEHOLDER, MODEL_PLACEHOLDER};
+    let names_engine = setup.command.check.iter().any(|a| a.contains(ENGINE_PLACEHOLDER));
+    if names_engine && !backend.engine_files() {
+        bail!(
+            "--check: {ENGINE_PLACEHOLDER} is a TensorRT engine file, and the {} backend builds \
+             none: use --backend tensorrt, or {MODEL_PLACEHOLDER} (the mixed-precision ONNX \
+             model) and build the engine in the command (`trtexec --onnx={MODEL_PLACEHOLDER} \
+             --stronglyTyped --saveEngine=...`)",
+            backend.name()
+        );
+    }
+    Ok(())
 }
 
 /// Says which command judges the checks and where their artifacts go.
