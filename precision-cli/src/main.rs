@@ -33,8 +33,9 @@ pub enum Verdict {
 }
 
 fn main() -> ExitCode {
-    allocator::limit_arenas();
     let cli = args::Cli::parse();
+    // Before any check's thread exists (parsing starts none).
+    allocator::limit_arenas(cli.command.jobs());
     match commands::dispatch(&cli) {
         Ok(Verdict::Success) => ExitCode::SUCCESS,
         Ok(Verdict::Failure) => ExitCode::from(1),
