@@ -4,7 +4,9 @@
 //!
 //! Checks read one sample at a time, so the peak should stay that of one sample: the target
 //! is a peak within 2x one sample's bytes (input and outputs) times `--jobs` of the
-//! one-sample baseline (which holds the model, its session and one sample).
+//! one-sample baseline (which holds the model, its session and one sample). The `--jobs 2`
+//! command runs three times and reports its highest peak, since parallel checks' memory
+//! depends on how their allocations interleave.
 
 use std::path::Path;
 
@@ -12,6 +14,8 @@ use anyhow::Context;
 use serde_json::Value;
 use xshell::{Shell, cmd};
 
+/// Runs of each `--jobs` command; the table gives the highest peak.
+const PARALLEL_RUNS: usize = 3;
 /// Samples in the dataset.
 const SAMPLES: usize = 1000;
 /// Bytes of one sample's input (3x224x224 float32).
@@ -60,7 +64,15 @@ pub fn run(sh: &Shell, python: &Path, onnxruntime: &Path) -> anyhow::Result<()> 
         ];
         for (name, args) in commands {
             let args: Vec<&str> = args.split(' ').collect();
-            let (peak_kib, wall) = peak(sh, python, &bin, &args, &dir)?;
+            // Parallel checks share the allocator, whose growth has varied from run to run:
+            // the highest of a few runs, and the slowest.
+            let runs = if name.contains("--jobs") { PARALLEL_RUNS } else { 1 };
+            let (mut peak_kib, mut wall) = (0, 0.0_f64);
+            for _ in 0..runs {
+                let (p, w) = peak(sh, python, &bin, &args, &dir)?;
+                peak_kib = peak_kib.max(p);
+                wall = wall.max(w);
+            }
             rows.push((label, name, peak_kib, wall, samples));
         }
     }
