@@ -69,9 +69,9 @@ pub fn run(sh: &Shell, python: &Path, onnxruntime: &Path) -> anyhow::Result<()> 
             let runs = if name.contains("--jobs") { PARALLEL_RUNS } else { 1 };
             let (mut peak_kib, mut wall) = (0, 0.0_f64);
             for _ in 0..runs {
-                let (p, w) = peak(sh, python, &bin, &args, &dir)?;
-                peak_kib = peak_kib.max(p);
-                wall = wall.max(w);
+                let (run_peak, run_wall) = peak(sh, python, &bin, &args, &dir)?;
+                peak_kib = peak_kib.max(run_peak);
+                wall = wall.max(run_wall);
             }
             rows.push((label, name, peak_kib, wall, samples));
         }
