@@ -2,8 +2,6 @@
 //! build at once, give the same answer, and number their saved engines apart. A test binary of
 //! its own, since the fake serves parallel threads from the fake installed last.
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -32,7 +30,7 @@ fn relu_chain(dir: &Path) -> (std::path::PathBuf, FakeConfig) {
         int8_error.insert(format!("r{i}"), if i == 5 || i == 17 { 0.4 } else { 0.001 });
     }
     g.output.push(proto::value_info("y", elem::FLOAT));
-    let path = common::save_model(g, dir, "relus.onnx");
+    let path = fixtures::onnx::save(g, dir, "relus.onnx");
     (path, FakeConfig { int8_error, ..FakeConfig::default() })
 }
 

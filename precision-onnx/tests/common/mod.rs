@@ -183,16 +183,6 @@ pub fn save(model: &OnnxModel, dir: &Path, name: &str) -> std::path::PathBuf {
     path
 }
 
-/// The Python interpreter with onnx and onnxruntime (`PRECISION_PYTHON`).
-pub fn python() -> String {
-    match std::env::var("PRECISION_PYTHON") {
-        Ok(p) if !p.is_empty() => p,
-        _ => panic!(
-            "set PRECISION_PYTHON to a python with onnx and onnxruntime, or run `cargo xtask ci`"
-        ),
-    }
-}
-
 /// Opset 13: a `Loop` of 3 iterations carrying `v` (from `x`): `v = Relu(v * 1.5 - 1)`.
 pub fn loop_opset13() -> OnnxModel {
     let mut body = GraphProto { name: "body".into(), ..Default::default() };
