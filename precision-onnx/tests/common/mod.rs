@@ -84,17 +84,7 @@ pub fn constant(name: &str, output: &str, dims: &[i64], values: &[f32]) -> NodeP
 }
 
 /// Deterministic pseudo-random values in [-1, 1).
-pub fn values(n: usize, seed: u32) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            (state as f32 / u32::MAX as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
+pub use fixtures::seeded::values;
 
 /// A model around `graph`.
 pub fn model(graph: GraphProto, opset: i64) -> OnnxModel {
