@@ -16,7 +16,7 @@ use backend_tensorrt::{
 use precision_core::oracle::BackendOracle;
 use precision_core::{
     Algorithm, Backend, BackendError, CompareConfig, Engine, LayerSet, NamedTensors, NoObserver,
-    OutputSelection, PerOutput, Precision, PrecisionPlan, SearchOptions, Tensor, run_search,
+    OutputSelection, PerOutput, Precision, PrecisionPlan, SearchOptions, run_search,
 };
 
 use common::{BLOCKS, WIDTH, chain_model, feed, sensitive_config};
