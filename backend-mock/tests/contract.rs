@@ -78,7 +78,7 @@ fn the_contract_network_is_what_the_items_assume() {
     let backend = Mock.open();
     let names: Vec<&str> = backend.network().layers.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, ["a", "b", "c", "d"]);
-    assert!(backend.network().layers.iter().all(|l| l.is_markable()));
+    assert!(backend.network().layers.iter().all(precision_core::Layer::is_markable));
 }
 
 precision_core::backend_contract!(Mock);

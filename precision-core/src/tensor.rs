@@ -203,13 +203,13 @@ impl Tensor {
     /// when the byte count is not that of the shape.
     #[must_use]
     pub fn from_le_bytes(dtype: DType, shape: &[usize], bytes: &[u8]) -> Option<Tensor> {
-        let count = element_count(shape)?;
-        if Some(bytes.len()) != count.checked_mul(dtype.size()) {
-            return None;
-        }
         fn array<T>(shape: &[usize], values: impl Iterator<Item = T>) -> ArrayD<T> {
             ArrayD::from_shape_vec(ndarray::IxDyn(shape), values.collect())
                 .expect("the element count was checked")
+        }
+        let count = element_count(shape)?;
+        if Some(bytes.len()) != count.checked_mul(dtype.size()) {
+            return None;
         }
         macro_rules! decode {
             ($t:ty, $n:literal) => {
