@@ -513,13 +513,7 @@ impl Backend for OnnxrtBackend {
             // Providers, TF32 and cuDNN's algorithm choice change results; the engine cache
             // folder and the device a copy runs on do not.
             .with("execution", self.config.execution.describe(None));
-        if self.config.lower.contains(&Precision::Int8) {
-            let calibration = &self.config.calibration;
-            let value =
-                identity::calibration_identity(&calibration.method, calibration.cache.as_deref())
-                    .map_err(|e| BackendError::Input(e.to_string()))?;
-            id.push("calibration", value);
-        }
+        identity::push_calibration(&mut id, &self.config.lower, &self.config.calibration)?;
         Ok(id)
     }
 

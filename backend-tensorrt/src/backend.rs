@@ -543,13 +543,7 @@ impl Backend for TensorRtBackend {
             .with("workspace bytes", self.config.workspace_bytes.to_le_bytes())
             .with("tensorrt", format!("{compiled} {loaded}"))
             .with("rules", concat!("backend-tensorrt ", env!("CARGO_PKG_VERSION")));
-        if self.config.lower.contains(&Precision::Int8) {
-            let calibration = &self.config.calibration;
-            let value =
-                identity::calibration_identity(&calibration.method, calibration.cache.as_deref())
-                    .map_err(|e| BackendError::Input(e.to_string()))?;
-            id.push("calibration", value);
-        }
+        identity::push_calibration(&mut id, &self.config.lower, &self.config.calibration)?;
         Ok(id)
     }
 
