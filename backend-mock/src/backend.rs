@@ -10,7 +10,8 @@ use std::time::Duration;
 use ndarray::{ArrayD, IxDyn};
 use precision_core::{
     AnswerIdentity, Backend, BackendError, Capabilities, DType, Engine, Layer, NamedTensors,
-    Network, OutputSelection, Precision, PrecisionPlan, Tensor, TensorInfo, isolated_name,
+    Network, OutputSelection, Precision, PrecisionPlan, Tensor, TensorInfo, check_plan_fits,
+    isolated_name,
 };
 
 use crate::spec::{MockSpec, Noise};
@@ -428,13 +429,7 @@ impl Backend for MockBackend {
         }
         let model = &self.model;
         let network = &model.network;
-        if let Some(beyond) = plan.marked.iter().find(|&i| i >= network.len()) {
-            return Err(BackendError::Unsupported(format!(
-                "the plan marks layer {beyond}, but network '{}' has only {} layers",
-                network.name,
-                network.len()
-            )));
-        }
+        check_plan_fits(network, plan)?;
         let mut amplitudes = Vec::with_capacity(network.len());
         let mut deviations = Vec::new();
         let mut refused: Vec<(usize, Precision)> = Vec::new();
@@ -480,13 +475,7 @@ impl Backend for MockBackend {
     /// "marked": [layer names in layer order]}` (see [`MOCK_PLAN_FORMAT`]).
     fn export_model(&self, plan: &PrecisionPlan) -> Result<Vec<u8>, BackendError> {
         let network = &self.model.network;
-        if let Some(beyond) = plan.marked.iter().find(|&i| i >= network.len()) {
-            return Err(BackendError::Unsupported(format!(
-                "the plan marks layer {beyond}, but network '{}' has only {} layers",
-                network.name,
-                network.len()
-            )));
-        }
+        check_plan_fits(network, plan)?;
         let artifact = PlanArtifact {
             mock_plan: MOCK_PLAN_FORMAT,
             network: &network.name,

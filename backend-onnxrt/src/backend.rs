@@ -14,10 +14,11 @@ use precision_core::{
 };
 use precision_onnx::expose::{Fetch, expose};
 use precision_onnx::rewrite::{self, int8_activation_fetches, int8_activation_tensors};
+use precision_onnx::scales::scales_for;
 use precision_onnx::{
     ActivationScales, Bf16Mode, InputShapes, LayerTable, OnnxModel, RewriteOptions, WeightCache,
 };
-use precision_onnx::{identity, isolate};
+use precision_onnx::{check_model, identity, isolate};
 
 use crate::calibrate::{Calibration, CalibrationSettings};
 use crate::convert;
@@ -273,19 +274,6 @@ impl OnnxrtBackend {
             .map_err(|e| BackendError::Unsupported(e.to_string()))
     }
 
-    /// The INT8 scales for a rewrite to `precisions`: an error when INT8 is used and the
-    /// backend was not calibrated.
-    fn scales_for(&self, precisions: &[Precision]) -> Result<&ActivationScales, BackendError> {
-        static EMPTY: OnceLock<ActivationScales> = OnceLock::new();
-        match (&self.scales, precisions.contains(&Precision::Int8)) {
-            (Some(s), _) => Ok(s),
-            (None, false) => Ok(EMPTY.get_or_init(ActivationScales::new)),
-            (None, true) => Err(BackendError::Unsupported(
-                "INT8 needs calibration scales, and the backend was not calibrated".into(),
-            )),
-        }
-    }
-
     /// The model rewritten to `precisions` (one per layer), with `extra_outputs` fetchable.
     fn rewritten(
         &self,
@@ -294,29 +282,15 @@ impl OnnxrtBackend {
         extra_outputs: &[Fetch],
         cache: &mut WeightCache,
     ) -> Result<OnnxModel, BackendError> {
-        let scales = self.scales_for(precisions)?;
-        // Extra outputs are added before the rewrite, so that it keeps (casts back) every
-        // tensor they name; exposing only appends outputs and nodes, so the layer table
-        // still holds.
-        let exposed;
-        let source = if extra_outputs.is_empty() {
-            self.model.as_ref()
-        } else {
-            let mut m = self.model.as_ref().clone();
-            expose(&mut m, extra_outputs).map_err(|e| BackendError::Unsupported(e.to_string()))?;
-            exposed = m;
-            &exposed
-        };
-        let (model, _) = rewrite::rewrite_cached(
-            source,
+        check_model::rewritten(
+            &self.model,
             &self.table,
             precisions,
-            scales,
+            self.scales.as_ref(),
+            extra_outputs,
             RewriteOptions { bf16, upgrade_for_float16_kernels: self.config.execution.uses_gpu() },
             cache,
         )
-        .map_err(|e| BackendError::Unsupported(e.to_string()))?;
-        Ok(model)
     }
 
     /// Serializes `model` (already rewritten) and drops it, so that only the bytes are alive
@@ -430,7 +404,7 @@ impl OnnxrtBackend {
         if layers.is_empty() {
             return Ok(None);
         }
-        let scales = self.scales_for(precisions)?;
+        let scales = scales_for(self.scales.as_ref(), precisions)?;
         let options = RewriteOptions {
             bf16: Bf16Mode::Emulated,
             upgrade_for_float16_kernels: self.config.execution.uses_gpu(),
@@ -449,12 +423,12 @@ impl OnnxrtBackend {
 
     /// Runs the float32 model on every input, handing each fetched tensor to `visit` under its
     /// name in its own graph.
-    pub(crate) fn run_float32_fetching(
+    pub(crate) fn run_float32_fetching<E: From<BackendError>>(
         &mut self,
         fetches: &[Fetch],
         inputs: &[NamedTensors],
-        mut visit: impl FnMut(&str, &precision_core::Tensor) -> Result<(), BackendError>,
-    ) -> Result<(), BackendError> {
+        mut visit: impl FnMut(&str, &precision_core::Tensor) -> Result<(), E>,
+    ) -> Result<(), E> {
         // Graph inputs are read from the feeds, not fetched as outputs.
         let is_input = |f: &Fetch| {
             f.graph.is_empty() && self.network.inputs.iter().any(|i| i.name == f.tensor)
@@ -539,13 +513,7 @@ impl Backend for OnnxrtBackend {
             // Providers, TF32 and cuDNN's algorithm choice change results; the engine cache
             // folder and the device a copy runs on do not.
             .with("execution", self.config.execution.describe(None));
-        if self.config.lower.contains(&Precision::Int8) {
-            let calibration = &self.config.calibration;
-            let value =
-                identity::calibration_identity(&calibration.method, calibration.cache.as_deref())
-                    .map_err(|e| BackendError::Input(e.to_string()))?;
-            id.push("calibration", value);
-        }
+        identity::push_calibration(&mut id, &self.config.lower, &self.config.calibration)?;
         Ok(id)
     }
 

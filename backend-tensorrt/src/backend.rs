@@ -21,16 +21,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use precision_core::calibration::{CalibrationCache, CalibrationMethod};
 use precision_core::{
     AnswerIdentity, Backend, BackendError, Capabilities, DType, Engine, Layer, NamedTensors,
-    Network, OutputSelection, Precision, PrecisionPlan, TensorInfo,
+    Network, OutputSelection, Precision, PrecisionPlan, TensorInfo, check_plan_fits,
 };
-use precision_onnx::expose::{Fetch, expose};
-use precision_onnx::identity;
+use precision_onnx::expose::Fetch;
 use precision_onnx::model::write_atomically;
 use precision_onnx::rewrite::{self, int8_activation_fetches};
-use precision_onnx::scales::{self, Pass, ScaleCollector};
+pub use precision_onnx::scales::CalibrationSettings;
+use precision_onnx::scales::{self, Visit};
 use precision_onnx::{
     ActivationScales, Bf16Mode, InputShapes, LayerTable, OnnxModel, RewriteOptions, WeightCache,
 };
+use precision_onnx::{check_model, identity};
 use tensorrt_sys::shim::{
     PTRT_CALIBRATION_ENTROPY2, PTRT_CALIBRATION_LEGACY, PTRT_CALIBRATION_MINMAX,
 };
@@ -62,15 +63,6 @@ pub enum LayerOutputs {
     Outputs,
     /// Mark them as debug tensors (TensorRT >= 10): read during the run, fusions untouched.
     Debug,
-}
-
-/// INT8 calibration settings.
-#[derive(Debug, Clone, Default)]
-pub struct CalibrationSettings {
-    /// The algorithm (`--calibration`).
-    pub method: CalibrationMethod,
-    /// `--calibration-cache`: read when it exists, else written after calibrating.
-    pub cache: Option<PathBuf>,
 }
 
 /// Settings of the backend.
@@ -355,12 +347,6 @@ impl TensorRtBackend {
                 ));
             }
         };
-        if precisions.contains(&Precision::Int8) && self.scales.is_none() {
-            return Err(BackendError::Unsupported(
-                "INT8 needs calibration first (the search calibrates before its first INT8 build)"
-                    .into(),
-            ));
-        }
         let model = self.rewritten(&precisions, &extra)?;
         let bytes = model.to_bytes().map_err(|e| BackendError::Build(e.to_string()))?;
         let mut trt = TrtNetwork::from_onnx(self.api, &bytes, Some(&self.path), true)?;
@@ -389,30 +375,15 @@ impl TensorRtBackend {
         precisions: &[Precision],
         extra: &[Fetch],
     ) -> Result<OnnxModel, BackendError> {
-        static EMPTY: std::sync::OnceLock<ActivationScales> = std::sync::OnceLock::new();
-        let scales =
-            self.scales.as_ref().unwrap_or_else(|| EMPTY.get_or_init(ActivationScales::new));
-        // Extra outputs are added before the rewrite (which keeps every tensor they name); the
-        // model is copied only then.
-        let exposed;
-        let source = if extra.is_empty() {
-            &self.model
-        } else {
-            let mut m = self.model.clone();
-            expose(&mut m, extra).map_err(|e| BackendError::Unsupported(e.to_string()))?;
-            exposed = m;
-            &exposed
-        };
-        let (model, _) = rewrite::rewrite_cached(
-            source,
+        check_model::rewritten(
+            &self.model,
             &self.table,
             precisions,
-            scales,
+            self.scales.as_ref(),
+            extra,
             RewriteOptions { bf16: Bf16Mode::Native, ..RewriteOptions::default() },
             &mut self.weights,
         )
-        .map_err(|e| BackendError::Unsupported(e.to_string()))?;
-        Ok(model)
     }
 
     /// Strong typing: the every-layer outputs of the main graph (TensorRT cannot mark
@@ -425,12 +396,7 @@ impl TensorRtBackend {
 
     fn store_calibration_cache(&mut self, cache: Vec<u8>) -> Result<(), BackendError> {
         if let Some(path) = &self.config.calibration.cache {
-            write_atomically(path, &cache).map_err(|e| {
-                BackendError::Input(format!(
-                    "cannot write calibration cache {}: {e}",
-                    path.display()
-                ))
-            })?;
+            scales::write_cache_bytes(path, &cache)?;
         }
         self.calibration_cache = Some(cache);
         Ok(())
@@ -449,10 +415,10 @@ impl TensorRtBackend {
     /// Reads and checks the calibration cache file, if one is configured and exists: it must
     /// parse, be of the configured algorithm, and come from the TensorRT in use.
     fn read_calibration_cache(&self) -> Result<Option<CalibrationCache>, BackendError> {
-        let Some(path) = self.config.calibration.cache.as_ref().filter(|p| p.exists()) else {
+        let Some(cache) = scales::existing_cache(&self.config.calibration)? else {
             return Ok(None);
         };
-        let cache = scales::read_cache(path, self.config.calibration.method)?;
+        let path = self.config.calibration.cache.as_deref().expect("a cache was read");
         let loaded = self.api.versions().1;
         if i64::from(cache.trt_version) != i64::from(loaded) {
             return Err(BackendError::Input(format!(
@@ -468,30 +434,44 @@ impl TensorRtBackend {
         Ok(Some(cache))
     }
 
-    /// Strong typing: INT8 scales by running the float32 network on `inputs` with every
-    /// quantized tensor exposed.
+    /// Strong typing: INT8 scales by the shared calibration flow, the float32 network run on
+    /// `inputs` (once, its outputs kept for a second pass) with every quantized tensor exposed.
     fn calibrate_strong(&mut self, inputs: &[NamedTensors]) -> Result<String, BackendError> {
         let fetches: Vec<Fetch> = int8_activation_fetches(&self.model, &self.table)
             .into_iter()
             .filter(|f| f.graph.is_empty())
             .collect();
         let tensors: Vec<String> = fetches.iter().map(|f| f.tensor.clone()).collect();
-        if let Some(cache) = self.read_calibration_cache()? {
-            let path = self.config.calibration.cache.as_deref().expect("a cache was read");
-            self.scales = Some(scales::scales_from_cache(&cache, &tensors, path)?);
-            return Ok(format!(
-                "INT8 scales of {} tensors read from the calibration cache",
-                tensors.len()
-            ));
-        }
-        if inputs.is_empty() {
-            return Err(BackendError::Input(
-                "calibration needs at least one input iteration".into(),
-            ));
-        }
-        let method = self.config.calibration.method;
+        let cached = self.read_calibration_cache()?;
+        let settings = self.config.calibration.clone();
+        let version = u32::try_from(self.api.versions().1).unwrap_or(0);
+        let names: HashMap<&str, &str> =
+            fetches.iter().map(|f| (f.output.as_str(), f.tensor.as_str())).collect();
+        let mut outputs: Option<Vec<NamedTensors>> = None;
+        let pass = |visit: &mut Visit<'_>| {
+            let outputs = match &mut outputs {
+                Some(kept) => kept,
+                None => outputs.insert(self.float32_outputs(&fetches, inputs)?),
+            };
+            for (name, tensor) in outputs.iter().flatten() {
+                visit(names.get(name.as_str()).copied().unwrap_or(name.as_str()), tensor)?;
+            }
+            Ok(())
+        };
+        let calibration =
+            scales::calibrate(&settings, cached, &tensors, inputs, Some(version), pass)?;
+        self.scales = Some(calibration.scales);
+        Ok(calibration.message)
+    }
+
+    /// Strong typing: the float32 network's outputs on `inputs`, `fetches` exposed.
+    fn float32_outputs(
+        &mut self,
+        fetches: &[Fetch],
+        inputs: &[NamedTensors],
+    ) -> Result<Vec<NamedTensors>, BackendError> {
         let float32 = vec![Precision::Float32; self.table.layers.len()];
-        let model = self.rewritten(&float32, &fetches)?;
+        let model = self.rewritten(&float32, fetches)?;
         let bytes = model.to_bytes().map_err(|e| BackendError::Build(e.to_string()))?;
         let mut trt = TrtNetwork::from_onnx(self.api, &bytes, Some(&self.path), true)?;
         let settings = BuildSettings {
@@ -508,31 +488,7 @@ impl TensorRtBackend {
         for feed in inputs {
             outputs.push(runner.run(feed)?);
         }
-        let names: HashMap<&str, &str> =
-            fetches.iter().map(|f| (f.output.as_str(), f.tensor.as_str())).collect();
-        let mut collector = ScaleCollector::new(&tensors, method);
-        for pass in [Pass::Max, Pass::Histogram] {
-            if pass == Pass::Histogram && !collector.needs_histogram() {
-                break;
-            }
-            for (name, tensor) in outputs.iter().flatten() {
-                let tensor_name = names.get(name.as_str()).copied().unwrap_or(name.as_str());
-                collector.observe(tensor_name, tensor, pass)?;
-            }
-        }
-        let (scales, mut cache) = collector.finish();
-        cache.trt_version = u32::try_from(self.api.versions().1).unwrap_or(0);
-        self.scales = Some(scales);
-        let mut message = format!(
-            "calibrated {} tensors with {method} on {} input iteration(s) with TensorRT",
-            tensors.len(),
-            inputs.len()
-        );
-        if let Some(path) = &self.config.calibration.cache {
-            scales::write_cache(path, &cache)?;
-            message = format!("{message}; cache written to {}", path.display());
-        }
-        Ok(message)
+        Ok(outputs)
     }
 }
 
@@ -593,13 +549,7 @@ impl Backend for TensorRtBackend {
             .with("workspace bytes", self.config.workspace_bytes.to_le_bytes())
             .with("tensorrt", format!("{compiled} {loaded}"))
             .with("rules", concat!("backend-tensorrt ", env!("CARGO_PKG_VERSION")));
-        if self.config.lower.contains(&Precision::Int8) {
-            let calibration = &self.config.calibration;
-            let value =
-                identity::calibration_identity(&calibration.method, calibration.cache.as_deref())
-                    .map_err(|e| BackendError::Input(e.to_string()))?;
-            id.push("calibration", value);
-        }
+        identity::push_calibration(&mut id, &self.config.lower, &self.config.calibration)?;
         Ok(id)
     }
 
@@ -608,6 +558,7 @@ impl Backend for TensorRtBackend {
         plan: &PrecisionPlan,
         outputs: OutputSelection,
     ) -> Result<TrtEngine, BackendError> {
+        check_plan_fits(&self.network, plan)?;
         let (engine_blob, marked) = match self.typing {
             Typing::Weak => self.build_weak(plan, outputs)?,
             Typing::Strong => self.build_strong(plan, outputs)?,
@@ -660,11 +611,7 @@ impl Backend for TensorRtBackend {
                         cache.algorithm
                     )));
                 }
-                if inputs.is_empty() {
-                    return Err(BackendError::Input(
-                        "calibration needs at least one input iteration".into(),
-                    ));
-                }
+                scales::check_inputs(inputs)?;
                 self.calibration_inputs = inputs.to_vec();
                 Ok(Some(format!(
                     "TensorRT calibrates ({}) on {} input iteration(s) at the first INT8 build",
@@ -733,17 +680,16 @@ impl Backend for TensorRtBackend {
         }
         let precisions = rewrite::layer_precisions(&self.table, &self.network, plan)
             .map_err(|e| BackendError::Unsupported(e.to_string()))?;
-        let mut weights = WeightCache::default();
-        let scales = self.scales.clone().unwrap_or_default();
-        let (model, _) = rewrite::rewrite_cached(
+        // An uncalibrated INT8 export is refused, as on the CPU backend (no empty scales).
+        let model = check_model::rewritten(
             &self.model,
             &self.table,
             &precisions,
-            &scales,
+            self.scales.as_ref(),
+            &[],
             RewriteOptions { bf16: Bf16Mode::Native, ..RewriteOptions::default() },
-            &mut weights,
-        )
-        .map_err(|e| BackendError::Unsupported(e.to_string()))?;
+            &mut WeightCache::default(),
+        )?;
         model.to_bytes().map_err(|e| BackendError::Unsupported(e.to_string()))
     }
 }

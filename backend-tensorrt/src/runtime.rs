@@ -451,17 +451,7 @@ fn host_bytes(tensor: &Tensor, io: &IoDesc) -> Result<Vec<u8>, TrtError> {
             tensor.dtype()
         )));
     };
-    Ok(match tensor {
-        Tensor::F32(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        Tensor::F16(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        Tensor::BF16(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        Tensor::F64(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        Tensor::I8(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        Tensor::U8(a) => a.iter().copied().collect(),
-        Tensor::I32(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        Tensor::I64(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        Tensor::Bool(a) => a.iter().map(|v| u8::from(*v)).collect(),
-    })
+    Ok(tensor.to_le_bytes())
 }
 
 fn array<T>(shape: &[usize], values: impl Iterator<Item = T>) -> ArrayD<T> {
@@ -479,41 +469,11 @@ pub(crate) fn tensor_from_bytes(
     let host = dtype
         .host()
         .ok_or_else(|| TrtError::Unsupported(format!("tensor {name} has type {dtype:?}")))?;
-    let count: usize = shape.iter().product();
-    if bytes.len() != count * host.size() {
-        return Err(TrtError::Trt(format!(
+    Tensor::from_le_bytes(host, &shape, bytes).ok_or_else(|| {
+        let count: usize = shape.iter().product();
+        TrtError::Trt(format!(
             "tensor {name}: {} bytes for {count} elements of {host}",
             bytes.len()
-        )));
-    }
-    let chunks = |n: usize| bytes.chunks_exact(n);
-    Ok(match host {
-        DType::F32 => Tensor::F32(array(
-            &shape,
-            chunks(4).map(|c| f32::from_le_bytes(c.try_into().expect("4"))),
-        )),
-        DType::F16 => Tensor::F16(array(
-            &shape,
-            chunks(2).map(|c| f16::from_le_bytes(c.try_into().expect("2"))),
-        )),
-        DType::BF16 => Tensor::BF16(array(
-            &shape,
-            chunks(2).map(|c| bf16::from_le_bytes(c.try_into().expect("2"))),
-        )),
-        DType::F64 => Tensor::F64(array(
-            &shape,
-            chunks(8).map(|c| f64::from_le_bytes(c.try_into().expect("8"))),
-        )),
-        DType::I8 => Tensor::I8(array(&shape, bytes.iter().map(|b| i8::from_le_bytes([*b])))),
-        DType::U8 => Tensor::U8(array(&shape, bytes.iter().copied())),
-        DType::I32 => Tensor::I32(array(
-            &shape,
-            chunks(4).map(|c| i32::from_le_bytes(c.try_into().expect("4"))),
-        )),
-        DType::I64 => Tensor::I64(array(
-            &shape,
-            chunks(8).map(|c| i64::from_le_bytes(c.try_into().expect("8"))),
-        )),
-        DType::Bool => Tensor::Bool(array(&shape, bytes.iter().map(|b| *b != 0))),
+        ))
     })
 }

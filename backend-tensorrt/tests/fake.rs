@@ -5,88 +5,21 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::collections::HashSet;
+use std::path::Path;
 
 use backend_tensorrt::fake::{self, FakeConfig};
 use backend_tensorrt::{
     CalibrationSettings, LayerOutputs, PrecisionConstraints, Severity, TensorRtBackend,
     TensorRtConfig, TrtError, Typing,
 };
-use ndarray::ArrayD;
-use onnx_protobuf::{GraphProto, ValueInfoProto};
 use precision_core::oracle::BackendOracle;
 use precision_core::{
     Algorithm, Backend, BackendError, CompareConfig, Engine, LayerSet, NamedTensors, NoObserver,
-    OutputSelection, PerOutput, Precision, PrecisionPlan, SearchOptions, Tensor, run_search,
+    OutputSelection, PerOutput, Precision, PrecisionPlan, SearchOptions, run_search,
 };
-use precision_onnx::proto::{self, elem};
 
-const WIDTH: usize = 8;
-const BLOCKS: usize = 6;
-
-/// A float tensor of fixed shape.
-fn shaped(name: &str, dims: &[i64]) -> ValueInfoProto {
-    let mut v = proto::value_info(name, elem::FLOAT);
-    let t = v.type_.mut_or_insert_default().mut_tensor_type();
-    let shape = t.shape.mut_or_insert_default();
-    for d in dims {
-        let mut dim = onnx_protobuf::tensor_shape_proto::Dimension::new();
-        dim.set_dim_value(*d);
-        shape.dim.push(dim);
-    }
-    v
-}
-
-/// `x[1,8]` → (`MatMul` `mm{i}` → `Relu` `relu{i}`) × 6 → `y`.
-fn chain_model(dir: &Path) -> PathBuf {
-    let mut g = GraphProto { name: "chain".into(), ..Default::default() };
-    g.input.push(shaped("x", &[1, WIDTH as i64]));
-    let mut prev = "x".to_owned();
-    for i in 0..BLOCKS {
-        let w: Vec<f32> =
-            (0..WIDTH * WIDTH).map(|k| if k % (WIDTH + 1) == 0 { 1.0 } else { 0.0 }).collect();
-        g.initializer.push(proto::f32_tensor(&format!("w{i}"), &[WIDTH as i64, WIDTH as i64], &w));
-        let m = format!("m{i}");
-        let out = if i + 1 == BLOCKS { "y".to_owned() } else { format!("r{i}") };
-        g.node.push(proto::make_node(
-            "MatMul",
-            format!("mm{i}"),
-            vec![prev.clone(), format!("w{i}")],
-            vec![m.clone()],
-            vec![],
-        ));
-        g.node.push(proto::make_node(
-            "Relu",
-            format!("relu{i}"),
-            vec![m],
-            vec![out.clone()],
-            vec![],
-        ));
-        prev = out;
-    }
-    g.output.push(shaped("y", &[1, WIDTH as i64]));
-    common::save_model(g, dir, "chain.onnx")
-}
-
-/// mm1 and mm4 lose 0.5 and 0.3 in INT8; every other layer 0.001.
-fn sensitive_config() -> FakeConfig {
-    let mut int8_error = HashMap::new();
-    for i in 0..BLOCKS {
-        int8_error.insert(format!("mm{i}"), 0.001);
-        int8_error.insert(format!("relu{i}"), 0.001);
-    }
-    int8_error.insert("mm1".into(), 0.5);
-    int8_error.insert("mm4".into(), 0.3);
-    FakeConfig { int8_error, ..FakeConfig::default() }
-}
-
-fn feed(seed: f32) -> NamedTensors {
-    let mut f = NamedTensors::new();
-    let values: Vec<f32> = (0..WIDTH).map(|k| seed + k as f32 * 0.25).collect();
-    f.insert("x".into(), Tensor::F32(ArrayD::from_shape_vec(vec![1, WIDTH], values).unwrap()));
-    f
-}
+use common::{BLOCKS, WIDTH, chain_model, feed, sensitive_config};
 
 fn open(
     api: &'static backend_tensorrt::Api,

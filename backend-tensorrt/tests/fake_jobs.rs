@@ -4,8 +4,6 @@
 //! since the fake serves parallel threads from the fake installed last; its tests take
 //! [`SERIAL`] so that they do not share one fake.
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -37,7 +35,7 @@ fn relu_chain(dir: &Path) -> (std::path::PathBuf, FakeConfig) {
         int8_error.insert(format!("r{i}"), if i == 5 || i == 17 { 0.4 } else { 0.001 });
     }
     g.output.push(proto::value_info("y", elem::FLOAT));
-    let path = common::save_model(g, dir, "relus.onnx");
+    let path = fixtures::onnx::save(g, dir, "relus.onnx");
     (path, FakeConfig { int8_error, ..FakeConfig::default() })
 }
 

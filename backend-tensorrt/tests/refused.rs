@@ -4,8 +4,6 @@
 //! with them marked and say so; an error naming no layer of the network stays a plain build
 //! failure, and worst-first then stops with a clear message.
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -45,7 +43,7 @@ fn matmul_chain(dir: &Path) -> PathBuf {
         prev = out;
     }
     g.output.push(proto::value_info("y", elem::FLOAT));
-    common::save_model(g, dir, "matmuls.onnx")
+    fixtures::onnx::save(g, dir, "matmuls.onnx")
 }
 
 /// mm1 loses 0.5 in INT8, every other layer 0.001; `no_kernel` lists the refused layers.

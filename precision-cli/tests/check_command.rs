@@ -8,19 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod common;
-use common::{code, s, text};
+use common::{code, env, s, text};
 
 /// Runs `precision -q ARGS` (the check command takes the rest of the line, so `-q` goes
 /// first).
 fn precision(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_precision")).arg("-q").args(args).output().expect("runs")
-}
-
-fn env(name: &str) -> String {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => v,
-        _ => panic!("{name} is not set: run `cargo xtask ci` (it sets it), or set it yourself"),
-    }
 }
 
 /// Eight layers in a chain; only `l5` adds a large error in INT8.

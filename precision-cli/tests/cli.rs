@@ -1,22 +1,13 @@
 //! End-to-end tests of the `precision` binary on mock networks: answers computed by hand from
 //! the fixtures, exit codes, reports, and clear errors for bad input.
 
+mod common;
+use common::{code, precision, s, text};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use fixtures::{Generated, Sensitivity, Topology};
-
-fn precision(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_precision")).args(args).arg("-q").output().expect("runs")
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited")
-}
 
 struct Workdir {
     dir: tempfile::TempDir,
@@ -36,10 +27,6 @@ impl Workdir {
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// A generated chain with four sensitive layers, and its float32 goldens.

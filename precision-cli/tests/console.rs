@@ -18,13 +18,7 @@ mod common;
 use common::{code, precision, s, text};
 
 fn python() -> PathBuf {
-    match std::env::var_os("PRECISION_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => panic!(
-            "PRECISION_PYTHON is not set: set it to a Python 3.7+ (the project's venv), or run \
-             `cargo xtask ci`, which creates that venv"
-        ),
-    }
+    fixtures::env::python()
 }
 
 /// A TOML basic string holding exactly `s`.

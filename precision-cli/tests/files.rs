@@ -3,6 +3,9 @@
 //! the umask's mode and replaced ones keep theirs; an output that cannot be created is refused
 //! before the first check; 250-byte file names work. All on mock networks.
 
+mod common;
+use common::{code, s, text};
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -17,18 +20,6 @@ fn bin() -> Command {
 
 fn precision(args: &[&str]) -> Output {
     bin().args(args).arg("-q").output().expect("runs")
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// A temporary folder with a 60-layer chain, its goldens and inputs, and a search report.

@@ -2,22 +2,12 @@
 //! state the answer's headroom against the user's tolerance; `--margin 0.5` keeps more layers
 //! and doubles the headroom; other comparison functions through a search.
 
+mod common;
+use common::{precision, s, text};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use fixtures::{Generated, Sensitivity, Topology};
-
-fn precision(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_precision")).args(args).arg("-q").output().expect("runs")
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// A generated chain (quiet layers add 1e-4 to the output error, 4 sensitive ones 5e-2) and
 /// its float32 goldens.

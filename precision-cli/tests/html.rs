@@ -4,22 +4,13 @@
 //! Needs Chromium: `PRECISION_CHROMIUM`, else `chromium`, `chromium-browser` or
 //! `google-chrome` on PATH. Without one the test fails (`apt-get install chromium`).
 
+mod common;
+use common::{precision, s, text};
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn precision(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_precision")).args(args).arg("-q").output().expect("runs")
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 /// The Chromium binary, or a failure saying how to get one.
 fn chromium() -> PathBuf {

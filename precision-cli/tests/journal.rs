@@ -2,25 +2,12 @@
 //! with SIGKILL resumes where it stopped, and a journal of another setup or a damaged one is
 //! refused (exit code 2).
 
+mod common;
+use common::{code, precision, s, text};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn precision(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_precision")).args(args).arg("-q").output().expect("runs")
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// The committed 200-layer chain with sensitive layers 25, 75, 125 and 175.
 fn chain() -> PathBuf {

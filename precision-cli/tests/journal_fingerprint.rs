@@ -9,14 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod common;
-use common::{code, precision, s, text};
-
-fn env(name: &str) -> String {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => v,
-        _ => panic!("{name} is not set: run `cargo xtask ci` (it sets it), or set it yourself"),
-    }
-}
+use common::{code, env, precision, s, text};
 
 /// Asserts that `out` refused `journal` as another setup's, leaving it as it was (`before`).
 fn assert_refused(out: &Output, journal: &Path, before: &[u8], what: &str) {

@@ -6,20 +6,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{code, precision, s, text};
+use common::{code, env, precision, s, text};
 use ndarray::{ArrayD, IxDyn};
 use precision_core::{NamedTensors, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-fn env(name: &str) -> String {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => v,
-        _ => panic!(
-            "{name} is not set: run `cargo xtask ci` (or `cargo xtask fetch-models` and set it)"
-        ),
-    }
-}
 
 fn model() -> PathBuf {
     let _ = env("ORT_DYLIB_PATH");

@@ -3,28 +3,11 @@
 //! `onnx` package of `$PRECISION_PYTHON`; the CLI loads ONNX Runtime from `$ORT_DYLIB_PATH`.
 //! `cargo xtask ci` sets both; a missing one fails the test with what to do.
 
+mod common;
+use common::{env, precision_with_onnx_runtime, s, text};
+
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn env(name: &str) -> String {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => v,
-        _ => panic!("{name} is not set: run `cargo xtask ci` (or set it as that does)"),
-    }
-}
-
-fn precision(args: &[&str]) -> Output {
-    let _ = env("ORT_DYLIB_PATH");
-    Command::new(env!("CARGO_BIN_EXE_precision")).args(args).arg("-q").output().expect("runs")
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use std::process::Command;
 
 /// Runs `script` with `$PRECISION_PYTHON`, `sys.argv[1]` being `path`.
 fn python(script: &str, path: &Path) {
@@ -37,7 +20,7 @@ fn python(script: &str, path: &Path) {
 
 /// Exit code 2, every piece of `expect` in the message, no panic, none of `not_written`.
 fn fails_cleanly(args: &[&str], expect: &[&str], not_written: &[&Path]) -> String {
-    let out = precision(args);
+    let out = precision_with_onnx_runtime(args);
     let msg = text(&out);
     assert_eq!(out.status.code(), Some(2), "{args:?}: {msg}");
     assert!(!msg.contains("panicked"), "{msg}");
@@ -75,7 +58,7 @@ fn external_data_through_a_link_out_of_the_folder_is_refused() {
     let inputs = dir.path().join("inputs.json");
     // The model as written works.
     let good = dir.path().join("good.json");
-    let out = precision(&["run", s(&model), "--save-outputs", s(&good)]);
+    let out = precision_with_onnx_runtime(&["run", s(&model), "--save-outputs", s(&good)]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
     // Its data file replaced by a link to a file outside the folder.
@@ -156,7 +139,7 @@ fn real_layer_names_win_over_generated_ones() {
         [h.make_tensor_value_info('x', T.FLOAT, [1, 4])], [h.make_tensor_value_info('y', T.FLOAT, [1, 4])])\n\
         onnx.save(h.make_model(g, opset_imports=[h.make_opsetid('', 17)]), sys.argv[1])";
     python(script, &model);
-    let out = precision(&["layers", s(&model), "--json"]);
+    let out = precision_with_onnx_runtime(&["layers", s(&model), "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let layers: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let names: Vec<&str> =

@@ -3,17 +3,11 @@
 //! Polygraphy, onnx and onnxruntime, and `$ORT_DYLIB_PATH` the library the CLI loads.
 //! `cargo xtask ci` sets all three; a missing one fails the test with what to do.
 
+mod common;
+use common::{code, env, precision_with_onnx_runtime, s, text};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn env(name: &str) -> String {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => v,
-        _ => panic!(
-            "{name} is not set: run `cargo xtask ci` (or `cargo xtask fetch-models` and set it)"
-        ),
-    }
-}
 
 fn model(file: &str) -> PathBuf {
     let path = Path::new(&env("PRECISION_MODELS")).join(file);
@@ -21,27 +15,10 @@ fn model(file: &str) -> PathBuf {
     path
 }
 
-fn precision(args: &[&str]) -> Output {
-    let _ = env("ORT_DYLIB_PATH");
-    Command::new(env!("CARGO_BIN_EXE_precision")).args(args).arg("-q").output().expect("runs")
-}
-
 fn polygraphy(args: &[&str]) -> Output {
     let python = PathBuf::from(env("PRECISION_PYTHON"));
     let bin = python.parent().unwrap().join("polygraphy");
     Command::new(bin).args(args).output().expect("polygraphy runs")
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 struct Case {
@@ -64,7 +41,7 @@ fn goldens(case: &Case, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
         args.push("--input-shapes");
         args.extend(case.shapes);
     }
-    let out = precision(&args);
+    let out = precision_with_onnx_runtime(&args);
     assert_eq!(code(&out), 0, "{}", text(&out));
     (m, golden, inputs)
 }
@@ -84,7 +61,15 @@ fn goldens_match_polygraphy(case: &Case) {
         s(&theirs),
     ]);
     assert!(out.status.success(), "polygraphy failed: {}", text(&out));
-    let out = precision(&["compare", s(&golden), s(&theirs), "--atol", "0", "--rtol", "0"]);
+    let out = precision_with_onnx_runtime(&[
+        "compare",
+        s(&golden),
+        s(&theirs),
+        "--atol",
+        "0",
+        "--rtol",
+        "0",
+    ]);
     assert_eq!(code(&out), 0, "goldens differ from Polygraphy's: {}", text(&out));
 }
 
@@ -123,7 +108,15 @@ fn polygraphy_run_matches(
         s(outputs),
     ]);
     assert!(out.status.success(), "{what}: polygraphy run on the written model: {}", text(&out));
-    let out = precision(&["compare", s(outputs), s(golden), "--atol", atol, "--rtol", "0"]);
+    let out = precision_with_onnx_runtime(&[
+        "compare",
+        s(outputs),
+        s(golden),
+        "--atol",
+        atol,
+        "--rtol",
+        "0",
+    ]);
     assert_eq!(code(&out), 0, "{what}: the written model misses the tolerance: {}", text(&out));
 }
 
@@ -156,7 +149,7 @@ fn searches_answer_and_export(case: &Case, lower: &str, atol: &str) {
         let mut args: Vec<&str> = vec![algorithm, s(&m)];
         args.extend(common.iter().map(String::as_str));
         args.extend(["--report", s(&report), "--save-model", s(&saved)]);
-        let out = precision(&args);
+        let out = precision_with_onnx_runtime(&args);
         assert_eq!(code(&out), 0, "{algorithm} {lower}: {}", text(&out));
         if lower == "--int8" {
             assert!(cache.is_file(), "the calibration cache was written");
@@ -187,7 +180,7 @@ fn searches_answer_and_export(case: &Case, lower: &str, atol: &str) {
         let mut args: Vec<&str> = vec!["check", s(&m)];
         args.extend(common.iter().map(String::as_str));
         args.extend(["--mark", &marks]);
-        let out = precision(&args);
+        let out = precision_with_onnx_runtime(&args);
         assert_eq!(
             code(&out),
             0,
@@ -210,7 +203,7 @@ fn searches_answer_and_export(case: &Case, lower: &str, atol: &str) {
         ];
         args.push("--input-shapes");
         args.extend(case.shapes);
-        let out = precision(&args);
+        let out = precision_with_onnx_runtime(&args);
         assert_eq!(code(&out), 0, "export: {}", text(&out));
         assert_eq!(
             std::fs::read(&exported).unwrap(),
@@ -258,7 +251,7 @@ fn orientation_fp16_searches() {
 // ---- bad input: exit code 2, a message that says what is wrong, no output file ----
 
 fn fails_cleanly(args: &[&str], expect: &[&str], not_written: &[&Path]) {
-    let out = precision(args);
+    let out = precision_with_onnx_runtime(args);
     assert_eq!(code(&out), 2, "{args:?}: {}", text(&out));
     let msg = text(&out);
     assert!(!msg.contains("panicked"), "{msg}");
@@ -411,14 +404,21 @@ fn silero_if_branches_int8_and_fp16() {
         Command::new(env("PRECISION_PYTHON")).args(["-c", script, s(&inputs)]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let golden = d.join("golden.json");
-    let out = precision(&["run", s(&m), "--load-inputs", s(&inputs), "--save-outputs", s(&golden)]);
+    let out = precision_with_onnx_runtime(&[
+        "run",
+        s(&m),
+        "--load-inputs",
+        s(&inputs),
+        "--save-outputs",
+        s(&golden),
+    ]);
     assert_eq!(code(&out), 0, "{}", text(&out));
-    let out = precision(&["layers", s(&m), "--fp16"]);
+    let out = precision_with_onnx_runtime(&["layers", s(&m), "--fp16"]);
     assert!(text(&out).contains("If_0/then_branch/"), "{}", text(&out));
     for (lower, atol) in [("--int8", "1e-5"), ("--fp16", "1e-5")] {
         for algorithm in ["bisect", "worst-first"] {
             let saved = d.join(format!("{algorithm}{lower}.onnx"));
-            let out = precision(&[
+            let out = precision_with_onnx_runtime(&[
                 algorithm,
                 s(&m),
                 lower,

@@ -3,17 +3,11 @@
 //! Every GPU refusal is exercised here without a GPU; the GPU runs themselves are in
 //! `cargo xtask gpu-check`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+use common::{code, env, precision_with_onnx_runtime, s, text};
 
-fn env(name: &str) -> String {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => v,
-        _ => panic!(
-            "{name} is not set: run `cargo xtask ci` (or `cargo xtask fetch-models` and set it)"
-        ),
-    }
-}
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 fn model() -> PathBuf {
     let path = Path::new(&env("PRECISION_MODELS")).join("ch_ppocr_mobile_v2.0_cls_mobile.onnx");
@@ -21,26 +15,9 @@ fn model() -> PathBuf {
     path
 }
 
-fn precision(args: &[&str]) -> Output {
-    let _ = env("ORT_DYLIB_PATH");
-    Command::new(env!("CARGO_BIN_EXE_precision")).args(args).arg("-q").output().expect("runs")
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or_else(|| panic!("killed by a signal: {out:?}"))
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 /// Exit 2 with every one of `expect` in the message.
 fn refused(args: &[&str], expect: &[&str]) {
-    let out = precision(args);
+    let out = precision_with_onnx_runtime(args);
     let t = text(&out);
     assert_eq!(code(&out), 2, "{args:?}: {t}");
     for e in expect {
@@ -135,7 +112,7 @@ fn verify_rechecks_a_saved_answer() {
     let golden = dir.path().join("golden.json");
     let inputs = dir.path().join("inputs.json");
     let report = dir.path().join("report.json");
-    let out = precision(&[
+    let out = precision_with_onnx_runtime(&[
         "run",
         s(&m),
         "--input-shapes",
@@ -150,13 +127,13 @@ fn verify_rechecks_a_saved_answer() {
     let mut search = vec!["bisect", s(&m), "--int8", "--atol", "0.05", "--report", s(&report)];
     search.extend(common);
     search.push("--no-journal");
-    let out = precision(&search);
+    let out = precision_with_onnx_runtime(&search);
     assert_eq!(code(&out), 0, "{}", text(&out));
 
     let mut verify =
         vec!["verify", s(&m), "--report", s(&report), "--atol", "0.05", "--repeat", "2"];
     verify.extend(common);
-    let out = precision(&verify);
+    let out = precision_with_onnx_runtime(&verify);
     let t = text(&out);
     assert_eq!(code(&out), 0, "{t}");
     assert!(t.contains("check 1: PASSED"), "{t}");
@@ -167,7 +144,7 @@ fn verify_rechecks_a_saved_answer() {
 
     let mut tight = vec!["verify", s(&m), "--report", s(&report), "--atol", "1e-9"];
     tight.extend(common);
-    let out = precision(&tight);
+    let out = precision_with_onnx_runtime(&tight);
     let t = text(&out);
     assert_eq!(code(&out), 1, "{t}");
     assert!(t.contains("verdict: FAILED (0 of 1 checks passed"), "{t}");
@@ -185,7 +162,7 @@ fn fp16_on_cpu_says_once_that_the_answer_may_not_hold_on_a_gpu() {
     let dir = tempfile::tempdir().unwrap();
     let m = model();
     let golden = dir.path().join("golden.json");
-    let out = precision(&[
+    let out = precision_with_onnx_runtime(&[
         "run",
         s(&m),
         "--input-shapes",
@@ -207,12 +184,12 @@ fn fp16_on_cpu_says_once_that_the_answer_may_not_hold_on_a_gpu() {
             "1",
         ];
         args.extend(lower);
-        let out = precision(&args);
+        let out = precision_with_onnx_runtime(&args);
         let t = text(&out);
         assert_eq!(t.matches(note).count(), 1, "{lower:?}: {t}");
         assert!(t.contains("--providers cuda") && t.contains("precision verify"), "{t}");
     }
-    let out = precision(&[
+    let out = precision_with_onnx_runtime(&[
         "check",
         s(&m),
         "--input-shapes",

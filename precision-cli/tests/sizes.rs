@@ -7,27 +7,11 @@
 //! `$ORT_DYLIB_PATH`; `cargo xtask ci` sets both, and a missing one fails the test with what to
 //! do.
 
+mod common;
+use common::{env, precision, s, text};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn env(name: &str) -> String {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => v,
-        _ => panic!("{name} is not set: run `cargo xtask ci` (or set it as README says)"),
-    }
-}
-
-fn precision(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_precision")).args(args).arg("-q").output().expect("runs")
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use std::process::Command;
 
 /// Runs `precision run MODEL ARGS --save-outputs O --save-inputs I` and checks that it fails
 /// with exit code 2, a message holding every `expect`, no panic, and neither file written.

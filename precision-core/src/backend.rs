@@ -141,6 +141,19 @@ impl BackendError {
     }
 }
 
+/// Refuses a plan that marks a layer `network` does not have: a plan made for another
+/// network, which no backend can build. [`BackendError::Unsupported`], not a failed check.
+pub fn check_plan_fits(network: &Network, plan: &PrecisionPlan) -> Result<(), BackendError> {
+    match plan.marked.iter().find(|&i| i >= network.len()) {
+        Some(beyond) => Err(BackendError::Unsupported(format!(
+            "the plan marks layer {beyond}, but network '{}' has only {} layers",
+            network.name,
+            network.len()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// An engine: one plan, built, ready to run inference.
 pub trait Engine {
     /// Runs one inference.

@@ -16,10 +16,12 @@ pub mod report;
 pub mod samples;
 pub mod search;
 pub mod tensor;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use backend::{
     AnswerIdentity, Backend, BackendError, Capabilities, Engine, ISOLATED_PREFIX, OutputSelection,
-    isolated_name,
+    check_plan_fits, isolated_name,
 };
 pub use calibration::{
     CacheParseError, CalibrationCache, CalibrationError, CalibrationMethod, DEFAULT_TRT_VERSION,

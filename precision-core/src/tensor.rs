@@ -180,6 +180,61 @@ impl Tensor {
     }
 }
 
+impl Tensor {
+    /// The elements as little-endian bytes in C order, the layout of device buffers and of
+    /// raw tensor data (booleans as one byte, 0 or 1).
+    #[must_use]
+    pub fn to_le_bytes(&self) -> Vec<u8> {
+        match self {
+            Tensor::F32(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            Tensor::F16(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            Tensor::BF16(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            Tensor::F64(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            Tensor::I8(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            Tensor::U8(a) => a.iter().copied().collect(),
+            Tensor::I32(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            Tensor::I64(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            Tensor::Bool(a) => a.iter().map(|v| u8::from(*v)).collect(),
+        }
+    }
+
+    /// The tensor of `dtype` and `shape` whose elements are the little-endian `bytes` in C
+    /// order (the inverse of [`Tensor::to_le_bytes`]; any non-zero byte is `true`). `None`
+    /// when the byte count is not that of the shape.
+    #[must_use]
+    pub fn from_le_bytes(dtype: DType, shape: &[usize], bytes: &[u8]) -> Option<Tensor> {
+        fn array<T>(shape: &[usize], values: impl Iterator<Item = T>) -> ArrayD<T> {
+            ArrayD::from_shape_vec(ndarray::IxDyn(shape), values.collect())
+                .expect("the element count was checked")
+        }
+        let count = element_count(shape)?;
+        if Some(bytes.len()) != count.checked_mul(dtype.size()) {
+            return None;
+        }
+        macro_rules! decode {
+            ($t:ty, $n:literal) => {
+                array(
+                    shape,
+                    bytes
+                        .chunks_exact($n)
+                        .map(|c| <$t>::from_le_bytes(c.try_into().expect("chunk"))),
+                )
+            };
+        }
+        Some(match dtype {
+            DType::F32 => Tensor::F32(decode!(f32, 4)),
+            DType::F16 => Tensor::F16(decode!(f16, 2)),
+            DType::BF16 => Tensor::BF16(decode!(bf16, 2)),
+            DType::F64 => Tensor::F64(decode!(f64, 8)),
+            DType::I8 => Tensor::I8(decode!(i8, 1)),
+            DType::U8 => Tensor::U8(array(shape, bytes.iter().copied())),
+            DType::I32 => Tensor::I32(decode!(i32, 4)),
+            DType::I64 => Tensor::I64(decode!(i64, 8)),
+            DType::Bool => Tensor::Bool(array(shape, bytes.iter().map(|b| *b != 0))),
+        })
+    }
+}
+
 macro_rules! impl_from_array {
     ($($t:ty => $variant:ident),* $(,)?) => {$(
         impl From<ArrayD<$t>> for Tensor {
@@ -279,5 +334,57 @@ mod tests {
         assert_eq!(byte_size(DType::F32, &[max / 4]), Some(max / 4 * 4));
         assert_eq!(byte_size(DType::F32, &[0, max / 2]), Some(0));
         assert_eq!(byte_size(DType::F32, &[0, 8]), Some(0));
+    }
+
+    #[test]
+    fn little_endian_bytes_round_trip_for_every_dtype() {
+        let shape = [2, 2];
+        let tensors = [
+            Tensor::from(
+                ArrayD::from_shape_vec(IxDyn(&shape), vec![1.5f32, -2.0, 0.0, 3.25]).unwrap(),
+            ),
+            Tensor::from(
+                ArrayD::from_shape_vec(
+                    IxDyn(&shape),
+                    vec![f16::ONE, f16::NEG_ONE, f16::ZERO, f16::MAX],
+                )
+                .unwrap(),
+            ),
+            Tensor::from(
+                ArrayD::from_shape_vec(
+                    IxDyn(&shape),
+                    vec![bf16::ONE, bf16::NEG_ONE, bf16::ZERO, bf16::MAX],
+                )
+                .unwrap(),
+            ),
+            Tensor::from(
+                ArrayD::from_shape_vec(IxDyn(&shape), vec![1.0f64, -1e300, 0.5, 7.0]).unwrap(),
+            ),
+            Tensor::from(ArrayD::from_shape_vec(IxDyn(&shape), vec![-128i8, 127, 0, 1]).unwrap()),
+            Tensor::from(ArrayD::from_shape_vec(IxDyn(&shape), vec![255u8, 0, 1, 2]).unwrap()),
+            Tensor::from(
+                ArrayD::from_shape_vec(IxDyn(&shape), vec![i32::MIN, -1, 0, i32::MAX]).unwrap(),
+            ),
+            Tensor::from(
+                ArrayD::from_shape_vec(IxDyn(&shape), vec![i64::MIN, -1, 0, i64::MAX]).unwrap(),
+            ),
+            Tensor::from(
+                ArrayD::from_shape_vec(IxDyn(&shape), vec![true, false, false, true]).unwrap(),
+            ),
+        ];
+        for t in tensors {
+            let bytes = t.to_le_bytes();
+            assert_eq!(bytes.len(), t.size_in_bytes(), "{}", t.dtype());
+            assert_eq!(Tensor::from_le_bytes(t.dtype(), &shape, &bytes), Some(t.clone()));
+            assert_eq!(
+                Tensor::from_le_bytes(t.dtype(), &shape, &bytes[1..]),
+                None,
+                "{}",
+                t.dtype()
+            );
+        }
+        // Float32 1.0 is 00 00 80 3f.
+        let one = Tensor::from(ArrayD::from_elem(IxDyn(&[1]), 1.0f32));
+        assert_eq!(one.to_le_bytes(), [0, 0, 0x80, 0x3f]);
     }
 }

@@ -7,9 +7,11 @@ use std::io::{ErrorKind, Write};
 use std::path::Path;
 
 use precision_core::calibration::CalibrationMethod;
+use precision_core::{AnswerIdentity, BackendError, Precision};
 use protobuf::Message as _;
 use sha2::{Digest as _, Sha256};
 
+use crate::scales::CalibrationSettings;
 use crate::{InputShapes, OnnxError, OnnxModel};
 
 /// The SHA-256 digest of `model` as loaded: the model message serialized with every
@@ -66,6 +68,21 @@ pub fn calibration_identity(
         None => value.extend_from_slice(b"no cache"),
     }
     Ok(value)
+}
+
+/// Adds the `calibration` part ([`calibration_identity`] of `settings`) to `id` when `lower`
+/// includes INT8, the only case in which calibration changes answers.
+pub fn push_calibration(
+    id: &mut AnswerIdentity,
+    lower: &[Precision],
+    settings: &CalibrationSettings,
+) -> Result<(), BackendError> {
+    if lower.contains(&Precision::Int8) {
+        let value = calibration_identity(&settings.method, settings.cache.as_deref())
+            .map_err(|e| BackendError::Input(e.to_string()))?;
+        id.push("calibration", value);
+    }
+    Ok(())
 }
 
 /// A writer that feeds a hash.

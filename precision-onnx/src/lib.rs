@@ -9,6 +9,7 @@
 //! [`isolate::isolated_model`] runs chosen layers alone in their plan precision from float32
 //! inputs.
 
+pub mod check_model;
 pub mod error;
 pub mod expose;
 pub mod identity;

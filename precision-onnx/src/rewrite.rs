@@ -62,12 +62,14 @@ pub type ActivationScales = HashMap<String, f32>;
 /// The precision each layer runs in under `plan`, after the INT8 rule: a layer that INT8
 /// does not apply to runs in the next lower precision enabled (float16, then bfloat16), else
 /// float32; a layer that cannot be marked for a reason of its own (constants, shapes, casts)
-/// is left in float32.
+/// is left in float32. A plan that marks a layer `network` lacks is refused.
 pub fn layer_precisions(
     table: &LayerTable,
     network: &Network,
     plan: &PrecisionPlan,
 ) -> Result<Vec<Precision>> {
+    precision_core::check_plan_fits(network, plan)
+        .map_err(|e| OnnxError::Invalid(e.to_string()))?;
     let float_fallback = [Precision::Float16, Precision::BFloat16]
         .into_iter()
         .find(|p| plan.lower.contains(p))

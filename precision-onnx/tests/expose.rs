@@ -51,7 +51,10 @@ fn branch_tensors_become_graph_outputs() {
         for cond in (True, False):\n\
         \x20   out = dict(zip([o.name for o in s.get_outputs()], s.run(None, {'x': x, 'cond': np.array(cond)})))\n\
         \x20   print(cond, out['then::t1'].shape, out['else::e1'].shape, float(np.abs(out['then::t2'] - out['b']).max()) if out['then::t2'].size else -1.0)";
-    let out = Command::new(python()).args(["-c", script, path.to_str().unwrap()]).output().unwrap();
+    let out = Command::new(fixtures::env::python())
+        .args(["-c", script, path.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
@@ -104,7 +107,7 @@ fn loop_body_tensors_come_out_per_iteration() {
         for _ in range(3):\n\
         \x20   ms.append(v * 1.5); v = np.maximum(v * 1.5 - 1, 0)\n\
         print(outs[0]['body::m'].shape, bool(np.allclose(outs[0]['body::m'], np.stack(ms))), bool(np.allclose(outs[0]['y'], v)), bool(np.allclose(outs[1]['y'], v, atol=1e-2)), bool(np.allclose(outs[1]['body::m'], np.stack(ms), atol=1e-2)))";
-    let out = Command::new(python())
+    let out = Command::new(fixtures::env::python())
         .args(["-c", script, a.to_str().unwrap(), b.to_str().unwrap()])
         .output()
         .unwrap();

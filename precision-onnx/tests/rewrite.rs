@@ -297,8 +297,12 @@ fn rewritten_models_pass_the_onnx_checker_and_run_in_onnxruntime() {
             variants.push(path);
         }
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/check_models.py");
-        let output =
-            Command::new(python()).arg(&script).arg(&original).args(&variants).output().unwrap();
+        let output = Command::new(fixtures::env::python())
+            .arg(&script)
+            .arg(&original)
+            .args(&variants)
+            .output()
+            .unwrap();
         assert!(
             output.status.success(),
             "check_models.py failed:\n{}",

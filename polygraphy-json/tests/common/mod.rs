@@ -22,12 +22,7 @@ pub fn samples_dir() -> PathBuf {
 
 /// The Python interpreter with polygraphy and numpy, from `PRECISION_PYTHON`.
 pub fn python() -> PathBuf {
-    match std::env::var_os("PRECISION_PYTHON") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => panic!(
-            "set PRECISION_PYTHON to a python with polygraphy and numpy, or run `cargo xtask ci`"
-        ),
-    }
+    fixtures::env::python()
 }
 
 /// Runs a Python snippet with arguments; returns stdout, panicking with stderr on failure.

@@ -1,27 +1,22 @@
 //! The CLI harness shared by integration tests: run the `precision` binary quietly and read
-//! what it said and how it ended.
+//! what it said and how it ended (`fixtures::cli`, with this crate's binary).
 
-#![allow(dead_code)] // each test binary uses its own part of the harness
+// Each test binary uses its own part of the harness.
+#![allow(dead_code, unused_imports)]
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+pub use fixtures::cli::{code, s, text};
+pub use fixtures::env::required as env;
 
 /// Runs `precision ARGS -q` and waits for it.
 pub fn precision(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_precision")).args(args).arg("-q").output().expect("runs")
+    fixtures::cli::run_quiet(env!("CARGO_BIN_EXE_precision"), args)
 }
 
-/// Standard output followed by standard error.
-pub fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
-/// The exit code (a test fails when the process was killed by a signal).
-pub fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited")
-}
-
-/// A path as a command-line argument.
-pub fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+/// [`precision`] for a test that needs ONNX Runtime (`$ORT_DYLIB_PATH`): fails saying how
+/// to get it when it is missing.
+pub fn precision_with_onnx_runtime(args: &[&str]) -> Output {
+    let _ = fixtures::env::onnx_runtime();
+    precision(args)
 }

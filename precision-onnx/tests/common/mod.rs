@@ -84,17 +84,7 @@ pub fn constant(name: &str, output: &str, dims: &[i64], values: &[f32]) -> NodeP
 }
 
 /// Deterministic pseudo-random values in [-1, 1).
-pub fn values(n: usize, seed: u32) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            (state as f32 / u32::MAX as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
+pub use fixtures::seeded::values;
 
 /// A model around `graph`.
 pub fn model(graph: GraphProto, opset: i64) -> OnnxModel {
@@ -181,16 +171,6 @@ pub fn save(model: &OnnxModel, dir: &Path, name: &str) -> std::path::PathBuf {
     let path = dir.join(name);
     model.save(&path).expect("write model");
     path
-}
-
-/// The Python interpreter with onnx and onnxruntime (`PRECISION_PYTHON`).
-pub fn python() -> String {
-    match std::env::var("PRECISION_PYTHON") {
-        Ok(p) if !p.is_empty() => p,
-        _ => panic!(
-            "set PRECISION_PYTHON to a python with onnx and onnxruntime, or run `cargo xtask ci`"
-        ),
-    }
 }
 
 /// Opset 13: a `Loop` of 3 iterations carrying `v` (from `x`): `v = Relu(v * 1.5 - 1)`.
