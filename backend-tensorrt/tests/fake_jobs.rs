@@ -1,13 +1,12 @@
 //! Parallel checks (`--jobs`) on the TensorRT backend, through the fake: copies of the backend
-//! build at once, give the same answer, and number their saved engines apart. A test binary of
-//! its own, since the fake serves parallel threads from the fake installed last.
+//! build at once, give the same answer, and number their saved engines apart.
 
 mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use backend_tensorrt::fake::{self, FakeConfig};
+use backend_tensorrt::fake::{Fake, FakeConfig};
 use backend_tensorrt::{TensorRtBackend, TensorRtConfig};
 use ndarray::ArrayD;
 use onnx_protobuf::GraphProto;
@@ -48,7 +47,7 @@ fn parallel_checks_on_copies_give_the_same_answer_in_fewer_rounds() {
     let dir = tempfile::tempdir().unwrap();
     let (path, config) = relu_chain(dir.path());
     let engines = dir.path().join("engines");
-    let f = fake::install(config);
+    let f = Fake::new(config);
     let mut answers = Vec::new();
     for jobs in [1, 3] {
         let config = TensorRtConfig {

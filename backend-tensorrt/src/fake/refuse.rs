@@ -9,7 +9,7 @@ use tensorrt_sys::shim::{
 
 #[cfg(doc)]
 use super::FakeConfig;
-use super::FakeNetwork;
+use super::network::FakeNetwork;
 
 impl FakeNetwork {
     /// The precision each layer runs in under `flags`, given which run in INT8 (`int8`):
