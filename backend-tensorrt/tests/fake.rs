@@ -552,6 +552,61 @@ fn tensorrt_log_messages_reach_the_rust_handler() {
     assert!(logged.iter().all(|(s, _)| *s <= Severity::Error), "{logged:?}");
 }
 
+fn panic_on_errors(severity: Severity, message: &str) {
+    assert!(severity > Severity::Error, "a log handler that panics on: {message}");
+}
+
+/// A log handler that panics does not unwind into TensorRT (which would abort the process):
+/// the failing build still returns its error.
+#[test]
+fn a_panicking_log_handler_does_not_unwind_into_tensorrt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = sensitive_config();
+    config.no_float_kernel.insert("mm1".into());
+    let f = Fake::new(config);
+    f.api().set_log_handler(Severity::Error, panic_on_errors);
+    let mut backend = open(f.api(), &chain_model(dir.path()), TensorRtConfig::default());
+    backend.calibrate(&[feed(0.0)]).unwrap();
+    let err = backend.build(&plan(&backend, &["mm1"]), OutputSelection::NetworkOutputs).err();
+    assert!(err.is_some_and(|e| e.to_string().contains("mm1")), "the build's own error");
+    assert!(f.stats().logs.iter().any(|m| m.contains("mm1")), "the message was logged");
+}
+
+/// A calibrator that panics mid-calibration fails the build with the panic's message.
+#[test]
+fn a_panicking_calibrator_fails_the_build() {
+    struct Panicking;
+    impl backend_tensorrt::network::Calibrator for Panicking {
+        fn algorithm(&self) -> i32 {
+            tensorrt_sys::shim::PTRT_CALIBRATION_ENTROPY2 as i32
+        }
+        fn batch_size(&self) -> i32 {
+            1
+        }
+        fn next_batch(&mut self, _: &[String]) -> Option<Vec<*mut std::ffi::c_void>> {
+            panic!("no batches here")
+        }
+        fn read_cache(&mut self) -> Option<&[u8]> {
+            None
+        }
+        fn write_cache(&mut self, _: &[u8]) {}
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = chain_model(dir.path());
+    let f = Fake::new(sensitive_config());
+    let bytes = std::fs::read(&path).unwrap();
+    let mut network =
+        backend_tensorrt::network::TrtNetwork::from_onnx(f.api(), &bytes, Some(&path), false)
+            .unwrap();
+    let settings = backend_tensorrt::network::BuildSettings {
+        int8: true,
+        ..backend_tensorrt::network::BuildSettings::default()
+    };
+    let err = network.build(&settings, Some(&mut Panicking)).err().expect("the build fails");
+    assert!(err.to_string().contains("calibrator panicked: no batches here"), "{err}");
+    assert_eq!(f.stats().calibration_batches, 0, "no batch came through");
+}
+
 /// The answer identity (the journal's fingerprint) changes with every setting that changes
 /// answers: typing, precision constraints, layer-outputs mode, TensorRT version, calibration
 /// method and cache; it stays the same for the same settings and for those that change no
