@@ -9,6 +9,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The rules on the code itself: `unsafe`, docs, the code map, file sizes, timed assertions.
+#[path = "tidy/code.rs"]
+mod code;
+
 /// Paths that lead outside the checkout. Written in pieces so this file does not match.
 const FORBIDDEN: [&str; 4] = [
     concat!("..", "/shared"),
