@@ -467,7 +467,10 @@ impl<B: Backend> BackendOracle<B> {
         let key = (LayerSet::from_indices(len, marked.iter()), detail);
         if let Some(cached) = self.cache.get(&key) {
             self.stats.cached += 1;
-            return Ok(Lookup::Cached(Evaluation { duration: Duration::ZERO, ..cached.clone() }));
+            return Ok(Lookup::Cached(Box::new(Evaluation {
+                duration: Duration::ZERO,
+                ..cached.clone()
+            })));
         }
         Ok(Lookup::Check(key))
     }
@@ -476,7 +479,7 @@ impl<B: Backend> BackendOracle<B> {
 /// What the plan cache says about a check: answered already, or to be checked under a key.
 enum Lookup {
     /// The cached answer (with a zero duration).
-    Cached(Evaluation),
+    Cached(Box<Evaluation>),
     /// Not cached: the key (marked layers, detail) to check and cache it under.
     Check((LayerSet, Detail)),
 }
@@ -507,7 +510,7 @@ impl<B: Backend> Oracle for BackendOracle<B> {
     fn evaluate(&mut self, marked: &LayerSet, detail: Detail) -> Result<Evaluation, SearchError> {
         let key = match self.key_for(marked, detail)? {
             Lookup::Check(key) => key,
-            Lookup::Cached(cached) => return Ok(cached),
+            Lookup::Cached(cached) => return Ok(*cached),
         };
         let selection = self.selection_for(detail)?;
         if selection != OutputSelection::NetworkOutputs {
@@ -564,7 +567,7 @@ impl<B: Backend> Oracle for BackendOracle<B> {
         let mut pending: Vec<(usize, (LayerSet, Detail))> = Vec::new();
         for (i, set) in sets.iter().enumerate() {
             match self.key_for(set, detail)? {
-                Lookup::Cached(cached) => answers[i] = Some(cached),
+                Lookup::Cached(cached) => answers[i] = Some(*cached),
                 Lookup::Check(key) if pending.iter().any(|(_, k)| *k == key) => {}
                 Lookup::Check(key) => pending.push((i, key)),
             }

@@ -41,16 +41,16 @@ fn checkout_files(root: &Path) -> Vec<PathBuf> {
         .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
         .current_dir(root)
         .output();
-    if let Ok(out) = git {
-        if out.status.success() {
-            return out
-                .stdout
-                .split(|&b| b == 0)
-                .filter(|p| !p.is_empty())
-                .map(|p| root.join(String::from_utf8_lossy(p).as_ref()))
-                .filter(|p| p.is_file())
-                .collect();
-        }
+    if let Ok(out) = git
+        && out.status.success()
+    {
+        return out
+            .stdout
+            .split(|&b| b == 0)
+            .filter(|p| !p.is_empty())
+            .map(|p| root.join(String::from_utf8_lossy(p).as_ref()))
+            .filter(|p| p.is_file())
+            .collect();
     }
     eprintln!("tidy: git cannot list {}; scanning the folder instead", root.display());
     let mut files = Vec::new();

@@ -92,11 +92,11 @@ impl Placement {
                     count,
                     nodes: Vec::new(),
                 });
-            } else if let Some(current) = placement.providers.last_mut() {
-                if let Some((op, name)) = trimmed.split_once(" (") {
-                    let name = name.strip_suffix(')').unwrap_or(name);
-                    current.nodes.push((op.to_owned(), name.to_owned()));
-                }
+            } else if let Some(current) = placement.providers.last_mut()
+                && let Some((op, name)) = trimmed.split_once(" (")
+            {
+                let name = name.strip_suffix(')').unwrap_or(name);
+                current.nodes.push((op.to_owned(), name.to_owned()));
             }
         }
         placement

@@ -178,10 +178,10 @@ fn calibrate_if_int8<B: Backend>(
     lower: &[Precision],
     feeds: &[NamedTensors],
 ) -> anyhow::Result<()> {
-    if lower.contains(&Precision::Int8) {
-        if let Some(message) = backend.calibrate(feeds).context("INT8 calibration failed")? {
-            errln!("{message}");
-        }
+    if lower.contains(&Precision::Int8)
+        && let Some(message) = backend.calibrate(feeds).context("INT8 calibration failed")?
+    {
+        errln!("{message}");
     }
     Ok(())
 }

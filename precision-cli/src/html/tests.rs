@@ -8,7 +8,6 @@ use precision_core::{Algorithm, Direction, ErrorStat, Layer, Precision, SearchOu
 
 use super::chart::{MARGIN, PLOT_HEIGHT};
 use super::*;
-use precision_core::report::{SensitivityRow, Status};
 
 fn network(names: &[String]) -> Network {
     let layers = names

@@ -11,7 +11,7 @@ use super::file::{Journal, Key};
 /// only passes calls on.
 #[derive(Debug)]
 pub struct JournaledOracle<O> {
-    inner: O,
+    pub(super) inner: O,
     journal: Option<Journal>,
     /// Whether appending still works (after a write error, the search goes on unrecorded).
     writable: bool,

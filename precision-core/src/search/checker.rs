@@ -176,10 +176,10 @@ impl<'a> Checker<'a> {
 
     /// Stops the search if a limit is spent.
     fn within_limits(&self) -> Result<usize, Stop> {
-        if let Some(max) = self.limits.max_checks {
-            if self.built >= max {
-                return Err(Stop::Budget(format!("--max-checks {max} reached")));
-            }
+        if let Some(max) = self.limits.max_checks
+            && self.built >= max
+        {
+            return Err(Stop::Budget(format!("--max-checks {max} reached")));
         }
         if let Some(budget) = self.limits.time_budget {
             let spent = self.started.elapsed();

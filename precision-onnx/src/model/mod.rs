@@ -155,12 +155,13 @@ impl OnnxModel {
                     )));
                 }
                 for (i, (d, &want)) in declared.iter().zip(dims).enumerate() {
-                    if let Some(dimension::Value::DimValue(v)) = d.value {
-                        if v > 0 && v != want {
-                            return Err(OnnxError::InputShapes(format!(
-                                "input '{name}' has size {v} in dimension {i}, but {want} was given"
-                            )));
-                        }
+                    if let Some(dimension::Value::DimValue(v)) = d.value
+                        && v > 0
+                        && v != want
+                    {
+                        return Err(OnnxError::InputShapes(format!(
+                            "input '{name}' has size {v} in dimension {i}, but {want} was given"
+                        )));
                     }
                 }
             }

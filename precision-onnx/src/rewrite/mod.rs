@@ -542,13 +542,13 @@ impl Ctx<'_> {
             if input.is_empty() {
                 continue;
             }
-            if class == OpClass::Int8Weighted && weight_input(&node.op_type) == Some(j) {
-                if let Some(t) = st.consts.get(&input).copied() {
-                    if t.data_type == elem::FLOAT {
-                        node.input[j] = self.quantize_weight(st, &node, layer, &input, t)?;
-                        continue;
-                    }
-                }
+            if class == OpClass::Int8Weighted
+                && weight_input(&node.op_type) == Some(j)
+                && let Some(t) = st.consts.get(&input).copied()
+                && t.data_type == elem::FLOAT
+            {
+                node.input[j] = self.quantize_weight(st, &node, layer, &input, t)?;
+                continue;
             }
             if !is_int8_activation_input(&node, class, j, &input, types, &const_names) {
                 continue;

@@ -167,7 +167,7 @@ fn architecture_names_every_module_file() {
             Some(section) if section.contains(&name) => {}
             Some(_) => missing.push(format!("{path}: its crate's section does not name {name}")),
             None => {
-                missing.push(format!("{path}: no section of ARCHITECTURE.md names {crate_dir}"))
+                missing.push(format!("{path}: no section of ARCHITECTURE.md names {crate_dir}"));
             }
         }
     }
