@@ -232,7 +232,10 @@ unsafe extern "C" fn log_trampoline(user: *mut c_void, severity: i32, message: *
             CStr::from_ptr(message).to_string_lossy(),
         )
     };
-    handler(Severity::from_raw(severity), &text);
+    let severity = Severity::from_raw(severity);
+    if let Err(panic) = crate::callback::guarded(|| handler(severity, &text)) {
+        eprintln!("the TensorRT log handler panicked ({panic}) on: {text}");
+    }
 }
 
 /// The names of the table's missing functions.

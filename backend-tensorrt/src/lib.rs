@@ -13,6 +13,7 @@
 
 mod api;
 mod backend;
+mod callback;
 mod error;
 pub mod inspect;
 pub mod network;

@@ -443,7 +443,8 @@ impl TrtNetwork {
                 Ok(ptrt_input_shape { name: name.as_ptr(), dims: dims_of(dims)? })
             })
             .collect::<Result<_, TrtError>>()?;
-        let mut bridge = calibrator.map(|c| CalibratorBridge { inner: c, pointers: Vec::new() });
+        let mut bridge =
+            calibrator.map(|c| CalibratorBridge { inner: c, pointers: Vec::new(), panic: None });
         let raw_calibrator = bridge.as_mut().map(|b| ptrt_calibrator {
             user: ptr::from_mut(b).cast(),
             algorithm: b.inner.algorithm(),
@@ -473,6 +474,9 @@ impl TrtNetwork {
             )
         };
         let timing_cache = NonNull::new(timing).map(|raw| Blob { api: self.api, raw });
+        if let Some(panic) = bridge.and_then(|b| b.panic) {
+            return Err(TrtError::Trt(format!("the INT8 calibrator panicked: {panic}")));
+        }
         self.api.check(status)?;
         let engine = NonNull::new(engine)
             .map(|raw| Blob { api: self.api, raw })
@@ -486,6 +490,26 @@ struct CalibratorBridge<'c> {
     inner: &'c mut dyn Calibrator,
     /// Keeps the last batch's pointers alive while TensorRT reads them.
     pointers: Vec<*mut c_void>,
+    /// The message of the first panic in the calibrator: the build then fails with it.
+    panic: Option<String>,
+}
+
+impl CalibratorBridge<'_> {
+    /// Runs `f` on the calibrator, or nothing once it has panicked; a panic is recorded and
+    /// `None` returned (no more batches, no cache), so it never unwinds into TensorRT.
+    fn call<R>(&mut self, f: impl FnOnce(&mut dyn Calibrator) -> R) -> Option<R> {
+        if self.panic.is_some() {
+            return None;
+        }
+        let inner = &mut *self.inner;
+        match crate::callback::guarded(|| f(inner)) {
+            Ok(r) => Some(r),
+            Err(panic) => {
+                self.panic = Some(panic);
+                None
+            }
+        }
+    }
 }
 
 unsafe extern "C" fn calibrator_get_batch(
@@ -501,7 +525,7 @@ unsafe extern "C" fn calibrator_get_batch(
         let count = usize::try_from(nb).unwrap_or(0);
         let names: Vec<String> =
             (0..count).map(|i| string(*names.add(i)).unwrap_or_default()).collect();
-        match bridge.inner.next_batch(&names) {
+        match bridge.call(|c| c.next_batch(&names)).flatten() {
             Some(pointers) if pointers.len() == count => {
                 for (i, p) in pointers.iter().enumerate() {
                     *bindings.add(i) = *p;
@@ -523,9 +547,10 @@ unsafe extern "C" fn calibrator_read_cache(
     // outlives the build.
     unsafe {
         let bridge = &mut *user.cast::<CalibratorBridge<'_>>();
-        if let Some(bytes) = bridge.inner.read_cache() {
-            *data = bytes.as_ptr().cast();
-            *size = bytes.len();
+        let cache = bridge.call(|c| c.read_cache().map(|b| (b.as_ptr(), b.len()))).flatten();
+        if let Some((bytes, len)) = cache {
+            *data = bytes.cast();
+            *size = len;
         } else {
             *data = ptr::null();
             *size = 0;
@@ -538,7 +563,8 @@ unsafe extern "C" fn calibrator_write_cache(user: *mut c_void, data: *const c_vo
     unsafe {
         let bridge = &mut *user.cast::<CalibratorBridge<'_>>();
         if !data.is_null() {
-            bridge.inner.write_cache(std::slice::from_raw_parts(data.cast::<u8>(), size));
+            let cache = std::slice::from_raw_parts(data.cast::<u8>(), size);
+            bridge.call(|c| c.write_cache(cache));
         }
     }
 }

@@ -130,7 +130,37 @@ struct DebugSink {
     error: Mutex<Option<TrtError>>,
 }
 
+/// The debug listener's callback: copies one debug tensor to the host. A panic in the copy
+/// is recorded as the run's error and ends the listener's part (it never unwinds into
+/// TensorRT).
 unsafe extern "C" fn debug_tensor(
+    user: *mut c_void,
+    address: *const c_void,
+    dtype: i32,
+    dims: *const ptrt_dims,
+    name: *const c_char,
+    stream: *mut c_void,
+) -> i32 {
+    // SAFETY: TensorRT's arguments, passed on unchanged under the same contract.
+    let copied = crate::callback::guarded(|| unsafe {
+        copy_debug_tensor(user, address, dtype, dims, name, stream)
+    });
+    copied.unwrap_or_else(|panic| {
+        // SAFETY: as in `copy_debug_tensor`.
+        let sink = unsafe { &*user.cast::<DebugSink>() };
+        if let Ok(mut error) = sink.error.lock() {
+            error.get_or_insert(TrtError::Trt(format!("copying a debug tensor panicked: {panic}")));
+        }
+        0
+    })
+}
+
+/// Copies one debug tensor to the host (see [`debug_tensor`]).
+///
+/// # Safety
+/// `user` is the runner's boxed sink, alive while the context is; TensorRT's arguments as in
+/// `ptrt_debug_fn`.
+unsafe fn copy_debug_tensor(
     user: *mut c_void,
     address: *const c_void,
     dtype: i32,

@@ -8,7 +8,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use backend_tensorrt::fake::{self, FakeConfig};
+use backend_tensorrt::fake::{Fake, FakeConfig};
 use backend_tensorrt::{TensorRtBackend, TensorRtConfig};
 use common::{chain_model, feed, sensitive_config};
 use precision_core::testing::contract::{ContractSubject, KnownAnswer, Unbuildable};
@@ -26,25 +26,30 @@ struct Chain {
     dir: tempfile::TempDir,
     path: PathBuf,
     version: i32,
+    /// The fakes the subject's backends run on, kept alive as long as the subject.
+    fakes: std::sync::Mutex<Vec<Fake>>,
 }
 
 impl Chain {
     fn new(version: i32) -> Self {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let path = chain_model(dir.path());
-        Chain { dir, path, version }
+        Chain { dir, path, version, fakes: std::sync::Mutex::default() }
     }
 
-    /// Installs a fake with `config` (at this subject's version) and opens `path` on it.
+    /// Makes a fake with `config` (at this subject's version) and opens `path` on it.
     fn open_on(
         &self,
         config: FakeConfig,
         path: &std::path::Path,
         lower: &[Precision],
     ) -> TensorRtBackend {
-        let fake = fake::install(FakeConfig { version: self.version, ..config });
+        let fake = Fake::new(FakeConfig { version: self.version, ..config });
         let config = TensorRtConfig { lower: lower.to_vec(), ..TensorRtConfig::default() };
-        TensorRtBackend::open_with(fake.api(), path, config).expect("the fake opens the model")
+        let backend =
+            TensorRtBackend::open_with(fake.api(), path, config).expect("the fake opens the model");
+        self.fakes.lock().expect("not poisoned").push(fake);
+        backend
     }
 }
 

@@ -8,7 +8,7 @@ mod common;
 use std::collections::HashSet;
 use std::path::Path;
 
-use backend_tensorrt::fake::{self, FakeConfig};
+use backend_tensorrt::fake::{Fake, FakeConfig};
 use backend_tensorrt::{
     CalibrationSettings, LayerOutputs, PrecisionConstraints, Severity, TensorRtBackend,
     TensorRtConfig, TrtError, Typing,
@@ -45,7 +45,7 @@ fn y(outputs: &NamedTensors) -> Vec<f32> {
 #[test]
 fn lists_layers_with_polygraphys_markable_rule() {
     let dir = tempfile::tempdir().unwrap();
-    let f = fake::install(FakeConfig::default());
+    let f = Fake::new(FakeConfig::default());
     let backend = open(f.api(), &chain_model(dir.path()), TensorRtConfig::default());
     assert_eq!(backend.typing(), Typing::Weak, "TensorRT 10 defaults to weak typing");
     let net = backend.network();
@@ -67,7 +67,7 @@ fn lists_layers_with_polygraphys_markable_rule() {
 #[test]
 fn each_check_resets_hints_and_sets_them_on_the_marked_layers() {
     let dir = tempfile::tempdir().unwrap();
-    let f = fake::install(sensitive_config());
+    let f = Fake::new(sensitive_config());
     let mut backend = open(f.api(), &chain_model(dir.path()), TensorRtConfig::default());
     backend.calibrate(&[feed(0.0)]).unwrap();
     let p = plan(&backend, &["mm1", "relu3"]);
@@ -89,7 +89,7 @@ fn each_check_resets_hints_and_sets_them_on_the_marked_layers() {
 #[test]
 fn runs_copy_outputs_back_and_reflect_the_plan() {
     let dir = tempfile::tempdir().unwrap();
-    let f = fake::install(sensitive_config());
+    let f = Fake::new(sensitive_config());
     let mut backend = open(f.api(), &chain_model(dir.path()), TensorRtConfig::default());
     let input = feed(1.0);
     let x: Vec<f32> = input["x"].as_f32().unwrap().iter().copied().collect();
@@ -114,7 +114,7 @@ fn every_layer_outputs_are_marked_then_unmarked_as_outputs_or_debug_tensors() {
     let dir = tempfile::tempdir().unwrap();
     let path = chain_model(dir.path());
     for mode in [LayerOutputs::Outputs, LayerOutputs::Debug] {
-        let f = fake::install(sensitive_config());
+        let f = Fake::new(sensitive_config());
         let mut backend = open(
             f.api(),
             &path,
@@ -147,7 +147,7 @@ fn a_build_that_cannot_obey_fails_the_check_and_prefer_reports_the_deviation() {
     let path = chain_model(dir.path());
     let mut config = sensitive_config();
     config.no_float_kernel.insert("mm1".into());
-    let f = fake::install(config);
+    let f = Fake::new(config);
     let mut backend = open(f.api(), &path, TensorRtConfig::default());
     backend.calibrate(&[feed(0.0)]).unwrap();
     let err = backend
@@ -181,7 +181,7 @@ fn errors_reach_the_user_with_their_text() {
     // The parser's errors name the node and its op.
     let mut config = FakeConfig::default();
     config.unsupported_ops.insert("Relu".into());
-    let f = fake::install(config);
+    let f = Fake::new(config);
     let Err(TrtError::Parse(text)) =
         TensorRtBackend::open_with(f.api(), &path, TensorRtConfig::default())
     else {
@@ -190,12 +190,12 @@ fn errors_reach_the_user_with_their_text() {
     assert_eq!(text.lines().count(), BLOCKS, "{text}");
     assert!(text.contains("node 1 'relu0' (Relu)"), "{text}");
     // No device.
-    let f = fake::install(FakeConfig { devices: 0, ..FakeConfig::default() });
+    let f = Fake::new(FakeConfig { devices: 0, ..FakeConfig::default() });
     let err = TensorRtBackend::open_with(f.api(), &path, TensorRtConfig::default()).err().unwrap();
     assert!(matches!(err, TrtError::NoDevice(_)), "{err:?}");
     assert!(BackendError::from(err).to_string().contains("no usable CUDA device"));
     // Out of device memory while running.
-    let f = fake::install(FakeConfig { malloc_limit: Some(1), ..FakeConfig::default() });
+    let f = Fake::new(FakeConfig { malloc_limit: Some(1), ..FakeConfig::default() });
     let mut backend = open(f.api(), &path, TensorRtConfig::default());
     let net = backend.network().clone();
     let mut engine =
@@ -204,7 +204,7 @@ fn errors_reach_the_user_with_their_text() {
     assert!(err.to_string().contains("out of memory"), "{err}");
     assert!(!err.is_build_failure());
     // Inputs that do not fit.
-    let f = fake::install(FakeConfig::default());
+    let f = Fake::new(FakeConfig::default());
     let mut backend = open(f.api(), &path, TensorRtConfig::default());
     let mut engine =
         backend.build(&PrecisionPlan::float32(&net), OutputSelection::NetworkOutputs).unwrap();
@@ -214,7 +214,7 @@ fn errors_reach_the_user_with_their_text() {
         "{err}"
     );
     // Weak typing on TensorRT 11.
-    let f = fake::install(FakeConfig { version: 110_100, ..FakeConfig::default() });
+    let f = Fake::new(FakeConfig { version: 110_100, ..FakeConfig::default() });
     let err = TensorRtBackend::open_with(
         f.api(),
         &path,
@@ -223,6 +223,43 @@ fn errors_reach_the_user_with_their_text() {
     .err()
     .unwrap();
     assert!(err.to_string().contains("only strongly typed"), "{err}");
+}
+
+/// Fakes are values: two alive at once keep their own configuration and statistics, and a
+/// backend used on another thread reaches the fake it was opened with.
+#[test]
+fn fakes_alive_at_once_keep_their_own_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = chain_model(dir.path());
+    let without_device = Fake::new(FakeConfig { devices: 0, ..FakeConfig::default() });
+    let exact = Fake::new(FakeConfig::default());
+    let sensitive = Fake::new(sensitive_config());
+    let err = TensorRtBackend::open_with(without_device.api(), &path, TensorRtConfig::default())
+        .err()
+        .expect("the fake without devices refuses to open");
+    assert!(matches!(err, TrtError::NoDevice(_)), "{err:?}");
+    let all_int8 = |fake: &Fake| {
+        let mut backend = open(fake.api(), &path, TensorRtConfig::default());
+        backend.calibrate(&[feed(0.0)]).unwrap();
+        let p = plan(&backend, &[]);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut engine = backend.build(&p, OutputSelection::NetworkOutputs).unwrap();
+                y(&engine.infer(&feed(0.0)).unwrap())
+            })
+            .join()
+            .expect("the build thread")
+        })
+    };
+    let (exact_y, sensitive_y) = (all_int8(&exact), all_int8(&sensitive));
+    let x: Vec<f32> = feed(0.0)["x"].as_f32().unwrap().iter().copied().collect();
+    assert_eq!(exact_y, x, "no INT8 error configured: the input comes through");
+    assert!(
+        exact_y.iter().zip(&sensitive_y).all(|(e, s)| s - e > 0.5),
+        "the second fake's INT8 errors: {exact_y:?} vs {sensitive_y:?}"
+    );
+    assert_eq!((exact.stats().builds, sensitive.stats().builds), (1, 1));
+    assert_eq!(without_device.stats().builds, 0);
 }
 
 #[test]
@@ -244,7 +281,7 @@ fn calibration_streams_batches_once_then_uses_the_cache() {
     let dir = tempfile::tempdir().unwrap();
     let path = chain_model(dir.path());
     let cache = dir.path().join("calib.cache");
-    let f = fake::install(sensitive_config());
+    let f = Fake::new(sensitive_config());
     let config = TensorRtConfig {
         calibration: CalibrationSettings {
             cache: Some(cache.clone()),
@@ -266,7 +303,7 @@ fn calibration_streams_batches_once_then_uses_the_cache() {
     backend.build(&plan(&backend, &["mm1"]), OutputSelection::NetworkOutputs).unwrap();
     assert_eq!(f.stats().calibration_batches, 3, "later builds read the cache");
     // A new backend reads the file and never streams a batch.
-    let f = fake::install(sensitive_config());
+    let f = Fake::new(sensitive_config());
     let mut again = open(f.api(), &path, config.clone());
     again.calibrate(&inputs).unwrap();
     again.build(&plan(&again, &[]), OutputSelection::NetworkOutputs).unwrap();
@@ -291,7 +328,7 @@ fn timing_cache_and_saved_engines() {
     let path = chain_model(dir.path());
     let timing = dir.path().join("timing.cache");
     let engines = dir.path().join("engines");
-    let f = fake::install(sensitive_config());
+    let f = Fake::new(sensitive_config());
     let config = TensorRtConfig {
         timing_cache: Some(timing.clone()),
         save_engines: Some(engines.clone()),
@@ -326,7 +363,7 @@ fn timing_cache_and_saved_engines() {
 fn every_handle_buffer_and_stream_is_freed() {
     let dir = tempfile::tempdir().unwrap();
     let path = chain_model(dir.path());
-    let f = fake::install(sensitive_config());
+    let f = Fake::new(sensitive_config());
     {
         let mut backend = open(f.api(), &path, TensorRtConfig::default());
         backend.calibrate(&[feed(0.0), feed(1.0)]).unwrap();
@@ -368,7 +405,7 @@ fn oracle(backend: TensorRtBackend, tolerance: f64) -> BackendOracle<TensorRtBac
 fn searches_run_end_to_end_through_the_fake() {
     let dir = tempfile::tempdir().unwrap();
     let path = chain_model(dir.path());
-    let f = fake::install(sensitive_config());
+    let f = Fake::new(sensitive_config());
     for algorithm in
         [Algorithm::Bisect, Algorithm::Linear, Algorithm::WorstFirst, Algorithm::Ranked]
     {
@@ -393,7 +430,7 @@ fn searches_run_end_to_end_through_the_fake() {
 fn strongly_typed_builds_the_rewritten_model() {
     let dir = tempfile::tempdir().unwrap();
     let path = chain_model(dir.path());
-    let f = fake::install(FakeConfig { version: 110_100, ..sensitive_config() });
+    let f = Fake::new(FakeConfig { version: 110_100, ..sensitive_config() });
     let mut backend = open(f.api(), &path, TensorRtConfig::default());
     assert_eq!(backend.typing(), Typing::Strong, "TensorRT 11 is strongly typed only");
     // Layers are the ONNX nodes.
@@ -436,7 +473,7 @@ fn tensorrt_log_messages_reach_the_rust_handler() {
     let path = chain_model(dir.path());
     let mut config = sensitive_config();
     config.no_float_kernel.insert("mm1".into());
-    let f = fake::install(config);
+    let f = Fake::new(config);
     f.api().set_log_handler(Severity::Error, remember);
     let mut backend = open(f.api(), &path, TensorRtConfig::default());
     backend.calibrate(&[feed(0.0)]).unwrap();
@@ -446,6 +483,61 @@ fn tensorrt_log_messages_reach_the_rust_handler() {
     // The failed build's error arrives; the info message of the good build is filtered out.
     assert!(logged.iter().any(|(s, m)| *s == Severity::Error && m.contains("mm1")), "{logged:?}");
     assert!(logged.iter().all(|(s, _)| *s <= Severity::Error), "{logged:?}");
+}
+
+fn panic_on_errors(severity: Severity, message: &str) {
+    assert!(severity > Severity::Error, "a log handler that panics on: {message}");
+}
+
+/// A log handler that panics does not unwind into TensorRT (which would abort the process):
+/// the failing build still returns its error.
+#[test]
+fn a_panicking_log_handler_does_not_unwind_into_tensorrt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = sensitive_config();
+    config.no_float_kernel.insert("mm1".into());
+    let f = Fake::new(config);
+    f.api().set_log_handler(Severity::Error, panic_on_errors);
+    let mut backend = open(f.api(), &chain_model(dir.path()), TensorRtConfig::default());
+    backend.calibrate(&[feed(0.0)]).unwrap();
+    let err = backend.build(&plan(&backend, &["mm1"]), OutputSelection::NetworkOutputs).err();
+    assert!(err.is_some_and(|e| e.to_string().contains("mm1")), "the build's own error");
+    assert!(f.stats().logs.iter().any(|m| m.contains("mm1")), "the message was logged");
+}
+
+/// A calibrator that panics mid-calibration fails the build with the panic's message.
+#[test]
+fn a_panicking_calibrator_fails_the_build() {
+    struct Panicking;
+    impl backend_tensorrt::network::Calibrator for Panicking {
+        fn algorithm(&self) -> i32 {
+            tensorrt_sys::shim::PTRT_CALIBRATION_ENTROPY2 as i32
+        }
+        fn batch_size(&self) -> i32 {
+            1
+        }
+        fn next_batch(&mut self, _: &[String]) -> Option<Vec<*mut std::ffi::c_void>> {
+            panic!("no batches here")
+        }
+        fn read_cache(&mut self) -> Option<&[u8]> {
+            None
+        }
+        fn write_cache(&mut self, _: &[u8]) {}
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = chain_model(dir.path());
+    let f = Fake::new(sensitive_config());
+    let bytes = std::fs::read(&path).unwrap();
+    let mut network =
+        backend_tensorrt::network::TrtNetwork::from_onnx(f.api(), &bytes, Some(&path), false)
+            .unwrap();
+    let settings = backend_tensorrt::network::BuildSettings {
+        int8: true,
+        ..backend_tensorrt::network::BuildSettings::default()
+    };
+    let err = network.build(&settings, Some(&mut Panicking)).err().expect("the build fails");
+    assert!(err.to_string().contains("calibrator panicked: no batches here"), "{err}");
+    assert_eq!(f.stats().calibration_batches, 0, "no batch came through");
 }
 
 /// The answer identity (the journal's fingerprint) changes with every setting that changes
@@ -458,7 +550,7 @@ fn answer_identity_covers_every_answer_changing_setting() {
     let dir = tempfile::tempdir().unwrap();
     let path = chain_model(dir.path());
     let identity = |version: i32, config: TensorRtConfig| {
-        let f = fake::install(FakeConfig { version, ..sensitive_config() });
+        let f = Fake::new(FakeConfig { version, ..sensitive_config() });
         let backend = open(f.api(), &path, config);
         backend.answer_identity().expect("the identity can be read")
     };

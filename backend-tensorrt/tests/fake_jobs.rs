@@ -1,13 +1,13 @@
 //! Parallel checks (`--jobs`) on the TensorRT backend, through the fake: copies of the backend
 //! build at once, give the same answer, and number their saved engines apart; engines kept for
-//! a check command are handed over from the copy that built them. A test binary of its own,
-//! since the fake serves parallel threads from the fake installed last; its tests take
-//! [`SERIAL`] so that they do not share one fake.
+//! a check command are handed over from the copy that built them.
+
+mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use backend_tensorrt::fake::{self, FakeConfig};
+use backend_tensorrt::fake::{Fake, FakeConfig};
 use backend_tensorrt::{TensorRtBackend, TensorRtConfig};
 use ndarray::ArrayD;
 use onnx_protobuf::GraphProto;
@@ -19,9 +19,6 @@ use precision_core::{
 use precision_onnx::proto::{self, elem};
 
 const LAYERS: usize = 24;
-
-/// Held by each test for its whole run: one fake at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// `x` → 24 `Relu` nodes `r0..r23` → `y`; r5 and r17 lose 0.4 in INT8, the others 0.001.
 fn relu_chain(dir: &Path) -> (std::path::PathBuf, FakeConfig) {
@@ -48,11 +45,10 @@ fn feed(seed: f32) -> NamedTensors {
 
 #[test]
 fn parallel_checks_on_copies_give_the_same_answer_in_fewer_rounds() {
-    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = tempfile::tempdir().unwrap();
     let (path, config) = relu_chain(dir.path());
     let engines = dir.path().join("engines");
-    let f = fake::install(config);
+    let f = Fake::new(config);
     let mut answers = Vec::new();
     for jobs in [1, 3] {
         let config = TensorRtConfig {
@@ -102,11 +98,10 @@ fn parallel_checks_on_copies_give_the_same_answer_in_fewer_rounds() {
 #[test]
 fn kept_engines_are_handed_over_without_a_second_build() {
     use precision_core::{Detail, LayerSet, Oracle as _};
-    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = tempfile::tempdir().unwrap();
     let (path, config) = relu_chain(dir.path());
     let engines = dir.path().join("engines");
-    let f = fake::install(config);
+    let f = Fake::new(config);
     let config = TensorRtConfig {
         lower: vec![Precision::Int8],
         input_shapes: "x:[1,4]".parse().unwrap(),

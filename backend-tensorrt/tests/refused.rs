@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use backend_tensorrt::fake::{self, Fake, FakeConfig};
+use backend_tensorrt::fake::{Fake, FakeConfig};
 use backend_tensorrt::{TensorRtBackend, TensorRtConfig, Typing};
 use ndarray::ArrayD;
 use onnx_protobuf::GraphProto;
@@ -103,7 +103,7 @@ fn a_layer_without_an_implementation_is_a_refused_layer() {
     ];
     for (typing, lower) in cases {
         // TensorRT names the first layer it cannot implement; marking it moves on to the next.
-        let f = fake::install(config(&[("mm2", lower), ("mm4", lower)]));
+        let f = Fake::new(config(&[("mm2", lower), ("mm4", lower)]));
         let mut backend = open(&f, &path, lower, typing);
         if lower == Precision::Int8 {
             backend.calibrate(&inputs()).unwrap();
@@ -119,7 +119,7 @@ fn a_layer_without_an_implementation_is_a_refused_layer() {
         assert!(build(&mut backend, lower, &["mm2", "mm4"]).is_none(), "{what}: both marked build");
     }
     // A layer refused in one precision builds in another.
-    let f = fake::install(config(&[("mm2", Precision::Float16)]));
+    let f = Fake::new(config(&[("mm2", Precision::Float16)]));
     let mut backend = open(&f, &path, Precision::Int8, Typing::Weak);
     backend.calibrate(&inputs()).unwrap();
     assert_eq!(build(&mut backend, Precision::Int8, &[]), None);
@@ -160,7 +160,7 @@ fn worst_first_and_ranked_start_from_the_plan_with_the_refused_layers_marked() {
     for typing in [Typing::Weak, Typing::Strong] {
         for algorithm in [Algorithm::WorstFirst, Algorithm::Ranked] {
             let what = format!("{typing:?} {algorithm:?}");
-            let f = fake::install(config(&[("mm2", Precision::Int8), ("mm4", Precision::Int8)]));
+            let f = Fake::new(config(&[("mm2", Precision::Int8), ("mm4", Precision::Int8)]));
             let backend = open(&f, &path, Precision::Int8, typing);
             let (mm1, mm2, mm4) =
                 (index(&backend, "mm1"), index(&backend, "mm2"), index(&backend, "mm4"));
@@ -204,7 +204,7 @@ fn an_error_naming_no_layer_of_the_network_stays_a_plain_build_failure() {
         // Another error entirely, that mentions a layer.
         "Error Code 2: Internal Error (Assertion engine != nullptr failed. ) after mm2",
     ] {
-        let f = fake::install(FakeConfig { build_error: Some(text.to_owned()), ..config(&[]) });
+        let f = Fake::new(FakeConfig { build_error: Some(text.to_owned()), ..config(&[]) });
         let mut backend = open(&f, &path, Precision::Int8, Typing::Weak);
         backend.calibrate(&inputs()).unwrap();
         let err = build(&mut backend, Precision::Int8, &[]).expect("the build fails");

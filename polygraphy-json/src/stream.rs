@@ -127,7 +127,7 @@ impl PayloadDecoder {
 
     fn finish(mut self) -> Result<Tensor> {
         let n = self.text.len();
-        if self.error.is_none() && n % 4 != 0 {
+        if self.error.is_none() && !n.is_multiple_of(4) {
             let total = self.offset + n;
             self.bad(format!(
                 "its length {total} is not a multiple of 4; the string is truncated or corrupt"

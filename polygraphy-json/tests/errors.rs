@@ -194,7 +194,7 @@ fn bad_npy_version_and_header() {
 /// A version 1.0 .npy file with `header` (padded as NumPy pads it) and `data`.
 fn npy_with_header(header: &str, data: &[u8]) -> Vec<u8> {
     let mut text = header.to_owned();
-    while (10 + text.len() + 1) % 64 != 0 {
+    while !(10 + text.len() + 1).is_multiple_of(64) {
         text.push(' ');
     }
     text.push('\n');

@@ -45,19 +45,6 @@ pub enum Command {
     Verify(VerifyArgs),
 }
 
-impl Command {
-    /// How many checks run at once (`--jobs`; 1 for commands without it).
-    pub fn jobs(&self) -> usize {
-        match self {
-            Command::Bisect(a)
-            | Command::Linear(a)
-            | Command::WorstFirst(a)
-            | Command::Ranked(a) => a.jobs as usize,
-            _ => 1,
-        }
-    }
-}
-
 /// The backends this build can use.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendKind {

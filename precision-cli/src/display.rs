@@ -29,8 +29,9 @@ pub fn layer_names(network: &Network, set: &LayerSet) -> String {
     out
 }
 
-/// Index ranges of a set, e.g. `#3-#7, #12`.
-pub fn index_ranges(set: &LayerSet) -> String {
+/// Index ranges of a set, e.g. `#3-#7, #12`, eliding past `shown` ranges (the console shows
+/// 8, the HTML report's folded sets 6).
+pub fn index_ranges(set: &LayerSet, shown: usize) -> String {
     let mut parts = Vec::new();
     let mut iter = set.iter().peekable();
     while let Some(start) = iter.next() {
@@ -40,9 +41,9 @@ pub fn index_ranges(set: &LayerSet) -> String {
         }
         parts.push(if end == start { format!("#{start}") } else { format!("#{start}-#{end}") });
     }
-    if parts.len() > 8 {
-        let more = parts.len() - 8;
-        parts.truncate(8);
+    if parts.len() > shown {
+        let more = parts.len() - shown;
+        parts.truncate(shown);
         parts.push(format!("... ({more} more ranges)"));
     }
     parts.join(", ")
@@ -53,7 +54,7 @@ pub fn marked_summary(network: &Network, set: &LayerSet) -> String {
     match set.len() {
         0 => "no layers marked".to_owned(),
         n if n <= 4 => format!("{n} marked: {}", layer_names(network, set)),
-        n => format!("{n} marked: {}", index_ranges(set)),
+        n => format!("{n} marked: {}", index_ranges(set, 8)),
     }
 }
 
@@ -421,7 +422,7 @@ mod tests {
     #[test]
     fn ranges_and_numbers() {
         let set = LayerSet::from_indices(20, [1, 2, 3, 7, 9, 10]);
-        assert_eq!(index_ranges(&set), "#1-#3, #7, #9-#10");
+        assert_eq!(index_ranges(&set, 8), "#1-#3, #7, #9-#10");
         assert_eq!(number(0.031_25), "0.03125");
         assert_eq!(number(2.5e-6), "2.5000e-6");
         assert_eq!(number(0.0), "0");

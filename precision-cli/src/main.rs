@@ -35,7 +35,7 @@ pub enum Verdict {
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
     // Before any check's thread exists (parsing starts none).
-    allocator::limit_arenas(cli.command.jobs());
+    allocator::limit_arenas(commands::jobs(&cli.command));
     match commands::dispatch(&cli) {
         Ok(Verdict::Success) => ExitCode::SUCCESS,
         Ok(Verdict::Failure) => ExitCode::from(1),

@@ -466,6 +466,41 @@ fn a_budget_stop_mentions_the_journal_only_when_there_is_one() {
     assert!(text(&out).contains("continue from the journal"), "{}", text(&out));
 }
 
+/// `--time-budget` stops the search between checks, whatever the machine's speed: a budget of
+/// zero before any check, and a budget the mock's simulated build time (a sleep of at least
+/// that long per check) spends within a known number of checks.
+#[test]
+fn a_time_budget_stops_the_search_between_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..12).map(|i| format!("l{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (model, golden) = chain(dir.path(), &names);
+    let report = |name: &str, extra: &[&str], exit: i32| {
+        let path = dir.path().join(name);
+        let mut args = vec!["--no-journal", "--report", s(&path)];
+        args.extend_from_slice(extra);
+        let out = bisect(&model, &golden, &args);
+        assert_eq!(code(&out), exit, "{}", text(&out));
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        (text(&out), json)
+    };
+    // No check ran, so no configuration passed: the search failed.
+    let (t, json) = report("zero.json", &["--time-budget", "0"], 1);
+    assert!(t.contains("Stopped early (--time-budget of 0s spent"), "{t}");
+    assert_eq!((json["complete"].as_bool(), json["evaluations"].as_u64()), (Some(false), Some(0)));
+    // Each check sleeps at least 200 ms, so after 3 checks at least 0.6 s are spent and no 4th
+    // check starts under a 0.5 s budget (a slower machine only stops sooner). Unlimited, the
+    // same search takes more checks (the --max-checks 2 test above stops it early too).
+    let (t, json) = report("spent.json", &["--time-budget", "0.5", "--mock-build-ms", "200"], 0);
+    assert!(t.contains("Stopped early (--time-budget of 0s spent"), "{t}");
+    assert_eq!(json["complete"], false, "{t}");
+    let checks = json["evaluations"].as_u64().unwrap();
+    assert!((1..=3).contains(&checks), "{checks} checks under a 0.5 s budget at 200 ms each");
+    let (_, full) = report("full.json", &[], 0);
+    assert!(full["evaluations"].as_u64().unwrap() > 3, "the search needs more than 3 checks");
+}
+
 #[test]
 fn os_errors_are_printed_once() {
     let dir = tempfile::tempdir().unwrap();

@@ -475,12 +475,9 @@ impl<B: Backend> BackendOracle<B> {
         self.backend
     }
 
-    /// Validates `marked` and returns the cache key for it, or the cached answer.
-    fn key_for(
-        &mut self,
-        marked: &LayerSet,
-        detail: Detail,
-    ) -> Result<Result<(LayerSet, Detail), Evaluation>, SearchError> {
+    /// Validates `marked` and looks it up in the cache: its answer, or the key to check it
+    /// under.
+    fn key_for(&mut self, marked: &LayerSet, detail: Detail) -> Result<Lookup, SearchError> {
         let network = self.backend.network();
         let len = network.len();
         if let Some(bad) = marked.iter().find(|&i| i >= len) {
@@ -492,10 +489,21 @@ impl<B: Backend> BackendOracle<B> {
         let key = (LayerSet::from_indices(len, marked.iter()), detail);
         if let Some(cached) = self.cache.get(&key) {
             self.stats.cached += 1;
-            return Ok(Err(Evaluation { duration: Duration::ZERO, ..cached.clone() }));
+            return Ok(Lookup::Cached(Box::new(Evaluation {
+                duration: Duration::ZERO,
+                ..cached.clone()
+            })));
         }
-        Ok(Ok(key))
+        Ok(Lookup::Check(key))
     }
+}
+
+/// What the plan cache says about a check: answered already, or to be checked under a key.
+enum Lookup {
+    /// The cached answer (with a zero duration).
+    Cached(Box<Evaluation>),
+    /// Not cached: the key (marked layers, detail) to check and cache it under.
+    Check((LayerSet, Detail)),
 }
 
 impl<B: Backend> BackendOracle<B> {
@@ -523,8 +531,8 @@ impl<B: Backend> Oracle for BackendOracle<B> {
     /// `build_error`; a cached answer comes back with a zero `duration`.
     fn evaluate(&mut self, marked: &LayerSet, detail: Detail) -> Result<Evaluation, SearchError> {
         let key = match self.key_for(marked, detail)? {
-            Ok(key) => key,
-            Err(cached) => return Ok(cached),
+            Lookup::Check(key) => key,
+            Lookup::Cached(cached) => return Ok(*cached),
         };
         let selection = self.selection_for(detail)?;
         if selection != OutputSelection::NetworkOutputs {
@@ -581,9 +589,9 @@ impl<B: Backend> Oracle for BackendOracle<B> {
         let mut pending: Vec<(usize, (LayerSet, Detail))> = Vec::new();
         for (i, set) in sets.iter().enumerate() {
             match self.key_for(set, detail)? {
-                Err(cached) => answers[i] = Some(cached),
-                Ok(key) if pending.iter().any(|(_, k)| *k == key) => {}
-                Ok(key) => pending.push((i, key)),
+                Lookup::Cached(cached) => answers[i] = Some(*cached),
+                Lookup::Check(key) if pending.iter().any(|(_, k)| *k == key) => {}
+                Lookup::Check(key) => pending.push((i, key)),
             }
         }
         let context = &self.context;

@@ -34,10 +34,10 @@ fn exercise(model: &OnnxModel) {
         model.output_names(),
         &[Precision::Float16],
     );
-    if let Ok(plan) = PrecisionPlan::new(&net, vec![Precision::Float16], Precision::Float32) {
-        if let Ok(p) = layer_precisions(&table, &net, &plan) {
-            let _ = rewrite(model, &table, &p, &ActivationScales::new(), RewriteOptions::default());
-        }
+    if let Ok(plan) = PrecisionPlan::new(&net, vec![Precision::Float16], Precision::Float32)
+        && let Ok(p) = layer_precisions(&table, &net, &plan)
+    {
+        let _ = rewrite(model, &table, &p, &ActivationScales::new(), RewriteOptions::default());
     }
     // INT8 (per-channel weights, and the opset upgrade for older models).
     let net =
@@ -46,10 +46,10 @@ fn exercise(model: &OnnxModel) {
         .into_iter()
         .map(|t| (t, 0.1))
         .collect();
-    if let Ok(plan) = PrecisionPlan::new(&net, vec![Precision::Int8], Precision::Float32) {
-        if let Ok(p) = layer_precisions(&table, &net, &plan) {
-            let _ = rewrite(model, &table, &p, &scales, RewriteOptions::default());
-        }
+    if let Ok(plan) = PrecisionPlan::new(&net, vec![Precision::Int8], Precision::Float32)
+        && let Ok(p) = layer_precisions(&table, &net, &plan)
+    {
+        let _ = rewrite(model, &table, &p, &scales, RewriteOptions::default());
     }
 }
 

@@ -10,14 +10,41 @@ pub struct Args {
     tests_only: bool,
 }
 
-/// Runs fmt --check, clippy with -D warnings on all targets, the FFI bindings check, every
-/// test, the fixtures check, and the README's demo (`cargo xtask demo`) end to end.
+/// Builds the workspace with the toolchain its `rust-version` names, so the declared minimum
+/// stays true; skipped (with how to enable it) when rustup has no such toolchain, since CI
+/// does not install extra toolchains.
+fn check_rust_version(sh: &Shell) -> anyhow::Result<()> {
+    let manifest = sh.read_file(crate::project_root().join("Cargo.toml"))?;
+    let version = manifest
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("rust-version"))
+        .and_then(|rest| rest.split('"').nth(1))
+        .ok_or_else(|| anyhow::anyhow!("the workspace Cargo.toml declares no rust-version"))?
+        .to_owned();
+    crate::step(&format!("cargo +{version} check (the declared rust-version)"));
+    let toolchains = cmd!(sh, "rustup toolchain list").quiet().read().unwrap_or_default();
+    if !toolchains.lines().any(|t| t.starts_with(&format!("{version}-"))) {
+        println!(
+            "skipped: no Rust {version} toolchain; `rustup toolchain install {version}` makes \
+             this step check that the workspace still builds with its declared rust-version"
+        );
+        return Ok(());
+    }
+    let toolchain = format!("+{version}");
+    cmd!(sh, "cargo {toolchain} check --workspace --all-targets --locked").run()?;
+    Ok(())
+}
+
+/// Runs fmt --check, clippy with -D warnings on all targets, the rust-version check, the FFI
+/// bindings check, every test, the fixtures check, and the README's demo (`cargo xtask demo`)
+/// end to end.
 pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     if !args.tests_only {
         crate::step("cargo fmt --check");
         cmd!(sh, "cargo fmt --all -- --check").run()?;
         crate::step("cargo clippy (all targets, -D warnings)");
         cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run()?;
+        check_rust_version(sh)?;
     }
     let python = crate::python::ensure_venv(sh)?;
     if !args.tests_only {

@@ -30,8 +30,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Run everything CI runs: fmt --check, clippy -D warnings, the bindings check, the whole
-    /// test suite.
+    /// Run everything CI runs: fmt --check, clippy -D warnings, the declared rust-version
+    /// (when that toolchain is installed), the bindings check, the whole test suite (the tidy
+    /// checks among them).
     Ci(ci::Args),
     /// Run the main job end to end: an INT8 ranked search and bisect on a real model, real
     /// images and a top-1 check command (`--mock`: the embedded simulated network).

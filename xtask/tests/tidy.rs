@@ -9,6 +9,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The rules on the code itself: `unsafe`, docs, the code map, file sizes, timed assertions.
+#[path = "tidy/code.rs"]
+mod code;
+
 /// Paths that lead outside the checkout. Written in pieces so this file does not match.
 const FORBIDDEN: [&str; 4] = [
     concat!("..", "/shared"),
@@ -37,16 +41,16 @@ fn checkout_files(root: &Path) -> Vec<PathBuf> {
         .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
         .current_dir(root)
         .output();
-    if let Ok(out) = git {
-        if out.status.success() {
-            return out
-                .stdout
-                .split(|&b| b == 0)
-                .filter(|p| !p.is_empty())
-                .map(|p| root.join(String::from_utf8_lossy(p).as_ref()))
-                .filter(|p| p.is_file())
-                .collect();
-        }
+    if let Ok(out) = git
+        && out.status.success()
+    {
+        return out
+            .stdout
+            .split(|&b| b == 0)
+            .filter(|p| !p.is_empty())
+            .map(|p| root.join(String::from_utf8_lossy(p).as_ref()))
+            .filter(|p| p.is_file())
+            .collect();
     }
     eprintln!("tidy: git cannot list {}; scanning the folder instead", root.display());
     let mut files = Vec::new();

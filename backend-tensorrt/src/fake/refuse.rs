@@ -9,7 +9,7 @@ use tensorrt_sys::shim::{
 
 #[cfg(doc)]
 use super::FakeConfig;
-use super::FakeNetwork;
+use super::network::FakeNetwork;
 
 impl FakeNetwork {
     /// The precision each layer runs in under `flags`, given which run in INT8 (`int8`):
@@ -50,10 +50,10 @@ impl FakeNetwork {
             return None;
         }
         let precisions = self.layer_precisions(flags, int8);
-        if let Some(message) = &config.build_error {
-            if precisions.iter().any(|p| *p != Precision::Float32) {
-                return Some(message.clone());
-            }
+        if let Some(message) = &config.build_error
+            && precisions.iter().any(|p| *p != Precision::Float32)
+        {
+            return Some(message.clone());
         }
         let refused = self.layers.iter().zip(&precisions).find(|(l, p)| {
             no_kernel.get(l.name.to_string_lossy().as_ref()).is_some_and(|q| q == *p)

@@ -100,22 +100,21 @@ fn mark_value(network: &Network, value: &str) -> anyhow::Result<Vec<usize>> {
     if let Some(j) = hash_index(value).filter(|&j| j != i && j < network.len()) {
         bail!(ambiguous_index(network, i, j));
     }
-    if parts != [value] {
-        if let Ok(others) =
+    if parts != [value]
+        && let Ok(others) =
             parts.iter().map(|part| mark_part(network, part)).collect::<anyhow::Result<Vec<_>>>()
-        {
-            let others: Vec<String> = others
-                .iter()
-                .map(|&k| format!("'{}' (#{k})", escape(&network.layers[k].name)))
-                .collect();
-            bail!(
-                "--mark '{}' is ambiguous: it is the name of layer #{i}, and split at ',' it names \
+    {
+        let others: Vec<String> = others
+            .iter()
+            .map(|&k| format!("'{}' (#{k})", escape(&network.layers[k].name)))
+            .collect();
+        bail!(
+            "--mark '{}' is ambiguous: it is the name of layer #{i}, and split at ',' it names \
                  {}; mark #{i} with --mark-file (one exact name per line) or --mark-index {i}, \
                  or the others with one --mark each",
-                escape(value),
-                others.join(", ")
-            );
-        }
+            escape(value),
+            others.join(", ")
+        );
     }
     Ok(vec![i])
 }

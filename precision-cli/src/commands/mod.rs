@@ -149,6 +149,17 @@ fn with_check_command<B: Backend>(
     )
 }
 
+/// How many checks `command` runs at once (`--jobs`; 1 for commands without it).
+pub fn jobs(command: &crate::args::Command) -> usize {
+    use crate::args::Command;
+    match command {
+        Command::Bisect(a) | Command::Linear(a) | Command::WorstFirst(a) | Command::Ranked(a) => {
+            a.jobs as usize
+        }
+        _ => 1,
+    }
+}
+
 /// Refuses a check command that names `{engine}` on a backend without engine files (before
 /// calibration or any other work).
 fn refuse_engine_placeholder<B: Backend>(backend: &B, setup: &CheckSetup) -> anyhow::Result<()> {
@@ -199,10 +210,10 @@ fn calibrate_if_int8<B: Backend>(
     lower: &[Precision],
     feeds: &[NamedTensors],
 ) -> anyhow::Result<()> {
-    if lower.contains(&Precision::Int8) {
-        if let Some(message) = backend.calibrate(feeds).context("INT8 calibration failed")? {
-            errln!("{message}");
-        }
+    if lower.contains(&Precision::Int8)
+        && let Some(message) = backend.calibrate(feeds).context("INT8 calibration failed")?
+    {
+        errln!("{message}");
     }
     Ok(())
 }

@@ -40,14 +40,13 @@ pub(super) fn run_check<B: Backend>(
     // The float32 reference is made before the plan's engine, when the goldens lack a layer
     // output: building it while that engine is alive would hold both at once (the largest
     // engines of a search, each with every layer output).
-    if let Some(r) = reference.as_mut() {
-        if selection != OutputSelection::NetworkOutputs
-            && r.runs.is_none()
-            && goldens_lack_layer_outputs(backend.network(), samples, subset)?
-        {
-            r.stats.reference_builds += 1;
-            *r.runs = Some(reference_run(backend, samples, subset)?);
-        }
+    if let Some(r) = reference.as_mut()
+        && selection != OutputSelection::NetworkOutputs
+        && r.runs.is_none()
+        && goldens_lack_layer_outputs(backend.network(), samples, subset)?
+    {
+        r.stats.reference_builds += 1;
+        *r.runs = Some(reference_run(backend, samples, subset)?);
     }
     let mut engine = match backend.build(&plan, selection) {
         Ok(engine) => engine,

@@ -1,20 +1,29 @@
-//! The precision searches: bisect, linear and worst-first, over an [`Oracle`].
+//! The precision searches over an [`Oracle`]: bisect, linear, worst-first and ranked, with
+//! optional pruning to a 1-minimal set, within [`Limits`].
+//!
+//! [`run_search`] checks the noise floor (every markable layer marked), runs the algorithm and
+//! prunes. Every check goes through the `Checker` (`checker.rs`: limits, rounds of parallel
+//! checks, the log of checks, a memo so no plan is checked twice, the best passing set for
+//! anytime answers); [`smallest_passing`] here is the `(P+1)`-ary bisection that bisect and
+//! ranked share. Each algorithm has its module.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::str::FromStr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::{Detail, Evaluation, LayerSet, Network, Oracle, OutputComparison, SearchError};
+use crate::{LayerSet, Network, Oracle, OutputComparison, SearchError};
 
 mod bisect;
+mod checker;
 mod linear;
 mod minimize;
 mod ranked;
 mod worst_first;
 
 pub use bisect::{bisect, bisect_budget, bisect_rounds};
+pub(crate) use checker::{Checker, Stop};
 pub use linear::{linear, linear_budget};
 pub use minimize::prune_budget;
 pub use ranked::{ranked, ranked_budget, sensitivity_order};
@@ -432,298 +441,6 @@ fn note_unmarkable(network: &Network, observer: &mut dyn Observer) {
     }
 }
 
-/// Why a search stopped before its end.
-pub(crate) enum Stop {
-    /// A budget was spent; the search answers with the best it has.
-    Budget(String),
-    /// An error that ends the search.
-    Failed(SearchError),
-}
-
-impl From<SearchError> for Stop {
-    fn from(e: SearchError) -> Self {
-        Stop::Failed(e)
-    }
-}
-
-/// What the searches learn from one check.
-pub(crate) struct Checked {
-    /// Whether the check passed (false when the plan failed to build).
-    pub passed: bool,
-    /// The per layer-output comparisons, when the oracle returned them.
-    pub layer_outputs: Option<Vec<OutputComparison>>,
-    /// The isolated errors, when the oracle returned them.
-    pub isolated: Option<Vec<crate::TensorError>>,
-    /// The layers the builder refused, when the plan failed to build and the backend named
-    /// them.
-    pub refused: Vec<usize>,
-}
-
-/// Makes every check of a search: calls the oracle (one plan, or a round of plans at once),
-/// enforces the limits, times the checks, tells the observer, logs an [`Iteration`] per check
-/// and remembers every network-output answer so no plan is checked twice. Nothing else in the
-/// searches calls the oracle.
-pub(crate) struct Checker<'a> {
-    oracle: &'a mut dyn Oracle,
-    observer: &'a mut dyn Observer,
-    limits: Limits,
-    started: Instant,
-    /// Checks built by this search (answers taken from a journal are not counted).
-    built: usize,
-    rounds: usize,
-    /// Pass/fail of every network-output check made.
-    known: std::collections::HashMap<LayerSet, bool>,
-    pub iterations: Vec<Iteration>,
-    pub noise_floor: Option<NoiseFloor>,
-    pub sensitivity: Vec<LayerSensitivity>,
-    pub minimized_from: Option<usize>,
-    /// The layers marked from the start because the builder refused them in the lower
-    /// precision (worst-first, ranked).
-    pub refused: LayerSet,
-    /// The most checks the search now expects to make, when known.
-    pub budget: Option<usize>,
-}
-
-impl<'a> Checker<'a> {
-    /// A checker for one search.
-    pub fn new(oracle: &'a mut dyn Oracle, observer: &'a mut dyn Observer, limits: Limits) -> Self {
-        let oracle_len = oracle.network().len();
-        Checker {
-            oracle,
-            observer,
-            limits,
-            started: Instant::now(),
-            built: 0,
-            rounds: 0,
-            known: std::collections::HashMap::new(),
-            iterations: Vec::new(),
-            noise_floor: None,
-            sensitivity: Vec::new(),
-            minimized_from: None,
-            refused: LayerSet::empty(oracle_len),
-            budget: None,
-        }
-    }
-
-    /// The network being searched.
-    pub fn network(&self) -> &Network {
-        self.oracle.network()
-    }
-
-    /// How many checks the oracle runs at once.
-    pub fn jobs(&self) -> usize {
-        self.oracle.jobs().max(1)
-    }
-
-    /// Tells the oracle that the search compares no more layer outputs
-    /// ([`crate::Oracle::layer_outputs_done`]), so that it frees what it kept for them.
-    pub fn layer_outputs_done(&mut self) {
-        self.oracle.layer_outputs_done();
-    }
-
-    /// Passes a remark on to the observer.
-    pub fn note(&mut self, message: &str) {
-        self.observer.note(message);
-    }
-
-    /// Tells the observer about a revised check budget.
-    pub fn budget_changed(&mut self, max_checks: usize) {
-        self.budget = Some(max_checks);
-        self.observer.budget_changed(max_checks);
-    }
-
-    /// Whether `set` is known to pass (`Some(true)`) or fail, from an earlier check.
-    pub fn known(&self, set: &LayerSet) -> Option<bool> {
-        self.known.get(set).copied()
-    }
-
-    /// The smallest passing set checked so far (the lowest index set among equals).
-    pub fn best_passing(&self) -> Option<LayerSet> {
-        self.known
-            .iter()
-            .filter(|(_, passed)| **passed)
-            .map(|(set, _)| set)
-            .min_by(|a, b| a.len().cmp(&b.len()).then_with(|| a.iter().cmp(b.iter())))
-            .cloned()
-    }
-
-    /// Checks the plan with every markable layer marked and records it as the noise floor.
-    /// Returns whether it passed; when it fails, tells the observer what tolerances the
-    /// outputs would need.
-    pub fn check_noise_floor(&mut self) -> Result<bool, Stop> {
-        let network = self.network();
-        let all = LayerSet::from_indices(network.len(), candidates(network));
-        let checked = self.check(all, Detail::NetworkOutputs)?;
-        let outputs = self.iterations.last().map(|i| i.outputs.clone()).unwrap_or_default();
-        if !checked.passed {
-            let needs: Vec<String> = outputs
-                .iter()
-                .filter(|o| !o.passed)
-                .map(|o| {
-                    format!(
-                        "'{}' needs atol {:.3e} or rtol {:.3e}",
-                        o.name, o.required_atol, o.required_rtol
-                    )
-                })
-                .collect();
-            let last = self.iterations.last();
-            let command = last.and_then(|i| i.command.as_ref()).filter(|c| !c.passed);
-            let why = match last.and_then(|i| i.build_error.as_deref()) {
-                Some(error) => format!("that plan failed to build: {error}"),
-                None if command.is_some() => format!(
-                    "the check command fails on that plan ({})",
-                    command.map_or("", |c| c.status.as_str())
-                ),
-                None if outputs.iter().any(|o| {
-                    !o.passed && (o.required_atol.is_nan() || o.required_rtol.is_nan())
-                }) =>
-                {
-                    format!(
-                        "an output differs from the goldens by NaN (NaN in the outputs, or \
-                         infinities that differ), which no tolerance admits: {}",
-                        needs.join("; ")
-                    )
-                }
-                None => {
-                    format!("the tolerance is below the backend's own noise: {}", needs.join("; "))
-                }
-            };
-            self.note(&format!(
-                "even with every markable layer in the higher precision the check fails, so no \
-                 search can pass; {why}"
-            ));
-        }
-        self.noise_floor = Some(NoiseFloor { passed: checked.passed, outputs });
-        Ok(checked.passed)
-    }
-
-    /// Stops the search if a limit is spent.
-    fn within_limits(&self) -> Result<usize, Stop> {
-        if let Some(max) = self.limits.max_checks {
-            if self.built >= max {
-                return Err(Stop::Budget(format!("--max-checks {max} reached")));
-            }
-        }
-        if let Some(budget) = self.limits.time_budget {
-            let spent = self.started.elapsed();
-            if spent >= budget {
-                return Err(Stop::Budget(format!(
-                    "--time-budget of {} spent ({:.1}s)",
-                    describe_duration(budget),
-                    spent.as_secs_f64()
-                )));
-            }
-        }
-        Ok(self.limits.max_checks.map_or(usize::MAX, |max| max - self.built))
-    }
-
-    /// Checks `marked`. A plan that fails to build is a failed check; any other error stops the
-    /// search, as does a spent limit.
-    pub fn check(&mut self, marked: LayerSet, detail: Detail) -> Result<Checked, Stop> {
-        self.within_limits()?;
-        self.rounds += 1;
-        let number = self.iterations.len() + 1;
-        self.observer.check_started(number, &marked);
-        let start = Instant::now();
-        let result = self.oracle.evaluate(&marked, detail);
-        let elapsed = start.elapsed();
-        let evaluation = match result {
-            Ok(eval) => eval,
-            Err(SearchError::Backend(e)) => match Evaluation::failed_build(&e, elapsed) {
-                Some(failed) => failed,
-                None => return Err(Stop::Failed(e.into())),
-            },
-            Err(e) => return Err(Stop::Failed(e)),
-        };
-        Ok(self.record(marked, evaluation, elapsed))
-    }
-
-    /// Checks `sets` in one round, as many at once as the oracle allows (callers pass at most
-    /// [`Checker::jobs`] sets). Returns pass/fail per set, in order. When `--max-checks` leaves
-    /// room for fewer, only the first ones are checked and the search then stops.
-    pub fn check_round(&mut self, sets: Vec<LayerSet>) -> Result<Vec<bool>, Stop> {
-        let room = self.within_limits()?;
-        let truncated = sets.len() > room;
-        let sets: Vec<LayerSet> = sets.into_iter().take(room).collect();
-        self.rounds += 1;
-        let first = self.iterations.len() + 1;
-        for (k, set) in sets.iter().enumerate() {
-            self.observer.check_started(first + k, set);
-        }
-        let start = Instant::now();
-        let evaluations = self.oracle.evaluate_batch(&sets, Detail::NetworkOutputs)?;
-        let elapsed = start.elapsed();
-        let mut passed = Vec::with_capacity(sets.len());
-        for (set, evaluation) in sets.into_iter().zip(evaluations) {
-            passed.push(self.record(set, evaluation, elapsed).passed);
-        }
-        if truncated {
-            self.within_limits()?;
-        }
-        Ok(passed)
-    }
-
-    /// Checks network outputs of `sets`: one check, or a round of them at once.
-    pub fn check_many(&mut self, sets: Vec<LayerSet>) -> Result<Vec<bool>, Stop> {
-        if let [single] = sets.as_slice() {
-            return Ok(vec![self.check(single.clone(), Detail::NetworkOutputs)?.passed]);
-        }
-        self.check_round(sets)
-    }
-
-    /// Logs one evaluated check.
-    fn record(&mut self, marked: LayerSet, evaluation: Evaluation, elapsed: Duration) -> Checked {
-        if !evaluation.reused {
-            self.built += 1;
-        }
-        let passed = evaluation.passed && evaluation.build_error.is_none();
-        let number = self.iterations.len() + 1;
-        let iteration = Iteration {
-            marked,
-            passed,
-            build_error: evaluation.build_error,
-            outputs: evaluation.outputs,
-            deviations: evaluation.deviations,
-            duration: if evaluation.duration.is_zero() { elapsed } else { evaluation.duration },
-            round: self.rounds,
-            reused: evaluation.reused,
-            samples: evaluation.samples,
-            command: evaluation.command,
-        };
-        self.observer.check_finished(number, &iteration);
-        self.known.entry(iteration.marked.clone()).or_insert(passed);
-        self.iterations.push(iteration);
-        Checked {
-            passed,
-            layer_outputs: evaluation.layer_outputs,
-            isolated: evaluation.isolated,
-            refused: evaluation.refused,
-        }
-    }
-
-    /// The build error of the last check, if it failed to build.
-    pub fn last_build_error(&self) -> Option<&str> {
-        self.iterations.last().and_then(|i| i.build_error.as_deref())
-    }
-
-    /// The network output comparisons of the last check.
-    pub fn last_outputs(&self) -> &[OutputComparison] {
-        self.iterations.last().map_or(&[], |i| i.outputs.as_slice())
-    }
-}
-
-/// `30m`, `1h30m`, `45s`: how limits are shown.
-fn describe_duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    let parts = [(h, "h"), (m, "m"), (s, "s")];
-    let text = parts.iter().filter(|(n, _)| *n > 0).fold(String::new(), |mut text, (n, unit)| {
-        let _ = write!(text, "{n}{unit}");
-        text
-    });
-    if text.is_empty() { "0s".to_owned() } else { text }
-}
-
 /// Finds the smallest `n` in `0..=c` whose `set_for(n)` passes, by a `(P+1)`-ary search with
 /// `P` = [`Checker::jobs`] checks per round, using what earlier checks already showed.
 ///
@@ -845,13 +562,5 @@ mod tests {
         assert_eq!(spread(0, 10, 3), vec![3, 5, 8]);
         assert_eq!(spread(4, 6, 3), vec![5]);
         assert!(spread(4, 5, 3).is_empty());
-    }
-
-    #[test]
-    fn durations_read_naturally() {
-        assert_eq!(describe_duration(Duration::from_secs(1800)), "30m");
-        assert_eq!(describe_duration(Duration::from_secs(5400)), "1h30m");
-        assert_eq!(describe_duration(Duration::from_secs(45)), "45s");
-        assert_eq!(describe_duration(Duration::ZERO), "0s");
     }
 }

@@ -11,40 +11,40 @@
 //!
 //! After every build the engine inspector's layer information is read, and marked layers
 //! that did not run in the higher precision are reported as plan deviations.
+//!
+//! This module holds the configuration and the `Backend` implementation; `weak.rs` and
+//! `strong.rs` build (and calibrate) in each typing.
 
-use std::collections::HashMap;
-use std::ffi::c_void;
+mod strong;
+mod weak;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use precision_core::calibration::{CalibrationCache, CalibrationMethod};
+use precision_core::calibration::CalibrationCache;
 use precision_core::{
-    AnswerIdentity, Backend, BackendError, Capabilities, DType, Engine, Layer, NamedTensors,
-    Network, OutputSelection, Precision, PrecisionPlan, TensorInfo, check_plan_fits,
+    AnswerIdentity, Backend, BackendError, Capabilities, Engine, NamedTensors, Network,
+    OutputSelection, Precision, PrecisionPlan, check_plan_fits,
 };
 use precision_onnx::expose::Fetch;
 use precision_onnx::model::write_atomically;
-use precision_onnx::rewrite::{self, int8_activation_fetches};
+use precision_onnx::rewrite;
+use precision_onnx::scales;
 pub use precision_onnx::scales::CalibrationSettings;
-use precision_onnx::scales::{self, Visit};
 use precision_onnx::{
     ActivationScales, Bf16Mode, InputShapes, LayerTable, OnnxModel, RewriteOptions, WeightCache,
 };
 use precision_onnx::{check_model, identity};
-use tensorrt_sys::shim::{
-    PTRT_CALIBRATION_ENTROPY2, PTRT_CALIBRATION_LEGACY, PTRT_CALIBRATION_MINMAX,
-};
 
 use crate::api::Api;
 use crate::error::TrtError;
 use crate::inspect;
-use crate::network::{
-    Blob, BuildSettings, Calibrator, LayerDesc, PrecisionConstraints, TrtDType, TrtNetwork,
-};
+use crate::network::{PrecisionConstraints, TrtNetwork};
 use crate::refused;
-use crate::rules;
-use crate::runtime::{CudaEngine, DeviceBuffer, Runner, Stream};
+use crate::runtime::{CudaEngine, Runner};
+
+use weak::{WeakState, weak_network};
 
 /// How the network's precision is expressed (`--typing`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,12 +114,6 @@ pub struct TensorRtBackend {
     keep_latest_engine: bool,
     /// The latest engine built for the network outputs and its plan, while kept.
     latest_engine: Option<(PrecisionPlan, Vec<u8>)>,
-}
-
-struct WeakState {
-    trt: TrtNetwork,
-    layers: Vec<LayerDesc>,
-    original: HashMap<usize, TrtDType>,
 }
 
 impl TensorRtBackend {
@@ -240,154 +234,6 @@ impl TensorRtBackend {
         self.calibration_cache.as_deref()
     }
 
-    fn build_weak(
-        &mut self,
-        plan: &PrecisionPlan,
-        outputs: OutputSelection,
-    ) -> Result<(Blob, Vec<String>), BackendError> {
-        let higher = TrtDType::for_precision(plan.higher).ok_or_else(|| {
-            BackendError::Unsupported(format!(
-                "layers can be kept in float32, float16 or bfloat16 on TensorRT, not {}",
-                plan.higher
-            ))
-        })?;
-        if plan.lower.contains(&Precision::Fp8) {
-            return Err(BackendError::Unsupported(
-                "FP8 needs explicit quantization: use --typing strong with --int8/--fp16 instead"
-                    .into(),
-            ));
-        }
-        let int8 = plan.lower.contains(&Precision::Int8);
-        let mut calibrator = if int8 {
-            Some(StreamingCalibrator::new(
-                self.api,
-                self.config.calibration.method,
-                &self.calibration_inputs,
-                self.calibration_cache.as_deref(),
-            )?)
-        } else {
-            None
-        };
-        let state = self.weak.as_mut().expect("weak typing has a network");
-        for layer in &state.layers {
-            match state.original.get(&layer.index) {
-                Some(p) => state.trt.set_precision(layer.index, *p)?,
-                None => state.trt.reset_precision(layer.index)?,
-            }
-        }
-        let mut marked = Vec::new();
-        for i in plan.marked.iter().filter(|i| self.network.layers[*i].is_markable()) {
-            state.trt.set_precision(i, higher)?;
-            marked.push(state.layers[i].name.clone());
-        }
-        let settings = BuildSettings {
-            fp16: plan.lower.contains(&Precision::Float16) || plan.higher == Precision::Float16,
-            int8,
-            bf16: plan.lower.contains(&Precision::BFloat16) || plan.higher == Precision::BFloat16,
-            constraints: (!marked.is_empty()).then_some(self.config.constraints),
-            workspace_bytes: self.config.workspace_bytes,
-            timing_cache: self.timing_cache.as_deref(),
-            input_shapes: &self.shapes,
-        };
-        let extra = match outputs {
-            OutputSelection::NetworkOutputs => Vec::new(),
-            OutputSelection::EveryLayer => rules::readable_outputs(&state.layers),
-            OutputSelection::Isolated => {
-                return Err(BackendError::Unsupported(
-                    "the TensorRT backend cannot isolate layers; use the CPU backend for ranked"
-                        .into(),
-                ));
-            }
-        };
-        let debug = self.config.layer_outputs == LayerOutputs::Debug;
-        let mut marking = Ok(());
-        for &(l, o) in &extra {
-            marking = if debug { state.trt.mark_debug(l, o) } else { state.trt.mark_output(l, o) };
-            if marking.is_err() {
-                break;
-            }
-        }
-        let built = marking.and_then(|()| {
-            state.trt.build(&settings, calibrator.as_mut().map(|c| c as &mut dyn Calibrator))
-        });
-        for &(l, o) in &extra {
-            // Undo every mark whatever happened, so the next check starts from the model.
-            let _ =
-                if debug { state.trt.unmark_debug(l, o) } else { state.trt.unmark_output(l, o) };
-        }
-        if let Some(c) = calibrator {
-            if let Some(e) = c.error {
-                return Err(e.into());
-            }
-            if let Some(cache) = c.written {
-                self.store_calibration_cache(cache)?;
-            }
-        }
-        let built = built.map_err(|e| build_error(e, &self.network))?;
-        if let Some(t) = built.timing_cache {
-            self.store_timing_cache(t.bytes().to_vec())?;
-        }
-        Ok((built.engine, marked))
-    }
-
-    fn build_strong(
-        &mut self,
-        plan: &PrecisionPlan,
-        outputs: OutputSelection,
-    ) -> Result<(Blob, Vec<String>), BackendError> {
-        let precisions = rewrite::layer_precisions(&self.table, &self.network, plan)
-            .map_err(|e| BackendError::Unsupported(e.to_string()))?;
-        let extra = match outputs {
-            OutputSelection::NetworkOutputs => Vec::new(),
-            OutputSelection::EveryLayer => self.every_layer_fetches(),
-            OutputSelection::Isolated => {
-                return Err(BackendError::Unsupported(
-                    "the TensorRT backend cannot isolate layers; use the CPU backend for ranked"
-                        .into(),
-                ));
-            }
-        };
-        let model = self.rewritten(&precisions, &extra)?;
-        let bytes = model.to_bytes().map_err(|e| BackendError::Build(e.to_string()))?;
-        let mut trt = TrtNetwork::from_onnx(self.api, &bytes, Some(&self.path), true)?;
-        let settings = BuildSettings {
-            workspace_bytes: self.config.workspace_bytes,
-            timing_cache: self.timing_cache.as_deref(),
-            input_shapes: &self.shapes,
-            ..BuildSettings::default()
-        };
-        let built = trt.build(&settings, None).map_err(|e| build_error(e, &self.network))?;
-        if let Some(t) = built.timing_cache {
-            self.store_timing_cache(t.bytes().to_vec())?;
-        }
-        let marked = plan
-            .marked
-            .iter()
-            .filter(|i| self.network.layers[*i].is_markable())
-            .filter(|i| precisions[*i] == plan.higher)
-            .map(|i| self.network.layers[i].name.clone())
-            .collect();
-        Ok((built.engine, marked))
-    }
-
-    fn rewritten(
-        &mut self,
-        precisions: &[Precision],
-        extra: &[Fetch],
-    ) -> Result<OnnxModel, BackendError> {
-        check_model::rewritten(
-            &self.model,
-            &self.table,
-            precisions,
-            self.scales.as_ref(),
-            extra,
-            RewriteOptions { bf16: Bf16Mode::Native, ..RewriteOptions::default() },
-            &mut self.weights,
-        )
-    }
-
-    /// Strong typing: the every-layer outputs of the main graph (TensorRT cannot mark
-    /// tensors inside loops or conditionals).
     fn every_layer_fetches(&self) -> Vec<Fetch> {
         let mut fetches = self.table.every_layer_fetches(&self.model);
         fetches.retain(|f| f.graph.is_empty());
@@ -432,63 +278,6 @@ impl TensorRtBackend {
             )));
         }
         Ok(Some(cache))
-    }
-
-    /// Strong typing: INT8 scales by the shared calibration flow, the float32 network run on
-    /// `inputs` (once, its outputs kept for a second pass) with every quantized tensor exposed.
-    fn calibrate_strong(&mut self, inputs: &[NamedTensors]) -> Result<String, BackendError> {
-        let fetches: Vec<Fetch> = int8_activation_fetches(&self.model, &self.table)
-            .into_iter()
-            .filter(|f| f.graph.is_empty())
-            .collect();
-        let tensors: Vec<String> = fetches.iter().map(|f| f.tensor.clone()).collect();
-        let cached = self.read_calibration_cache()?;
-        let settings = self.config.calibration.clone();
-        let version = u32::try_from(self.api.versions().1).unwrap_or(0);
-        let names: HashMap<&str, &str> =
-            fetches.iter().map(|f| (f.output.as_str(), f.tensor.as_str())).collect();
-        let mut outputs: Option<Vec<NamedTensors>> = None;
-        let pass = |visit: &mut Visit<'_>| {
-            let outputs = match &mut outputs {
-                Some(kept) => kept,
-                None => outputs.insert(self.float32_outputs(&fetches, inputs)?),
-            };
-            for (name, tensor) in outputs.iter().flatten() {
-                visit(names.get(name.as_str()).copied().unwrap_or(name.as_str()), tensor)?;
-            }
-            Ok(())
-        };
-        let calibration =
-            scales::calibrate(&settings, cached, &tensors, inputs, Some(version), pass)?;
-        self.scales = Some(calibration.scales);
-        Ok(calibration.message)
-    }
-
-    /// Strong typing: the float32 network's outputs on `inputs`, `fetches` exposed.
-    fn float32_outputs(
-        &mut self,
-        fetches: &[Fetch],
-        inputs: &[NamedTensors],
-    ) -> Result<Vec<NamedTensors>, BackendError> {
-        let float32 = vec![Precision::Float32; self.table.layers.len()];
-        let model = self.rewritten(&float32, fetches)?;
-        let bytes = model.to_bytes().map_err(|e| BackendError::Build(e.to_string()))?;
-        let mut trt = TrtNetwork::from_onnx(self.api, &bytes, Some(&self.path), true)?;
-        let settings = BuildSettings {
-            workspace_bytes: self.config.workspace_bytes,
-            input_shapes: &self.shapes,
-            ..BuildSettings::default()
-        };
-        let built = trt.build(&settings, None).map_err(|e| {
-            BackendError::Unsupported(format!("calibration: the float32 engine did not build: {e}"))
-        })?;
-        let mut runner =
-            Runner::new(CudaEngine::deserialize(self.api, built.engine.bytes())?, false)?;
-        let mut outputs = Vec::with_capacity(inputs.len());
-        for feed in inputs {
-            outputs.push(runner.run(feed)?);
-        }
-        Ok(outputs)
     }
 }
 
@@ -707,146 +496,6 @@ impl Engine for TrtEngine {
 
     fn plan_deviations(&self) -> Vec<String> {
         self.deviations.clone()
-    }
-}
-
-/// Streams the search's inputs to TensorRT's calibrator, one iteration per batch.
-struct StreamingCalibrator<'a> {
-    api: &'static Api,
-    algorithm: i32,
-    inputs: &'a [NamedTensors],
-    next: usize,
-    buffers: Vec<DeviceBuffer>,
-    cache: Option<&'a [u8]>,
-    written: Option<Vec<u8>>,
-    error: Option<TrtError>,
-}
-
-impl<'a> StreamingCalibrator<'a> {
-    /// A calibrator streaming `inputs`, or handing TensorRT `cache` once there is one.
-    fn new(
-        api: &'static Api,
-        method: CalibrationMethod,
-        inputs: &'a [NamedTensors],
-        cache: Option<&'a [u8]>,
-    ) -> Result<Self, BackendError> {
-        if cache.is_none() && inputs.is_empty() {
-            return Err(BackendError::Unsupported(
-                "INT8 needs calibration first (the search calibrates before its first INT8 build)"
-                    .into(),
-            ));
-        }
-        let algorithm = match method {
-            CalibrationMethod::Entropy => PTRT_CALIBRATION_ENTROPY2,
-            CalibrationMethod::Max => PTRT_CALIBRATION_MINMAX,
-            CalibrationMethod::Percentile(_) => PTRT_CALIBRATION_LEGACY,
-        };
-        Ok(StreamingCalibrator {
-            api,
-            algorithm: i32::try_from(algorithm).expect("small"),
-            inputs,
-            next: 0,
-            buffers: Vec::new(),
-            cache,
-            written: None,
-            error: None,
-        })
-    }
-}
-
-impl Calibrator for StreamingCalibrator<'_> {
-    fn algorithm(&self) -> i32 {
-        self.algorithm
-    }
-
-    fn batch_size(&self) -> i32 {
-        // Networks from ONNX have explicit batch dimensions: each batch is one input
-        // iteration whatever its leading dimension, as in Polygraphy's calibrator.
-        1
-    }
-
-    fn next_batch(&mut self, names: &[String]) -> Option<Vec<*mut c_void>> {
-        let feed = self.inputs.get(self.next)?;
-        self.next += 1;
-        let result = (|| -> Result<Vec<*mut c_void>, TrtError> {
-            let stream = Stream::new(self.api)?;
-            let mut buffers = Vec::new();
-            let mut uploads = Vec::new();
-            for name in names {
-                let tensor = feed.get(name).ok_or_else(|| {
-                    TrtError::InvalidArgument(format!("calibration: no value for input {name}"))
-                })?;
-                let values: Vec<u8> =
-                    tensor.to_f64_vec().iter().flat_map(|v| (*v as f32).to_le_bytes()).collect();
-                let buffer = DeviceBuffer::new(self.api, values.len())?;
-                buffer.upload(&values, &stream)?;
-                buffers.push(buffer);
-                uploads.push(values);
-            }
-            stream.synchronize()?;
-            let pointers = buffers.iter().map(DeviceBuffer::as_ptr).collect();
-            self.buffers = buffers;
-            Ok(pointers)
-        })();
-        match result {
-            Ok(p) => Some(p),
-            Err(e) => {
-                self.error = Some(e);
-                None
-            }
-        }
-    }
-
-    fn read_cache(&mut self) -> Option<&[u8]> {
-        self.cache
-    }
-
-    fn write_cache(&mut self, cache: &[u8]) {
-        self.written = Some(cache.to_vec());
-    }
-}
-
-/// The network of a weakly typed backend: TensorRT's layers, markable by Polygraphy's rule.
-fn weak_network(
-    name: &str,
-    layers: &[LayerDesc],
-    inputs: &[crate::network::TensorDesc],
-    outputs: &[crate::network::TensorDesc],
-    shapes: &[(String, Vec<i64>)],
-) -> Network {
-    let tensor_names = |list: &[crate::network::TensorDesc]| -> Vec<String> {
-        list.iter().filter_map(|t| t.name.clone()).collect()
-    };
-    let fixed: HashMap<&str, &Vec<i64>> = shapes.iter().map(|(n, d)| (n.as_str(), d)).collect();
-    Network {
-        name: name.to_owned(),
-        inputs: inputs
-            .iter()
-            .filter_map(|t| {
-                let n = t.name.clone()?;
-                let dims = fixed.get(n.as_str()).map_or(&t.dims, |d| *d);
-                Some(TensorInfo {
-                    dtype: t.dtype.host().unwrap_or(DType::F32),
-                    shape: dims.iter().map(|d| usize::try_from(*d).ok()).collect(),
-                    name: n,
-                })
-            })
-            .collect(),
-        layers: layers
-            .iter()
-            .map(|l| {
-                let mut layer = Layer::new(
-                    l.index,
-                    l.name.clone(),
-                    l.type_name.clone(),
-                    tensor_names(&l.inputs),
-                    tensor_names(&l.outputs),
-                );
-                layer.unmarkable_reason = rules::unmarkable_reason(l);
-                layer
-            })
-            .collect(),
-        outputs: tensor_names(outputs),
     }
 }
 
