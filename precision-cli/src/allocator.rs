@@ -10,8 +10,10 @@
 //! so its buffers come from malloc too), the shared heap fragmented and grew in 5 of 7 runs of
 //! `bisect --jobs 2`, to 2.0-6.0 GB instead of 0.1 GB; with two arenas it still reached
 //! 0.68 GB. With one arena per allocating thread (the main thread and each of the `--jobs`
-//! checks) it stayed at 0.12 GB in every run, so that is the limit: `jobs + 1`, one arena when
-//! nothing runs in parallel.
+//! checks) it stayed near 0.12 GB in most runs, so that is the limit: `jobs + 1`, one arena
+//! when nothing runs in parallel. It is not a cure: one release run of the dataset benchmark
+//! still peaked at 3.3 GB. A fixed mmap threshold never grew but made checks 1.65-2.1x slower;
+//! ONNX Runtime's CPU arena with shrinkage after each run is the next thing to measure.
 
 /// Limits glibc's malloc to `jobs + 1` arenas (one per thread that runs a check, plus the main
 /// thread), unless the user chose a limit with `MALLOC_ARENA_MAX`. Call it before the checks'
