@@ -43,6 +43,32 @@ fn feed(seed: f32) -> NamedTensors {
     f
 }
 
+/// The chain at `path` on fake `f`, INT8 calibrated, saving engines into `engines`, as an
+/// oracle over two inputs whose goldens are the backend's own float32 outputs.
+fn calibrated_oracle(
+    f: &Fake,
+    path: &Path,
+    engines: std::path::PathBuf,
+    compare: CompareConfig,
+) -> BackendOracle<TensorRtBackend> {
+    let config = TensorRtConfig {
+        lower: vec![Precision::Int8],
+        input_shapes: "x:[1,4]".parse().unwrap(),
+        save_engines: Some(engines),
+        ..TensorRtConfig::default()
+    };
+    let mut backend = TensorRtBackend::open_with(f.api(), path, config).unwrap();
+    let inputs = vec![feed(0.0), feed(2.0)];
+    backend.calibrate(&inputs).unwrap();
+    let net = backend.network().clone();
+    let mut reference =
+        backend.build(&PrecisionPlan::float32(&net), OutputSelection::NetworkOutputs).unwrap();
+    let goldens = inputs.iter().map(|i| reference.infer(i).unwrap()).collect();
+    drop(reference);
+    let base = PrecisionPlan::new(&net, vec![Precision::Int8], Precision::Float32).unwrap();
+    BackendOracle::new(backend, base, inputs, goldens, compare).unwrap()
+}
+
 #[test]
 fn parallel_checks_on_copies_give_the_same_answer_in_fewer_rounds() {
     let dir = tempfile::tempdir().unwrap();
@@ -51,26 +77,13 @@ fn parallel_checks_on_copies_give_the_same_answer_in_fewer_rounds() {
     let f = Fake::new(config);
     let mut answers = Vec::new();
     for jobs in [1, 3] {
-        let config = TensorRtConfig {
-            lower: vec![Precision::Int8],
-            input_shapes: "x:[1,4]".parse().unwrap(),
-            save_engines: Some(engines.join(jobs.to_string())),
-            ..TensorRtConfig::default()
-        };
-        let mut backend = TensorRtBackend::open_with(f.api(), &path, config).unwrap();
-        let inputs = vec![feed(0.0), feed(2.0)];
-        backend.calibrate(&inputs).unwrap();
-        let net = backend.network().clone();
-        let mut reference =
-            backend.build(&PrecisionPlan::float32(&net), OutputSelection::NetworkOutputs).unwrap();
-        let goldens = inputs.iter().map(|i| reference.infer(i).unwrap()).collect();
-        let base = PrecisionPlan::new(&net, vec![Precision::Int8], Precision::Float32).unwrap();
         let compare = CompareConfig {
             atol: PerOutput::uniform(0.1),
             rtol: PerOutput::uniform(0.0),
             ..CompareConfig::default()
         };
-        let mut oracle = BackendOracle::new(backend, base, inputs, goldens, compare).unwrap();
+        let mut oracle = calibrated_oracle(&f, &path, engines.join(jobs.to_string()), compare);
+        let net = oracle.backend().network().clone();
         assert_eq!(oracle.with_jobs(jobs, 1).unwrap(), jobs, "the backend copies itself");
         let options = SearchOptions { minimize: true, ..SearchOptions::new(Algorithm::Bisect) };
         let outcome = run_search(&mut oracle, &options, &mut NoObserver).unwrap();
@@ -102,24 +115,9 @@ fn kept_engines_are_handed_over_without_a_second_build() {
     let (path, config) = relu_chain(dir.path());
     let engines = dir.path().join("engines");
     let f = Fake::new(config);
-    let config = TensorRtConfig {
-        lower: vec![Precision::Int8],
-        input_shapes: "x:[1,4]".parse().unwrap(),
-        save_engines: Some(engines.clone()),
-        ..TensorRtConfig::default()
-    };
-    let mut backend = TensorRtBackend::open_with(f.api(), &path, config).unwrap();
-    assert!(backend.engine_files(), "TensorRT plans have engine files");
-    let inputs = vec![feed(0.0), feed(2.0)];
-    backend.calibrate(&inputs).unwrap();
-    let net = backend.network().clone();
-    let mut reference =
-        backend.build(&PrecisionPlan::float32(&net), OutputSelection::NetworkOutputs).unwrap();
-    let goldens = inputs.iter().map(|i| reference.infer(i).unwrap()).collect();
-    drop(reference);
-    let base = PrecisionPlan::new(&net, vec![Precision::Int8], Precision::Float32).unwrap();
-    let mut oracle =
-        BackendOracle::new(backend, base, inputs, goldens, CompareConfig::default()).unwrap();
+    let mut oracle = calibrated_oracle(&f, &path, engines.clone(), CompareConfig::default());
+    assert!(oracle.backend().engine_files(), "TensorRT plans have engine files");
+    let net = oracle.backend().network().clone();
     assert_eq!(oracle.with_jobs(2, 1).unwrap(), 2, "the backend copies itself");
     let sets = [LayerSet::from_indices(net.len(), [5]), LayerSet::from_indices(net.len(), [17])];
     let before = f.stats().builds;

@@ -40,7 +40,7 @@ use precision_onnx::{check_model, identity};
 use crate::api::Api;
 use crate::error::TrtError;
 use crate::inspect;
-use crate::network::{PrecisionConstraints, TrtNetwork};
+use crate::network::{Blob, PrecisionConstraints, TrtNetwork};
 use crate::refused;
 use crate::runtime::{CudaEngine, Runner};
 
@@ -284,6 +284,24 @@ impl TensorRtBackend {
 /// A plan's build error: TensorRT's build failures that name layers without an implementation
 /// in their precision are [`BackendError::Refused`] with those layers of `network`
 /// ([`refused`]).
+impl TensorRtBackend {
+    /// Builds `plan` (refused when it marks a layer the network lacks) in this backend's
+    /// typing, counting the build: the serialized engine and the names of the layers marked.
+    fn build_blob(
+        &mut self,
+        plan: &PrecisionPlan,
+        outputs: OutputSelection,
+    ) -> Result<(Blob, Vec<String>), BackendError> {
+        check_plan_fits(&self.network, plan)?;
+        let built = match self.typing {
+            Typing::Weak => self.build_weak(plan, outputs)?,
+            Typing::Strong => self.build_strong(plan, outputs)?,
+        };
+        self.builds += 1;
+        Ok(built)
+    }
+}
+
 fn build_error(error: TrtError, network: &Network) -> BackendError {
     match error {
         TrtError::Build(message) => refused::build_failure(message, network),
@@ -347,12 +365,7 @@ impl Backend for TensorRtBackend {
         plan: &PrecisionPlan,
         outputs: OutputSelection,
     ) -> Result<TrtEngine, BackendError> {
-        check_plan_fits(&self.network, plan)?;
-        let (engine_blob, marked) = match self.typing {
-            Typing::Weak => self.build_weak(plan, outputs)?,
-            Typing::Strong => self.build_strong(plan, outputs)?,
-        };
-        self.builds += 1;
+        let (engine_blob, marked) = self.build_blob(plan, outputs)?;
         let bytes = engine_blob.bytes();
         if let Some(dir) = &self.config.save_engines {
             std::fs::create_dir_all(dir).map_err(|e| {
@@ -450,11 +463,7 @@ impl Backend for TensorRtBackend {
         if !may_build {
             return Ok(None);
         }
-        let (blob, _) = match self.typing {
-            Typing::Weak => self.build_weak(plan, OutputSelection::NetworkOutputs)?,
-            Typing::Strong => self.build_strong(plan, OutputSelection::NetworkOutputs)?,
-        };
-        self.builds += 1;
+        let (blob, _) = self.build_blob(plan, OutputSelection::NetworkOutputs)?;
         Ok(Some(blob.bytes().to_vec()))
     }
 

@@ -26,6 +26,11 @@ pub const MODEL_PLACEHOLDER: &str = "{model}";
 /// The placeholder replaced by the path of the check's engine file (TensorRT backend).
 pub const ENGINE_PLACEHOLDER: &str = "{engine}";
 
+/// Whether the command line `argv` names the check's engine file (`{engine}`).
+pub fn names_engine(argv: &[String]) -> bool {
+    argv.iter().any(|a| a.contains(ENGINE_PLACEHOLDER))
+}
+
 /// A validated `--check` command with its verdict rules.
 #[derive(Debug, Clone)]
 pub struct CheckCommand {
@@ -114,7 +119,7 @@ impl CheckCommand {
 
     /// Whether the command names the check's engine file (`{engine}`).
     pub fn uses_engine(&self) -> bool {
-        self.argv.iter().any(|a| a.contains(ENGINE_PLACEHOLDER))
+        names_engine(&self.argv)
     }
 
     /// Whether the command needs the check's model: it names `{model}`, or names neither

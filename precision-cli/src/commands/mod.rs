@@ -163,9 +163,8 @@ pub fn jobs(command: &crate::args::Command) -> usize {
 /// Refuses a check command that names `{engine}` on a backend without engine files (before
 /// calibration or any other work).
 fn refuse_engine_placeholder<B: Backend>(backend: &B, setup: &CheckSetup) -> anyhow::Result<()> {
-    use crate::check_command::{ENGINE_PLACEHOLDER, MODEL_PLACEHOLDER};
-    let names_engine = setup.command.check.iter().any(|a| a.contains(ENGINE_PLACEHOLDER));
-    if names_engine && !backend.engine_files() {
+    use crate::check_command::{ENGINE_PLACEHOLDER, MODEL_PLACEHOLDER, names_engine};
+    if names_engine(&setup.command.check) && !backend.engine_files() {
         bail!(
             "--check: {ENGINE_PLACEHOLDER} is a TensorRT engine file, and the {} backend builds \
              none: use --backend tensorrt, or {MODEL_PLACEHOLDER} (the mixed-precision ONNX \
