@@ -568,6 +568,10 @@ impl Backend for OnnxrtBackend {
         self.sessions.retain(|c| c.key.1 == OutputSelection::NetworkOutputs);
     }
 
+    fn expect_samples(&mut self, samples: usize) {
+        self.config.execution.cpu_arena = samples > 1;
+    }
+
     fn try_clone(&self, threads: usize) -> Result<Option<Self>, BackendError> {
         let mut config = self.config.clone();
         config.threads = (threads > 0).then_some(threads);

@@ -102,3 +102,23 @@ fn every_layer_outputs_in_every_precision() {
         }
     }
 }
+
+#[test]
+fn several_samples_per_check_turn_the_cpu_arena_on_and_change_no_output() {
+    let mut plain = open(&[Precision::Int8]);
+    plain.calibrate(&[feed()]).unwrap();
+    let mut streaming = open(&[Precision::Int8]);
+    streaming.calibrate(&[feed()]).unwrap();
+    streaming.expect_samples(1);
+    assert!(!streaming.execution().cpu_arena, "one sample: no arena to hold between checks");
+    streaming.expect_samples(1000);
+    assert!(streaming.execution().cpu_arena, "a dataset: buffers reused from sample to sample");
+
+    let plan =
+        PrecisionPlan::new(plain.network(), vec![Precision::Int8], Precision::Float32).unwrap();
+    let want = plain.build(&plan, OutputSelection::NetworkOutputs).unwrap().infer(&feed()).unwrap();
+    let mut engine = streaming.build(&plan, OutputSelection::NetworkOutputs).unwrap();
+    for _ in 0..3 {
+        assert_eq!(engine.infer(&feed()).unwrap(), want, "the arena changes no output");
+    }
+}

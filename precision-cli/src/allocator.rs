@@ -11,9 +11,10 @@
 //! `bisect --jobs 2`, to 2.0-6.0 GB instead of 0.1 GB; with two arenas it still reached
 //! 0.68 GB. With one arena per allocating thread (the main thread and each of the `--jobs`
 //! checks) it stayed near 0.12 GB in most runs, so that is the limit: `jobs + 1`, one arena
-//! when nothing runs in parallel. It is not a cure: one release run of the dataset benchmark
-//! still peaked at 3.3 GB. A fixed mmap threshold never grew but made checks 1.65-2.1x slower;
-//! ONNX Runtime's CPU arena with shrinkage after each run is the next thing to measure.
+//! when nothing runs in parallel. It was not a cure: 4 of 7 such runs still grew to 2.5-3.2 GB.
+//! What cured it is ONNX Runtime's own CPU arena, which the ONNX Runtime backend turns on when
+//! each check runs several samples (`ExecutionSettings::cpu_arena`), so that the buffers of one
+//! sample are reused for the next instead of going through malloc.
 
 /// Limits glibc's malloc to `jobs + 1` arenas (one per thread that runs a check, plus the main
 /// thread), unless the user chose a limit with `MALLOC_ARENA_MAX`. Call it before the checks'

@@ -237,6 +237,13 @@ pub trait Backend: Send {
         Ok(None)
     }
 
+    /// Each check will run `samples` input samples, one after another. A backend may size its
+    /// memory for it (ONNX Runtime reuses buffers across samples); answers must not change.
+    /// The default ignores it.
+    fn expect_samples(&mut self, samples: usize) {
+        let _ = samples;
+    }
+
     /// Whether [`Backend::export_engine`] gives engine files (a check command's `{engine}`);
     /// false by default.
     fn engine_files(&self) -> bool {

@@ -366,6 +366,8 @@ impl<B: Backend> BackendOracle<B> {
             let golden = samples.goldens.get(iteration).map_err(SearchError::InvalidInput)?;
             missing_outputs(backend.network(), iteration, &golden)?;
         }
+        let mut backend = backend;
+        backend.expect_samples(samples.inputs.len());
         Ok(BackendOracle {
             backend,
             workers: Vec::new(),
