@@ -98,7 +98,7 @@ fn main() {
                 {
                     let outcome = run(&text, atol, 1, algorithm);
                     let n = outcome.answer.as_ref().map_or(0, LayerSet::len);
-                    let checks = outcome.iterations.len();
+                    let checks = outcome.checks.len();
                     marked.insert(algorithm, n);
                     cells.push(format!("{checks:>6}/{n:<6}"));
                     json.push(format!(

@@ -418,7 +418,7 @@ fn searches_run_end_to_end_through_the_fake() {
         let names: Vec<&str> = answer.iter().map(|i| network.layers[i].name.as_str()).collect();
         eprintln!(
             "{algorithm:?} --minimize: {} checks, answer {names:?} of {} markable layers",
-            outcome.iterations.len(),
+            outcome.checks.len(),
             network.layers.iter().filter(|l| l.is_markable()).count()
         );
         assert_eq!(names, ["mm1", "mm4"], "{algorithm:?} minimized to the two sensitive layers");

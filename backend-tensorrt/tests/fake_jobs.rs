@@ -89,7 +89,7 @@ fn parallel_checks_on_copies_give_the_same_answer_in_fewer_rounds() {
         let outcome = run_search(&mut oracle, &options, &mut NoObserver).unwrap();
         let names: Vec<String> =
             outcome.answer.as_ref().unwrap().iter().map(|i| net.layers[i].name.clone()).collect();
-        let checks = outcome.iterations.len();
+        let checks = outcome.checks.len();
         let rounds = outcome.rounds();
         if jobs > 1 {
             assert!(rounds < checks, "{jobs} jobs: {rounds} rounds for {checks} checks");

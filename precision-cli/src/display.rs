@@ -3,9 +3,9 @@
 use std::fmt::Write as _;
 
 use precision_core::{
-    Algorithm, CompareFunc, Direction, Iteration, LayerSet, MetricResult, Network,
-    OutputComparison, Precision, SearchOutcome, modelopt_pattern, trtexec_cannot_name,
-    trtexec_layer_output_types, trtexec_layer_precisions,
+    Algorithm, Check, CompareFunc, Direction, LayerSet, MetricResult, Network, OutputComparison,
+    Precision, SearchOutcome, modelopt_pattern, trtexec_cannot_name, trtexec_layer_output_types,
+    trtexec_layer_precisions,
 };
 
 use crate::console::{escape, needs_escape, python_str, shell_quote};
@@ -176,12 +176,7 @@ pub fn answer_headroom(outcome: &SearchOutcome, margin: Option<f64>) -> Option<S
 }
 
 /// One line for a finished check.
-pub fn check_line(
-    network: &Network,
-    number_: usize,
-    budget: Option<usize>,
-    it: &Iteration,
-) -> String {
+pub fn check_line(network: &Network, number_: usize, budget: Option<usize>, it: &Check) -> String {
     let total = budget.map_or_else(String::new, |b| format!("/{b}"));
     let verdict = if it.passed { "PASSED" } else { "FAILED" };
     let mut line = format!(
@@ -246,7 +241,7 @@ pub fn answer(
         if let Some(reason) = &outcome.stop_reason {
             return format!(
                 "Stopped early ({reason}) before any configuration passed ({} checks). {}",
-                outcome.iterations.len(),
+                outcome.checks.len(),
                 rerun_hint(journaled)
             );
         }
@@ -254,7 +249,7 @@ pub fn answer(
         return format!(
             "Could not find a configuration that resulted in acceptable accuracy \
              ({} checks; with up to {markable} markable layers in {higher}).",
-            outcome.iterations.len()
+            outcome.checks.len()
         );
     };
     if set.is_empty() {

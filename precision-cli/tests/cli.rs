@@ -83,20 +83,20 @@ fn bisect_reverse_marks_the_suffix_from_the_first_sensitive_layer() {
     assert_eq!(marked.len(), expected);
     assert_eq!(marked[0]["index"], sensitive[0]);
     assert_eq!(marked[0]["name"], format!("layer{}", sensitive[0]));
-    let iterations = json["iterations"].as_array().unwrap();
-    assert_eq!(json["evaluations"], iterations.len());
+    let checks = json["checks"].as_array().unwrap();
+    assert_eq!(json["evaluations"], checks.len());
     // The noise-floor check (every markable layer marked), then at most
     // ceil(log2(60 + 1)) + 1 = 7 checks of the bisection.
-    assert_eq!(iterations[0]["marked"].as_array().unwrap().len(), 60);
-    assert_eq!(iterations[0]["passed"], true);
-    assert!(iterations.len() <= 1 + 7, "{} checks", iterations.len());
-    let last_pass = iterations.iter().rev().find(|i| i["passed"] == true).unwrap();
+    assert_eq!(checks[0]["marked"].as_array().unwrap().len(), 60);
+    assert_eq!(checks[0]["passed"], true);
+    assert!(checks.len() <= 1 + 7, "{} checks", checks.len());
+    let last_pass = checks.iter().rev().find(|i| i["passed"] == true).unwrap();
     assert_eq!(last_pass["marked"].as_array().unwrap().len(), expected);
-    let o = &iterations[0]["outputs"][0];
+    let o = &checks[0]["outputs"][0];
     for key in ["name", "passed", "max_absdiff", "max_reldiff"] {
-        assert!(o.get(key).is_some(), "iteration output lacks {key}: {o}");
+        assert!(o.get(key).is_some(), "check output lacks {key}: {o}");
     }
-    assert!(iterations[0].get("build_error").is_some());
+    assert!(checks[0].get("build_error").is_some());
 }
 
 #[test]

@@ -42,6 +42,6 @@ pub use report::{
 };
 pub use samples::{DataReport, HoldoutReport, SampleFailure, SampleTally, Samples, TensorSets};
 pub use search::{
-    Algorithm, Direction, Iteration, NoObserver, Observer, SearchOptions, SearchOutcome, run_search,
+    Algorithm, Check, Direction, NoObserver, Observer, SearchOptions, SearchOutcome, run_search,
 };
 pub use tensor::{DType, NamedTensors, Tensor, TensorInfo, byte_size, element_count};

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::search::{LayerSensitivity, NoiseFloor};
 use crate::{
-    Algorithm, Direction, Iteration, LayerSet, Network, OutputComparison, Precision, SearchOutcome,
+    Algorithm, Check, Direction, LayerSet, Network, OutputComparison, Precision, SearchOutcome,
 };
 
 /// Whether a search found a passing configuration.
@@ -121,7 +121,7 @@ pub struct Report {
     /// Each markable layer's measured error contribution, when measured.
     pub sensitivity: Vec<SensitivityRow>,
     /// Every check, in order.
-    pub iterations: Vec<Iteration>,
+    pub checks: Vec<Check>,
     /// The data the search used: how many samples, what calibrated, the ranking samples, the
     /// holdout verdict (set by the caller; absent when not given).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -182,7 +182,7 @@ impl Report {
             nodes_to_exclude: marked.iter().map(|l| l.name.clone()).collect(),
             modelopt_nodes_to_exclude: marked.iter().map(|l| modelopt_pattern(&l.name)).collect(),
             marked,
-            evaluations: outcome.iterations.len(),
+            evaluations: outcome.checks.len(),
             rounds: outcome.rounds(),
             budget: outcome.budget,
             minimized_from: outcome.minimized_from,
@@ -194,7 +194,7 @@ impl Report {
             answer_outputs: outcome.answer_check().map(|it| it.outputs.clone()).unwrap_or_default(),
             margin: None,
             sensitivity,
-            iterations: outcome.iterations.clone(),
+            checks: outcome.checks.clone(),
             data: None,
         }
     }

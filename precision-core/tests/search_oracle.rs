@@ -165,7 +165,7 @@ fn build_failures_are_failed_checks_and_cached() {
     // Bisect treats the failed builds as failed checks: it needs layer 0, all three layers.
     let out = bisect(&mut oracle, Direction::Reverse, &mut NoObserver).unwrap();
     assert_eq!(out.answer.unwrap().to_vec(), vec![0, 1, 2]);
-    assert!(out.iterations.iter().any(|i| i.build_error.is_some()));
+    assert!(out.checks.iter().any(|i| i.build_error.is_some()));
 }
 
 #[test]
@@ -237,7 +237,7 @@ fn the_reference_is_freed_once_layers_are_measured() {
         let options = SearchOptions { top_k: 1, ..SearchOptions::new(algorithm) };
         let out = run_search(&mut oracle, &options, &mut NoObserver).unwrap();
         assert_eq!(out.answer.unwrap().to_vec(), vec![1, 3], "{algorithm:?}");
-        assert!(out.iterations.len() > 1, "{algorithm:?}: checks after the measuring one");
+        assert!(out.checks.len() > 1, "{algorithm:?}: checks after the measuring one");
         // The reference and the measured plan were the first two builds; the notice came
         // right after them.
         assert_eq!(oracle.backend().layer_outputs_done, vec![2], "{algorithm:?}");
@@ -335,7 +335,7 @@ fn worst_first_and_bisect_through_the_adapter() {
     let errors = [0.0, 0.5, 0.0, 0.2, 0.0];
     let mut oracle = oracle_for(&errors, no_extra);
     let out = worst_first(&mut oracle, 1, &mut NoObserver).unwrap();
-    let sets: Vec<Vec<usize>> = out.iterations.iter().map(|i| i.marked.to_vec()).collect();
+    let sets: Vec<Vec<usize>> = out.checks.iter().map(|i| i.marked.to_vec()).collect();
     assert_eq!(sets, vec![vec![], vec![1], vec![1, 3]]);
     assert_eq!(out.answer.unwrap().to_vec(), vec![1, 3]);
     assert_eq!(oracle.stats().reference_builds, 1);
@@ -347,7 +347,7 @@ fn worst_first_and_bisect_through_the_adapter() {
     let again = bisect(&mut oracle, Direction::Reverse, &mut NoObserver).unwrap();
     assert_eq!(again.answer.unwrap().to_vec(), vec![1, 2, 3, 4]);
     assert_eq!(oracle.backend().builds.len(), builds);
-    assert_eq!(oracle.stats().cached, again.iterations.len());
+    assert_eq!(oracle.stats().cached, again.checks.len());
 }
 
 #[test]

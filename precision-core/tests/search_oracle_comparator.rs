@@ -75,5 +75,5 @@ fn worst_first_with_the_real_comparator() {
     let mut oracle = oracle(&[0.0, 0.5, 0.0, 0.2, 0.0], exact);
     let out = worst_first(&mut oracle, 1, &mut NoObserver).unwrap();
     assert_eq!(out.answer.unwrap().to_vec(), vec![1, 3]);
-    assert_eq!(out.iterations.len(), 3);
+    assert_eq!(out.checks.len(), 3);
 }

@@ -139,16 +139,16 @@ fn search_with<B: Backend>(
         crate::console::out(&text)?;
     }
     if let Some(command) = outcome.answer.as_ref().and_then(|answer| {
-        outcome.iterations.iter().rev().find(|it| &it.marked == answer)?.command.as_ref()
+        outcome.checks.iter().rev().find(|it| &it.marked == answer)?.command.as_ref()
     }) {
         errln!("the answer's check command: {}", command.summary());
     }
-    let rounds = if outcome.rounds() < outcome.iterations.len() {
+    let rounds = if outcome.rounds() < outcome.checks.len() {
         format!(" in {} rounds", outcome.rounds())
     } else {
         String::new()
     };
-    errln!("{} checks{rounds} in {:.1}s", outcome.iterations.len(), start.elapsed().as_secs_f64());
+    errln!("{} checks{rounds} in {:.1}s", outcome.checks.len(), start.elapsed().as_secs_f64());
     if args.report.is_some() || args.html.is_some() {
         let mut report = Report::new(
             format!("precision {}", env!("CARGO_PKG_VERSION")),

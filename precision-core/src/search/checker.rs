@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use super::{Iteration, LayerSensitivity, Limits, NoiseFloor, Observer, candidates};
+use super::{Check, LayerSensitivity, Limits, NoiseFloor, Observer, candidates};
 use crate::{Detail, Evaluation, LayerSet, Network, Oracle, OutputComparison, SearchError};
 
 /// Why a search stopped before its end.
@@ -37,7 +37,7 @@ pub(crate) struct Checked {
 }
 
 /// Makes every check of a search: calls the oracle (one plan, or a round of plans at once),
-/// enforces the limits, times the checks, tells the observer, logs an [`Iteration`] per check
+/// enforces the limits, times the checks, tells the observer, logs an [`Check`] per check
 /// and remembers every network-output answer so no plan is checked twice. Nothing else in the
 /// searches calls the oracle.
 pub(crate) struct Checker<'a> {
@@ -50,7 +50,7 @@ pub(crate) struct Checker<'a> {
     rounds: usize,
     /// Pass/fail of every network-output check made.
     known: std::collections::HashMap<LayerSet, bool>,
-    pub iterations: Vec<Iteration>,
+    pub checks: Vec<Check>,
     pub noise_floor: Option<NoiseFloor>,
     pub sensitivity: Vec<LayerSensitivity>,
     pub minimized_from: Option<usize>,
@@ -73,7 +73,7 @@ impl<'a> Checker<'a> {
             built: 0,
             rounds: 0,
             known: std::collections::HashMap::new(),
-            iterations: Vec::new(),
+            checks: Vec::new(),
             noise_floor: None,
             sensitivity: Vec::new(),
             minimized_from: None,
@@ -131,7 +131,7 @@ impl<'a> Checker<'a> {
         let network = self.network();
         let all = LayerSet::from_indices(network.len(), candidates(network));
         let checked = self.check(all, Detail::NetworkOutputs)?;
-        let outputs = self.iterations.last().map(|i| i.outputs.clone()).unwrap_or_default();
+        let outputs = self.checks.last().map(|i| i.outputs.clone()).unwrap_or_default();
         if !checked.passed {
             let needs: Vec<String> = outputs
                 .iter()
@@ -143,7 +143,7 @@ impl<'a> Checker<'a> {
                     )
                 })
                 .collect();
-            let last = self.iterations.last();
+            let last = self.checks.last();
             let command = last.and_then(|i| i.command.as_ref()).filter(|c| !c.passed);
             let why = match last.and_then(|i| i.build_error.as_deref()) {
                 Some(error) => format!("that plan failed to build: {error}"),
@@ -199,7 +199,7 @@ impl<'a> Checker<'a> {
     pub fn check(&mut self, marked: LayerSet, detail: Detail) -> Result<Checked, Stop> {
         self.within_limits()?;
         self.rounds += 1;
-        let number = self.iterations.len() + 1;
+        let number = self.checks.len() + 1;
         self.observer.check_started(number, &marked);
         let start = Instant::now();
         let result = self.oracle.evaluate(&marked, detail);
@@ -223,7 +223,7 @@ impl<'a> Checker<'a> {
         let truncated = sets.len() > room;
         let sets: Vec<LayerSet> = sets.into_iter().take(room).collect();
         self.rounds += 1;
-        let first = self.iterations.len() + 1;
+        let first = self.checks.len() + 1;
         for (k, set) in sets.iter().enumerate() {
             self.observer.check_started(first + k, set);
         }
@@ -254,8 +254,8 @@ impl<'a> Checker<'a> {
             self.built += 1;
         }
         let passed = evaluation.passed && evaluation.build_error.is_none();
-        let number = self.iterations.len() + 1;
-        let iteration = Iteration {
+        let number = self.checks.len() + 1;
+        let check = Check {
             marked,
             passed,
             build_error: evaluation.build_error,
@@ -267,9 +267,9 @@ impl<'a> Checker<'a> {
             samples: evaluation.samples,
             command: evaluation.command,
         };
-        self.observer.check_finished(number, &iteration);
-        self.known.entry(iteration.marked.clone()).or_insert(passed);
-        self.iterations.push(iteration);
+        self.observer.check_finished(number, &check);
+        self.known.entry(check.marked.clone()).or_insert(passed);
+        self.checks.push(check);
         Checked {
             passed,
             layer_outputs: evaluation.layer_outputs,
@@ -280,12 +280,12 @@ impl<'a> Checker<'a> {
 
     /// The build error of the last check, if it failed to build.
     pub fn last_build_error(&self) -> Option<&str> {
-        self.iterations.last().and_then(|i| i.build_error.as_deref())
+        self.checks.last().and_then(|i| i.build_error.as_deref())
     }
 
     /// The network output comparisons of the last check.
     pub fn last_outputs(&self) -> &[OutputComparison] {
-        self.iterations.last().map_or(&[], |i| i.outputs.as_slice())
+        self.checks.last().map_or(&[], |i| i.outputs.as_slice())
     }
 }
 

@@ -97,7 +97,7 @@ impl fmt::Display for Direction {
 
 /// One check made by a search, as recorded in the log and the report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Iteration {
+pub struct Check {
     /// The layers marked in this check.
     pub marked: LayerSet,
     /// Whether the check passed.
@@ -143,8 +143,8 @@ pub trait Observer {
     }
 
     /// A check finished.
-    fn check_finished(&mut self, number: usize, iteration: &Iteration) {
-        let _ = (number, iteration);
+    fn check_finished(&mut self, number: usize, check: &Check) {
+        let _ = (number, check);
     }
 
     /// A remark for the user (for example why worst-first skipped a layer).
@@ -205,7 +205,7 @@ pub struct SearchOutcome {
     /// The passing set of marked layers found, or `None` when no configuration passed.
     pub answer: Option<LayerSet>,
     /// Every check made, in order.
-    pub iterations: Vec<Iteration>,
+    pub checks: Vec<Check>,
     /// Whether the search ran to its end. `false` when a budget (`--max-checks`,
     /// `--time-budget`) stopped it: `answer` is then the smallest passing set seen so far,
     /// not a minimal one.
@@ -234,13 +234,13 @@ impl SearchOutcome {
         algorithm: Algorithm,
         direction: Option<Direction>,
         answer: Option<LayerSet>,
-        iterations: Vec<Iteration>,
+        checks: Vec<Check>,
     ) -> Self {
         SearchOutcome {
             algorithm,
             direction,
             answer,
-            iterations,
+            checks,
             complete: true,
             stop_reason: None,
             noise_floor: None,
@@ -254,14 +254,14 @@ impl SearchOutcome {
     /// The number of rounds (checks of a round run at once).
     #[must_use]
     pub fn rounds(&self) -> usize {
-        self.iterations.iter().map(|i| i.round).max().unwrap_or(0)
+        self.checks.iter().map(|i| i.round).max().unwrap_or(0)
     }
 
     /// The passing check of the answer, if found (its comparisons carry the headroom).
     #[must_use]
-    pub fn answer_check(&self) -> Option<&Iteration> {
+    pub fn answer_check(&self) -> Option<&Check> {
         let answer = self.answer.as_ref()?;
-        self.iterations.iter().rev().find(|it| it.passed && &it.marked == answer)
+        self.checks.iter().rev().find(|it| it.passed && &it.marked == answer)
     }
 }
 
@@ -371,7 +371,7 @@ pub fn run_search(
         algorithm: options.algorithm,
         direction,
         answer,
-        iterations: checker.iterations,
+        checks: checker.checks,
         complete,
         stop_reason,
         noise_floor: checker.noise_floor,

@@ -101,7 +101,7 @@ pub(crate) fn search(checker: &mut Checker<'_>) -> Result<Option<LayerSet>, Stop
     checker.note(&format!(
         "the {k} most sensitive layers pass; pruning them takes at most {remaining} more checks"
     ));
-    checker.budget_changed(checker.iterations.len() + remaining);
+    checker.budget_changed(checker.checks.len() + remaining);
     let least_sensitive_first: Vec<usize> = order[r..k].iter().rev().copied().collect();
     prune(checker, head(k), &least_sensitive_first).map(Some)
 }

@@ -7,8 +7,8 @@ pub mod backend;
 use std::time::Duration;
 
 use precision_core::{
-    Algorithm, BackendError, DType, Detail, ErrorStat, Evaluation, Iteration, Layer, LayerSet,
-    Network, Observer, Oracle, OutputComparison, SearchError, TensorInfo,
+    Algorithm, BackendError, Check, DType, Detail, ErrorStat, Evaluation, Layer, LayerSet, Network,
+    Observer, Oracle, OutputComparison, SearchError, TensorInfo,
 };
 
 /// A chain `x -> L0 -> t0 -> L1 -> t1 ... -> t{n-1}` whose layers in `unmarkable` cannot be
@@ -283,8 +283,8 @@ impl Observer for Recorder {
         self.events.push(Event::CheckStarted(number, marked.clone()));
     }
 
-    fn check_finished(&mut self, number: usize, iteration: &Iteration) {
-        self.events.push(Event::CheckFinished(number, iteration.passed));
+    fn check_finished(&mut self, number: usize, check: &Check) {
+        self.events.push(Event::CheckFinished(number, check.passed));
     }
 
     fn note(&mut self, message: &str) {
