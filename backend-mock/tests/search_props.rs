@@ -14,7 +14,7 @@ use backend_mock::testing::{
 use backend_mock::{MockBackend, MockSpec};
 use precision_core::oracle::BackendOracle;
 use precision_core::{
-    Algorithm, Backend, CompareConfig, Detail, Direction, LayerSet, NoObserver, Observer, Oracle,
+    Algorithm, Backend, CompareConfig, Direction, LayerSet, NoObserver, Observer, Oracle,
     OutputSelection, PerOutput, Precision, PrecisionPlan, Report, SearchError, SearchOptions,
     SearchOutcome, run_search,
 };
@@ -179,10 +179,10 @@ proptest! {
         // Re-check the answer and the next shorter one on fresh oracles.
         if let Some(n) = want {
             let mut fresh = oracle(&spec, lowest, atol);
-            let answer = fresh.evaluate(&set(&spec, &marked_prefix(&spec, n, direction)), Detail::NetworkOutputs).unwrap();
+            let answer = fresh.evaluate(&set(&spec, &marked_prefix(&spec, n, direction)), OutputSelection::NetworkOutputs).unwrap();
             prop_assert!(answer.passed, "the answer fails when re-checked");
             if n > 0 {
-                let shorter = fresh.evaluate(&set(&spec, &marked_prefix(&spec, n - 1, direction)), Detail::NetworkOutputs).unwrap();
+                let shorter = fresh.evaluate(&set(&spec, &marked_prefix(&spec, n - 1, direction)), OutputSelection::NetworkOutputs).unwrap();
                 prop_assert!(!shorter.passed, "a shorter answer passes");
             }
         }
@@ -271,8 +271,8 @@ proptest! {
         let expected = expected_check(&spec, Precision::Int8, Precision::Float32, &marked, atol);
         let mut simple = AtolOracle::new(backend(&spec), vec![Precision::Int8], Precision::Float32, atol).unwrap();
         let mut real = oracle(&spec, Precision::Int8, atol);
-        let a = simple.evaluate(&set(&spec, &marked), Detail::NetworkOutputs).unwrap();
-        let b = real.evaluate(&set(&spec, &marked), Detail::NetworkOutputs).unwrap();
+        let a = simple.evaluate(&set(&spec, &marked), OutputSelection::NetworkOutputs).unwrap();
+        let b = real.evaluate(&set(&spec, &marked), OutputSelection::NetworkOutputs).unwrap();
         prop_assert_eq!(a.passed, expected.passes);
         prop_assert_eq!(b.passed, expected.passes);
         prop_assert_eq!(a.build_error.is_some(), !expected.builds);

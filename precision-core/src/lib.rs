@@ -33,7 +33,7 @@ pub use compare::{
     RelativeCheck, combine_iterations, compare_outputs, compare_tensors, relative_error,
 };
 pub use network::{Layer, Network, NetworkError};
-pub use oracle::{Detail, Evaluation, Oracle, SearchError, TensorError};
+pub use oracle::{Evaluation, IsolatedMeasurement, Oracle, SearchError};
 pub use plan::{LayerSet, PlanError, PrecisionPlan};
 pub use precision::{ParsePrecisionError, Precision};
 pub use report::{

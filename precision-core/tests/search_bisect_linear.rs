@@ -354,10 +354,10 @@ proptest! {
         if let Some(m) = want {
             let mut checker = NeededOracle::new(net, &needed);
             let answer = bisect_answer.unwrap();
-            prop_assert!(checker.evaluate(&answer, precision_core::Detail::NetworkOutputs).unwrap().passed);
+            prop_assert!(checker.evaluate(&answer, precision_core::OutputSelection::NetworkOutputs).unwrap().passed);
             if m > 0 {
                 let shorter = edge_set(n, &cands, direction, m - 1);
-                prop_assert!(!checker.evaluate(&shorter, precision_core::Detail::NetworkOutputs).unwrap().passed);
+                prop_assert!(!checker.evaluate(&shorter, precision_core::OutputSelection::NetworkOutputs).unwrap().passed);
             }
         }
     }

@@ -4,7 +4,7 @@
 mod search_common;
 
 use precision_core::search::{candidates, rank_layers, worst_first, worst_first_budget};
-use precision_core::{Algorithm, Detail, LayerSet, NoObserver, SearchError};
+use precision_core::{Algorithm, LayerSet, NoObserver, OutputSelection, SearchError};
 use proptest::prelude::*;
 use search_common::{Event, NeededOracle, Recorder, chain, cmp, dag};
 
@@ -93,8 +93,15 @@ fn marks_top_k_more_per_check() {
     let out = worst_first(&mut oracle, 2, &mut rec).unwrap();
     let sets: Vec<Vec<usize>> = out.checks.iter().map(|i| i.marked.to_vec()).collect();
     assert_eq!(sets, vec![vec![], vec![0, 3], vec![0, 2, 3, 4]]);
-    let details: Vec<Detail> = oracle.calls.iter().map(|(_, d)| *d).collect();
-    assert_eq!(details, vec![Detail::EveryLayer, Detail::NetworkOutputs, Detail::NetworkOutputs]);
+    let details: Vec<OutputSelection> = oracle.calls.iter().map(|(_, d)| *d).collect();
+    assert_eq!(
+        details,
+        vec![
+            OutputSelection::EveryLayer,
+            OutputSelection::NetworkOutputs,
+            OutputSelection::NetworkOutputs
+        ]
+    );
     assert_eq!(out.answer.unwrap().to_vec(), vec![0, 2, 3, 4]);
     assert_eq!(out.algorithm, Algorithm::WorstFirst);
     assert_eq!(out.direction, None);
@@ -329,7 +336,7 @@ impl precision_core::Oracle for Refusing {
     fn evaluate(
         &mut self,
         marked: &LayerSet,
-        detail: Detail,
+        detail: OutputSelection,
     ) -> Result<precision_core::Evaluation, SearchError> {
         self.calls.push(marked.clone());
         let refused = (self.refuse)(marked);
@@ -354,7 +361,7 @@ impl precision_core::Oracle for Refusing {
         evaluation.build_error = None;
         evaluation.passed = passed;
         evaluation.outputs = vec![layers.last().cloned().expect("a layer")];
-        evaluation.layer_outputs = (detail != Detail::NetworkOutputs).then_some(layers);
+        evaluation.layer_outputs = (detail != OutputSelection::NetworkOutputs).then_some(layers);
         Ok(evaluation)
     }
 }

@@ -6,8 +6,8 @@ use anyhow::{Context, bail};
 use precision_core::oracle::BackendOracle;
 use precision_core::search::{Limits, candidates};
 use precision_core::{
-    Algorithm, Backend, CompareConfig, CompareFunc, Detail, LayerSet, Oracle, OutputComparison,
-    Report, SearchOptions, run_search,
+    Algorithm, Backend, CompareConfig, CompareFunc, LayerSet, Oracle, OutputComparison,
+    OutputSelection, Report, SearchOptions, run_search,
 };
 
 use crate::Verdict;
@@ -190,7 +190,7 @@ fn auto_tolerance<B: Backend>(
     let network = oracle.network();
     let all = LayerSet::from_indices(network.len(), candidates(network));
     let floor = oracle
-        .evaluate(&all, Detail::NetworkOutputs)
+        .evaluate(&all, OutputSelection::NetworkOutputs)
         .context("the noise-floor check for --auto-tolerance failed")?;
     if let Some(error) = &floor.build_error {
         bail!(

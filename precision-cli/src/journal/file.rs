@@ -6,7 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-use precision_core::{Detail, Evaluation, LayerSet};
+use precision_core::{Evaluation, LayerSet, OutputSelection};
 
 use super::format::{Header, JournalError, RecordOut, parse};
 
@@ -25,7 +25,7 @@ pub enum Opened {
 }
 
 /// What a check is journaled under: the marked layers and the outputs it compared.
-pub(super) type Key = (LayerSet, Detail);
+pub(super) type Key = (LayerSet, OutputSelection);
 
 /// An open journal: the answers of earlier runs, and the file new answers are appended to.
 #[derive(Debug)]
@@ -91,7 +91,7 @@ impl Journal {
 
     /// The key of `marked` (normalised to the network's size), or `None` when it indexes
     /// layers the network does not have (the oracle reports that).
-    pub(super) fn key(&self, marked: &LayerSet, detail: Detail) -> Option<Key> {
+    pub(super) fn key(&self, marked: &LayerSet, detail: OutputSelection) -> Option<Key> {
         if marked.iter().any(|i| i >= self.num_layers) {
             return None;
         }

@@ -7,7 +7,9 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use super::{Check, LayerSensitivity, Limits, NoiseFloor, Observer, candidates};
-use crate::{Detail, Evaluation, LayerSet, Network, Oracle, OutputComparison, SearchError};
+use crate::{
+    Evaluation, LayerSet, Network, Oracle, OutputComparison, OutputSelection, SearchError,
+};
 
 /// Why a search stopped before its end.
 pub(crate) enum Stop {
@@ -30,7 +32,7 @@ pub(crate) struct Checked {
     /// The per layer-output comparisons, when the oracle returned them.
     pub layer_outputs: Option<Vec<OutputComparison>>,
     /// The isolated errors, when the oracle returned them.
-    pub isolated: Option<Vec<crate::TensorError>>,
+    pub isolated: Option<Vec<crate::IsolatedMeasurement>>,
     /// The layers the builder refused, when the plan failed to build and the backend named
     /// them.
     pub refused: Vec<usize>,
@@ -130,7 +132,7 @@ impl<'a> Checker<'a> {
     pub fn check_noise_floor(&mut self) -> Result<bool, Stop> {
         let network = self.network();
         let all = LayerSet::from_indices(network.len(), candidates(network));
-        let checked = self.check(all, Detail::NetworkOutputs)?;
+        let checked = self.check(all, OutputSelection::NetworkOutputs)?;
         let outputs = self.checks.last().map(|i| i.outputs.clone()).unwrap_or_default();
         if !checked.passed {
             let needs: Vec<String> = outputs
@@ -196,7 +198,7 @@ impl<'a> Checker<'a> {
 
     /// Checks `marked`. A plan that fails to build is a failed check; any other error stops the
     /// search, as does a spent limit.
-    pub fn check(&mut self, marked: LayerSet, detail: Detail) -> Result<Checked, Stop> {
+    pub fn check(&mut self, marked: LayerSet, detail: OutputSelection) -> Result<Checked, Stop> {
         self.within_limits()?;
         self.rounds += 1;
         let number = self.checks.len() + 1;
@@ -228,7 +230,7 @@ impl<'a> Checker<'a> {
             self.observer.check_started(first + k, set);
         }
         let start = Instant::now();
-        let evaluations = self.oracle.evaluate_batch(&sets, Detail::NetworkOutputs)?;
+        let evaluations = self.oracle.evaluate_batch(&sets, OutputSelection::NetworkOutputs)?;
         let elapsed = start.elapsed();
         let mut passed = Vec::with_capacity(sets.len());
         for (set, evaluation) in sets.into_iter().zip(evaluations) {
@@ -243,7 +245,7 @@ impl<'a> Checker<'a> {
     /// Checks network outputs of `sets`: one check, or a round of them at once.
     pub fn check_many(&mut self, sets: Vec<LayerSet>) -> Result<Vec<bool>, Stop> {
         if let [single] = sets.as_slice() {
-            return Ok(vec![self.check(single.clone(), Detail::NetworkOutputs)?.passed]);
+            return Ok(vec![self.check(single.clone(), OutputSelection::NetworkOutputs)?.passed]);
         }
         self.check_round(sets)
     }
