@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use half::{bf16, f16};
 use ndarray::{ArrayD, IxDyn};
 use precision_core::{DType, NamedTensors, Tensor};
-use tensorrt_sys::cuda::{cudaMemcpyDeviceToHost, cudaMemcpyHostToDevice, cudaStream_t};
-use tensorrt_sys::shim::{ptrt_context, ptrt_dims, ptrt_engine, ptrt_io_info};
+use precision_trt_sys::cuda::{cudaMemcpyDeviceToHost, cudaMemcpyHostToDevice, cudaStream_t};
+use precision_trt_sys::shim::{ptrt_context, ptrt_dims, ptrt_engine, ptrt_io_info};
 
 use crate::api::{Api, shim_call};
 use crate::error::TrtError;
@@ -201,7 +201,7 @@ unsafe fn copy_debug_tensor(
             cudaMemcpyDeviceToHost,
             stream.cast(),
         );
-        let done = if code == tensorrt_sys::cuda::cudaSuccess {
+        let done = if code == precision_trt_sys::cuda::cudaSuccess {
             (sink.api.cuda().stream_synchronize)(stream.cast())
         } else {
             code
