@@ -19,7 +19,7 @@ use crate::{
 
 /// A measurement, not a failure: the isolated error of one layer output, that is the layer
 /// run alone in its plan precision from float32 inputs, against its float32 output
-/// ([`relative_error`]).
+/// ([`crate::relative_error`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IsolatedMeasurement {
     /// The layer output tensor.

@@ -2,10 +2,12 @@
 //! optional pruning to a 1-minimal set, within [`Limits`].
 //!
 //! [`run_search`] checks the noise floor (every markable layer marked), runs the algorithm and
-//! prunes. Every check goes through the `Checker` (`checker.rs`: limits, rounds of parallel
-//! checks, the log of checks, a memo so no plan is checked twice, the best passing set for
-//! anytime answers); [`smallest_passing`] here is the `(P+1)`-ary bisection that bisect and
-//! ranked share. Each algorithm has its module.
+//! prunes; [`search_budget`] says how many checks that may take. This module also holds what
+//! the searches share: [`Algorithm`], [`Check`] (the record of one check), the [`Observer`]
+//! of progress, [`SearchOutcome`], and `smallest_passing`, the `(P+1)`-ary bisection that
+//! bisect and ranked share. Every check goes through the `Checker` (`checker.rs`: limits,
+//! rounds of parallel checks, the log of checks, a memo so no plan is checked twice, the best
+//! passing set for anytime answers). Each algorithm has its module.
 
 use std::fmt;
 use std::str::FromStr;
