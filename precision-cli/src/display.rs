@@ -4,8 +4,7 @@ use std::fmt::Write as _;
 
 use precision_core::{
     Algorithm, Check, CompareFunc, Direction, LayerSet, MetricResult, Network, OutputComparison,
-    Precision, SearchOutcome, modelopt_pattern, trtexec_cannot_name, trtexec_layer_output_types,
-    trtexec_layer_precisions,
+    Precision, SearchOutcome, modelopt_pattern,
 };
 
 use crate::console::{escape, needs_escape, python_str, shell_quote};
@@ -333,7 +332,7 @@ fn floor_failure(outputs: &[OutputComparison], higher: Precision) -> String {
 fn tool_values(network: &Network, set: &LayerSet, higher: Precision) -> String {
     let mut text = String::new();
     let names: Vec<&str> = set.iter().map(|i| network.layers[i].name.as_str()).collect();
-    let precisions = trtexec_layer_precisions(network, set, higher);
+    let precisions = crate::trtexec::layer_precisions(network, set, higher);
     if !precisions.is_empty() {
         let _ = write!(
             text,
@@ -342,7 +341,7 @@ fn tool_values(network: &Network, set: &LayerSet, higher: Precision) -> String {
             shell_word_elided(&escape(&format!("--layerPrecisions={precisions}"))),
             shell_word_elided(&escape(&format!(
                 "--layerOutputTypes={}",
-                trtexec_layer_output_types(network, set, higher)
+                crate::trtexec::layer_output_types(network, set, higher)
             )))
         );
     }
@@ -350,7 +349,7 @@ fn tool_values(network: &Network, set: &LayerSet, higher: Precision) -> String {
         .iter()
         .filter_map(|i| {
             let name = &network.layers[i].name;
-            trtexec_cannot_name(name).map(|why| format!("'{}' (#{i}: {why})", escape(name)))
+            crate::trtexec::cannot_name(name).map(|why| format!("'{}' (#{i}: {why})", escape(name)))
         })
         .collect();
     if !unnamed.is_empty() {

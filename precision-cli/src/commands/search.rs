@@ -159,6 +159,7 @@ fn search_with<B: Backend>(
             plan.higher,
             &outcome,
         );
+        crate::trtexec::fill_report(&mut report, &network, &outcome);
         report.data = Some(data.clone());
         report.margin = args.margin;
         if let Some(path) = &args.report {

@@ -63,7 +63,7 @@ fn sensitivity(index: usize, isolated: Option<f64>, out_err: f64) -> LayerSensit
 }
 
 fn report(network: &Network, outcome: &SearchOutcome) -> Report {
-    Report::new(
+    let mut report = Report::new(
         "precision test".into(),
         "model.toml".into(),
         "mock".into(),
@@ -71,7 +71,9 @@ fn report(network: &Network, outcome: &SearchOutcome) -> Report {
         &[Precision::Int8],
         Precision::Float32,
         outcome,
-    )
+    );
+    crate::trtexec::fill_report(&mut report, network, outcome);
+    report
 }
 
 fn count(haystack: &str, needle: &str) -> usize {
