@@ -3,12 +3,12 @@
 //! `$PRECISION_PYTHON` (onnx and onnxruntime) and `$ORT_DYLIB_PATH`, as `cargo xtask ci` sets
 //! them, and fails with what to do when they are missing.
 
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod common;
 use common::{code, env, s, text};
+use fixtures::folder::TempFolder;
 
 /// Runs `precision -q ARGS` (the check command takes the rest of the line, so `-q` goes
 /// first).
@@ -48,21 +48,20 @@ name = "l7"
 error = { int8 = 0.001 }
 "#;
 
-struct Work {
-    dir: tempfile::TempDir,
+/// A temporary folder ([`TempFolder`]) that knows the chain network.
+struct Work(TempFolder);
+
+impl std::ops::Deref for Work {
+    type Target = TempFolder;
+
+    fn deref(&self) -> &TempFolder {
+        &self.0
+    }
 }
 
 impl Work {
     fn new() -> Self {
-        Work { dir: tempfile::tempdir().unwrap() }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn s(&self, name: &str) -> String {
-        self.path(name).to_str().unwrap().to_owned()
+        Work(TempFolder::new())
     }
 
     /// The chain network.
@@ -77,18 +76,6 @@ impl Work {
         let out = precision(&["run", &model, "--save-outputs", &self.s("golden.json")]);
         assert_eq!(code(&out), 0, "{}", text(&out));
         self.s("golden.json")
-    }
-
-    /// An executable shell script `name` with `body`.
-    fn script(&self, name: &str, body: &str) -> String {
-        let path = self.path(name);
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        path.to_str().unwrap().to_owned()
-    }
-
-    fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.path(name)).unwrap_or_default()
     }
 }
 
