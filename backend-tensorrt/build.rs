@@ -1,4 +1,4 @@
-//! Passes the library folders that tensorrt-sys linked (TensorRT, the CUDA runtime) on as
+//! Passes the library folders that precision-trt-sys linked (TensorRT, the CUDA runtime) on as
 //! rpaths: to this crate's own tests, and, as `DEP_PRECISION_TRT_BACKEND_RPATH`, to the crates
 //! that build binaries on it (precision-cli), so those run without `LD_LIBRARY_PATH`.
 //! Without TensorRT there is nothing to pass.

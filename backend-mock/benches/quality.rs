@@ -13,8 +13,8 @@ use fixtures::{Generated, Sensitivity, Topology};
 use precision_core::oracle::BackendOracle;
 use precision_core::search::candidates;
 use precision_core::{
-    Algorithm, Backend, CompareConfig, Detail, LayerSet, NoObserver, Oracle, OutputSelection,
-    PerOutput, Precision, PrecisionPlan, SearchOptions, SearchOutcome, run_search,
+    Algorithm, Backend, CompareConfig, LayerSet, NoObserver, Oracle, OutputSelection, PerOutput,
+    Precision, PrecisionPlan, SearchOptions, SearchOutcome, run_search,
 };
 
 /// An oracle over `text` with `atol` (rtol 0), INT8 under float32, `jobs` checks at once.
@@ -37,7 +37,8 @@ fn oracle(text: &str, atol: f64, jobs: usize) -> BackendOracle<MockBackend> {
 
 /// The largest output error of `marked`.
 fn error_of(o: &mut BackendOracle<MockBackend>, marked: &LayerSet) -> f64 {
-    let evaluation = o.evaluate(marked, Detail::NetworkOutputs).expect("the mock evaluates");
+    let evaluation =
+        o.evaluate(marked, OutputSelection::NetworkOutputs).expect("the mock evaluates");
     evaluation.outputs.iter().map(|c| c.max_absdiff).fold(0.0, f64::max)
 }
 
@@ -98,7 +99,7 @@ fn main() {
                 {
                     let outcome = run(&text, atol, 1, algorithm);
                     let n = outcome.answer.as_ref().map_or(0, LayerSet::len);
-                    let checks = outcome.iterations.len();
+                    let checks = outcome.checks.len();
                     marked.insert(algorithm, n);
                     cells.push(format!("{checks:>6}/{n:<6}"));
                     json.push(format!(

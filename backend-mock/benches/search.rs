@@ -106,7 +106,7 @@ fn bench(c: &mut Criterion) {
 }
 
 /// Heap kept by a long search: worst-first with --top 1 makes hundreds of checks; what it
-/// keeps beyond the oracle's fixed state should be its iteration log and cache only.
+/// keeps beyond the oracle's fixed state should be its log of checks and cache only.
 fn memory(text: &str) {
     for (label, algorithm, top_k) in
         [("bisect", Algorithm::Bisect, 5), ("worst_first_top1", Algorithm::WorstFirst, 1)]
@@ -118,9 +118,9 @@ fn memory(text: &str) {
         let after = LIVE.load(Ordering::Relaxed);
         let peak = PEAK.load(Ordering::Relaxed);
         assert!(outcome.answer.is_some(), "the {label} search finds an answer");
-        let checks = outcome.iterations.len();
+        let checks = outcome.checks.len();
         let log_bytes: usize = outcome
-            .iterations
+            .checks
             .iter()
             .map(|it| {
                 std::mem::size_of_val(it)

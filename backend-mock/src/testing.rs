@@ -11,9 +11,9 @@ use std::time::Instant;
 
 use precision_core::compare::headroom;
 use precision_core::{
-    Backend, CompareError, Detail, Direction, Engine, ErrorStat, Evaluation, ISOLATED_PREFIX,
-    LayerSet, NamedTensors, Network, Oracle, OutputComparison, OutputSelection, PlanError,
-    Precision, PrecisionPlan, SearchError, Tensor, TensorError, relative_error,
+    Backend, CompareError, Direction, Engine, ErrorStat, Evaluation, ISOLATED_PREFIX,
+    IsolatedMeasurement, LayerSet, NamedTensors, Network, Oracle, OutputComparison,
+    OutputSelection, PlanError, Precision, PrecisionPlan, SearchError, Tensor, relative_error,
 };
 use proptest::prelude::*;
 
@@ -515,16 +515,15 @@ impl Oracle for AtolOracle {
         self.backend.network()
     }
 
-    fn evaluate(&mut self, marked: &LayerSet, detail: Detail) -> Result<Evaluation, SearchError> {
+    fn evaluate(
+        &mut self,
+        marked: &LayerSet,
+        detail: OutputSelection,
+    ) -> Result<Evaluation, SearchError> {
         let start = Instant::now();
         self.checks += 1;
-        let selection = match detail {
-            Detail::NetworkOutputs => OutputSelection::NetworkOutputs,
-            Detail::EveryLayer => OutputSelection::EveryLayer,
-            Detail::Sensitivity => OutputSelection::Isolated,
-        };
         let plan = self.plan.with_marked(marked.clone());
-        let mut engine = match self.backend.build(&plan, selection) {
+        let mut engine = match self.backend.build(&plan, detail) {
             Ok(engine) => engine,
             Err(e) => {
                 return Evaluation::failed_build(&e, start.elapsed()).ok_or_else(|| e.into());
@@ -541,15 +540,15 @@ impl Oracle for AtolOracle {
         let (isolated_values, results): (NamedTensors, NamedTensors) =
             results.into_iter().partition(|(name, _)| name.starts_with(ISOLATED_PREFIX));
         let layer_outputs = match detail {
-            Detail::NetworkOutputs => None,
-            Detail::EveryLayer | Detail::Sensitivity => Some(
+            OutputSelection::NetworkOutputs => None,
+            OutputSelection::EveryLayer | OutputSelection::Isolated => Some(
                 results
                     .iter()
                     .map(|(name, actual)| self.compare(name, actual))
                     .collect::<Result<Vec<_>, _>>()?,
             ),
         };
-        let isolated = (detail == Detail::Sensitivity).then(|| {
+        let isolated = (detail == OutputSelection::Isolated).then(|| {
             isolated_values
                 .iter()
                 .map(|(name, value)| {
@@ -559,7 +558,7 @@ impl Oracle for AtolOracle {
                         .get(tensor)
                         .and_then(|g| relative_error(value, g))
                         .unwrap_or(f64::INFINITY);
-                    TensorError { name: tensor.to_owned(), error }
+                    IsolatedMeasurement { name: tensor.to_owned(), error }
                 })
                 .collect()
         });

@@ -135,8 +135,8 @@ proptest! {
         let options = SearchOptions { noise_floor: floor, ..SearchOptions::new(Algorithm::Ranked) };
         let outcome = run(&spec, atol, 1, &options);
         let markable_set = LayerSet::from_indices(spec.layers.len(), markable.iter().copied());
-        for iteration in &outcome.iterations {
-            prop_assert!(iteration.marked.is_subset(&markable_set));
+        for check in &outcome.checks {
+            prop_assert!(check.marked.is_subset(&markable_set));
         }
         prop_assert_eq!(outcome.budget, Some(usize::from(floor) + ranked_budget(c, c)));
         match &outcome.answer {
@@ -146,9 +146,9 @@ proptest! {
                 }
                 let k = outcome.minimized_from.unwrap_or(answer.len());
                 prop_assert!(
-                    outcome.iterations.len() <= usize::from(floor) + ranked_budget(c, k),
+                    outcome.checks.len() <= usize::from(floor) + ranked_budget(c, k),
                     "{} checks, budget {} (c = {c}, k = {k})",
-                    outcome.iterations.len(), usize::from(floor) + ranked_budget(c, k)
+                    outcome.checks.len(), usize::from(floor) + ranked_budget(c, k)
                 );
             }
             None => prop_assert!(!passes(&spec, &markable, atol)),
@@ -183,7 +183,7 @@ proptest! {
                     return Err(TestCaseError::fail(why));
                 }
                 prop_assert!(
-                    minimized.iterations.len() <= original.iterations.len() + prune_budget(big.len())
+                    minimized.checks.len() <= original.checks.len() + prune_budget(big.len())
                 );
             }
             (None, None) => {}
@@ -226,12 +226,12 @@ proptest! {
                 with_floor.rounds() <= bisect_rounds(c, jobs),
                 "{} rounds with the floor over {c} layers with {jobs} jobs", with_floor.rounds()
             );
-            prop_assert!(with_floor.iterations.len() <= with_floor.budget.unwrap_or(0));
+            prop_assert!(with_floor.checks.len() <= with_floor.budget.unwrap_or(0));
             prop_assert_eq!(&with_floor.answer, &bisect.answer);
-            let mut seen: Vec<&LayerSet> = with_floor.iterations.iter().map(|i| &i.marked).collect();
+            let mut seen: Vec<&LayerSet> = with_floor.checks.iter().map(|i| &i.marked).collect();
             seen.sort_by_key(|s| s.to_vec());
             seen.dedup();
-            prop_assert_eq!(seen.len(), with_floor.iterations.len(), "a plan was checked twice");
+            prop_assert_eq!(seen.len(), with_floor.checks.len(), "a plan was checked twice");
         }
     }
 
@@ -270,13 +270,13 @@ proptest! {
         let limits = Limits { max_checks: Some(max), time_budget: None };
         let options = SearchOptions { noise_floor: true, limits, ..SearchOptions::new(algorithm) };
         let outcome = run(&spec, atol, 1, &options);
-        prop_assert!(outcome.iterations.len() <= max);
+        prop_assert!(outcome.checks.len() <= max);
         prop_assert_eq!(outcome.complete, outcome.stop_reason.is_none());
         if let Some(answer) = &outcome.answer {
             prop_assert!(passes(&spec, &answer.to_vec(), atol));
         }
         if !outcome.complete {
-            prop_assert_eq!(outcome.iterations.len(), max);
+            prop_assert_eq!(outcome.checks.len(), max);
         }
     }
 
@@ -300,7 +300,7 @@ proptest! {
         };
         prop_assert!(r.len() <= b.len(), "ranked {} layers, bisect {}", r.len(), b.len());
         let bound = (usize::BITS - layers.leading_zeros()) as usize + r.len() + 2;
-        prop_assert!(ranked.iterations.len() <= bound, "{} checks > {bound}", ranked.iterations.len());
+        prop_assert!(ranked.checks.len() <= bound, "{} checks > {bound}", ranked.checks.len());
     }
 }
 
@@ -332,7 +332,7 @@ fn a_failing_noise_floor_stops_the_search_at_once() {
         let options = SearchOptions { noise_floor: true, ..SearchOptions::new(algorithm) };
         let outcome = run(&spec, 0.1, 1, &options);
         assert_eq!(outcome.answer, None, "{algorithm}");
-        assert_eq!(outcome.iterations.len(), 1, "{algorithm}");
+        assert_eq!(outcome.checks.len(), 1, "{algorithm}");
         let floor = outcome.noise_floor.expect("the floor was checked");
         assert!(!floor.passed);
         assert!((floor.outputs[0].required_atol - 0.5).abs() < 1e-6, "{:?}", floor.outputs);

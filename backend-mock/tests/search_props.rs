@@ -14,7 +14,7 @@ use backend_mock::testing::{
 use backend_mock::{MockBackend, MockSpec};
 use precision_core::oracle::BackendOracle;
 use precision_core::{
-    Algorithm, Backend, CompareConfig, Detail, Direction, LayerSet, NoObserver, Observer, Oracle,
+    Algorithm, Backend, CompareConfig, Direction, LayerSet, NoObserver, Observer, Oracle,
     OutputSelection, PerOutput, Precision, PrecisionPlan, Report, SearchError, SearchOptions,
     SearchOutcome, run_search,
 };
@@ -142,8 +142,8 @@ proptest! {
         let outcome = search(&mut bisect_oracle, Algorithm::Bisect, direction, 5);
         prop_assert_eq!(&outcome.answer, &want_set, "bisect, atol {}", atol);
         prop_assert!(
-            outcome.iterations.len() <= ceil_log2(c + 1) + 1,
-            "bisect made {} checks over {} markable layers", outcome.iterations.len(), c
+            outcome.checks.len() <= ceil_log2(c + 1) + 1,
+            "bisect made {} checks over {} markable layers", outcome.checks.len(), c
         );
 
         // With the floor check (the CLI's default) the floor and bisect together stay within
@@ -158,31 +158,31 @@ proptest! {
         let floored = run_search(&mut floor_oracle, &options, &mut NoObserver).expect("the search runs");
         prop_assert_eq!(&floored.answer, &want_set, "bisect with the floor, atol {}", atol);
         prop_assert!(
-            floored.iterations.len() <= ceil_log2(c + 1) + 1,
-            "the floor and bisect made {} checks over {} markable layers", floored.iterations.len(), c
+            floored.checks.len() <= ceil_log2(c + 1) + 1,
+            "the floor and bisect made {} checks over {} markable layers", floored.checks.len(), c
         );
         prop_assert_eq!(floored.budget, Some(ceil_log2(c + 1) + 1));
 
         let mut linear_oracle = oracle(&spec, lowest, atol);
         let outcome = search(&mut linear_oracle, Algorithm::Linear, direction, 5);
         prop_assert_eq!(&outcome.answer, &want_set, "linear, atol {}", atol);
-        prop_assert_eq!(outcome.iterations.len(), want.map_or(c + 1, |n| n + 1));
+        prop_assert_eq!(outcome.checks.len(), want.map_or(c + 1, |n| n + 1));
 
         // Every check the searches logged agrees with the independent computation.
-        for iteration in &outcome.iterations {
-            let marked = iteration.marked.to_vec();
+        for check in &outcome.checks {
+            let marked = check.marked.to_vec();
             let expected = expected_check(&spec, lowest, Precision::Float32, &marked, atol);
-            prop_assert_eq!(iteration.passed, expected.passes, "marked {:?}", marked);
-            prop_assert_eq!(iteration.build_error.is_some(), !expected.builds);
+            prop_assert_eq!(check.passed, expected.passes, "marked {:?}", marked);
+            prop_assert_eq!(check.build_error.is_some(), !expected.builds);
         }
 
         // Re-check the answer and the next shorter one on fresh oracles.
         if let Some(n) = want {
             let mut fresh = oracle(&spec, lowest, atol);
-            let answer = fresh.evaluate(&set(&spec, &marked_prefix(&spec, n, direction)), Detail::NetworkOutputs).unwrap();
+            let answer = fresh.evaluate(&set(&spec, &marked_prefix(&spec, n, direction)), OutputSelection::NetworkOutputs).unwrap();
             prop_assert!(answer.passed, "the answer fails when re-checked");
             if n > 0 {
-                let shorter = fresh.evaluate(&set(&spec, &marked_prefix(&spec, n - 1, direction)), Detail::NetworkOutputs).unwrap();
+                let shorter = fresh.evaluate(&set(&spec, &marked_prefix(&spec, n - 1, direction)), OutputSelection::NetworkOutputs).unwrap();
                 prop_assert!(!shorter.passed, "a shorter answer passes");
             }
         }
@@ -228,31 +228,31 @@ proptest! {
         prop_assert_eq!(&outcome.refused, &refused);
         let r = refused.len();
         let starts = usize::from(r > 0);
-        prop_assert!(outcome.iterations.len() <= 1 + starts + (c - r).div_ceil(top_k));
+        prop_assert!(outcome.checks.len() <= 1 + starts + (c - r).div_ceil(top_k));
         if r > 0 {
             // The unmarked plan failed to build; the next check marks exactly the refused
             // layers; every later one marks them too; the user was told.
-            prop_assert!(outcome.iterations[0].marked.is_empty());
-            prop_assert!(outcome.iterations[0].build_error.is_some());
-            prop_assert_eq!(&outcome.iterations[1].marked, &set(&spec, &refused));
+            prop_assert!(outcome.checks[0].marked.is_empty());
+            prop_assert!(outcome.checks[0].build_error.is_some());
+            prop_assert_eq!(&outcome.checks[1].marked, &set(&spec, &refused));
             let start = set(&spec, &refused);
-            prop_assert!(outcome.iterations[1..].iter().all(|i| start.is_subset(&i.marked)));
+            prop_assert!(outcome.checks[1..].iter().all(|i| start.is_subset(&i.marked)));
             prop_assert!(
                 notes.0.iter().any(|n| n.contains("starting from the plan with exactly those marked")),
                 "{:?}", notes.0
             );
         }
         let markable_set = set(&spec, &markable);
-        for iteration in &outcome.iterations {
-            prop_assert!(iteration.marked.is_subset(&markable_set), "marked {:?}", iteration.marked);
-            let expected = expected_check(&spec, lowest, Precision::Float32, &iteration.marked.to_vec(), atol);
-            prop_assert_eq!(iteration.passed, expected.passes, "marked {:?}", iteration.marked);
+        for check in &outcome.checks {
+            prop_assert!(check.marked.is_subset(&markable_set), "marked {:?}", check.marked);
+            let expected = expected_check(&spec, lowest, Precision::Float32, &check.marked.to_vec(), atol);
+            prop_assert_eq!(check.passed, expected.passes, "marked {:?}", check.marked);
         }
         if let Some(answer) = &outcome.answer {
             prop_assert!(expected_check(&spec, lowest, Precision::Float32, &answer.to_vec(), atol).passes);
-            prop_assert!(outcome.iterations.last().is_some_and(|i| i.passed && &i.marked == answer));
+            prop_assert!(outcome.checks.last().is_some_and(|i| i.passed && &i.marked == answer));
         } else {
-            prop_assert!(outcome.iterations.iter().all(|i| !i.passed));
+            prop_assert!(outcome.checks.iter().all(|i| !i.passed));
             let all = expected_check(&spec, lowest, Precision::Float32, &markable, atol);
             prop_assert!(!all.passes, "marking every markable layer passes, but worst-first found nothing");
         }
@@ -271,8 +271,8 @@ proptest! {
         let expected = expected_check(&spec, Precision::Int8, Precision::Float32, &marked, atol);
         let mut simple = AtolOracle::new(backend(&spec), vec![Precision::Int8], Precision::Float32, atol).unwrap();
         let mut real = oracle(&spec, Precision::Int8, atol);
-        let a = simple.evaluate(&set(&spec, &marked), Detail::NetworkOutputs).unwrap();
-        let b = real.evaluate(&set(&spec, &marked), Detail::NetworkOutputs).unwrap();
+        let a = simple.evaluate(&set(&spec, &marked), OutputSelection::NetworkOutputs).unwrap();
+        let b = real.evaluate(&set(&spec, &marked), OutputSelection::NetworkOutputs).unwrap();
         prop_assert_eq!(a.passed, expected.passes);
         prop_assert_eq!(b.passed, expected.passes);
         prop_assert_eq!(a.build_error.is_some(), !expected.builds);
@@ -317,11 +317,11 @@ fn searches_on_a_hand_made_chain() {
     assert_eq!(forward.answer, Some(set(&spec, &[0, 1, 2])));
     let reverse = search(&mut o, Algorithm::Linear, Direction::Reverse, 5);
     assert_eq!(reverse.answer, Some(set(&spec, &[2, 3, 4])));
-    assert_eq!(reverse.iterations.len(), 4);
+    assert_eq!(reverse.checks.len(), 4);
     let mut o = oracle(&spec, Precision::Int8, atol);
     let worst = search(&mut o, Algorithm::WorstFirst, Direction::Reverse, 1);
     assert_eq!(worst.answer, Some(set(&spec, &[2])));
-    assert_eq!(worst.iterations.len(), 2, "one check with nothing marked, one with `bad`");
+    assert_eq!(worst.checks.len(), 2, "one check with nothing marked, one with `bad`");
     // atol 0: every layer with error must be marked, which bisect finds as the whole chain
     // up to `d`.
     let mut o = oracle(&spec, Precision::Int8, 0.0);
@@ -339,7 +339,7 @@ fn worst_first_handles_zero_error() {
         let mut o = oracle(&spec, Precision::Int8, 0.0);
         let outcome = search(&mut o, algorithm, Direction::Forward, 2);
         assert_eq!(outcome.answer, Some(LayerSet::empty(5)), "{algorithm}");
-        assert_eq!(outcome.iterations.len(), 1, "{algorithm}");
+        assert_eq!(outcome.checks.len(), 1, "{algorithm}");
     }
     // Zero error before the first bad layer (a 0/0 ratio in the original tool) and at the
     // network output after marking: worst-first still ranks `bad` first.
@@ -347,7 +347,7 @@ fn worst_first_handles_zero_error() {
     let mut o = oracle(&spec, Precision::Int8, 0.0);
     let outcome = search(&mut o, Algorithm::WorstFirst, Direction::Reverse, 1);
     assert_eq!(outcome.answer, Some(set(&spec, &[2, 3])));
-    assert_eq!(outcome.iterations.len(), 3);
+    assert_eq!(outcome.checks.len(), 3);
 }
 
 #[test]
@@ -358,8 +358,8 @@ fn worst_first_never_marks_unmarkable_layers() {
     let mut o = oracle(&spec, Precision::Int8, 0.01);
     let outcome = search(&mut o, Algorithm::WorstFirst, Direction::Reverse, 1);
     assert_eq!(outcome.answer, None, "the only bad layer cannot be marked");
-    assert!(outcome.iterations.iter().all(|i| !i.marked.contains(2)));
-    assert!(outcome.iterations.len() <= 1 + 4);
+    assert!(outcome.checks.iter().all(|i| !i.marked.contains(2)));
+    assert!(outcome.checks.len() <= 1 + 4);
     // Bisect and linear agree that nothing passes.
     for algorithm in [Algorithm::Bisect, Algorithm::Linear] {
         let mut o = oracle(&spec, Precision::Int8, 0.01);
@@ -376,8 +376,8 @@ fn build_failures_are_failed_checks() {
     let mut o = oracle(&spec, Precision::Int8, atol);
     let linear = search(&mut o, Algorithm::Linear, Direction::Forward, 5);
     assert_eq!(linear.answer, Some(set(&spec, &[0, 1])));
-    assert_eq!(linear.iterations.len(), 3);
-    for failed in &linear.iterations[..2] {
+    assert_eq!(linear.checks.len(), 3);
+    for failed in &linear.checks[..2] {
         assert!(!failed.passed);
         let error = failed.build_error.as_deref().expect("a build error");
         assert!(error.contains("layer 'b'") && error.contains("int8"), "{error}");
@@ -398,8 +398,8 @@ fn build_failures_are_failed_checks() {
     let outcome = run_search(&mut o, &options, &mut notes).expect("worst-first runs");
     assert_eq!(outcome.answer, Some(set(&spec, &[1])));
     assert_eq!(outcome.refused, vec![1]);
-    assert_eq!(outcome.iterations.len(), 2);
-    assert!(outcome.iterations[0].build_error.as_deref().is_some_and(|e| e.contains("layer 'b'")));
+    assert_eq!(outcome.checks.len(), 2);
+    assert!(outcome.checks[0].build_error.as_deref().is_some_and(|e| e.contains("layer 'b'")));
     assert!(
         notes.0.iter().any(|n| n.contains("the builder refuses 'b' in the lower precision")
             && n.contains("starting from the plan with exactly those marked")),
@@ -470,19 +470,19 @@ error = { int8 = 0.4 }
     let mut o = oracle_with(&spec, Precision::Int8, Precision::Float16, 0.45);
     let outcome = search(&mut o, Algorithm::WorstFirst, Direction::Reverse, 1);
     assert_eq!(outcome.answer, None);
-    assert_eq!(outcome.iterations.len(), 3);
-    assert!(outcome.iterations[0].build_error.is_none());
-    for failed in &outcome.iterations[1..] {
+    assert_eq!(outcome.checks.len(), 3);
+    assert!(outcome.checks[0].build_error.is_none());
+    for failed in &outcome.checks[1..] {
         assert!(!failed.passed);
         assert!(failed.build_error.as_deref().is_some_and(|e| e.contains("float16")), "{failed:?}");
     }
-    assert_eq!(outcome.iterations[1].marked, set(&spec, &[0]));
+    assert_eq!(outcome.checks[1].marked, set(&spec, &[0]));
     // Linear counts it as a failed check too: marking `b` alone leaves `a`'s 0.5 error, and
     // marking both cannot be built, so nothing passes.
     let mut o = oracle_with(&spec, Precision::Int8, Precision::Float16, 0.45);
     let linear = search(&mut o, Algorithm::Linear, Direction::Reverse, 1);
     assert_eq!(linear.answer, None);
-    let passed: Vec<bool> = linear.iterations.iter().map(|i| i.passed).collect();
-    let built: Vec<bool> = linear.iterations.iter().map(|i| i.build_error.is_none()).collect();
+    let passed: Vec<bool> = linear.checks.iter().map(|i| i.passed).collect();
+    let built: Vec<bool> = linear.checks.iter().map(|i| i.build_error.is_none()).collect();
     assert_eq!((passed, built), (vec![false; 3], vec![true, true, false]));
 }

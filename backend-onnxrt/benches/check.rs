@@ -183,7 +183,7 @@ fn bench(c: &mut Criterion) {
                 };
                 let outcome = run_search(&mut oracle, &options, &mut NoObserver).unwrap();
                 assert!(outcome.answer.is_some());
-                outcome.iterations.len()
+                outcome.checks.len()
             });
         });
         group.finish();

@@ -123,9 +123,13 @@ pub struct OnnxrtBackend {
     placement: Option<Placement>,
 }
 
-/// What a session is created from: the serialized model, and the names of its shape-only
-/// nodes when the node placement is checked.
-type SessionSource = (Vec<u8>, Option<HashSet<String>>);
+/// What a session is created from.
+struct SessionSource {
+    /// The serialized model.
+    bytes: Vec<u8>,
+    /// The names of its shape-only nodes, when the node placement is checked.
+    shape_only: Option<HashSet<String>>,
+}
 
 /// A kept session: its key, the session, and the size of the model it was created from.
 struct Cached {
@@ -137,10 +141,22 @@ struct Cached {
 /// A session's cache key: the layer precisions and what it returns. Under
 /// [`OutputSelection::Isolated`] the key names the session of the isolated layers alone (the
 /// plan's own outputs come from its [`OutputSelection::EveryLayer`] session).
-type SessionKey = (Vec<Precision>, OutputSelection);
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SessionKey {
+    /// The precision of each layer.
+    precisions: Vec<Precision>,
+    /// What the session returns.
+    selection: OutputSelection,
+}
 
-/// A session and the names of its outputs.
-type Part = (Arc<Mutex<Session>>, Vec<String>);
+/// A session and the names of its outputs (a clone shares the session).
+#[derive(Clone)]
+struct Part {
+    /// The session.
+    session: Arc<Mutex<Session>>,
+    /// The names of its outputs, in order.
+    outputs: Vec<String>,
+}
 
 impl OnnxrtBackend {
     /// Opens `path` with `config`: loads ONNX Runtime and the model, lists the layers.
@@ -159,7 +175,7 @@ impl OnnxrtBackend {
         let shape_only =
             backend.config.execution.records_placement().then(|| shape_only_nodes(&backend.model));
         backend
-            .session((bytes, shape_only))
+            .session(SessionSource { bytes, shape_only })
             .map_err(|e| OpenError::Runtime(format!("ONNX Runtime cannot load the model: {e}")))?;
         Ok(backend)
     }
@@ -301,14 +317,14 @@ impl OnnxrtBackend {
         let shape_only =
             self.config.execution.records_placement().then(|| shape_only_nodes(&model));
         drop(model);
-        Ok((bytes, shape_only))
+        Ok(SessionSource { bytes, shape_only })
     }
 
     /// Creates a session from the bytes of a model (already rewritten); the bytes are freed as
     /// soon as the session exists.
     fn session(
         &mut self,
-        (bytes, shape_only): SessionSource,
+        SessionSource { bytes, shape_only }: SessionSource,
     ) -> Result<(Session, Vec<String>), BackendError> {
         let (env, _) =
             environment(self.config.library.as_deref()).map_err(BackendError::Unsupported)?;
@@ -344,11 +360,13 @@ impl OnnxrtBackend {
         precisions: &[Precision],
         selection: OutputSelection,
     ) -> Result<Option<Part>, BackendError> {
-        if let Some(pos) =
-            self.sessions.iter().position(|c| c.key.0 == precisions && c.key.1 == selection)
+        if let Some(pos) = self
+            .sessions
+            .iter()
+            .position(|c| c.key.precisions == precisions && c.key.selection == selection)
         {
             let entry = self.sessions.remove(pos);
-            let part = (Arc::clone(&entry.part.0), entry.part.1.clone());
+            let part = entry.part.clone();
             self.sessions.push(entry);
             return Ok(Some(part));
         }
@@ -366,14 +384,13 @@ impl OnnxrtBackend {
         self.weights = cache;
         let Some(model) = model? else { return Ok(None) };
         let source = self.model_bytes(model)?;
-        let size = source.0.len();
+        let size = source.bytes.len();
         let keep = self.make_room(size);
         let (session, names) = self.session(source)?;
-        let part = (Arc::new(Mutex::new(session)), names);
+        let part = Part { session: Arc::new(Mutex::new(session)), outputs: names };
         if keep {
-            let key = (precisions.to_vec(), selection);
-            let kept = (Arc::clone(&part.0), part.1.clone());
-            self.sessions.push(Cached { key, part: kept, bytes: size });
+            let key = SessionKey { precisions: precisions.to_vec(), selection };
+            self.sessions.push(Cached { key, part: part.clone(), bytes: size });
         }
         Ok(Some(part))
     }
@@ -440,7 +457,9 @@ impl OnnxrtBackend {
         let mut model = self.model.as_ref().clone();
         expose(&mut model, &fetched).map_err(|e| BackendError::Unsupported(e.to_string()))?;
         let (session, names) = self.session(self.model_bytes(model)?)?;
-        let mut engine = OnnxrtEngine { parts: vec![(Arc::new(Mutex::new(session)), names)] };
+        let mut engine = OnnxrtEngine {
+            parts: vec![Part { session: Arc::new(Mutex::new(session)), outputs: names }],
+        };
         for feed in inputs {
             for f in &from_feed {
                 if let Some(tensor) = feed.get(&f.tensor) {
@@ -565,7 +584,7 @@ impl Backend for OnnxrtBackend {
     /// Drops the kept sessions that return layer outputs (every-layer and isolated ones):
     /// the rest of the search builds plans with network outputs only.
     fn layer_outputs_done(&mut self) {
-        self.sessions.retain(|c| c.key.1 == OutputSelection::NetworkOutputs);
+        self.sessions.retain(|c| c.key.selection == OutputSelection::NetworkOutputs);
     }
 
     fn expect_samples(&mut self, samples: usize) {
@@ -611,7 +630,7 @@ impl Engine for OnnxrtEngine {
             feed.push((name.clone(), convert::to_value(name, tensor)?));
         }
         let mut out = NamedTensors::new();
-        for (session, outputs) in &self.parts {
+        for Part { session, outputs } in &self.parts {
             let mut session = session
                 .lock()
                 .map_err(|_| BackendError::Inference("a previous run panicked".into()))?;

@@ -10,7 +10,7 @@ use fixtures::onnx::{model, node};
 use fixtures::seeded::values;
 use ndarray::ArrayD;
 use onnx_protobuf::GraphProto;
-use precision_core::oracle::{BackendOracle, Detail, Oracle};
+use precision_core::oracle::{BackendOracle, Oracle};
 use precision_core::{
     Backend, CompareConfig, Engine, ISOLATED_PREFIX, LayerSet, NamedTensors, Network,
     OutputSelection, Precision, PrecisionPlan, Tensor, isolated_name, relative_error,
@@ -280,7 +280,8 @@ fn the_oracle_reports_one_isolated_error_per_lowered_layer_output() {
             CompareConfig::default(),
         )
         .unwrap();
-        let evaluation = oracle.evaluate(&LayerSet::empty(net.len()), Detail::Sensitivity).unwrap();
+        let evaluation =
+            oracle.evaluate(&LayerSet::empty(net.len()), OutputSelection::Isolated).unwrap();
         let isolated = evaluation.isolated.expect("isolated errors");
         let names: BTreeSet<String> = isolated.iter().map(|e| e.name.clone()).collect();
         assert_eq!(names, expected, "{p:?}");
@@ -355,8 +356,8 @@ fn copies_build_different_plans_on_two_threads_as_the_original_does() {
     let mut single = make(backend.try_clone(0).unwrap().unwrap());
     let mut parallel = make(backend);
     assert_eq!(parallel.with_jobs(2, 1).unwrap(), 2);
-    let a = single.evaluate_batch(&sets, Detail::NetworkOutputs).unwrap();
-    let b = parallel.evaluate_batch(&sets, Detail::NetworkOutputs).unwrap();
+    let a = single.evaluate_batch(&sets, OutputSelection::NetworkOutputs).unwrap();
+    let b = parallel.evaluate_batch(&sets, OutputSelection::NetworkOutputs).unwrap();
     let strip = |v: Vec<precision_core::oracle::Evaluation>| {
         v.into_iter().map(|e| (e.passed, e.outputs)).collect::<Vec<_>>()
     };

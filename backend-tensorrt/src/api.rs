@@ -6,9 +6,9 @@
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::sync::OnceLock;
 
-use tensorrt_sys::CudaFns;
-use tensorrt_sys::cuda::{cudaError_t, cudaSuccess};
-use tensorrt_sys::shim::{
+use precision_trt_sys::CudaFns;
+use precision_trt_sys::cuda::{cudaError_t, cudaSuccess};
+use precision_trt_sys::shim::{
     PTRT_ABI_VERSION, PTRT_BUILD_FAILED, PTRT_CACHE_REJECTED, PTRT_INVALID_ARGUMENT,
     PTRT_NO_DEVICE, PTRT_OK, PTRT_OUT_OF_MEMORY, PTRT_PARSE_FAILED, PTRT_UNSUPPORTED, ptrt_api,
     ptrt_status,
@@ -39,7 +39,7 @@ impl Api {
         static LINKED: OnceLock<Result<Api, TrtError>> = OnceLock::new();
         LINKED
             .get_or_init(|| {
-                let linked = tensorrt_sys::linked().ok_or(TrtError::NotBuilt)?;
+                let linked = precision_trt_sys::linked().ok_or(TrtError::NotBuilt)?;
                 let api = Api::new(*linked.shim, linked.cuda)?;
                 api.set_log_handler(Severity::from_env(), print_log);
                 Ok(api)
@@ -143,11 +143,11 @@ impl Api {
             }
         };
         Err(match code {
-            tensorrt_sys::cuda::cudaErrorMemoryAllocation => {
+            precision_trt_sys::cuda::cudaErrorMemoryAllocation => {
                 TrtError::OutOfMemory(format!("{call}: {message}"))
             }
-            tensorrt_sys::cuda::cudaErrorNoDevice
-            | tensorrt_sys::cuda::cudaErrorInsufficientDriver => {
+            precision_trt_sys::cuda::cudaErrorNoDevice
+            | precision_trt_sys::cuda::cudaErrorInsufficientDriver => {
                 TrtError::NoDevice(format!("{call}: {message}"))
             }
             _ => TrtError::Cuda { call, message },

@@ -1,6 +1,6 @@
 //! The TensorRT backend of `precision`.
 //!
-//! Engines are built and run through precision's TensorRT shim (`tensorrt-sys`): a flat C API
+//! Engines are built and run through precision's TensorRT shim (`precision-trt-sys`): a flat C API
 //! over TensorRT's C++ classes, called through one table of functions ([`Api`]). Every handle
 //! the shim or CUDA hands out is owned by a Rust type that frees it on drop
 //! ([`network::TrtNetwork`], [`network::Blob`], [`runtime::CudaEngine`], [`runtime::Runner`],

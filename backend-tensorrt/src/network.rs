@@ -8,7 +8,7 @@ use std::path::Path;
 use std::ptr::{self, NonNull};
 
 use precision_core::{DType, Precision};
-use tensorrt_sys::shim::{
+use precision_trt_sys::shim::{
     PTRT_BUILD_BF16, PTRT_BUILD_DETAILED_PROFILING, PTRT_BUILD_DISABLE_TF32, PTRT_BUILD_FP16,
     PTRT_BUILD_INT8, PTRT_BUILD_OBEY_PRECISION_CONSTRAINTS,
     PTRT_BUILD_PREFER_PRECISION_CONSTRAINTS, PTRT_DTYPE_BF16, PTRT_DTYPE_BOOL, PTRT_DTYPE_FLOAT,

@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use half::{bf16, f16};
 use ndarray::{ArrayD, IxDyn};
 use precision_core::{DType, NamedTensors, Tensor};
-use tensorrt_sys::cuda::{cudaMemcpyDeviceToHost, cudaMemcpyHostToDevice, cudaStream_t};
-use tensorrt_sys::shim::{ptrt_context, ptrt_dims, ptrt_engine, ptrt_io_info};
+use precision_trt_sys::cuda::{cudaMemcpyDeviceToHost, cudaMemcpyHostToDevice, cudaStream_t};
+use precision_trt_sys::shim::{ptrt_context, ptrt_dims, ptrt_engine, ptrt_io_info};
 
 use crate::api::{Api, shim_call};
 use crate::error::TrtError;
@@ -118,13 +118,22 @@ impl Drop for Runner {
     }
 }
 
-/// A tensor copied to the host: name, type, shape, little-endian bytes.
-type HostCopy = (String, TrtDType, Vec<i64>, Vec<u8>);
+/// A tensor copied to the host.
+struct HostCopy {
+    /// The tensor's name.
+    name: String,
+    /// Its element type.
+    dtype: TrtDType,
+    /// Its shape.
+    dims: Vec<i64>,
+    /// Its elements, little-endian.
+    bytes: Vec<u8>,
+}
 
 /// Where the debug listener puts the tensors it copies.
 struct DebugSink {
     api: &'static Api,
-    /// Host copies of debug tensors: name, type, shape, bytes.
+    /// Host copies of debug tensors.
     tensors: Mutex<Vec<HostCopy>>,
     /// The first error of a copy.
     error: Mutex<Option<TrtError>>,
@@ -192,7 +201,7 @@ unsafe fn copy_debug_tensor(
             cudaMemcpyDeviceToHost,
             stream.cast(),
         );
-        let done = if code == tensorrt_sys::cuda::cudaSuccess {
+        let done = if code == precision_trt_sys::cuda::cudaSuccess {
             (sink.api.cuda().stream_synchronize)(stream.cast())
         } else {
             code
@@ -201,7 +210,7 @@ unsafe fn copy_debug_tensor(
             sink.error.lock().expect("not poisoned").get_or_insert(e);
             return 0;
         }
-        sink.tensors.lock().expect("not poisoned").push((name, dtype, dims, bytes));
+        sink.tensors.lock().expect("not poisoned").push(HostCopy { name, dtype, dims, bytes });
         1
     }
 }
@@ -312,7 +321,7 @@ impl Runner {
         for (name, dtype, dims, buffer) in &outputs {
             let mut bytes = vec![0u8; buffer.bytes];
             buffer.download(&mut bytes, &self.stream)?;
-            copies.push((name.clone(), *dtype, dims.clone(), bytes));
+            copies.push(HostCopy { name: name.clone(), dtype: *dtype, dims: dims.clone(), bytes });
         }
         self.stream.synchronize()?;
         drop(uploads);
@@ -321,7 +330,7 @@ impl Runner {
         }
         let debug = std::mem::take(&mut *self.debug.tensors.lock().expect("not poisoned"));
         let mut result = NamedTensors::new();
-        for (name, dtype, dims, bytes) in copies.into_iter().chain(debug) {
+        for HostCopy { name, dtype, dims, bytes } in copies.into_iter().chain(debug) {
             let tensor = tensor_from_bytes(dtype, &dims, &bytes, &name)?;
             result.insert(name, tensor);
         }

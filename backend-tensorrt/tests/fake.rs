@@ -76,9 +76,9 @@ fn each_check_resets_hints_and_sets_them_on_the_marked_layers() {
     assert_eq!(s.last_hinted, ["mm1", "relu3"]);
     assert!(!s.last_int8.contains(&"mm1".to_owned()) && s.last_int8.contains(&"mm4".to_owned()));
     let flags = s.last_flags;
-    assert_ne!(flags & tensorrt_sys::shim::PTRT_BUILD_INT8, 0);
-    assert_ne!(flags & tensorrt_sys::shim::PTRT_BUILD_OBEY_PRECISION_CONSTRAINTS, 0);
-    assert_ne!(flags & tensorrt_sys::shim::PTRT_BUILD_DISABLE_TF32, 0);
+    assert_ne!(flags & precision_trt_sys::shim::PTRT_BUILD_INT8, 0);
+    assert_ne!(flags & precision_trt_sys::shim::PTRT_BUILD_OBEY_PRECISION_CONSTRAINTS, 0);
+    assert_ne!(flags & precision_trt_sys::shim::PTRT_BUILD_DISABLE_TF32, 0);
     backend.build(&plan(&backend, &["mm4"]), OutputSelection::NetworkOutputs).unwrap();
     assert_eq!(f.stats().last_hinted, ["mm4"], "the previous check's hints were reset");
     // Constants can be marked in a plan but are skipped, as in Polygraphy.
@@ -264,7 +264,7 @@ fn fakes_alive_at_once_keep_their_own_configuration() {
 
 #[test]
 fn without_tensorrt_the_backend_says_how_to_get_it() {
-    if tensorrt_sys::LINKED {
+    if precision_trt_sys::LINKED {
         return; // This build has TensorRT; the message cannot appear.
     }
     let err =
@@ -418,7 +418,7 @@ fn searches_run_end_to_end_through_the_fake() {
         let names: Vec<&str> = answer.iter().map(|i| network.layers[i].name.as_str()).collect();
         eprintln!(
             "{algorithm:?} --minimize: {} checks, answer {names:?} of {} markable layers",
-            outcome.iterations.len(),
+            outcome.checks.len(),
             network.layers.iter().filter(|l| l.is_markable()).count()
         );
         assert_eq!(names, ["mm1", "mm4"], "{algorithm:?} minimized to the two sensitive layers");
@@ -441,7 +441,7 @@ fn strongly_typed_builds_the_rewritten_model() {
     assert!(message.contains("calibrated"), "{message}");
     backend.build(&plan(&backend, &["mm1"]), OutputSelection::NetworkOutputs).unwrap();
     let s = f.stats();
-    assert_eq!(s.last_flags & tensorrt_sys::shim::PTRT_BUILD_INT8, 0, "no precision flags");
+    assert_eq!(s.last_flags & precision_trt_sys::shim::PTRT_BUILD_INT8, 0, "no precision flags");
     assert!(s.last_hinted.is_empty(), "no precision hints");
     assert!(s.last_int8.contains(&"mm4".to_owned()), "{:?}", s.last_int8);
     assert!(!s.last_int8.contains(&"mm1".to_owned()), "mm1 is kept in float32: {:?}", s.last_int8);
@@ -511,7 +511,7 @@ fn a_panicking_calibrator_fails_the_build() {
     struct Panicking;
     impl backend_tensorrt::network::Calibrator for Panicking {
         fn algorithm(&self) -> i32 {
-            tensorrt_sys::shim::PTRT_CALIBRATION_ENTROPY2 as i32
+            precision_trt_sys::shim::PTRT_CALIBRATION_ENTROPY2 as i32
         }
         fn batch_size(&self) -> i32 {
             1

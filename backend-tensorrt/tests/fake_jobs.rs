@@ -89,7 +89,7 @@ fn parallel_checks_on_copies_give_the_same_answer_in_fewer_rounds() {
         let outcome = run_search(&mut oracle, &options, &mut NoObserver).unwrap();
         let names: Vec<String> =
             outcome.answer.as_ref().unwrap().iter().map(|i| net.layers[i].name.clone()).collect();
-        let checks = outcome.iterations.len();
+        let checks = outcome.checks.len();
         let rounds = outcome.rounds();
         if jobs > 1 {
             assert!(rounds < checks, "{jobs} jobs: {rounds} rounds for {checks} checks");
@@ -110,7 +110,7 @@ fn parallel_checks_on_copies_give_the_same_answer_in_fewer_rounds() {
 /// no second build; an engine is handed over once, so asking again builds it anew.
 #[test]
 fn kept_engines_are_handed_over_without_a_second_build() {
-    use precision_core::{Detail, LayerSet, Oracle as _};
+    use precision_core::{LayerSet, Oracle as _, OutputSelection};
     let dir = tempfile::tempdir().unwrap();
     let (path, config) = relu_chain(dir.path());
     let engines = dir.path().join("engines");
@@ -122,7 +122,7 @@ fn kept_engines_are_handed_over_without_a_second_build() {
     let sets = [LayerSet::from_indices(net.len(), [5]), LayerSet::from_indices(net.len(), [17])];
     let before = f.stats().builds;
     oracle.keep_latest_engines();
-    oracle.evaluate_batch(&sets, Detail::NetworkOutputs).unwrap();
+    oracle.evaluate_batch(&sets, OutputSelection::NetworkOutputs).unwrap();
     assert_eq!(f.stats().builds, before + 2, "one build per plan, on the two copies at once");
     let mut saved: Vec<_> = std::fs::read_dir(&engines)
         .unwrap()

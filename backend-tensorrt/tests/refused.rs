@@ -182,7 +182,7 @@ fn worst_first_and_ranked_start_from_the_plan_with_the_refused_layers_marked() {
             );
             assert!(said(&["that plan failed to build", "'mm4'"]), "{what}: {:?}", notes.0);
             // Every check after the refused plan builds keeps both marked.
-            let checked: Vec<&LayerSet> = outcome.iterations.iter().map(|i| &i.marked).collect();
+            let checked: Vec<&LayerSet> = outcome.checks.iter().map(|i| &i.marked).collect();
             let start = checked
                 .iter()
                 .position(|m| m.to_vec() == [mm2, mm4])

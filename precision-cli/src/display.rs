@@ -3,9 +3,8 @@
 use std::fmt::Write as _;
 
 use precision_core::{
-    Algorithm, CompareFunc, Direction, Iteration, LayerSet, MetricResult, Network,
-    OutputComparison, Precision, SearchOutcome, modelopt_pattern, trtexec_cannot_name,
-    trtexec_layer_output_types, trtexec_layer_precisions,
+    Algorithm, Check, CompareFunc, Direction, LayerSet, MetricResult, Network, OutputComparison,
+    Precision, SearchOutcome, modelopt_pattern,
 };
 
 use crate::console::{escape, needs_escape, python_str, shell_quote};
@@ -176,12 +175,7 @@ pub fn answer_headroom(outcome: &SearchOutcome, margin: Option<f64>) -> Option<S
 }
 
 /// One line for a finished check.
-pub fn check_line(
-    network: &Network,
-    number_: usize,
-    budget: Option<usize>,
-    it: &Iteration,
-) -> String {
+pub fn check_line(network: &Network, number_: usize, budget: Option<usize>, it: &Check) -> String {
     let total = budget.map_or_else(String::new, |b| format!("/{b}"));
     let verdict = if it.passed { "PASSED" } else { "FAILED" };
     let mut line = format!(
@@ -246,7 +240,7 @@ pub fn answer(
         if let Some(reason) = &outcome.stop_reason {
             return format!(
                 "Stopped early ({reason}) before any configuration passed ({} checks). {}",
-                outcome.iterations.len(),
+                outcome.checks.len(),
                 rerun_hint(journaled)
             );
         }
@@ -254,7 +248,7 @@ pub fn answer(
         return format!(
             "Could not find a configuration that resulted in acceptable accuracy \
              ({} checks; with up to {markable} markable layers in {higher}).",
-            outcome.iterations.len()
+            outcome.checks.len()
         );
     };
     if set.is_empty() {
@@ -338,7 +332,7 @@ fn floor_failure(outputs: &[OutputComparison], higher: Precision) -> String {
 fn tool_values(network: &Network, set: &LayerSet, higher: Precision) -> String {
     let mut text = String::new();
     let names: Vec<&str> = set.iter().map(|i| network.layers[i].name.as_str()).collect();
-    let precisions = trtexec_layer_precisions(network, set, higher);
+    let precisions = crate::trtexec::layer_precisions(network, set, higher);
     if !precisions.is_empty() {
         let _ = write!(
             text,
@@ -347,7 +341,7 @@ fn tool_values(network: &Network, set: &LayerSet, higher: Precision) -> String {
             shell_word_elided(&escape(&format!("--layerPrecisions={precisions}"))),
             shell_word_elided(&escape(&format!(
                 "--layerOutputTypes={}",
-                trtexec_layer_output_types(network, set, higher)
+                crate::trtexec::layer_output_types(network, set, higher)
             )))
         );
     }
@@ -355,7 +349,7 @@ fn tool_values(network: &Network, set: &LayerSet, higher: Precision) -> String {
         .iter()
         .filter_map(|i| {
             let name = &network.layers[i].name;
-            trtexec_cannot_name(name).map(|why| format!("'{}' (#{i}: {why})", escape(name)))
+            crate::trtexec::cannot_name(name).map(|why| format!("'{}' (#{i}: {why})", escape(name)))
         })
         .collect();
     if !unnamed.is_empty() {

@@ -17,6 +17,7 @@ mod inputs;
 mod journal;
 mod memory;
 mod progress;
+mod trtexec;
 mod write;
 
 use std::process::ExitCode;

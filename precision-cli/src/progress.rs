@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use precision_core::{Algorithm, Iteration, LayerSet, Network, Observer};
+use precision_core::{Algorithm, Check, LayerSet, Network, Observer};
 
 use crate::display;
 
@@ -78,8 +78,8 @@ impl Observer for ConsoleProgress {
         }
     }
 
-    fn check_finished(&mut self, number: usize, iteration: &Iteration) {
-        self.print(&display::check_line(&self.network, number, self.budget, iteration));
+    fn check_finished(&mut self, number: usize, check: &Check) {
+        self.print(&display::check_line(&self.network, number, self.budget, check));
         if let Some(bar) = &self.bar {
             bar.set_position(number as u64);
         }

@@ -3,12 +3,12 @@
 //! `$PRECISION_PYTHON` (onnx and onnxruntime) and `$ORT_DYLIB_PATH`, as `cargo xtask ci` sets
 //! them, and fails with what to do when they are missing.
 
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod common;
 use common::{code, env, s, text};
+use fixtures::folder::TempFolder;
 
 /// Runs `precision -q ARGS` (the check command takes the rest of the line, so `-q` goes
 /// first).
@@ -48,21 +48,20 @@ name = "l7"
 error = { int8 = 0.001 }
 "#;
 
-struct Work {
-    dir: tempfile::TempDir,
+/// A temporary folder ([`TempFolder`]) that knows the chain network.
+struct Work(TempFolder);
+
+impl std::ops::Deref for Work {
+    type Target = TempFolder;
+
+    fn deref(&self) -> &TempFolder {
+        &self.0
+    }
 }
 
 impl Work {
     fn new() -> Self {
-        Work { dir: tempfile::tempdir().unwrap() }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn s(&self, name: &str) -> String {
-        self.path(name).to_str().unwrap().to_owned()
+        Work(TempFolder::new())
     }
 
     /// The chain network.
@@ -77,18 +76,6 @@ impl Work {
         let out = precision(&["run", &model, "--save-outputs", &self.s("golden.json")]);
         assert_eq!(code(&out), 0, "{}", text(&out));
         self.s("golden.json")
-    }
-
-    /// An executable shell script `name` with `body`.
-    fn script(&self, name: &str, body: &str) -> String {
-        let path = self.path(name);
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        path.to_str().unwrap().to_owned()
-    }
-
-    fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.path(name)).unwrap_or_default()
     }
 }
 
@@ -140,7 +127,7 @@ fn no_compare_searches_find_what_the_command_wants() {
         assert_eq!(c, 0, "{search}: {t}");
         let rep = report(&report_path);
         assert_eq!(marked_names(&rep), expected, "{search}: {t}");
-        for it in rep["iterations"].as_array().unwrap() {
+        for it in rep["checks"].as_array().unwrap() {
             let command = &it["command"];
             assert!(command.is_object(), "{search}: a check without the command's verdict: {it}");
             assert_eq!(it["passed"], command["passed"], "{search}: {it}");
@@ -195,11 +182,11 @@ fn the_command_and_the_comparison_must_both_pass() {
     assert_eq!(c, 0, "{t}");
     let rep = report(Path::new(&r));
     assert_eq!(marked_names(&rep), ["l2", "l5"], "{t}");
-    let iterations = rep["iterations"].as_array().unwrap();
-    let with_command = iterations.iter().filter(|it| it["command"].is_object()).count();
+    let checks = rep["checks"].as_array().unwrap();
+    let with_command = checks.iter().filter(|it| it["command"].is_object()).count();
     let runs = w.read("runs.log").lines().count();
     assert_eq!(runs, with_command, "one command run per check that carries its verdict");
-    for it in iterations {
+    for it in checks {
         if it["command"].is_null() {
             assert_eq!(it["passed"], false, "only failed comparisons skip the command: {it}");
         }
@@ -342,7 +329,7 @@ fn the_metric_reaches_the_report_lines_and_html() {
     ]);
     assert_eq!(c, 0, "{t}");
     let rep = report(Path::new(&r));
-    for it in rep["iterations"].as_array().unwrap() {
+    for it in rep["checks"].as_array().unwrap() {
         let expected = if it["passed"] == true { 0.91 } else { 0.42 };
         assert_eq!(it["command"]["metric"].as_f64(), Some(expected), "{it}");
     }
@@ -390,17 +377,14 @@ grep -qx l5 "$PRECISION_MARKED""#,
     ]);
     assert_eq!(c, 0, "{t}");
     let rep = report(Path::new(&r));
-    let iterations = rep["iterations"].as_array().unwrap();
-    assert_eq!(
-        iterations[0]["round"], iterations[1]["round"],
-        "the first two checks share a round"
-    );
-    for it in &iterations[..2] {
+    let checks = rep["checks"].as_array().unwrap();
+    assert_eq!(checks[0]["round"], checks[1]["round"], "the first two checks share a round");
+    for it in &checks[..2] {
         assert_ne!(it["command"]["exit_code"], 9, "a command waited alone: {t}");
     }
     assert_eq!(marked_names(&rep), ["l5", "l6", "l7"], "{t}");
     // Each command saw the artifact of its own plan.
-    for number in 1..=iterations.len() {
+    for number in 1..=checks.len() {
         let model: serde_json::Value =
             serde_json::from_str(&w.read(&format!("seen/model-{number}.json"))).unwrap();
         let listed: Vec<String> =
@@ -413,12 +397,12 @@ grep -qx l5 "$PRECISION_MARKED""#,
             .collect();
         assert_eq!(listed, in_model, "check {number}");
     }
-    let mut sets: Vec<Vec<String>> = (1..=iterations.len())
+    let mut sets: Vec<Vec<String>> = (1..=checks.len())
         .map(|n| w.read(&format!("seen/marked-{n}.txt")).lines().map(str::to_owned).collect())
         .collect();
     sets.sort();
     sets.dedup();
-    assert_eq!(sets.len(), iterations.len(), "every check had its own plan");
+    assert_eq!(sets.len(), checks.len(), "every check had its own plan");
 }
 
 /// A resumed search answers from the journal without running the command again; another
@@ -437,14 +421,14 @@ fn journal_resume_does_not_run_the_command() {
     assert_eq!(c, 0, "{t}");
     let first = w.read("runs.log").lines().count();
     assert!(first >= 2, "{t}");
-    let checks = report(Path::new(&r))["iterations"].as_array().unwrap().len();
+    let checks = report(Path::new(&r))["checks"].as_array().unwrap().len();
     assert_eq!(first, checks);
     let (c, t) = run(&args);
     assert_eq!(c, 0, "{t}");
     assert!(t.contains("resuming from"), "{t}");
     assert_eq!(w.read("runs.log").lines().count(), first, "the command ran again: {t}");
     let rep = report(Path::new(&r));
-    assert!(rep["iterations"].as_array().unwrap().iter().all(|it| it["reused"] == true));
+    assert!(rep["checks"].as_array().unwrap().iter().all(|it| it["reused"] == true));
     assert_eq!(marked_names(&rep), ["l5", "l6", "l7"]);
     // The command line is part of the journal's fingerprint.
     let mut other = args.to_vec();
@@ -491,7 +475,7 @@ fn artifacts_are_deleted_or_kept() {
             .collect::<Vec<_>>());
     assert_eq!(c, 0, "{t}");
     let rep = report(Path::new(&r));
-    for it in rep["iterations"].as_array().unwrap() {
+    for it in rep["checks"].as_array().unwrap() {
         let artifact = PathBuf::from(it["command"]["artifact"].as_str().unwrap());
         let plan: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&artifact).unwrap()).unwrap();

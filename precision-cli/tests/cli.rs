@@ -7,30 +7,11 @@ use common::{code, precision, s, text};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use fixtures::folder::TempFolder;
 use fixtures::{Generated, Sensitivity, Topology};
 
-struct Workdir {
-    dir: tempfile::TempDir,
-}
-
-impl Workdir {
-    fn new() -> Self {
-        Workdir { dir: tempfile::tempdir().unwrap() }
-    }
-
-    fn write(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, contents).unwrap();
-        path
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-}
-
 /// A generated chain with four sensitive layers, and its float32 goldens.
-fn chain_with_goldens(w: &Workdir) -> (PathBuf, PathBuf, Vec<usize>) {
+fn chain_with_goldens(w: &TempFolder) -> (PathBuf, PathBuf, Vec<usize>) {
     let params = Generated {
         topology: Topology::Chain,
         layers: 60,
@@ -51,7 +32,7 @@ const ATOL: &str = "0.03";
 
 #[test]
 fn bisect_reverse_marks_the_suffix_from_the_first_sensitive_layer() {
-    let w = Workdir::new();
+    let w = TempFolder::new();
     let (model, golden, sensitive) = chain_with_goldens(&w);
     let report = w.path("report.json");
     let out = precision(&[
@@ -83,25 +64,25 @@ fn bisect_reverse_marks_the_suffix_from_the_first_sensitive_layer() {
     assert_eq!(marked.len(), expected);
     assert_eq!(marked[0]["index"], sensitive[0]);
     assert_eq!(marked[0]["name"], format!("layer{}", sensitive[0]));
-    let iterations = json["iterations"].as_array().unwrap();
-    assert_eq!(json["evaluations"], iterations.len());
+    let checks = json["checks"].as_array().unwrap();
+    assert_eq!(json["evaluations"], checks.len());
     // The noise-floor check (every markable layer marked), then at most
     // ceil(log2(60 + 1)) + 1 = 7 checks of the bisection.
-    assert_eq!(iterations[0]["marked"].as_array().unwrap().len(), 60);
-    assert_eq!(iterations[0]["passed"], true);
-    assert!(iterations.len() <= 1 + 7, "{} checks", iterations.len());
-    let last_pass = iterations.iter().rev().find(|i| i["passed"] == true).unwrap();
+    assert_eq!(checks[0]["marked"].as_array().unwrap().len(), 60);
+    assert_eq!(checks[0]["passed"], true);
+    assert!(checks.len() <= 1 + 7, "{} checks", checks.len());
+    let last_pass = checks.iter().rev().find(|i| i["passed"] == true).unwrap();
     assert_eq!(last_pass["marked"].as_array().unwrap().len(), expected);
-    let o = &iterations[0]["outputs"][0];
+    let o = &checks[0]["outputs"][0];
     for key in ["name", "passed", "max_absdiff", "max_reldiff"] {
-        assert!(o.get(key).is_some(), "iteration output lacks {key}: {o}");
+        assert!(o.get(key).is_some(), "check output lacks {key}: {o}");
     }
-    assert!(iterations[0].get("build_error").is_some());
+    assert!(checks[0].get("build_error").is_some());
 }
 
 #[test]
 fn linear_forward_marks_the_prefix_up_to_the_last_sensitive_layer() {
-    let w = Workdir::new();
+    let w = TempFolder::new();
     let (model, golden, sensitive) = chain_with_goldens(&w);
     let report = w.path("linear.json");
     let out = precision(&[
@@ -150,7 +131,7 @@ fn linear_forward_marks_the_prefix_up_to_the_last_sensitive_layer() {
 
 #[test]
 fn worst_first_finds_a_passing_set_that_check_confirms() {
-    let w = Workdir::new();
+    let w = TempFolder::new();
     let (model, golden, sensitive) = chain_with_goldens(&w);
     let report = w.path("wf.json");
     let out = precision(&[
@@ -198,7 +179,7 @@ fn worst_first_finds_a_passing_set_that_check_confirms() {
 
 #[test]
 fn check_passes_and_fails_with_exit_codes() {
-    let w = Workdir::new();
+    let w = TempFolder::new();
     let (model, golden, sensitive) = chain_with_goldens(&w);
     let all: Vec<String> = sensitive.iter().map(|i| format!("layer{i}")).collect();
     let base =
@@ -216,7 +197,7 @@ fn check_passes_and_fails_with_exit_codes() {
 
 #[test]
 fn not_found_exits_1_with_the_original_message() {
-    let w = Workdir::new();
+    let w = TempFolder::new();
     let (model, golden, _) = chain_with_goldens(&w);
     // With float16 as the higher precision, even marking every layer leaves float16's own
     // error, which a zero tolerance rejects.
@@ -240,7 +221,7 @@ fn not_found_exits_1_with_the_original_message() {
 
 #[test]
 fn a_tolerance_below_the_noise_floor_stops_after_one_check() {
-    let w = Workdir::new();
+    let w = TempFolder::new();
     let (model, golden, _) = chain_with_goldens(&w);
     let report = w.path("floor.json");
     for algorithm in ["bisect", "ranked"] {
@@ -287,7 +268,7 @@ fn a_tolerance_below_the_noise_floor_stops_after_one_check() {
 
 #[test]
 fn ranked_marks_only_the_sensitive_layers_and_check_confirms() {
-    let w = Workdir::new();
+    let w = TempFolder::new();
     let (model, golden, sensitive) = chain_with_goldens(&w);
     let report = w.path("ranked.json");
     let common = ["--golden", s(&golden), "--int8", "--atol", ATOL, "--rtol", "0"];
@@ -346,7 +327,7 @@ fn ranked_marks_only_the_sensitive_layers_and_check_confirms() {
 
 #[test]
 fn layers_lists_markability() {
-    let w = Workdir::new();
+    let w = TempFolder::new();
     let model = w.write("demo.toml", fixtures::DEMO_NETWORK);
     let out = precision(&["layers", s(&model)]);
     assert_eq!(code(&out), 0, "{}", text(&out));
@@ -357,7 +338,7 @@ fn layers_lists_markability() {
 
 #[test]
 fn demo_network_bisect_finds_the_head() {
-    let w = Workdir::new();
+    let w = TempFolder::new();
     let model = w.write("demo.toml", fixtures::DEMO_NETWORK);
     let golden = w.path("golden.json");
     let inputs = w.path("inputs.json");
@@ -394,7 +375,7 @@ fn assert_bad(out: &Output, needles: &[&str]) {
 
 #[test]
 fn malformed_specs_are_rejected_clearly() {
-    let w = Workdir::new();
+    let w = TempFolder::new();
     let bad = w.write("bad.toml", "name = \"x\"\n[[inputs]\nname = 1\n");
     assert_bad(&precision(&["layers", s(&bad)]), &["bad.toml"]);
     let unknown = w.write(
@@ -414,7 +395,7 @@ fn malformed_specs_are_rejected_clearly() {
 
 #[test]
 fn bad_goldens_and_inputs_are_rejected_clearly() {
-    let w = Workdir::new();
+    let w = TempFolder::new();
     let (model, golden, _) = chain_with_goldens(&w);
     let search = |golden: &Path, extra: &[&str]| {
         let mut args = vec!["bisect", s(&model), "--golden", s(golden), "--int8"];
@@ -438,7 +419,7 @@ fn bad_goldens_and_inputs_are_rejected_clearly() {
 
 #[test]
 fn no_half_written_report() {
-    let w = Workdir::new();
+    let w = TempFolder::new();
     let (model, golden, _) = chain_with_goldens(&w);
     let report = w.path("no/such/dir/report.json");
     let out = precision(&[
@@ -460,7 +441,7 @@ fn no_half_written_report() {
 
 #[test]
 fn golden_of_another_shape_is_rejected() {
-    let w = Workdir::new();
+    let w = TempFolder::new();
     let (model, _, _) = chain_with_goldens(&w);
     // The demo's goldens have the right output name nowhere, so make a chain whose single
     // output has the same name but another shape.
@@ -482,7 +463,7 @@ fn golden_of_another_shape_is_rejected() {
 
 #[test]
 fn spec_with_duplicates_or_cycles_is_rejected() {
-    let w = Workdir::new();
+    let w = TempFolder::new();
     let header = "[[inputs]]\nname = \"x\"\nshape = [1, 4]\n";
     let dup = w.write("dup.toml", &format!("{header}[[layers]]\nname = \"a\"\n[[layers]]\nname = \"a\"\ninputs = [\"x\"]\noutputs = [\"b_out\"]\n"));
     assert_bad(&precision(&["layers", s(&dup)]), &["dup.toml", "'a'"]);
@@ -495,7 +476,7 @@ fn spec_with_duplicates_or_cycles_is_rejected() {
 
 #[test]
 fn tensorrt_backend_and_its_flags_are_refused_clearly_without_tensorrt() {
-    let w = Workdir::new();
+    let w = TempFolder::new();
     let model = w.write("model.onnx", "not read before TensorRT is found");
     let out = precision(&["run", s(&model), "--backend", "tensorrt"]);
     if cfg!(feature = "tensorrt") {

@@ -105,7 +105,7 @@ fn an_npz_folder_runs_every_check_on_every_sample_and_reports_failing_ones() {
     let r = report(&report_path);
     assert_eq!(r["data"]["samples"], 3);
     assert!(r["data"]["inputs"].as_str().unwrap().contains("3 sample file(s)"), "{}", r["data"]);
-    for check in r["iterations"].as_array().unwrap() {
+    for check in r["checks"].as_array().unwrap() {
         assert_eq!(check["samples"]["total"], 3, "{check}");
     }
 
@@ -130,7 +130,7 @@ fn an_npz_folder_runs_every_check_on_every_sample_and_reports_failing_ones() {
     assert_eq!(code(&out), 1, "{}", text(&out));
     assert!(text(&out).contains("2/3 samples passed"), "{}", text(&out));
     let r = report(&spoiled);
-    let samples = &r["iterations"][0]["samples"];
+    let samples = &r["checks"][0]["samples"];
     assert_eq!((samples["total"].as_u64(), samples["passed"].as_u64()), (Some(3), Some(2)));
     let failure = &samples["failures"][0];
     assert_eq!((failure["index"].as_u64(), failure["label"].as_str()), (Some(1), Some("b.npz")));
@@ -192,7 +192,7 @@ fn npy_files_are_taken_in_sorted_order() {
         .concat(),
     );
     assert_eq!(code(&out), 1, "{}", text(&out));
-    let failure = &report(&report_path)["iterations"][0]["samples"]["failures"][0];
+    let failure = &report(&report_path)["checks"][0]["samples"]["failures"][0];
     assert_eq!((failure["index"].as_u64(), failure["label"].as_str()), (Some(0), Some("a.npy")));
 }
 

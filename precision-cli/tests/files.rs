@@ -206,13 +206,13 @@ fn spawn(args: &[&str]) -> Child {
     bin().args(args).arg("-q").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
 }
 
-fn iterations(report: &Path) -> Vec<serde_json::Value> {
+fn report_checks(report: &Path) -> Vec<serde_json::Value> {
     let value: serde_json::Value = serde_json::from_slice(&fs::read(report).unwrap()).unwrap();
-    value["iterations"].as_array().unwrap().clone()
+    value["checks"].as_array().unwrap().clone()
 }
 
 fn reused(report: &Path) -> usize {
-    iterations(report).iter().filter(|i| i["reused"] == true).count()
+    report_checks(report).iter().filter(|i| i["reused"] == true).count()
 }
 
 #[test]
@@ -265,7 +265,7 @@ fn two_searches_never_share_a_journal() {
     let t = text(&second);
     assert_eq!(code(&second), 0, "{t}");
     assert_eq!(t.matches("waiting for it to finish").count(), 1, "{t}");
-    let checks = iterations(&r1).len();
+    let checks = report_checks(&r1).len();
     assert!(checks > 10, "{checks} checks");
     assert_eq!(records(&journal), checks, "every check of the first search is recorded once");
     assert_eq!(reused(&r2), checks, "the second search reuses them all");

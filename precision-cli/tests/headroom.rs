@@ -116,8 +116,8 @@ fn searches_check_and_compare_take_the_other_functions() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let r = read_json(&report);
-    let iterations = r["iterations"].as_array().unwrap();
-    let functions: Vec<&str> = iterations[0]["outputs"][0]["metrics"]
+    let checks = r["checks"].as_array().unwrap();
+    let functions: Vec<&str> = checks[0]["outputs"][0]["metrics"]
         .as_array()
         .unwrap()
         .iter()

@@ -161,9 +161,9 @@ fn search_renders(model: &Path, atol: &str, top: &str) {
     let checks = &dom[dom.find("<table id=\"checks\">").expect("checks table")..];
     let body =
         &checks[checks.find("<tbody>").expect("tbody")..checks.find("</tbody>").expect("end")];
-    let iterations = json["iterations"].as_array().expect("iterations");
-    assert_eq!(body.matches("<tr").count(), iterations.len());
-    assert_eq!(iterations.len(), json["evaluations"].as_u64().expect("evaluations") as usize);
+    let checks = json["checks"].as_array().expect("checks");
+    assert_eq!(body.matches("<tr").count(), checks.len());
+    assert_eq!(checks.len(), json["evaluations"].as_u64().expect("evaluations") as usize);
 
     // A screenshot: a PNG of the requested size, with more than a blank page in it.
     let png = dir.path().join("shot.png");

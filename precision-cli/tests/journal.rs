@@ -44,12 +44,12 @@ fn report(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
-fn iterations(report: &serde_json::Value) -> &Vec<serde_json::Value> {
-    report["iterations"].as_array().unwrap()
+fn report_checks(report: &serde_json::Value) -> &Vec<serde_json::Value> {
+    report["checks"].as_array().unwrap()
 }
 
 fn reused(report: &serde_json::Value) -> usize {
-    iterations(report).iter().filter(|i| i["reused"] == true).count()
+    report_checks(report).iter().filter(|i| i["reused"] == true).count()
 }
 
 /// The complete records in a journal (lines after the header that end in a newline).
@@ -73,7 +73,7 @@ fn journal_second_run_builds_nothing() {
     let out = run(&first);
     assert!(!text(&out).contains("resuming"), "{}", text(&out));
     let r1 = report(&first);
-    let checks = iterations(&r1).len();
+    let checks = report_checks(&r1).len();
     assert!(checks >= 5, "{checks} checks");
     assert_eq!(reused(&r1), 0);
     assert_eq!(records(&journal), checks);
@@ -86,7 +86,7 @@ fn journal_second_run_builds_nothing() {
     );
     let r2 = report(&second);
     assert_eq!(r2["marked"], r1["marked"]);
-    assert_eq!(iterations(&r2).len(), checks);
+    assert_eq!(report_checks(&r2).len(), checks);
     assert_eq!(reused(&r2), checks, "every check must come from the journal");
     // Nothing new was recorded.
     assert_eq!(records(&journal), checks);
@@ -103,7 +103,7 @@ fn journal_resumes_after_kill_9() {
     let out = precision(&search_args("linear", &model, &golden, &["--report", s(&whole)]));
     assert_eq!(code(&out), 0, "{}", text(&out));
     let whole = report(&whole);
-    let uninterrupted = iterations(&whole).len();
+    let uninterrupted = report_checks(&whole).len();
     assert!(uninterrupted > 20, "{uninterrupted} checks");
 
     // A slow search, killed once it has recorded three checks.
@@ -148,7 +148,7 @@ fn journal_resumes_after_kill_9() {
     let resumed = report(&resumed);
     assert_eq!(resumed["marked"], whole["marked"]);
     assert_eq!(resumed["status"], "found");
-    assert_eq!(iterations(&resumed).len(), uninterrupted);
+    assert_eq!(report_checks(&resumed).len(), uninterrupted);
     assert_eq!(reused(&resumed), done);
     // Checks built over both runs: those recorded, at most one lost with the kill, and the
     // new ones of the second run.

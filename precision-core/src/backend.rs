@@ -1,21 +1,28 @@
 //! The seam between the searches and the engines that build and run plans.
 
 use crate::{NamedTensors, Network, Precision, PrecisionPlan};
+use serde::{Deserialize, Serialize};
 
-/// Which tensors an engine should return.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which tensors a check needs and an engine should return. The oracle's answers and the
+/// journal's keys carry it (in kebab case: `network-outputs`, `every-layer`, `sensitivity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum OutputSelection {
     /// Only the network outputs.
     NetworkOutputs,
     /// The network outputs and every layer output the backend can expose (worst-first,
-    /// `--mark-all`). Backends without [`Capabilities::every_layer_output`] reject it.
+    /// `--mark-all`): the oracle compares every layer output against its float32 reference.
+    /// Backends without [`Capabilities::every_layer_output`] reject it.
     EveryLayer,
     /// Everything [`OutputSelection::EveryLayer`] returns and, for every markable layer that
     /// the plan runs below float32, each float output `T` computed by that layer alone, in its
     /// plan precision, from the float32 values of its inputs, under [`isolated_name`]`(T)`.
     /// This measures the error each layer adds by itself (the ranked search's sensitivity
-    /// pass). Backends without [`Capabilities::isolated_layer_output`] reject it; a backend
-    /// may leave out layers it cannot isolate (for example ones inside subgraphs).
+    /// pass; the oracle reports it as [`crate::Evaluation::isolated`]). Backends without
+    /// [`Capabilities::isolated_layer_output`] reject it; a backend may leave out layers it
+    /// cannot isolate (for example ones inside subgraphs). The oracle falls back to
+    /// [`OutputSelection::EveryLayer`] on backends that cannot isolate layers.
+    #[serde(rename = "sensitivity")]
     Isolated,
 }
 

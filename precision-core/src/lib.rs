@@ -33,15 +33,12 @@ pub use compare::{
     RelativeCheck, combine_iterations, compare_outputs, compare_tensors, relative_error,
 };
 pub use network::{Layer, Network, NetworkError};
-pub use oracle::{Detail, Evaluation, Oracle, SearchError, TensorError};
+pub use oracle::{Evaluation, IsolatedMeasurement, Oracle, SearchError};
 pub use plan::{LayerSet, PlanError, PrecisionPlan};
 pub use precision::{ParsePrecisionError, Precision};
-pub use report::{
-    LayerRef, Report, SensitivityRow, Status, is_hidden_char, modelopt_pattern,
-    trtexec_cannot_name, trtexec_layer_output_types, trtexec_layer_precisions,
-};
+pub use report::{LayerRef, Report, SensitivityRow, Status, is_hidden_char, modelopt_pattern};
 pub use samples::{DataReport, HoldoutReport, SampleFailure, SampleTally, Samples, TensorSets};
 pub use search::{
-    Algorithm, Direction, Iteration, NoObserver, Observer, SearchOptions, SearchOutcome, run_search,
+    Algorithm, Check, Direction, NoObserver, Observer, SearchOptions, SearchOutcome, run_search,
 };
 pub use tensor::{DType, NamedTensors, Tensor, TensorInfo, byte_size, element_count};

@@ -17,24 +17,11 @@ use crate::{
     OutputComparison, OutputSelection, PrecisionPlan, Tensor, compare_outputs,
 };
 
-/// How much an evaluation should report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Detail {
-    /// Compare the network outputs only.
-    NetworkOutputs,
-    /// Also compare every layer output against its float32 reference (worst-first).
-    EveryLayer,
-    /// Everything [`Detail::EveryLayer`] reports and, where the backend can measure it, each
-    /// layer's isolated error ([`Evaluation::isolated`]): the sensitivity pass of the ranked
-    /// search. Falls back to [`Detail::EveryLayer`] on backends that cannot isolate layers.
-    Sensitivity,
-}
-
-/// The isolated error of one layer output: the layer run alone in its plan precision from
-/// float32 inputs, against its float32 output ([`relative_error`]).
+/// A measurement, not a failure: the isolated error of one layer output, that is the layer
+/// run alone in its plan precision from float32 inputs, against its float32 output
+/// ([`crate::relative_error`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TensorError {
+pub struct IsolatedMeasurement {
     /// The layer output tensor.
     pub name: String,
     /// `max |isolated - float32| / max |float32|`.
@@ -51,13 +38,13 @@ pub struct Evaluation {
     pub build_error: Option<String>,
     /// Per network output comparisons (worst over the input iterations).
     pub outputs: Vec<OutputComparison>,
-    /// Per layer-output comparisons, with [`Detail::EveryLayer`] and [`Detail::Sensitivity`].
+    /// Per layer-output comparisons, with [`OutputSelection::EveryLayer`] and [`OutputSelection::Isolated`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layer_outputs: Option<Vec<OutputComparison>>,
     /// Isolated errors per layer output (worst over the input iterations), with
-    /// [`Detail::Sensitivity`] on backends that can isolate layers.
+    /// [`OutputSelection::Isolated`] on backends that can isolate layers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub isolated: Option<Vec<TensorError>>,
+    pub isolated: Option<Vec<IsolatedMeasurement>>,
     /// How the built engine differed from the plan (hints that did not apply).
     pub deviations: Vec<String>,
     /// Wall time of the check (build, runs and comparisons).
@@ -252,14 +239,18 @@ pub trait Oracle {
     fn network(&self) -> &Network;
 
     /// Checks the plan with exactly `marked` layers in the higher precision.
-    fn evaluate(&mut self, marked: &LayerSet, detail: Detail) -> Result<Evaluation, SearchError>;
+    fn evaluate(
+        &mut self,
+        marked: &LayerSet,
+        detail: OutputSelection,
+    ) -> Result<Evaluation, SearchError>;
 
     /// Checks several plans, as many at once as [`Oracle::jobs`] allows; the answers are in
     /// the order of `sets`. The default checks them one after another.
     fn evaluate_batch(
         &mut self,
         sets: &[LayerSet],
-        detail: Detail,
+        detail: OutputSelection,
     ) -> Result<Vec<Evaluation>, SearchError> {
         sets.iter().map(|s| self.evaluate(s, detail)).collect()
     }
@@ -269,8 +260,8 @@ pub trait Oracle {
         1
     }
 
-    /// The search compares no more layer outputs (its [`Detail::EveryLayer`] or
-    /// [`Detail::Sensitivity`] check is done): what the oracle keeps only for those, such as
+    /// The search compares no more layer outputs (its [`OutputSelection::EveryLayer`] or
+    /// [`OutputSelection::Isolated`] check is done): what the oracle keeps only for those, such as
     /// the float32 run of every layer output, may be freed. A later check that needs it makes
     /// it again. The default keeps everything.
     fn layer_outputs_done(&mut self) {}
@@ -311,7 +302,7 @@ pub struct BackendOracle<B: Backend> {
     /// Extra copies of the backend for parallel checks (`--jobs`).
     workers: Vec<B>,
     context: CheckContext,
-    cache: HashMap<(LayerSet, Detail), Evaluation>,
+    cache: HashMap<(LayerSet, OutputSelection), Evaluation>,
     /// The float32 run with every layer output, one entry per sample that layer-output checks
     /// run (all, or the ranking samples), once needed.
     reference: Option<Vec<NamedTensors>>,
@@ -479,7 +470,11 @@ impl<B: Backend> BackendOracle<B> {
 
     /// Validates `marked` and looks it up in the cache: its answer, or the key to check it
     /// under.
-    fn key_for(&mut self, marked: &LayerSet, detail: Detail) -> Result<Lookup, SearchError> {
+    fn key_for(
+        &mut self,
+        marked: &LayerSet,
+        detail: OutputSelection,
+    ) -> Result<Lookup, SearchError> {
         let network = self.backend.network();
         let len = network.len();
         if let Some(bad) = marked.iter().find(|&i| i >= len) {
@@ -505,7 +500,7 @@ enum Lookup {
     /// The cached answer (with a zero duration).
     Cached(Box<Evaluation>),
     /// Not cached: the key (marked layers, detail) to check and cache it under.
-    Check((LayerSet, Detail)),
+    Check((LayerSet, OutputSelection)),
 }
 
 impl<B: Backend> BackendOracle<B> {
@@ -531,7 +526,11 @@ impl<B: Backend> Oracle for BackendOracle<B> {
 
     /// Checks `marked`. A plan that fails to build is a failed [`Evaluation`] with its
     /// `build_error`; a cached answer comes back with a zero `duration`.
-    fn evaluate(&mut self, marked: &LayerSet, detail: Detail) -> Result<Evaluation, SearchError> {
+    fn evaluate(
+        &mut self,
+        marked: &LayerSet,
+        detail: OutputSelection,
+    ) -> Result<Evaluation, SearchError> {
         let key = match self.key_for(marked, detail)? {
             Lookup::Check(key) => key,
             Lookup::Cached(cached) => return Ok(*cached),
@@ -563,7 +562,7 @@ impl<B: Backend> Oracle for BackendOracle<B> {
             && self.backend.capabilities().layer_outputs_change_results;
         let evaluation = if (partial || exposed) && evaluation.build_error.is_none() {
             let mut evaluation = evaluation;
-            let full = self.evaluate(&key.0, Detail::NetworkOutputs)?;
+            let full = self.evaluate(&key.0, OutputSelection::NetworkOutputs)?;
             evaluation.passed = full.passed;
             evaluation.build_error = full.build_error;
             evaluation.outputs = full.outputs;
@@ -582,13 +581,13 @@ impl<B: Backend> Oracle for BackendOracle<B> {
     fn evaluate_batch(
         &mut self,
         sets: &[LayerSet],
-        detail: Detail,
+        detail: OutputSelection,
     ) -> Result<Vec<Evaluation>, SearchError> {
-        if self.workers.is_empty() || detail != Detail::NetworkOutputs || sets.len() < 2 {
+        if self.workers.is_empty() || detail != OutputSelection::NetworkOutputs || sets.len() < 2 {
             return sets.iter().map(|s| self.evaluate(s, detail)).collect();
         }
         let mut answers: Vec<Option<Evaluation>> = vec![None; sets.len()];
-        let mut pending: Vec<(usize, (LayerSet, Detail))> = Vec::new();
+        let mut pending: Vec<(usize, (LayerSet, OutputSelection))> = Vec::new();
         for (i, set) in sets.iter().enumerate() {
             match self.key_for(set, detail)? {
                 Lookup::Cached(cached) => answers[i] = Some(*cached),
@@ -679,7 +678,7 @@ impl<B: Backend> BackendOracle<B> {
             )));
         }
         self.stats.evaluated += 1;
-        self.cache.insert((nothing, Detail::NetworkOutputs), evaluation);
+        self.cache.insert((nothing, OutputSelection::NetworkOutputs), evaluation);
         self.ranking = Some(worst_samples(&errors, k));
         Ok(())
     }
@@ -703,8 +702,10 @@ impl<B: Backend> BackendOracle<B> {
         run_check(&mut self.backend, &context, None, &marked, selection, None, None)
     }
 
-    /// The engine outputs a detail needs, given what the backend can do.
-    fn selection_for(&self, detail: Detail) -> Result<OutputSelection, SearchError> {
+    /// The engine outputs a check needs, given what the backend can do: the sensitivity
+    /// pass ([`OutputSelection::Isolated`]) falls back to [`OutputSelection::EveryLayer`] on
+    /// backends that cannot isolate layers.
+    fn selection_for(&self, detail: OutputSelection) -> Result<OutputSelection, SearchError> {
         let capabilities = self.backend.capabilities();
         let unsupported = || {
             SearchError::Unsupported(format!(
@@ -713,12 +714,16 @@ impl<B: Backend> BackendOracle<B> {
             ))
         };
         Ok(match detail {
-            Detail::NetworkOutputs => OutputSelection::NetworkOutputs,
-            Detail::Sensitivity if capabilities.isolated_layer_output => OutputSelection::Isolated,
-            Detail::EveryLayer | Detail::Sensitivity if capabilities.every_layer_output => {
+            OutputSelection::NetworkOutputs => OutputSelection::NetworkOutputs,
+            OutputSelection::Isolated if capabilities.isolated_layer_output => {
+                OutputSelection::Isolated
+            }
+            OutputSelection::EveryLayer | OutputSelection::Isolated
+                if capabilities.every_layer_output =>
+            {
                 OutputSelection::EveryLayer
             }
-            Detail::EveryLayer | Detail::Sensitivity => return Err(unsupported()),
+            OutputSelection::EveryLayer | OutputSelection::Isolated => return Err(unsupported()),
         })
     }
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::search::{LayerSensitivity, NoiseFloor};
 use crate::{
-    Algorithm, Direction, Iteration, LayerSet, Network, OutputComparison, Precision, SearchOutcome,
+    Algorithm, Check, Direction, LayerSet, Network, OutputComparison, Precision, SearchOutcome,
 };
 
 /// Whether a search found a passing configuration.
@@ -99,12 +99,15 @@ pub struct Report {
     /// The check with every markable layer marked, if made.
     pub noise_floor: Option<NoiseFloor>,
     /// The value for trtexec's `--layerPrecisions` (with `--precisionConstraints=obey`); it
-    /// leaves out the layers in `trtexec_cannot_name`.
+    /// leaves out the layers in `trtexec_cannot_name`. Presentation for one tool, so set by
+    /// the caller (the CLI's `trtexec` module); `None` from [`Report::new`].
     pub trtexec_layer_precisions: Option<String>,
-    /// The value for trtexec's `--layerOutputTypes` (the same layers).
+    /// The value for trtexec's `--layerOutputTypes` (the same layers; set like
+    /// `trtexec_layer_precisions`).
     pub trtexec_layer_output_types: Option<String>,
-    /// Marked layers whose names trtexec's `name:precision,...` syntax cannot express (see
-    /// [`trtexec_cannot_name`]); apply them through the exported model or a quantizer instead.
+    /// Marked layers whose names trtexec's `name:precision,...` syntax cannot express; apply
+    /// them through the exported model or a quantizer instead (set like
+    /// `trtexec_layer_precisions`; empty from [`Report::new`]).
     pub trtexec_cannot_name: Vec<String>,
     /// The marked layers' exact names, as ONNX Runtime's `quantize_static(nodes_to_exclude=...)`
     /// takes them.
@@ -121,7 +124,7 @@ pub struct Report {
     /// Each markable layer's measured error contribution, when measured.
     pub sensitivity: Vec<SensitivityRow>,
     /// Every check, in order.
-    pub iterations: Vec<Iteration>,
+    pub checks: Vec<Check>,
     /// The data the search used: how many samples, what calibrated, the ranking samples, the
     /// holdout verdict (set by the caller; absent when not given).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -166,23 +169,13 @@ impl Report {
             higher_precision: higher,
             lower_precisions: lower.to_vec(),
             num_layers: network.len(),
-            trtexec_layer_precisions: outcome
-                .answer
-                .as_ref()
-                .map(|s| trtexec_layer_precisions(network, s, higher)),
-            trtexec_layer_output_types: outcome
-                .answer
-                .as_ref()
-                .map(|s| trtexec_layer_output_types(network, s, higher)),
-            trtexec_cannot_name: marked
-                .iter()
-                .filter(|l| trtexec_cannot_name(&l.name).is_some())
-                .map(|l| l.name.clone())
-                .collect(),
+            trtexec_layer_precisions: None,
+            trtexec_layer_output_types: None,
+            trtexec_cannot_name: Vec::new(),
             nodes_to_exclude: marked.iter().map(|l| l.name.clone()).collect(),
             modelopt_nodes_to_exclude: marked.iter().map(|l| modelopt_pattern(&l.name)).collect(),
             marked,
-            evaluations: outcome.iterations.len(),
+            evaluations: outcome.checks.len(),
             rounds: outcome.rounds(),
             budget: outcome.budget,
             minimized_from: outcome.minimized_from,
@@ -194,55 +187,9 @@ impl Report {
             answer_outputs: outcome.answer_check().map(|it| it.outputs.clone()).unwrap_or_default(),
             margin: None,
             sensitivity,
-            iterations: outcome.iterations.clone(),
+            checks: outcome.checks.clone(),
             data: None,
         }
-    }
-}
-
-/// The trtexec `--layerOutputTypes` value that keeps the outputs of `marked` in `higher`,
-/// e.g. `fc2:fp32,softmax:fp32` (one type per layer; trtexec applies it to every output).
-#[must_use]
-pub fn trtexec_layer_output_types(
-    network: &Network,
-    marked: &LayerSet,
-    higher: Precision,
-) -> String {
-    trtexec_layer_precisions(network, marked, higher)
-}
-
-/// The trtexec `--layerPrecisions` value that keeps `marked` in `higher`, e.g.
-/// `fc2:fp32,softmax:fp32`. Layers whose names the syntax cannot express
-/// ([`trtexec_cannot_name`]) are left out: written in, they would set other layers.
-#[must_use]
-pub fn trtexec_layer_precisions(network: &Network, marked: &LayerSet, higher: Precision) -> String {
-    marked
-        .iter()
-        .map(|i| network.layers[i].name.as_str())
-        .filter(|name| trtexec_cannot_name(name).is_none())
-        .map(|name| format!("{name}:{}", higher.trtexec_name()))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// Why trtexec's `--layerPrecisions`/`--layerOutputTypes` syntax cannot name the layer `name`,
-/// or `None` when it can.
-///
-/// trtexec splits the value on every `,`, then each item at its last `:` (so `:` inside a name
-/// is fine), removes every `'` from the name, and reads the name `*` as "every layer"; it trims
-/// nothing, so spaces are kept.
-#[must_use]
-pub fn trtexec_cannot_name(name: &str) -> Option<&'static str> {
-    if name.is_empty() {
-        Some("the name is empty")
-    } else if name.contains(',') {
-        Some("trtexec splits the list at every ','")
-    } else if name.contains('\'') {
-        Some("trtexec removes every \"'\" from layer names")
-    } else if name == "*" {
-        Some("trtexec reads the name '*' as every layer")
-    } else {
-        None
     }
 }
 
@@ -303,7 +250,7 @@ mod tests {
     use crate::Layer;
 
     #[test]
-    fn trtexec_value_names_layers() {
+    fn report_names_the_answer() {
         let network = Network {
             name: "n".into(),
             inputs: vec![],
@@ -313,11 +260,6 @@ mod tests {
             ],
             outputs: vec!["b_out".into()],
         };
-        let set = LayerSet::from_indices(2, [0, 1]);
-        assert_eq!(
-            trtexec_layer_precisions(&network, &set, Precision::Float32),
-            "a:fp32,b/fc:fp32"
-        );
         let outcome = SearchOutcome::new(
             Algorithm::Bisect,
             Some(Direction::Reverse),
@@ -338,43 +280,6 @@ mod tests {
         assert_eq!(json["direction"], "reverse");
         assert_eq!(json["marked"][0]["name"], "b/fc");
         assert_eq!(json["lower_precisions"][0], "int8");
-    }
-
-    #[test]
-    fn names_trtexec_cannot_express_are_left_out_and_listed() {
-        let names = ["a,b", "it's", "*", "c:0", " spaced ", "fc$(x)"];
-        let layers = names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| Layer::new(i, *n, "Conv", vec![], vec![format!("t{i}")]))
-            .collect();
-        let network =
-            Network { name: "n".into(), inputs: vec![], layers, outputs: vec!["t5".into()] };
-        let all = LayerSet::from_indices(names.len(), 0..names.len());
-        assert_eq!(
-            trtexec_layer_precisions(&network, &all, Precision::Float16),
-            "c:0:fp16, spaced :fp16,fc$(x):fp16"
-        );
-        for name in ["a,b", "it's", "*", "", "'"] {
-            assert!(trtexec_cannot_name(name).is_some(), "{name}");
-        }
-        for name in ["c:0", " spaced ", "a:b:c", "**", "#2", "x\ty"] {
-            assert!(trtexec_cannot_name(name).is_none(), "{name}");
-        }
-        let outcome = SearchOutcome::new(Algorithm::Linear, None, Some(all.clone()), vec![]);
-        let report = Report::new(
-            "precision 0".into(),
-            "m.toml".into(),
-            "mock".into(),
-            &network,
-            &[Precision::Float16],
-            Precision::Float32,
-            &outcome,
-        );
-        assert_eq!(report.trtexec_cannot_name, ["a,b", "it's", "*"]);
-        assert_eq!(report.nodes_to_exclude, names);
-        assert_eq!(report.modelopt_nodes_to_exclude[0], "a,b\\Z");
-        assert_eq!(report.modelopt_nodes_to_exclude[5], "fc\\$\\(x\\)\\Z");
     }
 
     #[test]

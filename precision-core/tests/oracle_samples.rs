@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use precision_core::oracle::BackendOracle;
 use precision_core::{
-    CompareConfig, Detail, LayerSet, NamedTensors, Oracle, Precision, PrecisionPlan, Samples,
-    TensorSets,
+    CompareConfig, LayerSet, NamedTensors, Oracle, OutputSelection, Precision, PrecisionPlan,
+    Samples, TensorSets,
 };
 use search_common::backend::{FakeBackend, feed, max_absdiff_compare, scalar};
 use search_common::chain;
@@ -95,7 +95,7 @@ fn set(universe: usize, indices: &[usize]) -> LayerSet {
 fn each_check_reads_every_sample_in_order_and_tallies_them() {
     // Layer 0 errs by 0.06 % of x: 0.0006 at x = 1 passes 1e-3, 0.0018 at x = 3 fails.
     let mut oracle = oracle(&[0.0006, 0.0, 0.0], &[1.0, 3.0, 0.5, 2.0], &[]);
-    let eval = oracle.evaluate(&set(3, &[]), Detail::NetworkOutputs).unwrap();
+    let eval = oracle.evaluate(&set(3, &[]), OutputSelection::NetworkOutputs).unwrap();
     assert!(!eval.passed);
     let tally = eval.samples.as_ref().expect("a tally");
     assert_eq!((tally.total, tally.passed, tally.failed()), (4, 2, 2));
@@ -104,7 +104,7 @@ fn each_check_reads_every_sample_in_order_and_tallies_them() {
     assert_eq!(failed, vec![(1, "s1.npz"), (3, "s3.npz")]);
     assert!(tally.failures.iter().all(|f| f.outputs.len() == 1 && !f.outputs[0].passed));
     assert!((tally.failures[0].outputs[0].max_absdiff - 0.0018).abs() < 1e-6);
-    let eval = oracle.evaluate(&set(3, &[0]), Detail::NetworkOutputs).unwrap();
+    let eval = oracle.evaluate(&set(3, &[0]), OutputSelection::NetworkOutputs).unwrap();
     assert!(eval.passed);
     assert_eq!(eval.samples.unwrap().passed, 4);
 }
@@ -112,7 +112,7 @@ fn each_check_reads_every_sample_in_order_and_tallies_them() {
 #[test]
 fn a_sample_whose_golden_is_off_fails_alone_and_is_named() {
     let mut oracle = oracle(&[0.0, 0.0], &[1.0, 2.0, 3.0], &[2]);
-    let eval = oracle.evaluate(&set(2, &[0, 1]), Detail::NetworkOutputs).unwrap();
+    let eval = oracle.evaluate(&set(2, &[0, 1]), OutputSelection::NetworkOutputs).unwrap();
     assert!(!eval.passed);
     let tally = eval.samples.unwrap();
     assert_eq!((tally.total, tally.passed), (3, 2));
@@ -122,7 +122,7 @@ fn a_sample_whose_golden_is_off_fails_alone_and_is_named() {
 #[test]
 fn an_unreadable_sample_stops_the_check_with_its_name() {
     let mut oracle = oracle(&[0.0, 0.0], &[1.0, f32::NAN], &[]);
-    let err = oracle.evaluate(&set(2, &[]), Detail::NetworkOutputs).unwrap_err();
+    let err = oracle.evaluate(&set(2, &[]), OutputSelection::NetworkOutputs).unwrap_err();
     assert!(err.to_string().contains("s1.npz: array 'x'"), "{err}");
 }
 
@@ -132,7 +132,7 @@ fn ranking_samples_measure_layer_outputs_on_the_samples_that_err_most() {
     let errors = [0.001, 0.0, 0.0];
     // Every sample: the worst layer error is that of x = 5.
     let mut all = oracle(&errors, &xs, &[]);
-    let every = all.evaluate(&set(3, &[]), Detail::EveryLayer).unwrap();
+    let every = all.evaluate(&set(3, &[]), OutputSelection::EveryLayer).unwrap();
     assert_eq!(all.ranking(), None);
     let worst_all = every.layer_outputs.unwrap()[0].max_absdiff;
     assert!((worst_all - 0.005).abs() < 1e-6, "{worst_all}");
@@ -140,7 +140,7 @@ fn ranking_samples_measure_layer_outputs_on_the_samples_that_err_most() {
     // Two ranking samples: x = 5 and x = 4 (indices 1 and 3) err most with nothing marked.
     let (ranked, asked) = oracle_asked(&errors, &xs, &[]);
     let mut ranked = ranked.with_ranking_samples(2);
-    let every = ranked.evaluate(&set(3, &[1]), Detail::EveryLayer).unwrap();
+    let every = ranked.evaluate(&set(3, &[1]), OutputSelection::EveryLayer).unwrap();
     assert_eq!(ranked.ranking(), Some(&[1, 3][..]));
     // Read in turn: every sample to rank them, the two for the float32 reference and the
     // measurement, then every sample again to decide whether the plan passes.
@@ -149,18 +149,18 @@ fn ranking_samples_measure_layer_outputs_on_the_samples_that_err_most() {
     assert!(!every.passed);
     // The nothing-marked check over every sample was made and cached for the search.
     let before = ranked.stats().evaluated;
-    let nothing = ranked.evaluate(&set(3, &[]), Detail::NetworkOutputs).unwrap();
+    let nothing = ranked.evaluate(&set(3, &[]), OutputSelection::NetworkOutputs).unwrap();
     assert_eq!(ranked.stats().evaluated, before, "answered from the cache");
     assert_eq!(nothing.samples.unwrap().total, 5);
 
     // Where the samples err least, the measurement is smaller: sample choice changes it.
     let mild = [1.0, 0.2, 0.1, 0.3];
     let mut one = oracle(&errors, &mild, &[]).with_ranking_samples(1);
-    let every = one.evaluate(&set(3, &[]), Detail::EveryLayer).unwrap();
+    let every = one.evaluate(&set(3, &[]), OutputSelection::EveryLayer).unwrap();
     assert_eq!(one.ranking(), Some(&[0][..]));
     assert!((every.layer_outputs.unwrap()[0].max_absdiff - 0.001).abs() < 1e-6);
     // Network-output checks still run every sample.
-    let net = one.evaluate(&set(3, &[2]), Detail::NetworkOutputs).unwrap();
+    let net = one.evaluate(&set(3, &[2]), OutputSelection::NetworkOutputs).unwrap();
     assert_eq!(net.samples.unwrap().total, 4);
 }
 

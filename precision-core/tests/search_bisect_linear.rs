@@ -45,7 +45,7 @@ fn bisect_exhaustive_thresholds_up_to_64() {
                 let mut oracle = ThresholdOracle { network: chain(c, &[]), threshold, calls: 0 };
                 let mut rec = Recorder::default();
                 let out = bisect(&mut oracle, direction, &mut rec).unwrap();
-                let checks = out.iterations.len();
+                let checks = out.checks.len();
                 assert_eq!(checks, oracle.calls);
                 assert!(checks <= budget, "C={c} t={threshold}: {checks} checks > {budget}");
                 most = most.max(checks);
@@ -56,20 +56,18 @@ fn bisect_exhaustive_thresholds_up_to_64() {
                 assert_eq!(out.answer, want, "C={c} t={threshold} {direction}");
                 // The answer's size passed, and one fewer was seen to fail.
                 if let Some(answer) = &out.answer {
-                    assert!(out.iterations.iter().any(|i| i.passed && &i.marked == answer));
+                    assert!(out.checks.iter().any(|i| i.passed && &i.marked == answer));
                     if threshold > 0 {
                         assert!(
-                            out.iterations
-                                .iter()
-                                .any(|i| !i.passed && i.marked.len() == threshold - 1)
+                            out.checks.iter().any(|i| !i.passed && i.marked.len() == threshold - 1)
                         );
                     }
                 } else {
-                    assert!(out.iterations.iter().all(|i| !i.passed));
-                    assert!(out.iterations.iter().any(|i| i.marked.len() == c));
+                    assert!(out.checks.iter().all(|i| !i.passed));
+                    assert!(out.checks.iter().any(|i| i.marked.len() == c));
                 }
                 // The sentinel C + 1 is never checked, and no check repeats.
-                let mut sizes: Vec<usize> = out.iterations.iter().map(|i| i.marked.len()).collect();
+                let mut sizes: Vec<usize> = out.checks.iter().map(|i| i.marked.len()).collect();
                 sizes.sort_unstable();
                 sizes.dedup();
                 assert_eq!(sizes.len(), checks);
@@ -107,7 +105,7 @@ fn bisect_after_the_floor_check_meets_the_information_bound() {
                     ..SearchOptions::new(Algorithm::Bisect)
                 };
                 let out = run_search(&mut oracle, &options, &mut rec).unwrap();
-                let checks = out.iterations.len();
+                let checks = out.checks.len();
                 assert_eq!(checks, oracle.calls);
                 assert_eq!(rec.budget(), Some(bound), "C={c}");
                 assert!(checks <= bound, "C={c} t={threshold}: {checks} checks > {bound}");
@@ -121,7 +119,7 @@ fn bisect_after_the_floor_check_meets_the_information_bound() {
                 if threshold > c {
                     assert_eq!(checks, 1, "a failing floor stops the search");
                 }
-                let mut sizes: Vec<usize> = out.iterations.iter().map(|i| i.marked.len()).collect();
+                let mut sizes: Vec<usize> = out.checks.iter().map(|i| i.marked.len()).collect();
                 sizes.sort_unstable();
                 sizes.dedup();
                 assert_eq!(sizes.len(), checks, "no plan is checked twice: {sizes:?}");
@@ -133,7 +131,7 @@ fn bisect_after_the_floor_check_meets_the_information_bound() {
     let mut oracle = ThresholdOracle { network: chain(7, &[]), threshold: 1, calls: 0 };
     let options = SearchOptions { noise_floor: true, ..SearchOptions::new(Algorithm::Bisect) };
     let out = run_search(&mut oracle, &options, &mut NoObserver).unwrap();
-    assert!(out.iterations.len() <= 4, "{} checks", out.iterations.len());
+    assert!(out.checks.len() <= 4, "{} checks", out.checks.len());
 }
 
 /// Linear and worst-first do not check the plan the floor check answered either: linear
@@ -151,7 +149,7 @@ fn linear_after_the_floor_check_reuses_it() {
             assert_eq!(rec.budget(), Some(c + 1), "C={c}");
             // The floor, then n = 0..=threshold; n = C is the floor's plan.
             let expected = if threshold < c { threshold + 2 } else { c + 1 };
-            assert_eq!(out.iterations.len(), expected, "C={c} t={threshold}");
+            assert_eq!(out.checks.len(), expected, "C={c} t={threshold}");
             assert_eq!(out.answer.map(|a| a.len()), Some(threshold));
         }
     }
@@ -162,8 +160,7 @@ fn bisect_trace_matches_the_original_loop() {
     // C = 10, the last 3 layers needed: 0 fails, then ceil(11/2)=6 passes, 3 passes, 2 fails.
     let mut oracle = NeededOracle::new(chain(10, &[]), &[7]);
     let out = bisect(&mut oracle, Direction::Reverse, &mut NoObserver).unwrap();
-    let sizes: Vec<(usize, bool)> =
-        out.iterations.iter().map(|i| (i.marked.len(), i.passed)).collect();
+    let sizes: Vec<(usize, bool)> = out.checks.iter().map(|i| (i.marked.len(), i.passed)).collect();
     assert_eq!(sizes, vec![(0, false), (6, true), (3, true), (2, false)]);
     assert_eq!(out.answer.unwrap().to_vec(), vec![7, 8, 9]);
     assert_eq!(out.direction, Some(Direction::Reverse));
@@ -176,7 +173,7 @@ fn bisect_reports_known_good_not_last_tried() {
     // C = 8, 5 needed from the end: 0 F, 5 P, 3 F, 4 F -> answer 5.
     let mut oracle = NeededOracle::new(chain(8, &[]), &[3]);
     let out = bisect(&mut oracle, Direction::Reverse, &mut NoObserver).unwrap();
-    let last = out.iterations.last().unwrap();
+    let last = out.checks.last().unwrap();
     assert!(!last.passed);
     assert_eq!(last.marked.len(), 4);
     assert_eq!(out.answer.unwrap().to_vec(), vec![3, 4, 5, 6, 7]);
@@ -189,16 +186,15 @@ fn build_failures_count_as_failed_checks() {
     let mut oracle = NeededOracle::new(chain(8, &[]), &[6]);
     oracle.build_fails = |s| s.len() == 5;
     let out = bisect(&mut oracle, Direction::Reverse, &mut NoObserver).unwrap();
-    let sizes: Vec<(usize, bool)> =
-        out.iterations.iter().map(|i| (i.marked.len(), i.passed)).collect();
+    let sizes: Vec<(usize, bool)> = out.checks.iter().map(|i| (i.marked.len(), i.passed)).collect();
     assert_eq!(sizes, vec![(0, false), (5, false), (7, true), (6, true)]);
-    assert!(out.iterations[1].build_error.as_deref().unwrap().contains("constraints"));
+    assert!(out.checks[1].build_error.as_deref().unwrap().contains("constraints"));
     assert_eq!(out.answer.unwrap().len(), 6);
 
     let mut oracle = NeededOracle::new(chain(4, &[]), &[3]);
     oracle.build_fails = |s| s.len() == 1;
     let out = linear(&mut oracle, Direction::Reverse, &mut NoObserver).unwrap();
-    assert_eq!(out.iterations.len(), 3);
+    assert_eq!(out.checks.len(), 3);
     assert_eq!(out.answer.unwrap().to_vec(), vec![2, 3]);
 }
 
@@ -206,9 +202,9 @@ fn build_failures_count_as_failed_checks() {
 fn build_errors_returned_as_errors_also_count_as_failed_checks() {
     let mut oracle = FailingOracle { network: chain(3, &[]), ok_calls: 0, error: build_error() };
     let out = linear(&mut oracle, Direction::Forward, &mut NoObserver).unwrap();
-    assert_eq!(out.iterations.len(), 4);
+    assert_eq!(out.checks.len(), 4);
     assert!(out.answer.is_none());
-    assert!(out.iterations.iter().all(|i| i.build_error.as_deref() == Some("no kernel")));
+    assert!(out.checks.iter().all(|i| i.build_error.as_deref() == Some("no kernel")));
 }
 
 #[test]
@@ -246,11 +242,11 @@ fn directions_and_unmarkable_layers() {
     let mut oracle = NeededOracle::new(net.clone(), &[4]);
     let out = bisect(&mut oracle, Direction::Reverse, &mut NoObserver).unwrap();
     assert!(out.answer.is_none());
-    assert_eq!(out.iterations.last().unwrap().marked.to_vec(), vec![0, 2, 3, 5]);
+    assert_eq!(out.checks.last().unwrap().marked.to_vec(), vec![0, 2, 3, 5]);
     let out =
         linear(&mut NeededOracle::new(net, &[4]), Direction::Forward, &mut NoObserver).unwrap();
     assert!(out.answer.is_none());
-    assert_eq!(out.iterations.len(), 5);
+    assert_eq!(out.checks.len(), 5);
 }
 
 #[test]
@@ -258,12 +254,12 @@ fn empty_network() {
     for search in [bisect, linear] {
         let mut oracle = NeededOracle::new(chain(0, &[]), &[]);
         let out = search(&mut oracle, Direction::Reverse, &mut NoObserver).unwrap();
-        assert_eq!(out.iterations.len(), 1);
+        assert_eq!(out.checks.len(), 1);
         assert_eq!(out.answer, Some(LayerSet::empty(0)));
         let mut oracle = NeededOracle::new(chain(0, &[]), &[]);
         oracle.build_fails = |_| true;
         let out = search(&mut oracle, Direction::Forward, &mut NoObserver).unwrap();
-        assert_eq!(out.iterations.len(), 1);
+        assert_eq!(out.checks.len(), 1);
         assert_eq!(out.answer, None);
     }
 }
@@ -274,7 +270,7 @@ fn linear_uses_exactly_answer_plus_one_checks() {
         let mut oracle = NeededOracle::new(chain(6, &[]), &[needed]);
         let mut rec = Recorder::default();
         let out = linear(&mut oracle, Direction::Forward, &mut rec).unwrap();
-        assert_eq!(out.iterations.len(), needed + 2);
+        assert_eq!(out.checks.len(), needed + 2);
         assert_eq!(out.answer.unwrap().to_vec(), (0..=needed).collect::<Vec<_>>());
         assert_eq!(rec.budget(), Some(7));
         rec.assert_well_numbered(needed + 2);
@@ -286,13 +282,13 @@ fn ten_thousand_layers() {
     let net = chain(10_000, &[17, 9_000]);
     let mut oracle = NeededOracle::new(net.clone(), &[8_700]);
     let out = bisect(&mut oracle, Direction::Reverse, &mut NoObserver).unwrap();
-    assert!(out.iterations.len() <= bisect_budget(9_998));
+    assert!(out.checks.len() <= bisect_budget(9_998));
     // Candidates after 8_700: 1_299 layers, one of them (9_000) unmarkable.
     assert_eq!(out.answer.unwrap().len(), 1_299);
 
     let mut oracle = NeededOracle::new(net, &[40]);
     let out = linear(&mut oracle, Direction::Forward, &mut NoObserver).unwrap();
-    assert_eq!(out.iterations.len(), 41);
+    assert_eq!(out.checks.len(), 41);
     assert_eq!(out.answer.unwrap().len(), 40);
 }
 
@@ -345,12 +341,12 @@ proptest! {
 
         let mut oracle = NeededOracle::new(net.clone(), &needed);
         let out = bisect(&mut oracle, direction, &mut NoObserver).unwrap();
-        prop_assert!(out.iterations.len() <= bisect_budget(cands.len()));
+        prop_assert!(out.checks.len() <= bisect_budget(cands.len()));
         let bisect_answer = out.answer.clone();
 
         let mut oracle = NeededOracle::new(net.clone(), &needed);
         let out = linear(&mut oracle, direction, &mut NoObserver).unwrap();
-        prop_assert_eq!(out.iterations.len(), want.map_or(cands.len() + 1, |m| m + 1));
+        prop_assert_eq!(out.checks.len(), want.map_or(cands.len() + 1, |m| m + 1));
         prop_assert_eq!(&out.answer, &bisect_answer);
 
         let expected = want.map(|m| edge_set(n, &cands, direction, m));
@@ -358,10 +354,10 @@ proptest! {
         if let Some(m) = want {
             let mut checker = NeededOracle::new(net, &needed);
             let answer = bisect_answer.unwrap();
-            prop_assert!(checker.evaluate(&answer, precision_core::Detail::NetworkOutputs).unwrap().passed);
+            prop_assert!(checker.evaluate(&answer, precision_core::OutputSelection::NetworkOutputs).unwrap().passed);
             if m > 0 {
                 let shorter = edge_set(n, &cands, direction, m - 1);
-                prop_assert!(!checker.evaluate(&shorter, precision_core::Detail::NetworkOutputs).unwrap().passed);
+                prop_assert!(!checker.evaluate(&shorter, precision_core::OutputSelection::NetworkOutputs).unwrap().passed);
             }
         }
     }
@@ -379,8 +375,8 @@ proptest! {
             ..SearchOptions::new(Algorithm::Bisect)
         };
         let out = run_search(&mut oracle, &options, &mut NoObserver).unwrap();
-        prop_assert!(out.iterations.len() <= bisect_budget(c));
-        prop_assert!(out.iterations.len() <= ceil_log2(c + 1) + 1);
+        prop_assert!(out.checks.len() <= bisect_budget(c));
+        prop_assert!(out.checks.len() <= ceil_log2(c + 1) + 1);
         prop_assert_eq!(out.answer.map(|a| a.len()), (threshold <= c).then_some(threshold));
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use precision_core::oracle::{BackendOracle, merge_worst};
 use precision_core::search::{bisect, worst_first};
 use precision_core::{
-    BackendError, CompareConfig, Detail, Direction, LayerSet, NamedTensors, NoObserver, Oracle,
+    BackendError, CompareConfig, Direction, LayerSet, NamedTensors, NoObserver, Oracle,
     OutputSelection, Precision, PrecisionPlan, SearchError,
 };
 use search_common::backend::{FakeBackend, feed, max_absdiff_compare, scalar};
@@ -100,7 +100,7 @@ fn compares_network_outputs_and_merges_iterations_by_the_worst() {
     // Layer 0 adds 0.06 % in int8: |error| is 0.0006 for x = 1 (passes at 1e-3) and 0.0012
     // for x = 2 (fails), so the merged comparison fails with the larger error.
     let mut oracle = oracle_for(&[0.0006, 0.0, 0.0], no_extra);
-    let eval = oracle.evaluate(&set(3, &[]), Detail::NetworkOutputs).unwrap();
+    let eval = oracle.evaluate(&set(3, &[]), OutputSelection::NetworkOutputs).unwrap();
     assert!(!eval.passed);
     assert_eq!(eval.build_error, None);
     assert_eq!(eval.layer_outputs, None);
@@ -109,7 +109,7 @@ fn compares_network_outputs_and_merges_iterations_by_the_worst() {
     assert!(!eval.outputs[0].passed);
     assert!((eval.outputs[0].max_absdiff - 0.0012).abs() < 1e-6, "{:?}", eval.outputs[0]);
 
-    let eval = oracle.evaluate(&set(3, &[0]), Detail::NetworkOutputs).unwrap();
+    let eval = oracle.evaluate(&set(3, &[0]), OutputSelection::NetworkOutputs).unwrap();
     assert!(eval.passed);
     assert_eq!(eval.outputs[0].max_absdiff, 0.0);
     let (plan, selection) = oracle.backend().builds.last().unwrap().clone();
@@ -121,18 +121,18 @@ fn compares_network_outputs_and_merges_iterations_by_the_worst() {
 #[test]
 fn caches_by_marked_set_and_detail() {
     let mut oracle = oracle_for(&[0.5, 0.0, 0.0], no_extra);
-    let first = oracle.evaluate(&set(3, &[1]), Detail::NetworkOutputs).unwrap();
-    let again = oracle.evaluate(&set(3, &[1]), Detail::NetworkOutputs).unwrap();
+    let first = oracle.evaluate(&set(3, &[1]), OutputSelection::NetworkOutputs).unwrap();
+    let again = oracle.evaluate(&set(3, &[1]), OutputSelection::NetworkOutputs).unwrap();
     assert_eq!(oracle.backend().builds.len(), 1);
     assert_eq!(again.duration, Duration::ZERO);
     assert_eq!(again.outputs, first.outputs);
     assert_eq!(again.passed, first.passed);
     // The same layers in a set over a larger universe are the same plan.
-    oracle.evaluate(&set(64, &[1]), Detail::NetworkOutputs).unwrap();
+    oracle.evaluate(&set(64, &[1]), OutputSelection::NetworkOutputs).unwrap();
     assert_eq!(oracle.backend().builds.len(), 1);
     // Another detail or another set is a new check.
-    oracle.evaluate(&set(3, &[1]), Detail::EveryLayer).unwrap();
-    oracle.evaluate(&set(3, &[2]), Detail::NetworkOutputs).unwrap();
+    oracle.evaluate(&set(3, &[1]), OutputSelection::EveryLayer).unwrap();
+    oracle.evaluate(&set(3, &[2]), OutputSelection::NetworkOutputs).unwrap();
     let stats = oracle.stats();
     assert_eq!((stats.evaluated, stats.cached), (3, 2));
 }
@@ -154,18 +154,18 @@ fn build_failures_are_failed_checks_and_cached() {
     .unwrap()
     .with_compare_fn(max_absdiff_compare);
 
-    let eval = oracle.evaluate(&set(3, &[1]), Detail::NetworkOutputs).unwrap();
+    let eval = oracle.evaluate(&set(3, &[1]), OutputSelection::NetworkOutputs).unwrap();
     assert!(!eval.passed);
     assert_eq!(eval.build_error.as_deref(), Some("no int8 kernel for layer 'L0'"));
     assert!(eval.outputs.is_empty());
-    oracle.evaluate(&set(3, &[1]), Detail::NetworkOutputs).unwrap();
+    oracle.evaluate(&set(3, &[1]), OutputSelection::NetworkOutputs).unwrap();
     assert_eq!(oracle.backend().builds.len(), 1);
-    assert!(oracle.evaluate(&set(3, &[0]), Detail::NetworkOutputs).unwrap().passed);
+    assert!(oracle.evaluate(&set(3, &[0]), OutputSelection::NetworkOutputs).unwrap().passed);
 
     // Bisect treats the failed builds as failed checks: it needs layer 0, all three layers.
     let out = bisect(&mut oracle, Direction::Reverse, &mut NoObserver).unwrap();
     assert_eq!(out.answer.unwrap().to_vec(), vec![0, 1, 2]);
-    assert!(out.iterations.iter().any(|i| i.build_error.is_some()));
+    assert!(out.checks.iter().any(|i| i.build_error.is_some()));
 }
 
 #[test]
@@ -178,7 +178,7 @@ fn other_backend_errors_stop_and_are_not_cached() {
         BackendOracle::new(backend, plan, vec![feed(1.0)], goldens, CompareConfig::default())
             .unwrap();
     for _ in 0..2 {
-        let err = oracle.evaluate(&set(2, &[]), Detail::NetworkOutputs).unwrap_err();
+        let err = oracle.evaluate(&set(2, &[]), OutputSelection::NetworkOutputs).unwrap_err();
         assert_eq!(
             err,
             SearchError::Backend(BackendError::Unsupported("the fake backend lacks fp8".into()))
@@ -195,7 +195,7 @@ fn every_layer_compares_with_goldens_then_the_float32_reference() {
     let mut oracle = oracle_for(&[0.5, 0.0, 0.0], |i, golden| {
         golden.insert("t0".into(), scalar([1.25, 2.25][i]));
     });
-    let eval = oracle.evaluate(&set(3, &[]), Detail::EveryLayer).unwrap();
+    let eval = oracle.evaluate(&set(3, &[]), OutputSelection::EveryLayer).unwrap();
     assert!(!eval.passed);
     let layers = eval.layer_outputs.unwrap();
     let err = |name: &str| layers.iter().find(|c| c.name == name).unwrap().max_absdiff;
@@ -219,7 +219,7 @@ fn every_layer_compares_with_goldens_then_the_float32_reference() {
         "one engine alive at a time"
     );
 
-    oracle.evaluate(&set(3, &[0]), Detail::EveryLayer).unwrap();
+    oracle.evaluate(&set(3, &[0]), OutputSelection::EveryLayer).unwrap();
     assert_eq!(oracle.stats().reference_builds, 1);
     assert_eq!(oracle.backend().builds.len(), 3);
 }
@@ -237,12 +237,12 @@ fn the_reference_is_freed_once_layers_are_measured() {
         let options = SearchOptions { top_k: 1, ..SearchOptions::new(algorithm) };
         let out = run_search(&mut oracle, &options, &mut NoObserver).unwrap();
         assert_eq!(out.answer.unwrap().to_vec(), vec![1, 3], "{algorithm:?}");
-        assert!(out.iterations.len() > 1, "{algorithm:?}: checks after the measuring one");
+        assert!(out.checks.len() > 1, "{algorithm:?}: checks after the measuring one");
         // The reference and the measured plan were the first two builds; the notice came
         // right after them.
         assert_eq!(oracle.backend().layer_outputs_done, vec![2], "{algorithm:?}");
         assert_eq!(oracle.stats().reference_builds, 1, "{algorithm:?}");
-        oracle.evaluate(&set(5, &[1]), Detail::EveryLayer).unwrap();
+        oracle.evaluate(&set(5, &[1]), OutputSelection::EveryLayer).unwrap();
         assert_eq!(oracle.stats().reference_builds, 2, "{algorithm:?}: made again");
     }
     // Searches that compare no layer outputs never call it.
@@ -258,7 +258,7 @@ fn every_layer_needs_no_reference_when_goldens_hold_every_output() {
         golden.insert("t0".into(), scalar(x));
         golden.insert("t1".into(), scalar(x));
     });
-    let eval = oracle.evaluate(&set(3, &[]), Detail::EveryLayer).unwrap();
+    let eval = oracle.evaluate(&set(3, &[]), OutputSelection::EveryLayer).unwrap();
     assert_eq!(eval.layer_outputs.unwrap().len(), 3);
     assert_eq!(oracle.stats().reference_builds, 0);
     assert_eq!(oracle.backend().builds.len(), 1);
@@ -273,7 +273,7 @@ fn every_layer_needs_the_capability() {
     let mut oracle =
         BackendOracle::new(backend, plan, vec![feed(1.0)], goldens, CompareConfig::default())
             .unwrap();
-    let err = oracle.evaluate(&set(2, &[]), Detail::EveryLayer).unwrap_err();
+    let err = oracle.evaluate(&set(2, &[]), OutputSelection::EveryLayer).unwrap_err();
     assert!(matches!(err, SearchError::Unsupported(_)));
     assert!(err.to_string().contains("fake backend cannot return every layer's output"), "{err}");
     assert!(oracle.backend().builds.is_empty());
@@ -288,7 +288,7 @@ fn engines_must_return_every_network_output() {
     let mut oracle =
         BackendOracle::new(backend, plan, vec![feed(1.0)], goldens, CompareConfig::default())
             .unwrap();
-    let err = oracle.evaluate(&set(2, &[]), Detail::NetworkOutputs).unwrap_err();
+    let err = oracle.evaluate(&set(2, &[]), OutputSelection::NetworkOutputs).unwrap_err();
     assert!(err.to_string().contains("no value for network output 't1'"), "{err}");
 }
 
@@ -302,10 +302,10 @@ fn rejects_out_of_range_layers_and_reports_deviations() {
         BackendOracle::new(backend, plan, vec![feed(1.0)], goldens, CompareConfig::default())
             .unwrap()
             .with_compare_fn(max_absdiff_compare);
-    let err = oracle.evaluate(&set(5, &[4]), Detail::NetworkOutputs).unwrap_err();
+    let err = oracle.evaluate(&set(5, &[4]), OutputSelection::NetworkOutputs).unwrap_err();
     assert!(matches!(err, SearchError::InvalidInput(_)));
     assert!(err.to_string().contains("layer index 4"), "{err}");
-    let eval = oracle.evaluate(&set(2, &[1]), Detail::NetworkOutputs).unwrap();
+    let eval = oracle.evaluate(&set(2, &[1]), OutputSelection::NetworkOutputs).unwrap();
     assert_eq!(eval.deviations, vec!["layer 'L1' ran in int8".to_owned()]);
 }
 
@@ -335,7 +335,7 @@ fn worst_first_and_bisect_through_the_adapter() {
     let errors = [0.0, 0.5, 0.0, 0.2, 0.0];
     let mut oracle = oracle_for(&errors, no_extra);
     let out = worst_first(&mut oracle, 1, &mut NoObserver).unwrap();
-    let sets: Vec<Vec<usize>> = out.iterations.iter().map(|i| i.marked.to_vec()).collect();
+    let sets: Vec<Vec<usize>> = out.checks.iter().map(|i| i.marked.to_vec()).collect();
     assert_eq!(sets, vec![vec![], vec![1], vec![1, 3]]);
     assert_eq!(out.answer.unwrap().to_vec(), vec![1, 3]);
     assert_eq!(oracle.stats().reference_builds, 1);
@@ -347,7 +347,7 @@ fn worst_first_and_bisect_through_the_adapter() {
     let again = bisect(&mut oracle, Direction::Reverse, &mut NoObserver).unwrap();
     assert_eq!(again.answer.unwrap().to_vec(), vec![1, 2, 3, 4]);
     assert_eq!(oracle.backend().builds.len(), builds);
-    assert_eq!(oracle.stats().cached, again.iterations.len());
+    assert_eq!(oracle.stats().cached, again.checks.len());
 }
 
 #[test]
@@ -357,7 +357,7 @@ fn verdicts_come_from_the_plan_as_deployed_when_layer_outputs_change_results() {
     let mut backend = FakeBackend::new(chain(3, &[]), &[0.5, 0.0, 0.0]);
     backend.layer_outputs_change_results = true;
     let mut oracle = oracle_with(backend, no_extra);
-    let eval = oracle.evaluate(&set(3, &[]), Detail::EveryLayer).unwrap();
+    let eval = oracle.evaluate(&set(3, &[]), OutputSelection::EveryLayer).unwrap();
     assert!(!eval.passed, "the deployed plan fails: {eval:?}");
     assert!(eval.layer_outputs.is_some());
     let selections: Vec<OutputSelection> =
@@ -371,8 +371,8 @@ fn verdicts_come_from_the_plan_as_deployed_when_layer_outputs_change_results() {
     assert_eq!(oracle.backend().engines_alive.1.load(Ordering::SeqCst), 1);
 
     // The plan's network-output check is cached; other network-output checks build once.
-    assert!(!oracle.evaluate(&set(3, &[]), Detail::NetworkOutputs).unwrap().passed);
+    assert!(!oracle.evaluate(&set(3, &[]), OutputSelection::NetworkOutputs).unwrap().passed);
     assert_eq!(oracle.backend().builds.len(), 3);
-    oracle.evaluate(&set(3, &[1]), Detail::NetworkOutputs).unwrap();
+    oracle.evaluate(&set(3, &[1]), OutputSelection::NetworkOutputs).unwrap();
     assert_eq!(oracle.backend().builds.len(), 4);
 }

@@ -7,8 +7,8 @@ use ndarray::{ArrayD, IxDyn};
 use precision_core::oracle::BackendOracle;
 use precision_core::search::worst_first;
 use precision_core::{
-    CompareConfig, Detail, LayerSet, NamedTensors, NoObserver, Oracle, Precision, PrecisionPlan,
-    SearchError, Tensor,
+    CompareConfig, LayerSet, NamedTensors, NoObserver, Oracle, OutputSelection, Precision,
+    PrecisionPlan, SearchError, Tensor,
 };
 use search_common::backend::{FakeBackend, feed};
 use search_common::chain;
@@ -38,12 +38,13 @@ fn exact(x: f32) -> Tensor {
 #[test]
 fn default_tolerances_and_worst_iteration() {
     let mut oracle = oracle(&[0.5, 0.0], exact);
-    let eval = oracle.evaluate(&LayerSet::empty(2), Detail::NetworkOutputs).unwrap();
+    let eval = oracle.evaluate(&LayerSet::empty(2), OutputSelection::NetworkOutputs).unwrap();
     assert!(!eval.passed);
     // x = 2: 3.0 against 2.0, the worse of the two iterations.
     assert_eq!(eval.outputs[0].max_absdiff, 1.0);
     assert_eq!(eval.outputs[0].max_reldiff, 0.5);
-    let eval = oracle.evaluate(&LayerSet::from_indices(2, [0]), Detail::NetworkOutputs).unwrap();
+    let eval =
+        oracle.evaluate(&LayerSet::from_indices(2, [0]), OutputSelection::NetworkOutputs).unwrap();
     assert!(eval.passed);
     assert_eq!(eval.outputs[0].max_absdiff, 0.0);
 }
@@ -55,7 +56,7 @@ fn two_elements(x: f32) -> Tensor {
 #[test]
 fn golden_of_another_shape_is_an_input_error() {
     let mut oracle = oracle(&[0.0, 0.0], two_elements);
-    let err = oracle.evaluate(&LayerSet::empty(2), Detail::NetworkOutputs).unwrap_err();
+    let err = oracle.evaluate(&LayerSet::empty(2), OutputSelection::NetworkOutputs).unwrap_err();
     assert!(matches!(err, SearchError::GoldenMismatch { iteration: 0, .. }), "{err}");
     let text = err.to_string();
     assert!(text.contains("'t1'") && text.contains("[2]") && text.contains("[1]"), "{text}");
@@ -65,7 +66,7 @@ fn golden_of_another_shape_is_an_input_error() {
 fn without_shape_checks_a_shape_mismatch_fails_the_comparison() {
     let config = CompareConfig { check_shapes: false, ..CompareConfig::default() };
     let mut oracle = oracle_with(&[0.0, 0.0], two_elements, config);
-    let eval = oracle.evaluate(&LayerSet::empty(2), Detail::NetworkOutputs).unwrap();
+    let eval = oracle.evaluate(&LayerSet::empty(2), OutputSelection::NetworkOutputs).unwrap();
     assert!(!eval.passed);
     assert!(eval.outputs[0].mismatch.is_some());
 }
@@ -75,5 +76,5 @@ fn worst_first_with_the_real_comparator() {
     let mut oracle = oracle(&[0.0, 0.5, 0.0, 0.2, 0.0], exact);
     let out = worst_first(&mut oracle, 1, &mut NoObserver).unwrap();
     assert_eq!(out.answer.unwrap().to_vec(), vec![1, 3]);
-    assert_eq!(out.iterations.len(), 3);
+    assert_eq!(out.checks.len(), 3);
 }

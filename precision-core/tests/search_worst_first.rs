@@ -4,7 +4,7 @@
 mod search_common;
 
 use precision_core::search::{candidates, rank_layers, worst_first, worst_first_budget};
-use precision_core::{Algorithm, Detail, LayerSet, NoObserver, SearchError};
+use precision_core::{Algorithm, LayerSet, NoObserver, OutputSelection, SearchError};
 use proptest::prelude::*;
 use search_common::{Event, NeededOracle, Recorder, chain, cmp, dag};
 
@@ -91,10 +91,17 @@ fn marks_top_k_more_per_check() {
     oracle.layer_outputs = Some(errors);
     let mut rec = Recorder::default();
     let out = worst_first(&mut oracle, 2, &mut rec).unwrap();
-    let sets: Vec<Vec<usize>> = out.iterations.iter().map(|i| i.marked.to_vec()).collect();
+    let sets: Vec<Vec<usize>> = out.checks.iter().map(|i| i.marked.to_vec()).collect();
     assert_eq!(sets, vec![vec![], vec![0, 3], vec![0, 2, 3, 4]]);
-    let details: Vec<Detail> = oracle.calls.iter().map(|(_, d)| *d).collect();
-    assert_eq!(details, vec![Detail::EveryLayer, Detail::NetworkOutputs, Detail::NetworkOutputs]);
+    let details: Vec<OutputSelection> = oracle.calls.iter().map(|(_, d)| *d).collect();
+    assert_eq!(
+        details,
+        vec![
+            OutputSelection::EveryLayer,
+            OutputSelection::NetworkOutputs,
+            OutputSelection::NetworkOutputs
+        ]
+    );
     assert_eq!(out.answer.unwrap().to_vec(), vec![0, 2, 3, 4]);
     assert_eq!(out.algorithm, Algorithm::WorstFirst);
     assert_eq!(out.direction, None);
@@ -112,7 +119,7 @@ fn passing_first_check_answers_the_empty_set() {
     let mut oracle = NeededOracle::new(net, &[]);
     oracle.layer_outputs = Some(errors);
     let out = worst_first(&mut oracle, 5, &mut NoObserver).unwrap();
-    assert_eq!(out.iterations.len(), 1);
+    assert_eq!(out.checks.len(), 1);
     assert_eq!(out.answer, Some(LayerSet::empty(5)));
 }
 
@@ -132,15 +139,15 @@ fn unmarkable_layers_are_never_marked_but_carry_error() {
     oracle.layer_outputs = Some(errors.clone());
     let out = worst_first(&mut oracle, 2, &mut NoObserver).unwrap();
     assert_eq!(out.answer.unwrap().to_vec(), vec![0, 1, 3, 4, 5]);
-    assert_eq!(out.iterations.len(), 4);
+    assert_eq!(out.checks.len(), 4);
 
     // Needing the unmarkable layer: every markable layer gets marked, then None.
     let mut oracle = NeededOracle::new(net, &[2]);
     oracle.layer_outputs = Some(errors);
     let out = worst_first(&mut oracle, 2, &mut NoObserver).unwrap();
     assert!(out.answer.is_none());
-    assert_eq!(out.iterations.len(), 1 + 3);
-    assert_eq!(out.iterations.last().unwrap().marked.to_vec(), vec![0, 1, 3, 4, 5]);
+    assert_eq!(out.checks.len(), 1 + 3);
+    assert_eq!(out.checks.last().unwrap().marked.to_vec(), vec![0, 1, 3, 4, 5]);
 }
 
 #[test]
@@ -152,7 +159,7 @@ fn top_k_larger_than_the_network() {
     let mut rec = Recorder::default();
     let out = worst_first(&mut oracle, 10, &mut rec).unwrap();
     assert_eq!(rec.budget(), Some(2));
-    assert_eq!(out.iterations.len(), 2);
+    assert_eq!(out.checks.len(), 2);
     assert_eq!(out.answer.unwrap().to_vec(), vec![0, 1, 2]);
 }
 
@@ -161,14 +168,14 @@ fn empty_network() {
     let mut oracle = NeededOracle::new(chain(0, &[]), &[]);
     oracle.layer_outputs = Some(vec![]);
     let out = worst_first(&mut oracle, 5, &mut NoObserver).unwrap();
-    assert_eq!((out.iterations.len(), out.answer), (1, Some(LayerSet::empty(0))));
+    assert_eq!((out.checks.len(), out.answer), (1, Some(LayerSet::empty(0))));
 
     // Nothing to mark and the first check fails: no answer after one check.
     let mut oracle = NeededOracle::new(chain(0, &[]), &[0]);
     oracle.layer_outputs = Some(vec![]);
     let mut rec = Recorder::default();
     let out = worst_first(&mut oracle, 5, &mut rec).unwrap();
-    assert_eq!((out.iterations.len(), out.answer), (1, None));
+    assert_eq!((out.checks.len(), out.answer), (1, None));
     assert_eq!(rec.budget(), Some(1));
 }
 
@@ -207,8 +214,8 @@ fn notes_layers_without_compared_outputs() {
     // L0 (t0: error 1 from x) and L3 (the failing network output t3, error 1, from the
     // unmeasured t2) both add infinite ratios with equal out_err: lower index first. The
     // unmeasured L1 and L2 come last.
-    assert_eq!(out.iterations[1].marked.to_vec(), vec![0]);
-    assert_eq!(out.iterations[2].marked.to_vec(), vec![0, 3]);
+    assert_eq!(out.checks[1].marked.to_vec(), vec![0]);
+    assert_eq!(out.checks[2].marked.to_vec(), vec![0, 3]);
     assert_eq!(out.answer.unwrap().to_vec(), vec![0, 1, 3]);
 }
 
@@ -222,7 +229,7 @@ fn ten_thousand_layers() {
     let out = worst_first(&mut oracle, 5, &mut rec).unwrap();
     assert_eq!(rec.budget(), Some(2_001));
     // Ratios (i + 1) / i fall with i, so layers rank in index order: 5_001 layers needed.
-    assert_eq!(out.iterations.len(), 1 + 1_001);
+    assert_eq!(out.checks.len(), 1 + 1_001);
     assert_eq!(out.answer.unwrap().len(), 5_005);
 }
 
@@ -288,19 +295,19 @@ proptest! {
         let mut oracle = NeededOracle::new(net.clone(), &needed);
         oracle.layer_outputs = Some(comparisons.clone());
         let out = worst_first(&mut oracle, top_k, &mut NoObserver).unwrap();
-        prop_assert!(out.iterations.len() <= worst_first_budget(c, top_k));
+        prop_assert!(out.checks.len() <= worst_first_budget(c, top_k));
 
         // The search ranks with the first check's layer and network output comparisons.
-        let ranked = rank_layers(&net, comparisons.iter().chain(&out.iterations[0].outputs));
+        let ranked = rank_layers(&net, comparisons.iter().chain(&out.checks[0].outputs));
         prop_assert!(ranked.iter().all(|r| !r.ratio.is_nan()));
         let mut ranked_indices = order(&ranked);
         ranked_indices.sort_unstable();
         prop_assert_eq!(&ranked_indices, &candidates(&net));
         let ranking = order(&ranked);
-        for (k, iteration) in out.iterations.iter().enumerate() {
+        for (k, check) in out.checks.iter().enumerate() {
             let count = (k * top_k).min(c);
             let want = LayerSet::from_indices(net.len(), ranking[..count].iter().copied());
-            prop_assert_eq!(&iteration.marked, &want);
+            prop_assert_eq!(&check.marked, &want);
         }
         let satisfiable = needed.iter().all(|&i| net.layers[i].is_markable());
         prop_assert_eq!(out.answer.is_some(), satisfiable);
@@ -329,7 +336,7 @@ impl precision_core::Oracle for Refusing {
     fn evaluate(
         &mut self,
         marked: &LayerSet,
-        detail: Detail,
+        detail: OutputSelection,
     ) -> Result<precision_core::Evaluation, SearchError> {
         self.calls.push(marked.clone());
         let refused = (self.refuse)(marked);
@@ -354,7 +361,7 @@ impl precision_core::Oracle for Refusing {
         evaluation.build_error = None;
         evaluation.passed = passed;
         evaluation.outputs = vec![layers.last().cloned().expect("a layer")];
-        evaluation.layer_outputs = (detail != Detail::NetworkOutputs).then_some(layers);
+        evaluation.layer_outputs = (detail != OutputSelection::NetworkOutputs).then_some(layers);
         Ok(evaluation)
     }
 }

@@ -96,8 +96,9 @@ def read_report(path):
 def search_summary(report, seconds, rc):
     if report is None:
         return {"ok": False, "rc": rc, "seconds": round(seconds, 2)}
-    durations = [it.get("duration", 0.0) for it in report.get("iterations", [])
-                 if not it.get("reused")]
+    # Reports before the "checks" field was named so called it "iterations".
+    checks = report.get("checks", report.get("iterations", []))
+    durations = [it.get("duration", 0.0) for it in checks if not it.get("reused")]
     return {
         "ok": report.get("status") == "found",
         "rc": rc,
@@ -107,7 +108,7 @@ def search_summary(report, seconds, rc):
         "checks": report.get("evaluations"),
         "seconds": round(seconds, 2),
         "check_ms_median": round(1000 * statistics.median(durations), 1) if durations else None,
-        "build_errors": sum(1 for it in report.get("iterations", []) if it.get("build_error")),
+        "build_errors": sum(1 for it in checks if it.get("build_error")),
     }
 
 

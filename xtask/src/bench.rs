@@ -128,7 +128,7 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
             println!("{name:<12} {}", human_time(r.mean_ns));
         }
     }
-    println!("\n=== heap kept by a search (the iteration log and the oracle's cache) ===");
+    println!("\n=== heap kept by a search (the check log and the oracle's cache) ===");
     for line in mock_out.lines().filter(|l| l.contains("\"search_memory\"")) {
         let v: Value = serde_json::from_str(line)?;
         println!(

@@ -1,11 +1,11 @@
 //! `cargo xtask check-tensorrt-shim`: proves the TensorRT shim compiles against a set of
 //! TensorRT headers, with no TensorRT library or GPU: `g++` compiles
-//! `backend-tensorrt/tensorrt-sys/shim/precision_trt.cpp` with `-Wall -Wextra -Werror`, and
+//! `backend-tensorrt/precision-trt-sys/shim/precision_trt.cpp` with `-Wall -Wextra -Werror`, and
 //! `gcc -x c` checks that `precision_trt.h` is plain C.
 //!
 //! TensorRT's headers come from the NVIDIA/TensorRT repository (folder `include/`, tag `v10.x`
 //! for 10.x, `main` for 11.x); CUDA's from a toolkit or pip's `nvidia-cuda-runtime` and
-//! `nvidia-cuda-crt` wheels. The CUDA search order is the one of tensorrt-sys's build script.
+//! `nvidia-cuda-crt` wheels. The CUDA search order is the one of precision-trt-sys's build script.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,7 +31,7 @@ const TRT_HEADERS: [&str; 3] = ["NvInfer.h", "NvInferVersion.h", "NvOnnxParser.h
 
 /// Compiles the shim against the given headers; fails on any error or warning.
 pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
-    let shim = crate::project_root().join("backend-tensorrt/tensorrt-sys/shim");
+    let shim = crate::project_root().join("backend-tensorrt/precision-trt-sys/shim");
     let trt = &args.trt_include;
     for header in TRT_HEADERS {
         if !trt.join(header).is_file() {
@@ -146,7 +146,7 @@ fn check_cuda_include(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The CUDA include folder, searched like tensorrt-sys's build script does.
+/// The CUDA include folder, searched like precision-trt-sys's build script does.
 fn find_cuda_include() -> anyhow::Result<PathBuf> {
     let env_dir = |var: &str| std::env::var_os(var).filter(|v| !v.is_empty()).map(PathBuf::from);
     let candidates: Vec<PathBuf> = if let Some(home) = env_dir("CUDA_HOME") {

@@ -1,12 +1,12 @@
 //! `cargo xtask codegen`: regenerate (or with `--check`, verify) the checked-in FFI bindings
-//! of `tensorrt-sys`.
+//! of `precision-trt-sys`.
 //!
 //! The bindings are made with bindgen, which needs libclang. bindgen's `runtime` feature
 //! loads libclang when this task runs, so building xtask (or the workspace) never needs it,
-//! and the generated files are checked in so that neither does building `tensorrt-sys`.
+//! and the generated files are checked in so that neither does building `precision-trt-sys`.
 //!
-//! - `backend-tensorrt/tensorrt-sys/src/shim.rs` from `shim/precision_trt.h`;
-//! - `backend-tensorrt/tensorrt-sys/src/cuda.rs` from the CUDA runtime's
+//! - `backend-tensorrt/precision-trt-sys/src/shim.rs` from `shim/precision_trt.h`;
+//! - `backend-tensorrt/precision-trt-sys/src/cuda.rs` from the CUDA runtime's
 //!   `cuda_runtime_api.h` (the few functions precision calls, and the types they need).
 //!
 //! Both are formatted with the project's rustfmt settings, so `cargo fmt --check` accepts
@@ -109,7 +109,7 @@ pub fn venv_cuda_include() -> Option<PathBuf> {
 
 fn generate_all(cuda_include: Option<&Path>) -> anyhow::Result<Vec<Generated>> {
     load_libclang()?;
-    let crate_dir = crate::project_root().join("backend-tensorrt/tensorrt-sys");
+    let crate_dir = crate::project_root().join("backend-tensorrt/precision-trt-sys");
     let cuda_include = find_cuda_include(cuda_include)?;
     Ok(vec![
         Generated { path: crate_dir.join("src/shim.rs"), text: shim_bindings(&crate_dir)? },

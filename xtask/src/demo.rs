@@ -214,7 +214,7 @@ impl Row {
             .filter_map(|layer| layer["index"].as_u64())
             .collect();
         // The metric of the answer: the passing check whose marked layers are the answer's.
-        let metric = report["iterations"]
+        let metric = report["checks"]
             .as_array()
             .into_iter()
             .flatten()

@@ -11,7 +11,7 @@ use precision_core::{
     BackendError, DType, Layer, NamedTensors, Network, OutputSelection, Precision, PrecisionPlan,
     TensorInfo,
 };
-use tensorrt_sys::shim::{
+use precision_trt_sys::shim::{
     PTRT_CALIBRATION_ENTROPY2, PTRT_CALIBRATION_LEGACY, PTRT_CALIBRATION_MINMAX,
 };
 

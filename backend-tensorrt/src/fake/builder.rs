@@ -8,13 +8,13 @@ use std::fmt::Write as _;
 use std::ptr;
 use std::sync::Arc;
 
-use serde_json::json;
-use tensorrt_sys::shim::{
+use precision_trt_sys::shim::{
     PTRT_BUILD_BF16, PTRT_BUILD_FAILED, PTRT_BUILD_FP16, PTRT_BUILD_INT8,
     PTRT_BUILD_OBEY_PRECISION_CONSTRAINTS, PTRT_BUILD_PREFER_PRECISION_CONSTRAINTS,
     PTRT_CACHE_REJECTED, PTRT_ERROR, PTRT_OK, PTRT_SEVERITY_ERROR, PTRT_SEVERITY_INFO,
     PTRT_UNSUPPORTED, ptrt_blob, ptrt_build_options, ptrt_network, ptrt_status,
 };
+use serde_json::json;
 
 use super::network::{FakeNetwork, Tensor, net};
 use super::runtime::EngineData;
@@ -189,9 +189,9 @@ fn calibrate(
         return Err((PTRT_BUILD_FAILED, "INT8 without a calibrator or dynamic ranges".into()));
     };
     let algorithm = match u32::try_from(c.algorithm).unwrap_or(99) {
-        tensorrt_sys::shim::PTRT_CALIBRATION_ENTROPY2 => "EntropyCalibration2",
-        tensorrt_sys::shim::PTRT_CALIBRATION_MINMAX => "MinMaxCalibration",
-        tensorrt_sys::shim::PTRT_CALIBRATION_ENTROPY => "EntropyCalibration",
+        precision_trt_sys::shim::PTRT_CALIBRATION_ENTROPY2 => "EntropyCalibration2",
+        precision_trt_sys::shim::PTRT_CALIBRATION_MINMAX => "MinMaxCalibration",
+        precision_trt_sys::shim::PTRT_CALIBRATION_ENTROPY => "EntropyCalibration",
         _ => "LegacyCalibration",
     };
     let header = format!("TRT-{}-{algorithm}", n.shared.config.version);

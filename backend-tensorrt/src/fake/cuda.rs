@@ -5,8 +5,8 @@ use std::ffi::{c_char, c_int, c_void};
 use std::ptr;
 use std::sync::{Arc, Mutex};
 
-use tensorrt_sys::CudaFns;
-use tensorrt_sys::cuda::{
+use precision_trt_sys::CudaFns;
+use precision_trt_sys::cuda::{
     cudaError_t, cudaErrorInvalidValue, cudaErrorNoDevice, cudaStream_t, cudaSuccess,
 };
 
@@ -26,7 +26,7 @@ unsafe extern "C" fn cuda_error_string(code: cudaError_t) -> *const c_char {
     match code {
         cudaSuccess => c"no error".as_ptr(),
         cudaErrorNoDevice => c"no CUDA-capable device is detected".as_ptr(),
-        tensorrt_sys::cuda::cudaErrorMemoryAllocation => c"out of memory".as_ptr(),
+        precision_trt_sys::cuda::cudaErrorMemoryAllocation => c"out of memory".as_ptr(),
         _ => c"invalid argument".as_ptr(),
     }
 }
@@ -38,7 +38,7 @@ unsafe extern "C" fn cuda_malloc<const S: usize>(
     let Some(shared) = in_slot::<S>() else { return cudaErrorNoDevice };
     let mut n = shared.mallocs.lock().expect("not poisoned");
     if shared.config.malloc_limit.is_some_and(|limit| *n >= limit) {
-        return tensorrt_sys::cuda::cudaErrorMemoryAllocation;
+        return precision_trt_sys::cuda::cudaErrorMemoryAllocation;
     }
     *n += 1;
     drop(n);
@@ -74,7 +74,7 @@ unsafe extern "C" fn cuda_memcpy_async(
     dst: *mut c_void,
     src: *const c_void,
     count: usize,
-    _kind: tensorrt_sys::cuda::cudaMemcpyKind,
+    _kind: precision_trt_sys::cuda::cudaMemcpyKind,
     _stream: cudaStream_t,
 ) -> cudaError_t {
     // SAFETY: both regions hold `count` bytes (the caller's contract).

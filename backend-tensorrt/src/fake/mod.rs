@@ -26,7 +26,7 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::{CString, c_char, c_void};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use tensorrt_sys::shim::{ptrt_dims, ptrt_status};
+use precision_trt_sys::shim::{ptrt_dims, ptrt_status};
 
 use crate::api::Api;
 
@@ -179,7 +179,10 @@ fn in_slot<const S: usize>() -> Option<Arc<Shared>> {
 
 /// Fails a call made through the table of a slot whose fake was dropped.
 fn dropped() -> ptrt_status {
-    fail(tensorrt_sys::shim::PTRT_ERROR, "the fake behind this table was dropped before the call")
+    fail(
+        precision_trt_sys::shim::PTRT_ERROR,
+        "the fake behind this table was dropped before the call",
+    )
 }
 
 /// One fake's configuration and what it saw; every handle it creates holds it.

@@ -6,7 +6,7 @@ use std::ffi::{CString, c_char, c_void};
 use std::path::Path;
 use std::sync::Arc;
 
-use tensorrt_sys::shim::{
+use precision_trt_sys::shim::{
     PTRT_BUILD_INT8, PTRT_BUILD_OBEY_PRECISION_CONSTRAINTS,
     PTRT_BUILD_PREFER_PRECISION_CONSTRAINTS, PTRT_DTYPE_FLOAT, PTRT_DTYPE_HALF, PTRT_DTYPE_INT8,
     PTRT_DTYPE_INT64, PTRT_INVALID_ARGUMENT, PTRT_NETWORK_STRONGLY_TYPED, PTRT_OK,

@@ -2,7 +2,7 @@
 //! build that would run one of them in that precision fails as TensorRT's builder does.
 
 use precision_core::Precision;
-use tensorrt_sys::shim::{
+use precision_trt_sys::shim::{
     PTRT_BUILD_FP16, PTRT_BUILD_OBEY_PRECISION_CONSTRAINTS,
     PTRT_BUILD_PREFER_PRECISION_CONSTRAINTS, PTRT_DTYPE_FLOAT,
 };

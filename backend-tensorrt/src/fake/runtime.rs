@@ -7,7 +7,7 @@ use std::ffi::{CStr, CString, c_char, c_void};
 use std::ptr;
 use std::sync::Arc;
 
-use tensorrt_sys::shim::{
+use precision_trt_sys::shim::{
     PTRT_DTYPE_FLOAT, PTRT_ERROR, PTRT_INVALID_ARGUMENT, PTRT_NO_DEVICE, PTRT_OK, ptrt_blob,
     ptrt_context, ptrt_debug_fn, ptrt_dims, ptrt_engine, ptrt_io_info, ptrt_status,
 };

@@ -4,7 +4,7 @@
 
 use std::ffi::{c_char, c_void};
 
-use tensorrt_sys::shim::{PTRT_ABI_VERSION, ptrt_api, ptrt_log_fn};
+use precision_trt_sys::shim::{PTRT_ABI_VERSION, ptrt_api, ptrt_log_fn};
 
 use super::builder::{blob_data, blob_destroy, build};
 use super::network::{

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use precision_core::oracle::BackendOracle;
 use precision_core::{
-    Backend, CommandOutcome, Detail, Evaluation, LayerSet, Network, Oracle, SearchError,
+    Backend, CommandOutcome, Evaluation, LayerSet, Network, Oracle, OutputSelection, SearchError,
 };
 
 use super::artifacts::{Artifacts, Written};
@@ -94,9 +94,13 @@ impl<B: Backend> CommandOracle<B> {
 
     /// The evaluation a check starts from: the built-in one, or an empty passing one when only
     /// the command decides (network outputs need no build then).
-    fn start(&mut self, marked: &LayerSet, detail: Detail) -> Result<Evaluation, SearchError> {
+    fn start(
+        &mut self,
+        marked: &LayerSet,
+        detail: OutputSelection,
+    ) -> Result<Evaluation, SearchError> {
         let compare = self.runner.as_ref().is_none_or(|r| r.compare);
-        if compare || detail != Detail::NetworkOutputs {
+        if compare || detail != OutputSelection::NetworkOutputs {
             return self.inner.evaluate(marked, detail);
         }
         valid_set(self.inner.network(), marked)?;
@@ -245,7 +249,11 @@ impl<B: Backend> Oracle for CommandOracle<B> {
         self.inner.network()
     }
 
-    fn evaluate(&mut self, marked: &LayerSet, detail: Detail) -> Result<Evaluation, SearchError> {
+    fn evaluate(
+        &mut self,
+        marked: &LayerSet,
+        detail: OutputSelection,
+    ) -> Result<Evaluation, SearchError> {
         if self.runner.is_none() {
             return self.inner.evaluate(marked, detail);
         }
@@ -260,7 +268,7 @@ impl<B: Backend> Oracle for CommandOracle<B> {
     fn evaluate_batch(
         &mut self,
         sets: &[LayerSet],
-        detail: Detail,
+        detail: OutputSelection,
     ) -> Result<Vec<Evaluation>, SearchError> {
         let Some(compare) = self.runner.as_ref().map(|r| r.compare) else {
             return self.inner.evaluate_batch(sets, detail);

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use precision_core::{Backend, Detail, LayerSet, Network, Oracle};
+use precision_core::{Backend, LayerSet, Network, Oracle, OutputSelection};
 
 use crate::Verdict;
 use crate::args::CheckArgs;
@@ -34,7 +34,7 @@ fn check_with<B: Backend>(backend: B, args: &CheckArgs) -> anyhow::Result<Verdic
     }
     let mut oracle = super::with_check_command(oracle, &args.setup, 1)?;
     super::announce_check_command(&oracle);
-    let evaluation = oracle.evaluate(&marked, Detail::NetworkOutputs)?;
+    let evaluation = oracle.evaluate(&marked, OutputSelection::NetworkOutputs)?;
     outln!(
         "{} with {} in {}, the rest in {}",
         escape(&network.name),

@@ -92,3 +92,26 @@ fn export_with<B: Backend>(
     super::save_model(&backend, &plan, &args.output)?;
     Ok(Verdict::Success)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::read_report;
+
+    /// A report written before the log of checks was called `checks` (it was `iterations`)
+    /// still reads.
+    #[test]
+    fn reads_a_report_whose_checks_are_called_iterations() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.json");
+        let old = r#"{"tool": "precision 0.1.0", "status": "found", "higher_precision": "float32",
+            "lower_precisions": ["int8"], "marked": [{"index": 1, "name": "l1", "op": "Conv"}],
+            "evaluations": 1, "iterations": [{"marked": [1], "passed": true, "build_error": null,
+            "outputs": [], "deviations": [], "duration": 0.5, "round": 1}]}"#;
+        std::fs::write(&path, old).unwrap();
+        let report = read_report(&path).unwrap();
+        assert_eq!(report.higher_precision, precision_core::Precision::Float32);
+        assert_eq!(report.lower_precisions, [precision_core::Precision::Int8]);
+        assert_eq!(report.marked.len(), 1);
+        assert_eq!(report.marked[0].name, "l1");
+    }
+}

@@ -6,8 +6,8 @@ use anyhow::{Context, bail};
 use precision_core::oracle::BackendOracle;
 use precision_core::search::{Limits, candidates};
 use precision_core::{
-    Algorithm, Backend, CompareConfig, CompareFunc, Detail, LayerSet, Oracle, OutputComparison,
-    Report, SearchOptions, run_search,
+    Algorithm, Backend, CompareConfig, CompareFunc, LayerSet, Oracle, OutputComparison,
+    OutputSelection, Report, SearchOptions, run_search,
 };
 
 use crate::Verdict;
@@ -139,16 +139,16 @@ fn search_with<B: Backend>(
         crate::console::out(&text)?;
     }
     if let Some(command) = outcome.answer.as_ref().and_then(|answer| {
-        outcome.iterations.iter().rev().find(|it| &it.marked == answer)?.command.as_ref()
+        outcome.checks.iter().rev().find(|it| &it.marked == answer)?.command.as_ref()
     }) {
         errln!("the answer's check command: {}", command.summary());
     }
-    let rounds = if outcome.rounds() < outcome.iterations.len() {
+    let rounds = if outcome.rounds() < outcome.checks.len() {
         format!(" in {} rounds", outcome.rounds())
     } else {
         String::new()
     };
-    errln!("{} checks{rounds} in {:.1}s", outcome.iterations.len(), start.elapsed().as_secs_f64());
+    errln!("{} checks{rounds} in {:.1}s", outcome.checks.len(), start.elapsed().as_secs_f64());
     if args.report.is_some() || args.html.is_some() {
         let mut report = Report::new(
             format!("precision {}", env!("CARGO_PKG_VERSION")),
@@ -159,6 +159,7 @@ fn search_with<B: Backend>(
             plan.higher,
             &outcome,
         );
+        crate::trtexec::fill_report(&mut report, &network, &outcome);
         report.data = Some(data.clone());
         report.margin = args.margin;
         if let Some(path) = &args.report {
@@ -190,7 +191,7 @@ fn auto_tolerance<B: Backend>(
     let network = oracle.network();
     let all = LayerSet::from_indices(network.len(), candidates(network));
     let floor = oracle
-        .evaluate(&all, Detail::NetworkOutputs)
+        .evaluate(&all, OutputSelection::NetworkOutputs)
         .context("the noise-floor check for --auto-tolerance failed")?;
     if let Some(error) = &floor.build_error {
         bail!(

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use precision_core::oracle::BackendOracle;
 use precision_core::{
-    Backend, CompareFunc, Detail, Engine, NamedTensors, Oracle, OutputSelection, PrecisionPlan,
+    Backend, CompareFunc, Engine, NamedTensors, Oracle, OutputSelection, PrecisionPlan,
 };
 
 use super::export::{ReportPlan, read_report, report_plan};
@@ -69,7 +69,7 @@ fn verify_with<B: Backend>(
                     format!("golden outputs in {} do not fit the model", args.golden.display())
                 })?;
         let start = Instant::now();
-        let evaluation = oracle.evaluate(&plan.marked, Detail::NetworkOutputs)?;
+        let evaluation = oracle.evaluate(&plan.marked, OutputSelection::NetworkOutputs)?;
         let elapsed = created + first_run + start.elapsed();
         times.push(elapsed);
         if let Some(err) = &evaluation.build_error {

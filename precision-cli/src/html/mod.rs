@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use precision_core::report::Status;
-use precision_core::{Iteration, LayerSet, Network, OutputComparison, Report};
+use precision_core::{Check, LayerSet, Network, OutputComparison, Report};
 
 use crate::console::shell_quote;
 use crate::display::number;
@@ -318,8 +318,8 @@ fn headroom_section(out: &mut String, report: &Report) {
 
 /// One row per check.
 fn checks_section(out: &mut String, report: &Report, network: &Network) {
-    let _ = writeln!(out, "<h2>Checks ({})</h2>", report.iterations.len());
-    let commands = report.iterations.iter().any(|it| it.command.is_some());
+    let _ = writeln!(out, "<h2>Checks ({})</h2>", report.checks.len());
+    let commands = report.checks.iter().any(|it| it.command.is_some());
     out.push_str(
         "<table id=\"checks\"><thead><tr><th class=\"num\">#</th><th class=\"num\">round</th>\
          <th>marked</th><th>result</th><th class=\"num\">worst max abs diff</th>\
@@ -329,7 +329,7 @@ fn checks_section(out: &mut String, report: &Report, network: &Network) {
         out.push_str("<th>check command</th><th class=\"num\">metric</th>");
     }
     out.push_str("<th class=\"num\">duration</th><th>reused</th></tr></thead><tbody>\n");
-    for (k, it) in report.iterations.iter().enumerate() {
+    for (k, it) in report.checks.iter().enumerate() {
         let result = if let Some(err) = &it.build_error {
             format!("<span class=\"fail\">build failed</span>: {}", esc(err))
         } else if it.passed {
@@ -371,7 +371,7 @@ fn checks_section(out: &mut String, report: &Report, network: &Network) {
 }
 
 /// The check command's cells of a check: its verdict and status, and its metric.
-fn command_cells(it: &Iteration) -> String {
+fn command_cells(it: &Check) -> String {
     let Some(c) = &it.command else {
         return "<td>not run</td><td class=\"num\">-</td>".to_owned();
     };
@@ -388,7 +388,7 @@ fn command_cells(it: &Iteration) -> String {
 }
 
 /// The output with the largest max abs diff (NaN counts as the largest).
-fn worst_output(it: &Iteration) -> Option<&OutputComparison> {
+fn worst_output(it: &Check) -> Option<&OutputComparison> {
     let key =
         |o: &OutputComparison| if o.max_absdiff.is_nan() { f64::INFINITY } else { o.max_absdiff };
     it.outputs.iter().max_by(|a, b| key(a).total_cmp(&key(b)))

@@ -43,8 +43,8 @@ fn comparison(name: &str, passed: bool, max_absdiff: f64) -> OutputComparison {
     }
 }
 
-fn iteration(n: usize, marked: &[usize], passed: bool, round: usize) -> Iteration {
-    Iteration {
+fn check(n: usize, marked: &[usize], passed: bool, round: usize) -> Check {
+    Check {
         marked: LayerSet::from_indices(n, marked.iter().copied()),
         passed,
         build_error: None,
@@ -63,7 +63,7 @@ fn sensitivity(index: usize, isolated: Option<f64>, out_err: f64) -> LayerSensit
 }
 
 fn report(network: &Network, outcome: &SearchOutcome) -> Report {
-    Report::new(
+    let mut report = Report::new(
         "precision test".into(),
         "model.toml".into(),
         "mock".into(),
@@ -71,7 +71,9 @@ fn report(network: &Network, outcome: &SearchOutcome) -> Report {
         &[Precision::Int8],
         Precision::Float32,
         outcome,
-    )
+    );
+    crate::trtexec::fill_report(&mut report, network, outcome);
+    report
 }
 
 fn count(haystack: &str, needle: &str) -> usize {
@@ -86,7 +88,7 @@ fn names_are_escaped_everywhere() {
         Algorithm::WorstFirst,
         None,
         Some(LayerSet::from_indices(3, [1])),
-        vec![iteration(3, &[1], true, 1)],
+        vec![check(3, &[1], true, 1)],
     );
     outcome.sensitivity = (0..3).map(|i| sensitivity(i, None, 0.01)).collect();
     let html = render(&report(&net, &outcome), &net);
@@ -111,7 +113,7 @@ fn empty_sensitivity_shows_a_note_instead_of_the_chart() {
         Algorithm::Bisect,
         Some(Direction::Reverse),
         Some(LayerSet::from_indices(2, [1])),
-        vec![iteration(2, &[1], true, 1)],
+        vec![check(2, &[1], true, 1)],
     );
     let html = render(&report(&net, &outcome), &net);
     assert!(!html.contains("<svg"));
@@ -137,7 +139,7 @@ fn zero_inf_and_nan_are_drawn_distinctly() {
     let names: Vec<String> = (0..6).map(|i| format!("l{i}")).collect();
     let net = network(&names);
     let mut outcome =
-        SearchOutcome::new(Algorithm::WorstFirst, None, None, vec![iteration(6, &[], false, 1)]);
+        SearchOutcome::new(Algorithm::WorstFirst, None, None, vec![check(6, &[], false, 1)]);
     outcome.sensitivity = vec![
         sensitivity(0, Some(1e-5), 1e-3),
         sensitivity(1, Some(0.0), 0.0),
@@ -181,13 +183,13 @@ fn answer_summary_floor_and_checks() {
         None,
         Some(LayerSet::from_indices(10, [2, 7])),
         vec![
-            iteration(10, &[], false, 1),
-            iteration(10, &[0, 1, 2, 3, 4, 5, 7], true, 2),
-            iteration(10, &[2, 7], true, 3),
+            check(10, &[], false, 1),
+            check(10, &[0, 1, 2, 3, 4, 5, 7], true, 2),
+            check(10, &[2, 7], true, 3),
         ],
     );
-    outcome.iterations[0].build_error = Some("no <kernel>".into());
-    outcome.iterations[2].reused = true;
+    outcome.checks[0].build_error = Some("no <kernel>".into());
+    outcome.checks[2].reused = true;
     outcome.complete = false;
     outcome.stop_reason = Some("--max-checks 3 reached".into());
     outcome.budget = Some(3);
@@ -229,7 +231,7 @@ fn five_thousand_layers_render_small() {
         Algorithm::WorstFirst,
         None,
         Some(LayerSet::from_indices(n, marked.iter().copied())),
-        (1..=12).map(|k| iteration(n, &marked[..marked.len() * k / 12], k == 12, k)).collect(),
+        (1..=12).map(|k| check(n, &marked[..marked.len() * k / 12], k == 12, k)).collect(),
     );
     outcome.sensitivity = (0..n)
         .map(|i| sensitivity(i, Some(10f64.powf(-6.0 + (i % 97) as f64 / 20.0)), 1e-3))

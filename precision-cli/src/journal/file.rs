@@ -6,7 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-use precision_core::{Detail, Evaluation, LayerSet};
+use precision_core::{Evaluation, LayerSet, OutputSelection};
 
 use super::format::{Header, JournalError, RecordOut, parse};
 
@@ -25,7 +25,13 @@ pub enum Opened {
 }
 
 /// What a check is journaled under: the marked layers and the outputs it compared.
-pub(super) type Key = (LayerSet, Detail);
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct Key {
+    /// The marked layers, sized to the network.
+    pub(super) marked: LayerSet,
+    /// The outputs the check compared.
+    pub(super) detail: OutputSelection,
+}
 
 /// An open journal: the answers of earlier runs, and the file new answers are appended to.
 #[derive(Debug)]
@@ -77,7 +83,7 @@ impl Journal {
             }
             file.sync_data().map_err(write_err)?;
             for (marked, detail, evaluation) in p.records {
-                let key = (marked, detail);
+                let key = Key { marked, detail };
                 recorded.insert(key.clone());
                 earlier.entry(key).or_insert(evaluation);
             }
@@ -91,11 +97,11 @@ impl Journal {
 
     /// The key of `marked` (normalised to the network's size), or `None` when it indexes
     /// layers the network does not have (the oracle reports that).
-    pub(super) fn key(&self, marked: &LayerSet, detail: Detail) -> Option<Key> {
+    pub(super) fn key(&self, marked: &LayerSet, detail: OutputSelection) -> Option<Key> {
         if marked.iter().any(|i| i >= self.num_layers) {
             return None;
         }
-        Some((LayerSet::from_indices(self.num_layers, marked.iter()), detail))
+        Some(Key { marked: LayerSet::from_indices(self.num_layers, marked.iter()), detail })
     }
 
     /// The answer an earlier run recorded for `marked` and `detail`.
@@ -109,7 +115,7 @@ impl Journal {
             return Ok(());
         }
         let write_err = |source| JournalError::Write { path: self.path.clone(), source };
-        let record = RecordOut { marked: &key.0, detail: key.1, evaluation };
+        let record = RecordOut { marked: &key.marked, detail: key.detail, evaluation };
         let mut line = serde_json::to_vec(&record).map_err(|e| write_err(io::Error::other(e)))?;
         line.push(b'\n');
         self.file.write_all(&line).map_err(write_err)?;

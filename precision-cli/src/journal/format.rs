@@ -4,7 +4,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use precision_core::{Detail, Evaluation, LayerSet};
+use precision_core::{Evaluation, LayerSet, OutputSelection};
 use serde::{Deserialize, Serialize};
 
 /// The journal format version this build reads and writes.
@@ -114,7 +114,7 @@ impl Header {
 #[derive(Serialize)]
 pub(super) struct RecordOut<'a> {
     pub(super) marked: &'a LayerSet,
-    pub(super) detail: Detail,
+    pub(super) detail: OutputSelection,
     pub(super) evaluation: &'a Evaluation,
 }
 
@@ -122,7 +122,7 @@ pub(super) struct RecordOut<'a> {
 #[derive(Deserialize)]
 struct RecordIn {
     marked: Vec<usize>,
-    detail: Detail,
+    detail: OutputSelection,
     evaluation: Evaluation,
 }
 
@@ -130,7 +130,7 @@ struct RecordIn {
 #[derive(Debug)]
 pub struct Parsed {
     /// The checks, in file order.
-    pub records: Vec<(LayerSet, Detail, Evaluation)>,
+    pub records: Vec<(LayerSet, OutputSelection, Evaluation)>,
     /// How many leading bytes are good (the rest is a torn last line, to be cut off).
     pub good_len: usize,
     /// The 1-based number of the last line when it was dropped as torn.
@@ -233,7 +233,10 @@ fn parse_header(bytes: &[u8], path: &Path, expected: &str) -> Result<(), Journal
     Ok(())
 }
 
-fn parse_record(bytes: &[u8], num_layers: usize) -> Result<(LayerSet, Detail, Evaluation), String> {
+fn parse_record(
+    bytes: &[u8],
+    num_layers: usize,
+) -> Result<(LayerSet, OutputSelection, Evaluation), String> {
     let record: RecordIn =
         serde_json::from_slice(bytes).map_err(|e| format!("not a valid check record: {e}"))?;
     if let Some(bad) = record.marked.iter().find(|&&i| i >= num_layers) {

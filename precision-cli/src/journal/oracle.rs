@@ -1,6 +1,6 @@
 //! [`JournaledOracle`]: answers from the journal of earlier runs, records every new answer.
 
-use precision_core::{Detail, Evaluation, LayerSet, Network, Oracle, SearchError};
+use precision_core::{Evaluation, LayerSet, Network, Oracle, OutputSelection, SearchError};
 
 use super::file::{Journal, Key};
 
@@ -38,7 +38,7 @@ impl<O: Oracle> JournaledOracle<O> {
         }
     }
 
-    fn key(&self, marked: &LayerSet, detail: Detail) -> Option<Key> {
+    fn key(&self, marked: &LayerSet, detail: OutputSelection) -> Option<Key> {
         self.journal.as_ref().and_then(|j| j.key(marked, detail))
     }
 
@@ -68,7 +68,11 @@ impl<O: Oracle> Oracle for JournaledOracle<O> {
         self.inner.network()
     }
 
-    fn evaluate(&mut self, marked: &LayerSet, detail: Detail) -> Result<Evaluation, SearchError> {
+    fn evaluate(
+        &mut self,
+        marked: &LayerSet,
+        detail: OutputSelection,
+    ) -> Result<Evaluation, SearchError> {
         let key = self.key(marked, detail);
         if let Some(found) = self.lookup(key.as_ref()) {
             return Ok(found);
@@ -81,7 +85,7 @@ impl<O: Oracle> Oracle for JournaledOracle<O> {
     fn evaluate_batch(
         &mut self,
         sets: &[LayerSet],
-        detail: Detail,
+        detail: OutputSelection,
     ) -> Result<Vec<Evaluation>, SearchError> {
         let mut answers: Vec<Option<Evaluation>> = Vec::with_capacity(sets.len());
         let mut misses: Vec<(usize, Option<Key>)> = Vec::new();

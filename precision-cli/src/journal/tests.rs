@@ -6,7 +6,7 @@ use std::time::Duration;
 use precision_core::{ErrorStat, Layer, OutputComparison};
 use proptest::prelude::*;
 
-use precision_core::{Detail, Evaluation, LayerSet, Network, SearchError};
+use precision_core::{Evaluation, LayerSet, Network, OutputSelection, SearchError};
 
 use super::file::*;
 use super::format::*;
@@ -74,7 +74,11 @@ impl Oracle for Counting {
         &self.network
     }
 
-    fn evaluate(&mut self, marked: &LayerSet, _detail: Detail) -> Result<Evaluation, SearchError> {
+    fn evaluate(
+        &mut self,
+        marked: &LayerSet,
+        _detail: OutputSelection,
+    ) -> Result<Evaluation, SearchError> {
         self.evaluated.push(marked.to_vec());
         Ok(answer(marked))
     }
@@ -82,7 +86,7 @@ impl Oracle for Counting {
     fn evaluate_batch(
         &mut self,
         sets: &[LayerSet],
-        detail: Detail,
+        detail: OutputSelection,
     ) -> Result<Vec<Evaluation>, SearchError> {
         self.batches.push(sets.len());
         sets.iter().map(|s| self.evaluate(s, detail)).collect()
@@ -104,8 +108,11 @@ fn header_line(fingerprint: &str) -> String {
 fn record_line(indices: &[usize]) -> String {
     let marked = set(indices);
     let evaluation = answer(&marked);
-    let record =
-        RecordOut { marked: &marked, detail: Detail::NetworkOutputs, evaluation: &evaluation };
+    let record = RecordOut {
+        marked: &marked,
+        detail: OutputSelection::NetworkOutputs,
+        evaluation: &evaluation,
+    };
     serde_json::to_string(&record).unwrap()
 }
 
@@ -131,7 +138,7 @@ fn records_read_back_as_reused_answers() {
     assert_eq!(parsed.records.len(), 2);
     let (marked, detail, evaluation) = &parsed.records[1];
     assert_eq!(marked, &set(&[3]));
-    assert_eq!(*detail, Detail::NetworkOutputs);
+    assert_eq!(*detail, OutputSelection::NetworkOutputs);
     assert!(evaluation.reused);
     let fresh = answer(&set(&[3]));
     assert!(evaluation.outputs[0].max_absdiff.is_nan());
@@ -139,6 +146,23 @@ fn records_read_back_as_reused_answers() {
     assert_eq!(evaluation.duration, fresh.duration);
     assert_eq!(evaluation.deviations, fresh.deviations);
     assert!(parse_text("").unwrap().is_none());
+}
+
+/// The journal keys a check by the outputs it needed under the names journals have always
+/// used, so journals written before `Detail` and `OutputSelection` became one enum still read.
+#[test]
+fn output_selections_keep_their_journal_names() {
+    for (selection, name) in [
+        (OutputSelection::NetworkOutputs, "network-outputs"),
+        (OutputSelection::EveryLayer, "every-layer"),
+        (OutputSelection::Isolated, "sensitivity"),
+    ] {
+        assert_eq!(serde_json::to_string(&selection).unwrap(), format!("\"{name}\""));
+        let line = record_line(&[2]).replace("\"network-outputs\"", &format!("\"{name}\""));
+        let text = header_line(FP) + "\n" + &line + "\n";
+        let parsed = parse_text(&text).unwrap().unwrap();
+        assert_eq!(parsed.records[0].1, selection, "{name}");
+    }
 }
 
 #[test]
@@ -204,10 +228,10 @@ fn open_creates_resumes_and_cuts_a_torn_tail() {
     let (mut journal, opened) = Journal::open(&path, &header, LAYERS).unwrap();
     assert_eq!(opened, Opened::Created);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), header_line(FP) + "\n");
-    let key = journal.key(&set(&[1, 2]), Detail::NetworkOutputs).unwrap();
+    let key = journal.key(&set(&[1, 2]), OutputSelection::NetworkOutputs).unwrap();
     journal.record(key.clone(), &answer(&set(&[1, 2]))).unwrap();
     journal.record(key, &answer(&set(&[1, 2]))).unwrap();
-    let key = journal.key(&set(&[3]), Detail::EveryLayer).unwrap();
+    let key = journal.key(&set(&[3]), OutputSelection::EveryLayer).unwrap();
     journal.record(key, &answer(&set(&[3]))).unwrap();
     drop(journal);
     let written = std::fs::read_to_string(&path).unwrap();
@@ -219,11 +243,11 @@ fn open_creates_resumes_and_cuts_a_torn_tail() {
     let (journal, opened) = Journal::open(&path, &header, LAYERS).unwrap();
     assert_eq!(opened, Opened::Resumed { checks: 2, dropped_line: Some(4) });
     assert_eq!(std::fs::read_to_string(&path).unwrap(), written);
-    let key = journal.key(&set(&[3]), Detail::EveryLayer).unwrap();
+    let key = journal.key(&set(&[3]), OutputSelection::EveryLayer).unwrap();
     assert!(journal.lookup(&key).unwrap().reused);
-    let key = journal.key(&set(&[3]), Detail::NetworkOutputs).unwrap();
+    let key = journal.key(&set(&[3]), OutputSelection::NetworkOutputs).unwrap();
     assert!(journal.lookup(&key).is_none());
-    assert!(journal.key(&set(&[3]), Detail::NetworkOutputs).is_some());
+    assert!(journal.key(&set(&[3]), OutputSelection::NetworkOutputs).is_some());
     drop(journal);
 
     // Another fingerprint: refused, the file untouched.
@@ -250,7 +274,7 @@ fn the_oracle_builds_only_what_the_journal_lacks() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("j.jsonl");
     let header = Header::new(FP.to_owned(), "m.toml".to_owned());
-    let detail = Detail::NetworkOutputs;
+    let detail = OutputSelection::NetworkOutputs;
 
     let (journal, _) = Journal::open(&path, &header, LAYERS).unwrap();
     let mut first = JournaledOracle::new(Counting::new(), Some(journal));

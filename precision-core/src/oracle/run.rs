@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use super::{CheckContext, Evaluation, OracleStats, SearchError, TensorError, check_goldens_fit};
+use super::{
+    CheckContext, Evaluation, IsolatedMeasurement, OracleStats, SearchError, check_goldens_fit,
+};
 use crate::samples::{SampleTally, Samples, sample_errors};
 use crate::{
     Backend, BackendError, Engine, ISOLATED_PREFIX, LayerSet, NamedTensors, Network,
@@ -61,7 +63,7 @@ pub(super) fn run_check<B: Backend>(
 
     let mut per_sample: Vec<Vec<OutputComparison>> = Vec::with_capacity(count);
     let mut layers: Vec<OutputComparison> = Vec::new();
-    let mut isolated: Vec<TensorError> = Vec::new();
+    let mut isolated: Vec<IsolatedMeasurement> = Vec::new();
     let mut tally = SampleTally::default();
     for position in 0..count {
         let i = sample_at(position);
@@ -162,20 +164,20 @@ fn isolated_errors(
     isolated: &NamedTensors,
     golden: &NamedTensors,
     reference: Option<&NamedTensors>,
-) -> Vec<TensorError> {
+) -> Vec<IsolatedMeasurement> {
     isolated
         .iter()
         .filter_map(|(name, value)| {
             let tensor = &name[ISOLATED_PREFIX.len()..];
             let float32 = golden.get(tensor).or_else(|| reference.and_then(|r| r.get(tensor)))?;
             let error = relative_error(value, float32).unwrap_or(f64::INFINITY);
-            Some(TensorError { name: tensor.to_owned(), error })
+            Some(IsolatedMeasurement { name: tensor.to_owned(), error })
         })
         .collect()
 }
 
 /// Keeps the worst isolated error per tensor over the input iterations (NaN counts as worst).
-fn merge_isolated(acc: &mut Vec<TensorError>, next: Vec<TensorError>) {
+fn merge_isolated(acc: &mut Vec<IsolatedMeasurement>, next: Vec<IsolatedMeasurement>) {
     if acc.is_empty() {
         *acc = next;
         return;

@@ -6,8 +6,10 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use super::{Iteration, LayerSensitivity, Limits, NoiseFloor, Observer, candidates};
-use crate::{Detail, Evaluation, LayerSet, Network, Oracle, OutputComparison, SearchError};
+use super::{Check, LayerSensitivity, Limits, NoiseFloor, Observer, candidates};
+use crate::{
+    Evaluation, LayerSet, Network, Oracle, OutputComparison, OutputSelection, SearchError,
+};
 
 /// Why a search stopped before its end.
 pub(crate) enum Stop {
@@ -30,14 +32,14 @@ pub(crate) struct Checked {
     /// The per layer-output comparisons, when the oracle returned them.
     pub layer_outputs: Option<Vec<OutputComparison>>,
     /// The isolated errors, when the oracle returned them.
-    pub isolated: Option<Vec<crate::TensorError>>,
+    pub isolated: Option<Vec<crate::IsolatedMeasurement>>,
     /// The layers the builder refused, when the plan failed to build and the backend named
     /// them.
     pub refused: Vec<usize>,
 }
 
 /// Makes every check of a search: calls the oracle (one plan, or a round of plans at once),
-/// enforces the limits, times the checks, tells the observer, logs an [`Iteration`] per check
+/// enforces the limits, times the checks, tells the observer, logs an [`Check`] per check
 /// and remembers every network-output answer so no plan is checked twice. Nothing else in the
 /// searches calls the oracle.
 pub(crate) struct Checker<'a> {
@@ -50,7 +52,7 @@ pub(crate) struct Checker<'a> {
     rounds: usize,
     /// Pass/fail of every network-output check made.
     known: std::collections::HashMap<LayerSet, bool>,
-    pub iterations: Vec<Iteration>,
+    pub checks: Vec<Check>,
     pub noise_floor: Option<NoiseFloor>,
     pub sensitivity: Vec<LayerSensitivity>,
     pub minimized_from: Option<usize>,
@@ -73,7 +75,7 @@ impl<'a> Checker<'a> {
             built: 0,
             rounds: 0,
             known: std::collections::HashMap::new(),
-            iterations: Vec::new(),
+            checks: Vec::new(),
             noise_floor: None,
             sensitivity: Vec::new(),
             minimized_from: None,
@@ -130,8 +132,8 @@ impl<'a> Checker<'a> {
     pub fn check_noise_floor(&mut self) -> Result<bool, Stop> {
         let network = self.network();
         let all = LayerSet::from_indices(network.len(), candidates(network));
-        let checked = self.check(all, Detail::NetworkOutputs)?;
-        let outputs = self.iterations.last().map(|i| i.outputs.clone()).unwrap_or_default();
+        let checked = self.check(all, OutputSelection::NetworkOutputs)?;
+        let outputs = self.checks.last().map(|i| i.outputs.clone()).unwrap_or_default();
         if !checked.passed {
             let needs: Vec<String> = outputs
                 .iter()
@@ -143,7 +145,7 @@ impl<'a> Checker<'a> {
                     )
                 })
                 .collect();
-            let last = self.iterations.last();
+            let last = self.checks.last();
             let command = last.and_then(|i| i.command.as_ref()).filter(|c| !c.passed);
             let why = match last.and_then(|i| i.build_error.as_deref()) {
                 Some(error) => format!("that plan failed to build: {error}"),
@@ -196,10 +198,10 @@ impl<'a> Checker<'a> {
 
     /// Checks `marked`. A plan that fails to build is a failed check; any other error stops the
     /// search, as does a spent limit.
-    pub fn check(&mut self, marked: LayerSet, detail: Detail) -> Result<Checked, Stop> {
+    pub fn check(&mut self, marked: LayerSet, detail: OutputSelection) -> Result<Checked, Stop> {
         self.within_limits()?;
         self.rounds += 1;
-        let number = self.iterations.len() + 1;
+        let number = self.checks.len() + 1;
         self.observer.check_started(number, &marked);
         let start = Instant::now();
         let result = self.oracle.evaluate(&marked, detail);
@@ -223,12 +225,12 @@ impl<'a> Checker<'a> {
         let truncated = sets.len() > room;
         let sets: Vec<LayerSet> = sets.into_iter().take(room).collect();
         self.rounds += 1;
-        let first = self.iterations.len() + 1;
+        let first = self.checks.len() + 1;
         for (k, set) in sets.iter().enumerate() {
             self.observer.check_started(first + k, set);
         }
         let start = Instant::now();
-        let evaluations = self.oracle.evaluate_batch(&sets, Detail::NetworkOutputs)?;
+        let evaluations = self.oracle.evaluate_batch(&sets, OutputSelection::NetworkOutputs)?;
         let elapsed = start.elapsed();
         let mut passed = Vec::with_capacity(sets.len());
         for (set, evaluation) in sets.into_iter().zip(evaluations) {
@@ -243,7 +245,7 @@ impl<'a> Checker<'a> {
     /// Checks network outputs of `sets`: one check, or a round of them at once.
     pub fn check_many(&mut self, sets: Vec<LayerSet>) -> Result<Vec<bool>, Stop> {
         if let [single] = sets.as_slice() {
-            return Ok(vec![self.check(single.clone(), Detail::NetworkOutputs)?.passed]);
+            return Ok(vec![self.check(single.clone(), OutputSelection::NetworkOutputs)?.passed]);
         }
         self.check_round(sets)
     }
@@ -254,8 +256,8 @@ impl<'a> Checker<'a> {
             self.built += 1;
         }
         let passed = evaluation.passed && evaluation.build_error.is_none();
-        let number = self.iterations.len() + 1;
-        let iteration = Iteration {
+        let number = self.checks.len() + 1;
+        let check = Check {
             marked,
             passed,
             build_error: evaluation.build_error,
@@ -267,9 +269,9 @@ impl<'a> Checker<'a> {
             samples: evaluation.samples,
             command: evaluation.command,
         };
-        self.observer.check_finished(number, &iteration);
-        self.known.entry(iteration.marked.clone()).or_insert(passed);
-        self.iterations.push(iteration);
+        self.observer.check_finished(number, &check);
+        self.known.entry(check.marked.clone()).or_insert(passed);
+        self.checks.push(check);
         Checked {
             passed,
             layer_outputs: evaluation.layer_outputs,
@@ -280,12 +282,12 @@ impl<'a> Checker<'a> {
 
     /// The build error of the last check, if it failed to build.
     pub fn last_build_error(&self) -> Option<&str> {
-        self.iterations.last().and_then(|i| i.build_error.as_deref())
+        self.checks.last().and_then(|i| i.build_error.as_deref())
     }
 
     /// The network output comparisons of the last check.
     pub fn last_outputs(&self) -> &[OutputComparison] {
-        self.iterations.last().map_or(&[], |i| i.outputs.as_slice())
+        self.checks.last().map_or(&[], |i| i.outputs.as_slice())
     }
 }
 

@@ -2,10 +2,12 @@
 //! optional pruning to a 1-minimal set, within [`Limits`].
 //!
 //! [`run_search`] checks the noise floor (every markable layer marked), runs the algorithm and
-//! prunes. Every check goes through the `Checker` (`checker.rs`: limits, rounds of parallel
-//! checks, the log of checks, a memo so no plan is checked twice, the best passing set for
-//! anytime answers); [`smallest_passing`] here is the `(P+1)`-ary bisection that bisect and
-//! ranked share. Each algorithm has its module.
+//! prunes; [`search_budget`] says how many checks that may take. This module also holds what
+//! the searches share: [`Algorithm`], [`Check`] (the record of one check), the [`Observer`]
+//! of progress, [`SearchOutcome`], and `smallest_passing`, the `(P+1)`-ary bisection that
+//! bisect and ranked share. Every check goes through the `Checker` (`checker.rs`: limits,
+//! rounds of parallel checks, the log of checks, a memo so no plan is checked twice, the best
+//! passing set for anytime answers). Each algorithm has its module.
 
 use std::fmt;
 use std::str::FromStr;
@@ -97,7 +99,7 @@ impl fmt::Display for Direction {
 
 /// One check made by a search, as recorded in the log and the report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Iteration {
+pub struct Check {
     /// The layers marked in this check.
     pub marked: LayerSet,
     /// Whether the check passed.
@@ -143,8 +145,8 @@ pub trait Observer {
     }
 
     /// A check finished.
-    fn check_finished(&mut self, number: usize, iteration: &Iteration) {
-        let _ = (number, iteration);
+    fn check_finished(&mut self, number: usize, check: &Check) {
+        let _ = (number, check);
     }
 
     /// A remark for the user (for example why worst-first skipped a layer).
@@ -205,7 +207,7 @@ pub struct SearchOutcome {
     /// The passing set of marked layers found, or `None` when no configuration passed.
     pub answer: Option<LayerSet>,
     /// Every check made, in order.
-    pub iterations: Vec<Iteration>,
+    pub checks: Vec<Check>,
     /// Whether the search ran to its end. `false` when a budget (`--max-checks`,
     /// `--time-budget`) stopped it: `answer` is then the smallest passing set seen so far,
     /// not a minimal one.
@@ -234,13 +236,13 @@ impl SearchOutcome {
         algorithm: Algorithm,
         direction: Option<Direction>,
         answer: Option<LayerSet>,
-        iterations: Vec<Iteration>,
+        checks: Vec<Check>,
     ) -> Self {
         SearchOutcome {
             algorithm,
             direction,
             answer,
-            iterations,
+            checks,
             complete: true,
             stop_reason: None,
             noise_floor: None,
@@ -254,14 +256,14 @@ impl SearchOutcome {
     /// The number of rounds (checks of a round run at once).
     #[must_use]
     pub fn rounds(&self) -> usize {
-        self.iterations.iter().map(|i| i.round).max().unwrap_or(0)
+        self.checks.iter().map(|i| i.round).max().unwrap_or(0)
     }
 
     /// The passing check of the answer, if found (its comparisons carry the headroom).
     #[must_use]
-    pub fn answer_check(&self) -> Option<&Iteration> {
+    pub fn answer_check(&self) -> Option<&Check> {
         let answer = self.answer.as_ref()?;
-        self.iterations.iter().rev().find(|it| it.passed && &it.marked == answer)
+        self.checks.iter().rev().find(|it| it.passed && &it.marked == answer)
     }
 }
 
@@ -371,7 +373,7 @@ pub fn run_search(
         algorithm: options.algorithm,
         direction,
         answer,
-        iterations: checker.iterations,
+        checks: checker.checks,
         complete,
         stop_reason,
         noise_floor: checker.noise_floor,

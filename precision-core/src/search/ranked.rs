@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use super::minimize::prune;
 use super::worst_first::{NOTED_LAYERS, measure};
 use super::{Checker, LayerSensitivity, Stop, candidates, ceil_log2, smallest_passing};
-use crate::{Detail, LayerSet};
+use crate::{LayerSet, OutputSelection};
 
 /// The most checks [`ranked`] makes over `c` markable layers when the shortest passing head of
 /// the ranking has `k` layers: one sensitivity pass, at most `ceil(log2(c + 1))` checks to
@@ -21,7 +21,7 @@ pub fn ranked_budget(c: usize, k: usize) -> usize {
 /// The ranked search, for library users: [`super::run_search`] with
 /// [`super::Algorithm::Ranked`].
 ///
-/// 1. One sensitivity check with nothing marked ([`Detail::Sensitivity`]): each markable
+/// 1. One sensitivity check with nothing marked ([`OutputSelection::Isolated`]): each markable
 ///    layer's isolated error where the backend can measure it, else the propagated error
 ///    ratio of worst-first, computed along the graph ([`super::rank_layers`]). If the empty
 ///    plan passes, the answer is empty.
@@ -68,7 +68,7 @@ pub(crate) fn search(checker: &mut Checker<'_>) -> Result<Option<LayerSet>, Stop
     let universe = checker.network().len();
     let cands = candidates(checker.network());
     let c = cands.len();
-    let order: Vec<usize> = match measure(checker, Detail::Sensitivity) {
+    let order: Vec<usize> = match measure(checker, OutputSelection::Isolated) {
         Ok((true, _)) => return Ok(Some(checker.refused.clone())),
         Ok((false, _)) => {
             let order = sensitivity_order(&checker.sensitivity);
@@ -101,7 +101,7 @@ pub(crate) fn search(checker: &mut Checker<'_>) -> Result<Option<LayerSet>, Stop
     checker.note(&format!(
         "the {k} most sensitive layers pass; pruning them takes at most {remaining} more checks"
     ));
-    checker.budget_changed(checker.iterations.len() + remaining);
+    checker.budget_changed(checker.checks.len() + remaining);
     let least_sensitive_first: Vec<usize> = order[r..k].iter().rev().copied().collect();
     prune(checker, head(k), &least_sensitive_first).map(Some)
 }

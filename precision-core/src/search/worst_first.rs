@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::{
     Algorithm, Checker, Observer, SearchOptions, SearchOutcome, Stop, first_passing, run_search,
 };
-use crate::{Detail, LayerSet, Network, Oracle, OutputComparison, SearchError};
+use crate::{LayerSet, Network, Oracle, OutputComparison, OutputSelection, SearchError};
 
 /// The most checks [`worst_first`] makes over `c` markable layers: one with nothing marked,
 /// then `ceil(c / top_k)` growing sets.
@@ -24,7 +24,7 @@ pub struct LayerSensitivity {
     /// The layer's index.
     pub index: usize,
     /// The layer's isolated error: its output error when its inputs are the float32 values
-    /// ([`crate::TensorError`]), where the backend can measure it.
+    /// ([`crate::IsolatedMeasurement`]), where the backend can measure it.
     #[serde(serialize_with = "serialize_optional_float")]
     pub isolated: Option<f64>,
     /// The largest error of the tensors the layer reads (0 for network inputs and tensors
@@ -134,7 +134,7 @@ pub fn rank_layers<'a>(
 /// ([`SearchOutcome::refused`]). That costs one more check per failed start plan.
 ///
 /// `top_k` must be at least 1. The oracle must return layer outputs for
-/// [`Detail::EveryLayer`]; [`SearchError::Unsupported`] otherwise.
+/// [`OutputSelection::EveryLayer`]; [`SearchError::Unsupported`] otherwise.
 pub fn worst_first(
     oracle: &mut dyn Oracle,
     top_k: usize,
@@ -145,7 +145,7 @@ pub fn worst_first(
 }
 
 /// Measures every layer's propagated error with nothing marked, with `detail`
-/// ([`Detail::EveryLayer`] or [`Detail::Sensitivity`]). Returns whether the measured plan
+/// ([`OutputSelection::EveryLayer`] or [`OutputSelection::Isolated`]). Returns whether the measured plan
 /// passed and the ranking (worst first) of the markable layers it does not mark, or an error
 /// when the backend could not measure it.
 ///
@@ -156,7 +156,7 @@ pub fn worst_first(
 /// cannot be marked, the search stops with [`SearchError::Unsupported`].
 pub(crate) fn measure(
     checker: &mut Checker<'_>,
-    detail: Detail,
+    detail: OutputSelection,
 ) -> Result<(bool, Vec<LayerSensitivity>), Stop> {
     let measured = measure_layers(checker, detail);
     // Every later check compares network outputs only: the oracle may free the float32 run
@@ -168,7 +168,7 @@ pub(crate) fn measure(
 /// [`measure`], up to freeing what layer outputs needed.
 fn measure_layers(
     checker: &mut Checker<'_>,
-    detail: Detail,
+    detail: OutputSelection,
 ) -> Result<(bool, Vec<LayerSensitivity>), Stop> {
     let first = loop {
         let first = checker.check(checker.refused.clone(), detail)?;
@@ -294,7 +294,7 @@ pub(crate) fn search(checker: &mut Checker<'_>, top_k: usize) -> Result<Option<L
         // The floor check of a network without markable layers already passed.
         return Ok(Some(LayerSet::empty(universe)));
     }
-    let (passed, ranked) = measure(checker, Detail::EveryLayer)?;
+    let (passed, ranked) = measure(checker, OutputSelection::EveryLayer)?;
     let start = checker.refused.clone();
     if passed {
         return Ok(Some(start));

@@ -21,7 +21,7 @@
 //!   (where the backend can export), and a backend that cannot export says so.
 //! - [`search_finds_the_known_answer`]: every algorithm, minimized, finds the known answer.
 
-use crate::oracle::{BackendOracle, Detail, Oracle};
+use crate::oracle::{BackendOracle, Oracle};
 use crate::{
     Algorithm, Backend, BackendError, CompareConfig, Engine, LayerSet, NamedTensors, Network,
     NoObserver, OutputSelection, PerOutput, Precision, PrecisionPlan, SearchOptions, Tensor,
@@ -205,14 +205,14 @@ pub fn build_error_is_a_failed_check<S: ContractSubject>(subject: &S) {
         BackendOracle::new(backend, base, inputs, subject.goldens(), CompareConfig::default())
             .expect("an oracle");
     let failed = oracle
-        .evaluate(&LayerSet::empty(network.len()), Detail::NetworkOutputs)
+        .evaluate(&LayerSet::empty(network.len()), OutputSelection::NetworkOutputs)
         .expect("a build failure is a failed check, not an error");
     assert!(!failed.passed && failed.build_error.is_some(), "{failed:?}");
     let refused_by_oracle: Vec<&str> =
         failed.refused.iter().map(|&i| network.layers[i].name.as_str()).collect();
     assert_eq!(refused_by_oracle, refused);
     let built = oracle
-        .evaluate(&indices(&network, &fix), Detail::NetworkOutputs)
+        .evaluate(&indices(&network, &fix), OutputSelection::NetworkOutputs)
         .expect("the fixed plan is checked");
     assert!(built.build_error.is_none(), "{built:?}");
 }

@@ -7,8 +7,8 @@ pub mod backend;
 use std::time::Duration;
 
 use precision_core::{
-    Algorithm, BackendError, DType, Detail, ErrorStat, Evaluation, Iteration, Layer, LayerSet,
-    Network, Observer, Oracle, OutputComparison, SearchError, TensorInfo,
+    Algorithm, BackendError, Check, DType, ErrorStat, Evaluation, Layer, LayerSet, Network,
+    Observer, Oracle, OutputComparison, OutputSelection, SearchError, TensorInfo,
 };
 
 /// A chain `x -> L0 -> t0 -> L1 -> t1 ... -> t{n-1}` whose layers in `unmarkable` cannot be
@@ -78,16 +78,16 @@ pub fn cmp(name: &str, max_absdiff: f64, passed: bool) -> OutputComparison {
 }
 
 /// An oracle that passes iff its hidden `needed` set is marked, optionally failing to build
-/// some plans, and returning fixed layer errors for [`Detail::EveryLayer`].
+/// some plans, and returning fixed layer errors for [`OutputSelection::EveryLayer`].
 pub struct NeededOracle {
     pub network: Network,
     pub needed: Vec<usize>,
     /// Plans for which the build fails (checked before `needed`).
     pub build_fails: fn(&LayerSet) -> bool,
-    /// What an [`Detail::EveryLayer`] check returns as layer outputs (`None`: unsupported).
+    /// What an [`OutputSelection::EveryLayer`] check returns as layer outputs (`None`: unsupported).
     pub layer_outputs: Option<Vec<OutputComparison>>,
     /// Every call made, in order.
-    pub calls: Vec<(LayerSet, Detail)>,
+    pub calls: Vec<(LayerSet, OutputSelection)>,
 }
 
 impl NeededOracle {
@@ -112,7 +112,11 @@ impl Oracle for NeededOracle {
         &self.network
     }
 
-    fn evaluate(&mut self, marked: &LayerSet, detail: Detail) -> Result<Evaluation, SearchError> {
+    fn evaluate(
+        &mut self,
+        marked: &LayerSet,
+        detail: OutputSelection,
+    ) -> Result<Evaluation, SearchError> {
         assert_eq!(marked.universe(), self.network.len(), "sets range over every layer");
         for i in marked.iter() {
             assert!(self.network.layers[i].is_markable(), "unmarkable layer {i} was marked");
@@ -141,8 +145,10 @@ impl Oracle for NeededOracle {
             build_error: None,
             outputs: outputs.collect(),
             layer_outputs: match detail {
-                Detail::EveryLayer | Detail::Sensitivity => self.layer_outputs.clone(),
-                Detail::NetworkOutputs => None,
+                OutputSelection::EveryLayer | OutputSelection::Isolated => {
+                    self.layer_outputs.clone()
+                }
+                OutputSelection::NetworkOutputs => None,
             },
             deviations: Vec::new(),
             duration: Duration::ZERO,
@@ -167,7 +173,11 @@ impl Oracle for ThresholdOracle {
         &self.network
     }
 
-    fn evaluate(&mut self, marked: &LayerSet, _detail: Detail) -> Result<Evaluation, SearchError> {
+    fn evaluate(
+        &mut self,
+        marked: &LayerSet,
+        _detail: OutputSelection,
+    ) -> Result<Evaluation, SearchError> {
         self.calls += 1;
         Ok(Evaluation {
             passed: marked.len() >= self.threshold,
@@ -197,7 +207,11 @@ impl Oracle for FailingOracle {
         &self.network
     }
 
-    fn evaluate(&mut self, _marked: &LayerSet, _detail: Detail) -> Result<Evaluation, SearchError> {
+    fn evaluate(
+        &mut self,
+        _marked: &LayerSet,
+        _detail: OutputSelection,
+    ) -> Result<Evaluation, SearchError> {
         if self.ok_calls == 0 {
             return Err(self.error.clone());
         }
@@ -283,8 +297,8 @@ impl Observer for Recorder {
         self.events.push(Event::CheckStarted(number, marked.clone()));
     }
 
-    fn check_finished(&mut self, number: usize, iteration: &Iteration) {
-        self.events.push(Event::CheckFinished(number, iteration.passed));
+    fn check_finished(&mut self, number: usize, check: &Check) {
+        self.events.push(Event::CheckFinished(number, check.passed));
     }
 
     fn note(&mut self, message: &str) {

@@ -98,8 +98,14 @@ pub fn layer_precisions(
         .collect()
 }
 
-/// int8 values and their scales (one per channel, or one for the tensor).
-type QuantizedWeight = (Vec<i8>, Vec<f32>);
+/// A weight quantized to int8.
+#[derive(Debug)]
+struct QuantizedWeight {
+    /// The int8 values, in the weight's order.
+    values: Vec<i8>,
+    /// Their scales: one per channel, or one for the tensor.
+    scales: Vec<f32>,
+}
 
 /// Weights converted by earlier rewrites of the same model, so that a search converts and
 /// quantizes each weight once instead of once per check. Keyed by graph, tensor and target.
@@ -625,7 +631,7 @@ impl Ctx<'_> {
             let computed = quantize_per_channel(t, axis, input, layer)?;
             self.cache.int8.insert(cache_key.clone(), Arc::new(computed));
         }
-        let (q, scales) = self.cache.int8[&cache_key].as_ref();
+        let QuantizedWeight { values: q, scales } = self.cache.int8[&cache_key].as_ref();
         let channels = scales.len();
         let qname = self.names.fresh(&format!("{input}__int8"));
         let sname = self.names.fresh(&format!("{input}__scale"));
@@ -690,7 +696,7 @@ fn quantize_per_channel(
             (v / scales[c]).round_ties_even().clamp(-127.0, 127.0) as i8
         })
         .collect();
-    Ok((q, scales))
+    Ok(QuantizedWeight { values: q, scales })
 }
 
 fn short(elem_type: i32) -> &'static str {

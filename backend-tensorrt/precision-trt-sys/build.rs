@@ -1,4 +1,4 @@
-//! Build script of `tensorrt-sys`.
+//! Build script of `precision-trt-sys`.
 //!
 //! Without the `tensorrt` feature it only declares the `ptrt_linked` cfg. With it, it looks for
 //! TensorRT (headers, `nvinfer`, `nvonnxparser`) and the CUDA runtime (`cudart`), compiles the
