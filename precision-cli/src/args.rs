@@ -527,6 +527,10 @@ pub struct SearchArgs {
     /// worst-first: how many more layers to mark per check.
     #[arg(long, default_value_t = 5)]
     pub top: usize,
+    /// Time the answer against float32 and every layer lowered: RUNS timed runs of each
+    /// (20 when not given) after 3 warm-ups, on the first input sample.
+    #[arg(long, value_name = "RUNS", num_args = 0..=1, default_missing_value = "20")]
+    pub measure_latency: Option<std::num::NonZeroUsize>,
     /// Write a JSON report of the search.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,

@@ -145,6 +145,38 @@ pub fn headroom(h: f64) -> String {
     }
 }
 
+/// The answer's speed (`--measure-latency`): the three medians, the speedup over float32 and
+/// the share of the all-lowered plan's saving that the answer keeps.
+pub fn latency(latency: &precision_core::latency::Latency) -> String {
+    let t = |timing: &precision_core::latency::Timing| {
+        format!("{:.3} ms ({:.3}-{:.3})", timing.median_ms, timing.min_ms, timing.max_ms)
+    };
+    let mut text = format!(
+        "Latency (median of {} runs after {} warm-ups, fastest-slowest in brackets):\n  \
+         answer: {}\n  float32: {}\n  nothing marked: {}\n  the answer runs {:.2}x \
+         as fast as float32",
+        latency.runs,
+        latency.warmup,
+        t(&latency.answer),
+        t(&latency.float32),
+        t(&latency.lowered),
+        latency.speedup_over_float32(),
+    );
+    match latency.share_of_lowered_saving() {
+        Some(share) => {
+            let _ = write!(
+                text,
+                " and keeps {:.0}% of the time that lowering every markable layer saves",
+                share * 100.0
+            );
+        }
+        None => {
+            let _ = write!(text, "; lowering every markable layer saves no time here");
+        }
+    }
+    text
+}
+
 /// The answer's headroom per output, for the console: how many times its error could grow
 /// (against the user's tolerances) and still pass; `None` without an answer.
 pub fn answer_headroom(outcome: &SearchOutcome, margin: Option<f64>) -> Option<String> {

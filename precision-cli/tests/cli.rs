@@ -509,3 +509,59 @@ fn tensorrt_backend_and_its_flags_are_refused_clearly_without_tensorrt() {
         assert_bad(&precision(&args), &[flags[0], "--backend tensorrt"]);
     }
 }
+
+#[test]
+fn measure_latency_times_the_answer_float32_and_nothing_marked() {
+    let w = TempFolder::new();
+    let (model, golden, _) = chain_with_goldens(&w);
+    let (report, html) = (w.path("report.json"), w.path("report.html"));
+    let out = precision(&[
+        "bisect",
+        s(&model),
+        "--golden",
+        s(&golden),
+        "--int8",
+        "--atol",
+        ATOL,
+        "--rtol",
+        "0",
+        "--measure-latency",
+        "5",
+        "--report",
+        s(&report),
+        "--html",
+        s(&html),
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("Latency (median of 5 runs after 3 warm-ups"), "{t}");
+    assert!(t.contains("as fast as float32"), "{t}");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let latency = &json["latency"];
+    assert_eq!(latency["runs"], 5);
+    assert_eq!(latency["warmup"], 3);
+    for plan in ["answer", "float32", "lowered"] {
+        let ms = |key: &str| latency[plan][key].as_f64().unwrap();
+        let (min, median, max) = (ms("min_ms"), ms("median_ms"), ms("max_ms"));
+        assert!(0.0 <= min && min <= median && median <= max, "{plan}: {latency}");
+    }
+    // Timing builds plans outside the search: the checks are still the search's own.
+    assert_eq!(json["evaluations"], json["checks"].as_array().unwrap().len());
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("id=\"latency\"") && page.contains("id=\"speedup\""), "{page}");
+
+    // Without the flag there is no timing; zero runs is bad usage.
+    let plain = precision(&["bisect", s(&model), "--golden", s(&golden), "--int8", "--atol", ATOL]);
+    assert_eq!(code(&plain), 0, "{}", text(&plain));
+    assert!(!text(&plain).contains("Latency"), "{}", text(&plain));
+    let zero = precision(&[
+        "bisect",
+        s(&model),
+        "--golden",
+        s(&golden),
+        "--int8",
+        "--measure-latency",
+        "0",
+    ]);
+    assert_eq!(code(&zero), 2, "{}", text(&zero));
+}

@@ -8,6 +8,7 @@ pub mod calibration;
 pub mod command;
 pub mod compare;
 pub mod json_float;
+pub mod latency;
 pub mod network;
 pub mod oracle;
 pub mod plan;

@@ -432,6 +432,27 @@ impl<B: Backend> BackendOracle<B> {
         Ok(self.backend.export_engine(&plan, true)?)
     }
 
+    /// Times the plan marking `answer` against the float32 and all-lowered plans on the first
+    /// input sample (see [`crate::latency`]).
+    ///
+    /// # Errors
+    /// When the sample cannot be read or a plan does not build or run.
+    pub fn measure_latency(
+        &mut self,
+        answer: &LayerSet,
+        settings: crate::latency::LatencySettings,
+    ) -> Result<crate::latency::Latency, SearchError> {
+        let inputs = self.context.samples.inputs.get(0).map_err(SearchError::InvalidInput)?;
+        let inputs = inputs.into_owned();
+        Ok(crate::latency::measure(
+            &mut self.backend,
+            &self.context.base,
+            answer,
+            &inputs,
+            settings,
+        )?)
+    }
+
     /// The backend.
     #[must_use]
     pub fn backend(&self) -> &B {

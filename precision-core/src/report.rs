@@ -129,6 +129,10 @@ pub struct Report {
     /// holdout verdict (set by the caller; absent when not given).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<crate::DataReport>,
+    /// The answer's speed against float32 and every layer lowered (`--measure-latency`;
+    /// set by the caller, absent when not measured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency: Option<crate::latency::Latency>,
 }
 
 impl Report {
@@ -189,6 +193,7 @@ impl Report {
             sensitivity,
             checks: outcome.checks.clone(),
             data: None,
+            latency: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use precision_core::latency::LatencySettings;
 use precision_core::oracle::BackendOracle;
 use precision_core::search::{Limits, candidates};
 use precision_core::{
@@ -138,6 +139,21 @@ fn search_with<B: Backend>(
     if let Some(text) = display::answer_headroom(&outcome, args.margin) {
         crate::console::out(&text)?;
     }
+    let latency = match (args.measure_latency, &outcome.answer) {
+        (Some(runs), Some(answer)) => {
+            let settings = LatencySettings { runs: runs.get(), ..LatencySettings::default() };
+            let latency = oracle
+                .measure_latency(answer, settings)
+                .context("cannot time the answer (--measure-latency)")?;
+            crate::console::out(&display::latency(&latency))?;
+            Some(latency)
+        }
+        (Some(_), None) => {
+            errln!("--measure-latency: no answer to time");
+            None
+        }
+        (None, _) => None,
+    };
     if let Some(command) = outcome.answer.as_ref().and_then(|answer| {
         outcome.checks.iter().rev().find(|it| &it.marked == answer)?.command.as_ref()
     }) {
@@ -162,6 +178,7 @@ fn search_with<B: Backend>(
         crate::trtexec::fill_report(&mut report, &network, &outcome);
         report.data = Some(data.clone());
         report.margin = args.margin;
+        report.latency = latency;
         if let Some(path) = &args.report {
             write::json(path, &report)?;
             errln!("report written to {}", path.display());

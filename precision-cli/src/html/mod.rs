@@ -199,6 +199,7 @@ fn answer_section(out: &mut String, report: &Report) {
     }
     out.push_str("</tbody></table>\n");
     headroom_section(out, report);
+    latency_section(out, report);
     if let Some(precisions) = report.trtexec_layer_precisions.as_ref().filter(|p| !p.is_empty()) {
         let mut cmd = format!(
             "--precisionConstraints=obey {}",
@@ -295,6 +296,50 @@ fn metric_values(o: &OutputComparison) -> String {
 }
 
 /// The answer's headroom per output, against the user's tolerances.
+/// The answer's speed against float32 and every layer lowered (`--measure-latency`).
+fn latency_section(out: &mut String, report: &Report) {
+    let Some(latency) = &report.latency else { return };
+    let _ = writeln!(
+        out,
+        "<h3>Latency</h3>\n<p>Median of {} timed runs after {} warm-ups, on the first input \
+         sample; fastest and slowest run in brackets.</p>\n<table id=\"latency\"><thead><tr>\
+         <th>plan</th><th class=\"num\">median ms</th><th class=\"num\">fastest</th>\
+         <th class=\"num\">slowest</th></tr></thead><tbody>",
+        latency.runs, latency.warmup
+    );
+    for (name, t) in [
+        ("the answer", &latency.answer),
+        ("float32", &latency.float32),
+        ("nothing marked (every markable layer lowered)", &latency.lowered),
+    ] {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td>\
+             <td class=\"num\">{:.3}</td></tr>",
+            esc(name),
+            t.median_ms,
+            t.min_ms,
+            t.max_ms
+        );
+    }
+    out.push_str("</tbody></table>\n");
+    let share = latency.share_of_lowered_saving().map_or_else(
+        || "; lowering every markable layer saves no time here".to_owned(),
+        |share| {
+            format!(
+                ", keeping {:.0}% of the time that lowering every markable layer saves",
+                share * 100.0
+            )
+        },
+    );
+    let _ = writeln!(
+        out,
+        "<p id=\"speedup\">The answer runs {:.2}x as fast as float32{}.</p>",
+        latency.speedup_over_float32(),
+        esc(&share)
+    );
+}
+
 fn headroom_section(out: &mut String, report: &Report) {
     if report.answer_outputs.is_empty() {
         return;
