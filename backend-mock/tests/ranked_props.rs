@@ -382,3 +382,74 @@ fn ranked_is_close_to_the_true_minimum_on_small_chains() {
     );
     assert!(mean <= 1.1, "mean ratio {mean}");
 }
+
+/// `kept` drawn from the markable layers by `bits`.
+fn kept_from(spec: &MockSpec, bits: u64) -> Vec<usize> {
+    markable_layers(spec).into_iter().filter(|&i| bits >> (i % 64) & 1 == 1).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    /// Layers kept from the start (the FP16 pre-screen's) are in every check and in the
+    /// answer; the answer passes; the searches that prune leave nothing else removable; and
+    /// no search makes more checks than the budget it states for the layers left to choose.
+    #[test]
+    fn kept_layers_are_in_every_check_and_every_answer(
+        spec in specs(100),
+        t in 0.0f64..=1.0,
+        bits in any::<u64>(),
+        which in 0usize..5,
+        jobs in 1usize..=3,
+    ) {
+        let atol = tolerance(&spec, t);
+        let kept = kept_from(&spec, bits & bits.rotate_left(7)); // about a quarter
+        let algorithm = [Algorithm::Bisect, Algorithm::Linear, Algorithm::WorstFirst, Algorithm::Ranked, Algorithm::Bisect][which];
+        let options = SearchOptions {
+            kept: kept.clone(),
+            minimize: which == 4,
+            noise_floor: true,
+            top_k: 3,
+            ..SearchOptions::new(algorithm)
+        };
+        let Ok(outcome) = run_search(&mut oracle(&spec, atol, jobs), &options, &mut NoObserver) else {
+            return Ok(()); // worst-first cannot rank when its start plan does not build
+        };
+        let kept_set = LayerSet::from_indices(spec.layers.len(), kept.iter().copied());
+        prop_assert_eq!(&outcome.kept, &kept);
+        for check in &outcome.checks {
+            prop_assert!(kept_set.is_subset(&check.marked), "{:?} lacks {:?}", check.marked, kept);
+        }
+        let budget = precision_core::search::search_budget(&options, &backend(&spec).network().clone(), jobs);
+        prop_assert_eq!(outcome.budget, budget);
+        match &outcome.answer {
+            Some(answer) => {
+                prop_assert!(kept_set.is_subset(answer));
+                prop_assert!(passes(&spec, &answer.to_vec(), atol), "the answer fails");
+                if algorithm == Algorithm::Ranked || options.minimize {
+                    for layer in answer.iter().filter(|&i| !kept_set.contains(i)) {
+                        let mut without = answer.clone();
+                        without.remove(layer);
+                        prop_assert!(!passes(&spec, &without.to_vec(), atol), "{layer} is removable");
+                    }
+                }
+            }
+            None => prop_assert!(!passes(&spec, &markable_layers(&spec), atol)),
+        }
+        if let Some(budget) = budget {
+            // One more check per layer the builder refused (worst-first's restart).
+            prop_assert!(outcome.checks.len() <= budget + outcome.refused.len());
+        }
+    }
+}
+
+#[test]
+fn a_kept_layer_must_exist_and_be_markable() {
+    let spec = scattered_chain(20, 3, 1);
+    let atol = tolerance(&spec, 0.5);
+    for (kept, says) in [(vec![25], "the network has 20 layers"), (vec![9], "cannot be marked")] {
+        let options = SearchOptions { kept, ..SearchOptions::new(Algorithm::Bisect) };
+        let err = run_search(&mut oracle(&spec, atol, 1), &options, &mut NoObserver).unwrap_err();
+        assert!(err.to_string().contains(says), "{err}");
+    }
+}

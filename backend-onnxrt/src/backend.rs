@@ -521,6 +521,10 @@ impl Backend for OnnxrtBackend {
     /// Runtime build and this crate's version (which fixes the rewrite rules), and with INT8
     /// the calibration method and cache. Threads are left out: `--jobs` copies run with
     /// other thread counts within one search, so answers must not depend on them.
+    fn weight_peaks(&self) -> Option<Vec<Option<f64>>> {
+        Some(self.table.weight_peaks(&self.model))
+    }
+
     fn answer_identity(&self) -> Result<AnswerIdentity, BackendError> {
         let model = identity::model_digest(&self.model)
             .map_err(|e| BackendError::Unsupported(e.to_string()))?;

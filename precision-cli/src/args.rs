@@ -575,6 +575,41 @@ pub struct SearchArgs {
     /// Held-out data and sensitivity samples.
     #[command(flatten)]
     pub samples: SampleArgs,
+    /// The FP16 pre-screen.
+    #[command(flatten)]
+    pub prescreen: PrescreenArgs,
+}
+
+/// The FP16 pre-screen: with `--fp16`, one float32 run with every layer output finds the
+/// layers whose values or weights float16 cannot hold, and they are kept from the start.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PrescreenArgs {
+    /// With --fp16, search every markable layer: do not keep from the start the layers whose
+    /// float32 values or weights float16 cannot hold.
+    #[arg(long)]
+    pub no_prescreen: bool,
+    /// With --fp16, keep from the start every layer that reads or writes a value, or holds a
+    /// weight, above T in magnitude in the float32 run (default 65504, float16's largest
+    /// finite value; ModelOpt's `AutoCast` uses 512 for values).
+    #[arg(long, value_name = "T", value_parser = parse_threshold, conflicts_with = "no_prescreen")]
+    pub prescreen_threshold: Option<f64>,
+}
+
+impl PrescreenArgs {
+    /// The threshold to screen with, or `None` when the pre-screen does not apply: off, or
+    /// no float16 among the lower precisions.
+    #[must_use]
+    pub fn threshold(&self, lower: &[precision_core::Precision]) -> Option<f64> {
+        (!self.no_prescreen && lower.contains(&precision_core::Precision::Float16))
+            .then(|| self.prescreen_threshold.unwrap_or(precision_core::prescreen::FLOAT16_MAX))
+    }
+}
+
+fn parse_threshold(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite() && *f > 0.0)
+        .ok_or_else(|| format!("'{text}' is not a positive number (a magnitude, e.g. 512)"))
 }
 
 /// Which samples measure sensitivity, and the held-out data the answer is checked on.
@@ -712,6 +747,12 @@ pub struct LayersArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// With --fp16: the inputs of the float32 run that finds the layers float16 cannot hold.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The FP16 pre-screen.
+    #[command(flatten)]
+    pub prescreen: PrescreenArgs,
 }
 
 /// `precision export`.

@@ -145,6 +145,41 @@ pub fn headroom(h: f64) -> String {
     }
 }
 
+/// What the FP16 pre-screen kept from the start (up to `shown` layers named; none when 0),
+/// for the console.
+pub fn prescreen(prescreen: &precision_core::prescreen::Prescreen, shown: usize) -> String {
+    let what = if prescreen.weights_screened { "values or weights" } else { "values" };
+    if prescreen.kept.is_empty() {
+        return format!(
+            "FP16 pre-screen: no layer's float32 {what} exceed {} on {} sample(s); every \
+             markable layer is searched",
+            prescreen.threshold,
+            prescreen.samples
+        );
+    }
+    let mut text = format!(
+        "FP16 pre-screen: {} layer(s) kept in the higher precision from the start, their \
+         float32 {what} exceeding {} on {} sample(s) (--no-prescreen searches them too){}",
+        prescreen.kept.len(),
+        prescreen.threshold,
+        prescreen.samples,
+        if shown > 0 { ":" } else { "" }
+    );
+    for k in prescreen.kept.iter().take(shown) {
+        let _ = write!(
+            text,
+            "\n  '{}': {} reaches {:.4e}",
+            crate::console::escape(&k.name),
+            crate::console::escape(&k.source),
+            k.peak
+        );
+    }
+    if shown > 0 && prescreen.kept.len() > shown {
+        let _ = write!(text, "\n  ... and {} more (see the report)", prescreen.kept.len() - shown);
+    }
+    text
+}
+
 /// The answer's speed (`--measure-latency`): the three medians, the speedup over float32 and
 /// the share of the all-lowered plan's saving that the answer keeps.
 pub fn latency(latency: &precision_core::latency::Latency) -> String {

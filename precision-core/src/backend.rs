@@ -275,6 +275,14 @@ pub trait Backend: Send {
         Ok(None)
     }
 
+    /// The largest magnitude of each layer's float weights (constant inputs such as a Conv's
+    /// kernel), in layer order, `None` for a layer without any; `None` as a whole when the
+    /// backend cannot tell (the default). The FP16 pre-screen ([`crate::prescreen`]) keeps
+    /// layers whose weights float16 cannot hold.
+    fn weight_peaks(&self) -> Option<Vec<Option<f64>>> {
+        None
+    }
+
     /// No more plans will be built with layer outputs ([`OutputSelection::EveryLayer`],
     /// [`OutputSelection::Isolated`]) in this search: sessions or engines kept for them may be
     /// freed. The default keeps everything.

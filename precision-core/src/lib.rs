@@ -13,6 +13,7 @@ pub mod network;
 pub mod oracle;
 pub mod plan;
 pub mod precision;
+pub mod prescreen;
 pub mod report;
 pub mod samples;
 pub mod search;

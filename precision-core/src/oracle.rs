@@ -453,6 +453,31 @@ impl<B: Backend> BackendOracle<B> {
         )?)
     }
 
+    /// The FP16 pre-screen ([`crate::prescreen`]): runs the float32 plan with every layer
+    /// output exposed on every sample and returns the markable layers whose values or weights
+    /// exceed `threshold` in magnitude. Nothing is cached; the checks are not counted.
+    ///
+    /// # Errors
+    /// When the backend cannot expose layer outputs, or the float32 plan does not build or run.
+    pub fn prescreen(
+        &mut self,
+        threshold: f64,
+    ) -> Result<crate::prescreen::Prescreen, BackendError> {
+        let peaks = crate::prescreen::float32_peaks(
+            &mut self.backend,
+            self.context.samples.inputs.as_ref(),
+        )?;
+        let weights = self.backend.weight_peaks();
+        let network = self.backend.network();
+        let kept = crate::prescreen::screen(network, &peaks, weights.as_deref(), threshold);
+        Ok(crate::prescreen::Prescreen {
+            threshold,
+            samples: peaks.samples,
+            weights_screened: weights.is_some(),
+            kept,
+        })
+    }
+
     /// The backend.
     #[must_use]
     pub fn backend(&self) -> &B {

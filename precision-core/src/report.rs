@@ -133,6 +133,10 @@ pub struct Report {
     /// set by the caller, absent when not measured).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency: Option<crate::latency::Latency>,
+    /// The FP16 pre-screen: the layers kept from the start and why (set by the caller;
+    /// absent when it did not run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prescreen: Option<crate::prescreen::Prescreen>,
 }
 
 impl Report {
@@ -194,6 +198,7 @@ impl Report {
             checks: outcome.checks.clone(),
             data: None,
             latency: None,
+            prescreen: None,
         }
     }
 }

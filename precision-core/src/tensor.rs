@@ -163,6 +163,22 @@ impl Tensor {
         }
     }
 
+    /// The largest finite magnitude of a float tensor's elements (0 for an empty one, or
+    /// one with no finite element); `None` for other element types.
+    #[must_use]
+    pub fn max_abs_finite(&self) -> Option<f64> {
+        fn fold<T: Copy + Into<f64>>(values: impl Iterator<Item = T>) -> f64 {
+            values.map(Into::into).filter(|v: &f64| v.is_finite()).fold(0.0, |m, v| m.max(v.abs()))
+        }
+        match self {
+            Tensor::F32(a) => Some(fold(a.iter().copied())),
+            Tensor::F16(a) => Some(fold(a.iter().copied())),
+            Tensor::BF16(a) => Some(fold(a.iter().copied())),
+            Tensor::F64(a) => Some(fold(a.iter().copied())),
+            _ => None,
+        }
+    }
+
     /// The elements converted to float64, in C order (for reports and statistics).
     #[must_use]
     pub fn to_f64_vec(&self) -> Vec<f64> {

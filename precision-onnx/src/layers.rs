@@ -128,6 +128,37 @@ impl LayerTable {
             .collect()
     }
 
+    /// The largest finite magnitude of each layer's float weights: the initializers and
+    /// `Constant` values it reads (from its own graph or an enclosing one), in layer order;
+    /// `None` for a layer that reads none. The FP16 pre-screen keeps layers whose weights
+    /// float16 cannot hold. A weight whose data cannot be read counts as none.
+    #[must_use]
+    pub fn weight_peaks(&self, model: &OnnxModel) -> Vec<Option<f64>> {
+        let mut peaks_by_graph: HashMap<GraphPath, HashMap<String, f64>> = HashMap::new();
+        self.layers
+            .iter()
+            .map(|layer| {
+                let chain = graph_chain(model.graph(), &layer.graph);
+                let node = chain.last().and_then(|g| g.node.get(layer.node))?;
+                let mut found: Option<f64> = None;
+                for input in node.input.iter().filter(|i| !i.is_empty()) {
+                    // The innermost graph that defines the name decides.
+                    for depth in (0..chain.len()).rev() {
+                        let path: GraphPath = layer.graph[..depth].to_vec();
+                        let peaks = peaks_by_graph
+                            .entry(path)
+                            .or_insert_with(|| constant_peaks(chain[depth]));
+                        if let Some(&p) = peaks.get(input) {
+                            found = Some(found.map_or(p, |f: f64| f.max(p)));
+                            break;
+                        }
+                    }
+                }
+                found
+            })
+            .collect()
+    }
+
     /// The layer of the node at `node` in graph `graph`.
     #[must_use]
     pub fn layer_at(&self, graph: &GraphPath, node: usize) -> Option<usize> {
@@ -309,4 +340,51 @@ fn walk(
             walk(sub, &sub_path, &inner, produced, table);
         }
     }
+}
+
+/// The graphs from the main one down to the one at `path` (fewer when the path breaks off).
+fn graph_chain<'a>(main: &'a GraphProto, path: &GraphPath) -> Vec<&'a GraphProto> {
+    let mut chain = vec![main];
+    for step in path {
+        let Some(next) = chain.last().and_then(|g| g.node.get(step.node)).and_then(|node| {
+            proto::subgraphs(node)
+                .find(|(attr, index, _)| *attr == step.attr && *index == step.index)
+                .map(|(_, _, g)| g)
+        }) else {
+            break;
+        };
+        chain.push(next);
+    }
+    chain
+}
+
+/// The largest finite magnitude of every float initializer and `Constant` output of `graph`
+/// (not its subgraphs), by name.
+fn constant_peaks(graph: &GraphProto) -> HashMap<String, f64> {
+    let float = |t: &onnx_protobuf::TensorProto| proto::is_float(t.data_type);
+    let peak = |t: &onnx_protobuf::TensorProto| {
+        let values = proto::float_values(t).ok()?;
+        Some(
+            values
+                .iter()
+                .map(|&v| f64::from(v))
+                .filter(|v| v.is_finite())
+                .fold(0.0, |m: f64, v| m.max(v.abs())),
+        )
+    };
+    let mut peaks = HashMap::new();
+    for t in graph.initializer.iter().filter(|t| float(t)) {
+        if let Some(p) = peak(t) {
+            peaks.insert(t.name.clone(), p);
+        }
+    }
+    for node in &graph.node {
+        if let (Some(t), Some(output)) = (proto::constant_value(node), node.output.first())
+            && float(t)
+            && let Some(p) = peak(t)
+        {
+            peaks.insert(output.clone(), p);
+        }
+    }
+    peaks
 }

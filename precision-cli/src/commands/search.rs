@@ -103,6 +103,24 @@ fn search_with<B: Backend>(
         let config = auto_tolerance(&mut oracle, factor)?;
         oracle.set_config(config);
     }
+    let prescreen = match args.prescreen.threshold(&plan.lower) {
+        Some(_) if !oracle.backend().capabilities().every_layer_output => {
+            errln!(
+                "FP16 pre-screen skipped: the {backend_name} backend cannot return every layer's \
+                 output"
+            );
+            None
+        }
+        Some(threshold) => {
+            let prescreen = oracle.prescreen(threshold).context(
+                "the FP16 pre-screen's float32 run with every layer output failed (skip it \
+                 with --no-prescreen)",
+            )?;
+            crate::console::err(&display::prescreen(&prescreen, 10));
+            Some(prescreen)
+        }
+        None => None,
+    };
     let oracle = super::with_check_command(oracle, &args.setup, jobs)?;
     super::announce_check_command(&oracle);
     // After the tolerances are final: the journal's fingerprint covers them.
@@ -118,6 +136,10 @@ fn search_with<B: Backend>(
             max_checks: args.max_checks.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             time_budget: args.time_budget,
         },
+        kept: prescreen
+            .as_ref()
+            .map(precision_core::prescreen::Prescreen::indices)
+            .unwrap_or_default(),
     };
     let mut progress = ConsoleProgress::new(network.clone(), quiet);
     let start = Instant::now();
@@ -186,6 +208,7 @@ fn search_with<B: Backend>(
         report.data = Some(data.clone());
         report.margin = args.margin;
         report.latency = latency;
+        report.prescreen = prescreen;
         if let Some(path) = &args.report {
             write::json(path, &report)?;
             errln!("report written to {}", path.display());

@@ -200,6 +200,7 @@ fn answer_section(out: &mut String, report: &Report) {
     out.push_str("</tbody></table>\n");
     headroom_section(out, report);
     latency_section(out, report);
+    prescreen_section(out, report);
     if let Some(precisions) = report.trtexec_layer_precisions.as_ref().filter(|p| !p.is_empty()) {
         let mut cmd = format!(
             "--precisionConstraints=obey {}",
@@ -295,7 +296,6 @@ fn metric_values(o: &OutputComparison) -> String {
         .join("; ")
 }
 
-/// The answer's headroom per output, against the user's tolerances.
 /// The answer's speed against float32 and every layer lowered (`--measure-latency`).
 fn latency_section(out: &mut String, report: &Report) {
     let Some(latency) = &report.latency else { return };
@@ -340,6 +340,39 @@ fn latency_section(out: &mut String, report: &Report) {
     );
 }
 
+/// The layers the FP16 pre-screen kept from the start, and why.
+fn prescreen_section(out: &mut String, report: &Report) {
+    let Some(prescreen) = &report.prescreen else { return };
+    let weights = if prescreen.weights_screened { " or weights" } else { "" };
+    let _ = writeln!(
+        out,
+        "<h3>FP16 pre-screen</h3>\n<p id=\"prescreen\">A float32 run on {} sample(s) found {} \
+         layer(s) whose values{weights} exceed {} in magnitude; every check kept them in the \
+         higher precision, and the search chose among the rest.</p>",
+        prescreen.samples,
+        prescreen.kept.len(),
+        prescreen.threshold
+    );
+    if prescreen.kept.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<table id=\"prescreen-kept\"><thead><tr><th>layer</th><th>what exceeds</th>\
+         <th class=\"num\">largest magnitude</th></tr></thead><tbody>\n",
+    );
+    for k in &prescreen.kept {
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td class=\"num\">{:.4e}</td></tr>",
+            esc(&k.name),
+            esc(&k.source),
+            k.peak
+        );
+    }
+    out.push_str("</tbody></table>\n");
+}
+
+/// The answer's headroom per output, against the user's tolerances.
 fn headroom_section(out: &mut String, report: &Report) {
     if report.answer_outputs.is_empty() {
         return;

@@ -1,8 +1,8 @@
 //! Bisect: binary search for the shortest passing prefix or suffix of the markable layers.
 
 use super::{
-    Algorithm, Checker, Direction, Observer, SearchOptions, SearchOutcome, Stop, candidates,
-    ceil_log2, edge_set, run_search, smallest_passing,
+    Algorithm, Checker, Direction, Observer, SearchOptions, SearchOutcome, Stop, ceil_log2,
+    edge_set, run_search, smallest_passing,
 };
 use crate::{LayerSet, Oracle, SearchError};
 
@@ -82,7 +82,7 @@ pub(crate) fn search(
     direction: Direction,
 ) -> Result<Option<LayerSet>, Stop> {
     let universe = checker.network().len();
-    let cands = candidates(checker.network());
+    let cands = checker.candidates();
     let set_for = |n: usize| edge_set(universe, &cands, direction, n);
     let n = smallest_passing(checker, cands.len(), &set_for)?;
     Ok(n.map(set_for))

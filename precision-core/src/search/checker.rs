@@ -61,6 +61,8 @@ pub(crate) struct Checker<'a> {
     pub refused: LayerSet,
     /// The most checks the search now expects to make, when known.
     pub budget: Option<usize>,
+    /// The layers marked in every check ([`super::SearchOptions::kept`]).
+    pub kept: LayerSet,
 }
 
 impl<'a> Checker<'a> {
@@ -81,12 +83,27 @@ impl<'a> Checker<'a> {
             minimized_from: None,
             refused: LayerSet::empty(oracle_len),
             budget: None,
+            kept: LayerSet::empty(oracle_len),
         }
     }
 
     /// The network being searched.
     pub fn network(&self) -> &Network {
         self.oracle.network()
+    }
+
+    /// The layers the algorithms choose from: the markable ones that are not kept from the
+    /// start, in topological order.
+    pub fn candidates(&self) -> Vec<usize> {
+        candidates(self.network()).into_iter().filter(|&i| !self.kept.contains(i)).collect()
+    }
+
+    /// `set` with the kept layers added: what a check of `set` really marks.
+    pub fn with_kept(&self, mut set: LayerSet) -> LayerSet {
+        for i in self.kept.iter() {
+            set.insert(i);
+        }
+        set
     }
 
     /// How many checks the oracle runs at once.
@@ -113,7 +130,10 @@ impl<'a> Checker<'a> {
 
     /// Whether `set` is known to pass (`Some(true)`) or fail, from an earlier check.
     pub fn known(&self, set: &LayerSet) -> Option<bool> {
-        self.known.get(set).copied()
+        if self.kept.is_empty() || self.kept.is_subset(set) {
+            return self.known.get(set).copied();
+        }
+        self.known.get(&self.with_kept(set.clone())).copied()
     }
 
     /// The smallest passing set checked so far (the lowest index set among equals).
@@ -200,6 +220,7 @@ impl<'a> Checker<'a> {
     /// search, as does a spent limit.
     pub fn check(&mut self, marked: LayerSet, detail: OutputSelection) -> Result<Checked, Stop> {
         self.within_limits()?;
+        let marked = self.with_kept(marked);
         self.rounds += 1;
         let number = self.checks.len() + 1;
         self.observer.check_started(number, &marked);
@@ -223,7 +244,7 @@ impl<'a> Checker<'a> {
     pub fn check_round(&mut self, sets: Vec<LayerSet>) -> Result<Vec<bool>, Stop> {
         let room = self.within_limits()?;
         let truncated = sets.len() > room;
-        let sets: Vec<LayerSet> = sets.into_iter().take(room).collect();
+        let sets: Vec<LayerSet> = sets.into_iter().take(room).map(|s| self.with_kept(s)).collect();
         self.rounds += 1;
         let first = self.checks.len() + 1;
         for (k, set) in sets.iter().enumerate() {

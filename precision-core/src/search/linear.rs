@@ -1,8 +1,8 @@
 //! Linear: grow the marked prefix or suffix of the markable layers one layer at a time.
 
 use super::{
-    Algorithm, Checker, Direction, Observer, SearchOptions, SearchOutcome, Stop, candidates,
-    edge_set, first_passing, run_search,
+    Algorithm, Checker, Direction, Observer, SearchOptions, SearchOutcome, Stop, edge_set,
+    first_passing, run_search,
 };
 use crate::{LayerSet, Oracle, SearchError};
 
@@ -34,7 +34,7 @@ pub(crate) fn search(
     direction: Direction,
 ) -> Result<Option<LayerSet>, Stop> {
     let universe = checker.network().len();
-    let cands = candidates(checker.network());
+    let cands = checker.candidates();
     let sets: Vec<LayerSet> =
         (0..=cands.len()).map(|n| edge_set(universe, &cands, direction, n)).collect();
     first_passing(checker, sets)

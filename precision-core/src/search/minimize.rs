@@ -21,7 +21,7 @@ pub(crate) fn removal_order(
     options: &SearchOptions,
 ) -> Vec<usize> {
     let mut order = removal_order_of_all(checker, answer, options);
-    order.retain(|&i| !checker.refused.contains(i));
+    order.retain(|&i| !checker.refused.contains(i) && !checker.kept.contains(i));
     order
 }
 
@@ -66,7 +66,7 @@ pub(crate) fn prune(
     answer: LayerSet,
     order: &[usize],
 ) -> Result<LayerSet, Stop> {
-    checker.minimized_from = Some(answer.len());
+    checker.minimized_from = Some(checker.with_kept(answer.clone()).len());
     let jobs = checker.jobs();
     let mut current = answer;
     let mut i = 0;

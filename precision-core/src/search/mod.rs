@@ -184,6 +184,10 @@ pub struct SearchOptions {
     pub noise_floor: bool,
     /// When to stop early with the best answer so far.
     pub limits: Limits,
+    /// Layers marked in every plan from the start (the FP16 pre-screen's): the searches choose
+    /// among the other markable layers, and every check, the answer and the noise floor
+    /// include these. Each must be a markable layer of the network.
+    pub kept: Vec<usize>,
 }
 
 /// Budgets after which a search stops and answers with the smallest passing set it has seen
@@ -227,6 +231,9 @@ pub struct SearchOutcome {
     /// nothing marked failed to build and the builder named them as refused in the lower
     /// precision; empty when it did not.
     pub refused: Vec<usize>,
+    /// The layers every check marked from the start ([`SearchOptions::kept`]); they are part
+    /// of the answer.
+    pub kept: Vec<usize>,
 }
 
 impl SearchOutcome {
@@ -250,6 +257,7 @@ impl SearchOutcome {
             budget: None,
             minimized_from: None,
             refused: Vec::new(),
+            kept: Vec::new(),
         }
     }
 
@@ -288,6 +296,7 @@ impl Default for SearchOptions {
             minimize: false,
             noise_floor: false,
             limits: Limits::default(),
+            kept: Vec::new(),
         }
     }
 }
@@ -310,10 +319,12 @@ pub const DEFAULT_TOP_K: usize = 5;
 /// A passing floor check answers the plan with every markable layer marked, so no search
 /// checks it again: bisect then needs `ceil(log2(c + 1))` checks after the floor (see
 /// [`smallest_passing`]), linear `c` and worst-first `ceil(c / top_k)` (its last, full set
-/// is known).
+/// is known). `c` counts the markable layers not kept from the start
+/// ([`SearchOptions::kept`]). With `P > 1` checks per round, bisect's and ranked's length
+/// searches are bounded by their rounds times `P`, and pruning by `P` checks per layer.
 #[must_use]
 pub fn search_budget(options: &SearchOptions, network: &Network, jobs: usize) -> Option<usize> {
-    let c = candidates(network).len();
+    let c = candidates(network).iter().filter(|i| !options.kept.contains(i)).count();
     let floor = usize::from(options.noise_floor);
     let search = match options.algorithm {
         Algorithm::Bisect if options.noise_floor => {
@@ -333,9 +344,15 @@ pub fn search_budget(options: &SearchOptions, network: &Network, jobs: usize) ->
         Algorithm::Linear => linear_budget(c) - floor,
         Algorithm::WorstFirst if options.noise_floor => c.div_ceil(options.top_k.max(1)),
         Algorithm::WorstFirst => worst_first_budget(c, options.top_k),
-        Algorithm::Ranked => return Some(floor + ranked_budget(c, c)),
+        Algorithm::Ranked if jobs <= 1 => return Some(floor + ranked_budget(c, c)),
+        Algorithm::Ranked => {
+            let find = bisect_rounds(c, jobs) * jobs;
+            return Some(floor + 1 + find + prune_budget(c.saturating_sub(1)) * jobs);
+        }
     };
-    let prune = if options.minimize { prune_budget(c) } else { 0 };
+    // With P checks per round, pruning may spend a round of P checks on each layer it removes
+    // (the first removal of the round passes; the others are tried again from the new set).
+    let prune = if options.minimize { prune_budget(c) * jobs.max(1) } else { 0 };
     Some(floor + search + prune)
 }
 
@@ -354,16 +371,18 @@ pub fn run_search(
                 .into(),
         ));
     }
+    let kept = kept_set(oracle.network(), &options.kept)?;
     let budget = search_budget(options, oracle.network(), oracle.jobs());
     observer.search_started(options.algorithm, oracle.network(), budget);
     note_unmarkable(oracle.network(), observer);
     let mut checker = Checker::new(oracle, observer, options.limits);
     checker.budget = budget;
+    checker.kept = kept;
     let direction = match options.algorithm {
         Algorithm::Bisect | Algorithm::Linear => Some(options.direction),
         Algorithm::WorstFirst | Algorithm::Ranked => None,
     };
-    let result = drive(&mut checker, options);
+    let result = drive(&mut checker, options).map(|answer| answer.map(|a| checker.with_kept(a)));
     let (answer, complete, stop_reason) = match result {
         Ok(answer) => (answer, true, None),
         Err(Stop::Budget(reason)) => (checker.best_passing(), false, Some(reason)),
@@ -381,7 +400,32 @@ pub fn run_search(
         budget,
         minimized_from: checker.minimized_from,
         refused: checker.refused.to_vec(),
+        kept: checker.kept.to_vec(),
     })
+}
+
+/// The kept layers as a set, refusing an index outside the network or of a layer that cannot
+/// be marked.
+fn kept_set(network: &Network, kept: &[usize]) -> Result<LayerSet, SearchError> {
+    let mut set = LayerSet::empty(network.len());
+    for &i in kept {
+        match network.layers.get(i) {
+            None => {
+                return Err(SearchError::InvalidOption(format!(
+                    "layer {i} is to be kept from the start, but the network has {} layers",
+                    network.len()
+                )));
+            }
+            Some(layer) if !layer.is_markable() => {
+                return Err(SearchError::InvalidOption(format!(
+                    "layer '{}' is to be kept from the start, but it cannot be marked",
+                    layer.name
+                )));
+            }
+            Some(_) => set.insert(i),
+        }
+    }
+    Ok(set)
 }
 
 /// The floor check, the algorithm and the pruning.

@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 
 use super::minimize::prune;
 use super::worst_first::{NOTED_LAYERS, measure};
-use super::{Checker, LayerSensitivity, Stop, candidates, ceil_log2, smallest_passing};
+use super::{Checker, LayerSensitivity, Stop, ceil_log2, smallest_passing};
 use crate::{LayerSet, OutputSelection};
 
 /// The most checks [`ranked`] makes over `c` markable layers when the shortest passing head of
@@ -66,7 +66,7 @@ pub fn sensitivity_order(sensitivity: &[LayerSensitivity]) -> Vec<usize> {
 /// The ranked search inside a search.
 pub(crate) fn search(checker: &mut Checker<'_>) -> Result<Option<LayerSet>, Stop> {
     let universe = checker.network().len();
-    let cands = candidates(checker.network());
+    let cands = checker.candidates();
     let c = cands.len();
     let order: Vec<usize> = match measure(checker, OutputSelection::Isolated) {
         Ok((true, _)) => return Ok(Some(checker.refused.clone())),
@@ -101,7 +101,8 @@ pub(crate) fn search(checker: &mut Checker<'_>) -> Result<Option<LayerSet>, Stop
     checker.note(&format!(
         "the {k} most sensitive layers pass; pruning them takes at most {remaining} more checks"
     ));
-    checker.budget_changed(checker.checks.len() + remaining);
+    // With P checks per round a removal may cost a round of P checks (see `prune`).
+    checker.budget_changed(checker.checks.len() + remaining * checker.jobs());
     let least_sensitive_first: Vec<usize> = order[r..k].iter().rev().copied().collect();
     prune(checker, head(k), &least_sensitive_first).map(Some)
 }

@@ -190,7 +190,7 @@ fn measure_layers(
     let network = checker.network();
     let first_outputs = checker.last_outputs();
     let mut ranked = rank_layers(network, layer_outputs.iter().chain(first_outputs));
-    ranked.retain(|r| !checker.refused.contains(r.index));
+    ranked.retain(|r| !checker.refused.contains(r.index) && !checker.kept.contains(r.index));
     if let Some(isolated) = first.isolated {
         let errors: HashMap<&str, f64> =
             isolated.iter().map(|e| (e.name.as_str(), error_of(e.error))).collect();
@@ -209,6 +209,7 @@ fn measure_layers(
         .layers
         .iter()
         .filter(|l| l.is_markable() && !checker.refused.contains(l.index))
+        .filter(|l| !checker.kept.contains(l.index))
         .filter(|l| !l.outputs.iter().any(|t| compared.contains(t.as_str())))
         .count();
     drop(compared);
