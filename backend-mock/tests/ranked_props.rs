@@ -453,3 +453,63 @@ fn a_kept_layer_must_exist_and_be_markable() {
         assert!(err.to_string().contains(says), "{err}");
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    /// `--curve`: the points are heads of the ranking (plus the answer), each the verdict and
+    /// error of a logged check; heads pass from the shortest passing one on (constant noise
+    /// is monotone); the answer and budget are those of ranked without the curve plus at
+    /// most CURVE_POINTS checks.
+    #[test]
+    fn the_curve_is_made_of_logged_heads_and_leaves_the_answer_alone(
+        spec in specs(120),
+        t in 0.0f64..=1.0,
+        jobs in 1usize..=3,
+        bits in any::<u64>(),
+    ) {
+        let atol = tolerance(&spec, t);
+        let kept = kept_from(&spec, bits & bits.rotate_left(5) & bits.rotate_left(11));
+        let plain = SearchOptions { kept, noise_floor: true, ..SearchOptions::new(Algorithm::Ranked) };
+        let Ok(without) = run_search(&mut oracle(&spec, atol, jobs), &plain, &mut NoObserver) else {
+            return Ok(());
+        };
+        let options = SearchOptions { curve: true, ..plain.clone() };
+        let with = run(&spec, atol, jobs, &options);
+        prop_assert_eq!(&with.answer, &without.answer);
+        prop_assert!(with.checks.len() <= without.checks.len() + precision_core::search::CURVE_POINTS);
+        prop_assert!(with.budget.unwrap() >= with.checks.len());
+        let Some(answer) = &with.answer else {
+            prop_assert!(with.curve.is_empty());
+            return Ok(());
+        };
+        if with.ranking.is_empty() || with.curve.is_empty() {
+            // Nothing marked passed at once: there is no head to trade off.
+            prop_assert!(with.curve.is_empty());
+            return Ok(());
+        }
+        prop_assert_eq!(with.curve.iter().filter(|p| p.answer).count(), 1);
+        prop_assert!(with.curve.windows(2).all(|w| w[0].layers <= w[1].layers));
+        let kept_len = with.kept.len();
+        let mut shortest_passing: Option<usize> = None;
+        for p in &with.curve {
+            let check = &with.checks[p.check - 1];
+            prop_assert_eq!(check.marked.len(), p.layers);
+            prop_assert_eq!(check.passed, p.passed);
+            prop_assert_eq!(p.passed, p.error_ratio <= 1.0 || p.error_ratio.is_nan() && p.passed);
+            if let Some(n) = p.head {
+                prop_assert_eq!(p.layers, n + kept_len);
+                let head: Vec<usize> = with.ranking[..n].to_vec();
+                prop_assert!(head.iter().all(|&i| check.marked.contains(i)));
+                if p.passed { shortest_passing = Some(shortest_passing.map_or(n, |s| s.min(n))); }
+            } else {
+                prop_assert_eq!(&check.marked, answer);
+            }
+        }
+        if let Some(s) = shortest_passing {
+            for p in with.curve.iter().filter(|p| p.head.is_some_and(|n| n >= s)) {
+                prop_assert!(p.passed, "head {:?} after a passing head {} fails", p.head, s);
+            }
+        }
+    }
+}

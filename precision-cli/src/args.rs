@@ -531,6 +531,12 @@ pub struct SearchArgs {
     /// (20 when not given) after 3 warm-ups, on the first input sample.
     #[arg(long, value_name = "RUNS", num_args = 0..=1, default_missing_value = "20")]
     pub measure_latency: Option<std::num::NonZeroUsize>,
+    /// ranked: after the answer, measure the trade-off curve: the error of up to 8 heads of
+    /// the ranking from none to every layer (at most 8 more checks), shown on the console and
+    /// in the report and HTML; with --measure-latency each point is timed too. Pick another
+    /// point with `precision export --keep K`.
+    #[arg(long)]
+    pub curve: bool,
     /// Write a JSON report of the search.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -767,6 +773,10 @@ pub struct ExportArgs {
     /// Where to write the mixed-precision ONNX model.
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
+    /// Instead of the answer, mark K layers in all: those kept from the start and the most
+    /// sensitive of a ranked search's ranking (a point of its `--curve`).
+    #[arg(long, value_name = "K")]
+    pub keep: Option<usize>,
     /// Inputs for INT8 calibration when no --calibration-cache holds the scales.
     #[command(flatten)]
     pub data: DataArgs,

@@ -145,6 +145,39 @@ pub fn headroom(h: f64) -> String {
     }
 }
 
+/// The trade-off curve (`--curve`) as a table: layers marked, error over tolerance, verdict
+/// and, when timed, the median latency.
+pub fn curve(points: &[precision_core::search::CurvePoint], layers: usize) -> String {
+    let timed = points.iter().any(|p| p.latency.is_some());
+    let mut text = format!(
+        "Trade-off curve (error over tolerance; at most 1 passes):\n  {:>7}  {:>10}  {:<6}{}",
+        "marked",
+        "error/tol",
+        "result",
+        if timed { "  median ms" } else { "" }
+    );
+    for p in points {
+        let verdict = if p.passed { "pass" } else { "fail" };
+        let _ = write!(
+            text,
+            "\n  {:>7}  {:>10}  {verdict:<6}",
+            format!("{}/{layers}", p.layers),
+            number(p.error_ratio)
+        );
+        if let Some(t) = p.latency {
+            let _ = write!(text, "  {:>9.3}", t.median_ms);
+        } else if timed {
+            let _ = write!(text, "  {:>9}", "-");
+        }
+        if p.answer {
+            text.push_str("  <- the answer");
+        } else if let Some(n) = p.head {
+            let _ = write!(text, "  (head of {n})");
+        }
+    }
+    text
+}
+
 /// What the FP16 pre-screen kept from the start (up to `shown` layers named; none when 0),
 /// for the console.
 pub fn prescreen(prescreen: &precision_core::prescreen::Prescreen, shown: usize) -> String {
@@ -153,8 +186,7 @@ pub fn prescreen(prescreen: &precision_core::prescreen::Prescreen, shown: usize)
         return format!(
             "FP16 pre-screen: no layer's float32 {what} exceed {} on {} sample(s); every \
              markable layer is searched",
-            prescreen.threshold,
-            prescreen.samples
+            prescreen.threshold, prescreen.samples
         );
     }
     let mut text = format!(

@@ -565,3 +565,131 @@ fn measure_latency_times_the_answer_float32_and_nothing_marked() {
     ]);
     assert_eq!(code(&zero), 2, "{}", text(&zero));
 }
+
+#[test]
+fn ranked_curve_draws_heads_of_the_ranking_and_export_keep_picks_one() {
+    let w = TempFolder::new();
+    let (model, golden, sensitive) = chain_with_goldens(&w);
+    let (report, html) = (w.path("report.json"), w.path("report.html"));
+    let search = |extra: &[&str]| {
+        let mut args = vec![
+            "ranked",
+            s(&model),
+            "--golden",
+            s(&golden),
+            "--int8",
+            "--atol",
+            ATOL,
+            "--rtol",
+            "0",
+        ];
+        args.extend(extra);
+        precision(&args)
+    };
+    let plain_report = w.path("plain.json");
+    let plain = search(&["--report", s(&plain_report)]);
+    assert_eq!(code(&plain), 0, "{}", text(&plain));
+    let out =
+        search(&["--curve", "--measure-latency", "3", "--report", s(&report), "--html", s(&html)]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("Trade-off curve") && t.contains("<- the answer"), "{t}");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let curve = json["curve"].as_array().unwrap();
+    let ranking: Vec<&str> =
+        json["ranking"].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
+    assert!(curve.len() >= 3 && curve.len() <= 9, "{curve:?}");
+    // The sensitive layers head the ranking; a head passes exactly when it holds all of them.
+    let k = sensitive.len();
+    for p in curve {
+        let layers = p["layers"].as_u64().unwrap() as usize;
+        assert!(p["latency"]["median_ms"].as_f64().unwrap() >= 0.0, "{p}");
+        let check = &json["checks"][p["check"].as_u64().unwrap() as usize - 1];
+        assert_eq!(check["marked"].as_array().unwrap().len(), layers);
+        assert_eq!(check["passed"], p["passed"]);
+        if p["answer"] == true {
+            assert_eq!(layers, k);
+        } else {
+            assert_eq!(p["passed"].as_bool().unwrap(), layers >= k, "{p}");
+        }
+    }
+    assert!(
+        curve.iter().any(|p| p["layers"] == 0)
+            && curve.iter().any(|p| p["layers"] == ranking.len())
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("id=\"curve\"") && page.contains("id=\"curve-points\""));
+    // The curve costs at most 8 more checks and leaves the answer alone.
+    let checks = json["evaluations"].as_u64().unwrap();
+    let plain: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&plain_report).unwrap()).unwrap();
+    let plain_checks = plain["evaluations"].as_u64().unwrap();
+    assert_eq!(plain["marked"], json["marked"]);
+    assert!(checks <= plain_checks + 8, "{checks} vs {plain_checks}");
+
+    // export --keep K marks the K most sensitive; out-of-range K and a report without a
+    // ranking are refused.
+    let exported = w.path("keep.json");
+    let out = precision(&[
+        "export",
+        s(&model),
+        "--report",
+        s(&report),
+        "-o",
+        s(&exported),
+        "--keep",
+        "2",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&exported).unwrap()).unwrap();
+    let marked: Vec<&str> =
+        plan["marked"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    let mut want = ranking[..2].to_vec();
+    want.sort_unstable();
+    let mut got = marked.clone();
+    got.sort_unstable();
+    assert_eq!(got, want, "{plan}");
+    let too_many = (ranking.len() + 1).to_string();
+    let out = precision(&[
+        "export",
+        s(&model),
+        "--report",
+        s(&report),
+        "-o",
+        s(&exported),
+        "--keep",
+        &too_many,
+    ]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("choose K in that range"), "{}", text(&out));
+    let bisect_report = w.path("bisect.json");
+    let out = precision(&[
+        "bisect",
+        s(&model),
+        "--golden",
+        s(&golden),
+        "--int8",
+        "--atol",
+        ATOL,
+        "--report",
+        s(&bisect_report),
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let out = precision(&[
+        "export",
+        s(&model),
+        "--report",
+        s(&bisect_report),
+        "-o",
+        s(&exported),
+        "--keep",
+        "1",
+    ]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("has no ranking"), "{}", text(&out));
+    // --curve is ranked's.
+    let out = precision(&["bisect", s(&model), "--golden", s(&golden), "--int8", "--curve"]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("--curve applies to ranked"), "{}", text(&out));
+}

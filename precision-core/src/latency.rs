@@ -103,8 +103,26 @@ pub fn measure<B: Backend>(
         PrecisionPlan::float32(backend.network()),
         base.with_marked(LayerSet::empty(base.marked.universe())),
     ];
+    let mut timings = time_plans(backend, &plans, inputs, settings)?.into_iter();
+    let mut next = || timings.next().expect("one timing per plan");
+    let runs = settings.runs.max(1);
+    Ok(Latency { warmup: settings.warmup, runs, answer: next(), float32: next(), lowered: next() })
+}
+
+/// Times each of `plans` on `inputs`, network outputs only: every plan built first, then the
+/// warm-ups, then the timed runs interleaved (one run of each plan in turn, so that a slower
+/// moment of the machine touches them alike). One [`Timing`] per plan, in order.
+///
+/// # Errors
+/// When a plan does not build or run.
+pub fn time_plans<B: Backend>(
+    backend: &mut B,
+    plans: &[PrecisionPlan],
+    inputs: &NamedTensors,
+    settings: LatencySettings,
+) -> Result<Vec<Timing>, BackendError> {
     let mut engines = Vec::with_capacity(plans.len());
-    for plan in &plans {
+    for plan in plans {
         engines.push(backend.build(plan, OutputSelection::NetworkOutputs)?);
     }
     for engine in &mut engines {
@@ -122,9 +140,7 @@ pub fn measure<B: Backend>(
             drop(outputs);
         }
     }
-    let mut timings = times.into_iter().map(Timing::of);
-    let mut next = || timings.next().expect("one timing per plan");
-    Ok(Latency { warmup: settings.warmup, runs, answer: next(), float32: next(), lowered: next() })
+    Ok(times.into_iter().map(Timing::of).collect())
 }
 
 #[cfg(test)]

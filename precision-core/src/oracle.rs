@@ -453,6 +453,23 @@ impl<B: Backend> BackendOracle<B> {
         )?)
     }
 
+    /// Times the plans marking each of `sets` ([`crate::latency::time_plans`]) on the first
+    /// sample.
+    ///
+    /// # Errors
+    /// When the sample cannot be read or a plan does not build or run.
+    pub fn time_plans(
+        &mut self,
+        sets: &[LayerSet],
+        settings: crate::latency::LatencySettings,
+    ) -> Result<Vec<crate::latency::Timing>, SearchError> {
+        let inputs = self.context.samples.inputs.get(0).map_err(SearchError::InvalidInput)?;
+        let inputs = inputs.into_owned();
+        let plans: Vec<PrecisionPlan> =
+            sets.iter().map(|s| self.context.base.with_marked(s.clone())).collect();
+        Ok(crate::latency::time_plans(&mut self.backend, &plans, &inputs, settings)?)
+    }
+
     /// The FP16 pre-screen ([`crate::prescreen`]): runs the float32 plan with every layer
     /// output exposed on every sample and returns the markable layers whose values or weights
     /// exceed `threshold` in magnitude. Nothing is cached; the checks are not counted.

@@ -96,6 +96,18 @@ pub struct Report {
     /// ranked); left out when none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub refused: Vec<LayerRef>,
+    /// The layers every check marked from the start (the FP16 pre-screen's); left out when
+    /// none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<LayerRef>,
+    /// The ranked search's order, most sensitive first: with `kept`, its heads are the plans
+    /// of the trade-off curve and of `precision export --keep K`; left out for the other
+    /// searches.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ranking: Vec<LayerRef>,
+    /// The trade-off curve (`--curve`), by layers marked; left out when not measured.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub curve: Vec<crate::search::CurvePoint>,
     /// The check with every markable layer marked, if made.
     pub noise_floor: Option<NoiseFloor>,
     /// The value for trtexec's `--layerPrecisions` (with `--precisionConstraints=obey`); it
@@ -191,6 +203,19 @@ impl Report {
                 network,
                 &LayerSet::from_indices(network.len(), outcome.refused.iter().copied()),
             ),
+            kept: LayerRef::list(
+                network,
+                &LayerSet::from_indices(network.len(), outcome.kept.iter().copied()),
+            ),
+            ranking: outcome
+                .ranking
+                .iter()
+                .map(|&i| {
+                    let l = &network.layers[i];
+                    LayerRef { index: i, name: l.name.clone(), op: l.op.clone() }
+                })
+                .collect(),
+            curve: outcome.curve.clone(),
             noise_floor: outcome.noise_floor.clone(),
             answer_outputs: outcome.answer_check().map(|it| it.outputs.clone()).unwrap_or_default(),
             margin: None,

@@ -15,6 +15,40 @@ pub(super) struct ReportPlan {
     pub(super) higher_precision: Precision,
     pub(super) lower_precisions: Vec<Precision>,
     pub(super) marked: Vec<MarkedLayer>,
+    /// The layers every check marked from the start (the FP16 pre-screen's).
+    #[serde(default)]
+    pub(super) kept: Vec<MarkedLayer>,
+    /// The ranked search's order, most sensitive first.
+    #[serde(default)]
+    pub(super) ranking: Vec<MarkedLayer>,
+}
+
+impl ReportPlan {
+    /// The plan marking `keep` layers in all instead of the answer: the kept layers and the
+    /// most sensitive of the ranking (`precision export --keep K`, a point of the trade-off
+    /// curve).
+    pub(super) fn with_keep(mut self, keep: usize, path: &std::path::Path) -> anyhow::Result<Self> {
+        if self.ranking.is_empty() {
+            bail!(
+                "--keep K takes the K most sensitive layers of a ranked search's ranking, but {} \
+                 has no ranking: search with `precision ranked --report`",
+                path.display()
+            );
+        }
+        let kept = self.kept.len();
+        let most = kept + self.ranking.len();
+        if keep < kept || keep > most {
+            bail!(
+                "--keep {keep}: the plans of {} mark between {kept} layers (those kept from the \
+                 start) and {most} (every layer ranked); choose K in that range",
+                path.display()
+            );
+        }
+        let mut marked = std::mem::take(&mut self.kept);
+        marked.extend(self.ranking.drain(..keep - kept));
+        self.marked = marked;
+        Ok(self)
+    }
 }
 
 /// A marked layer of a report.
@@ -67,7 +101,10 @@ pub(super) fn report_plan(
 
 /// Reads the report, rebuilds its plan on the model and writes the rewritten model.
 pub fn run(args: &ExportArgs) -> anyhow::Result<Verdict> {
-    let report = read_report(&args.report)?;
+    let mut report = read_report(&args.report)?;
+    if let Some(keep) = args.keep {
+        report = report.with_keep(keep, &args.report)?;
+    }
     let mut files = precision_files::CommandFiles::new();
     crate::write::model_files(&mut files, &args.model, &report.lower_precisions);
     crate::write::data_files(&mut files, &args.data);

@@ -99,18 +99,24 @@ fn screen<B: Backend>(
         return Ok((network, None));
     }
     let data = &args.data;
-    let inputs = dataset::open_inputs(&network, &data.load_inputs, data, "--load-inputs")?;
+    let inputs = match dataset::open_inputs(&network, &data.load_inputs, data, "--load-inputs") {
+        Ok(inputs) => inputs,
+        // Listing layers needs no inputs: without data to run, the screen is left out.
+        Err(e) if data.load_inputs.is_empty() => {
+            crate::console::errln!(
+                "FP16 pre-screen not run: it needs inputs to run in float32, and {e:#}"
+            );
+            return Ok((network, None));
+        }
+        Err(e) => return Err(e),
+    };
     let peaks = prescreen::float32_peaks(&mut backend, inputs.sets.as_ref()).context(
         "the FP16 pre-screen's float32 run with every layer output failed (skip it with \
          --no-prescreen)",
     )?;
     let weights = backend.weight_peaks();
     let kept = prescreen::screen(&network, &peaks, weights.as_deref(), threshold);
-    let screened = Prescreen {
-        threshold,
-        samples: peaks.samples,
-        weights_screened: weights.is_some(),
-        kept,
-    };
+    let screened =
+        Prescreen { threshold, samples: peaks.samples, weights_screened: weights.is_some(), kept };
     Ok((network, Some(screened)))
 }

@@ -69,6 +69,9 @@ fn search_with<B: Backend>(
 ) -> anyhow::Result<Verdict> {
     let backend_name = backend.name().to_owned();
     let (network, plan, mut oracle, mut data) = super::oracle_with_data(backend, &args.setup)?;
+    if args.curve && algorithm != Algorithm::Ranked {
+        bail!("--curve applies to ranked, whose ranking's heads make the curve");
+    }
     if let Some(k) = args.samples.ranking_samples {
         if !matches!(algorithm, Algorithm::Ranked | Algorithm::WorstFirst) {
             bail!("--ranking-samples applies to ranked and worst-first, which measure sensitivity");
@@ -140,12 +143,13 @@ fn search_with<B: Backend>(
             .as_ref()
             .map(precision_core::prescreen::Prescreen::indices)
             .unwrap_or_default(),
+        curve: args.curve,
     };
     let mut progress = ConsoleProgress::new(network.clone(), quiet);
     let start = Instant::now();
     let outcome = run_search(&mut oracle, &options, &mut progress);
     progress.finish();
-    let outcome = outcome.context("the search stopped")?;
+    let mut outcome = outcome.context("the search stopped")?;
     data.ranking_samples = oracle.ranking().map(<[usize]>::to_vec);
     if let Some(holdout) = holdout {
         data.holdout = super::holdout::check(&mut oracle, &network, holdout, &outcome)?;
@@ -183,6 +187,22 @@ fn search_with<B: Backend>(
         }
         (None, _) => None,
     };
+    if let Some(runs) = args.measure_latency.filter(|_| !outcome.curve.is_empty()) {
+        let settings = LatencySettings { runs: runs.get(), ..LatencySettings::default() };
+        let sets: Vec<LayerSet> =
+            outcome.curve.iter().map(|p| outcome.checks[p.check - 1].marked.clone()).collect();
+        match oracle.time_plans(&sets, settings) {
+            Ok(timings) => {
+                for (point, timing) in outcome.curve.iter_mut().zip(timings) {
+                    point.latency = Some(timing);
+                }
+            }
+            Err(e) => errln!("--measure-latency: cannot time the curve's plans: {e}"),
+        }
+    }
+    if !outcome.curve.is_empty() {
+        crate::console::out(&display::curve(&outcome.curve, network.len()))?;
+    }
     if let Some(command) = outcome.answer.as_ref().and_then(|answer| {
         outcome.checks.iter().rev().find(|it| &it.marked == answer)?.command.as_ref()
     }) {

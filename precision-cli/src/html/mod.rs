@@ -201,6 +201,7 @@ fn answer_section(out: &mut String, report: &Report) {
     headroom_section(out, report);
     latency_section(out, report);
     prescreen_section(out, report);
+    curve_section(out, report);
     if let Some(precisions) = report.trtexec_layer_precisions.as_ref().filter(|p| !p.is_empty()) {
         let mut cmd = format!(
             "--precisionConstraints=obey {}",
@@ -338,6 +339,115 @@ fn latency_section(out: &mut String, report: &Report) {
         latency.speedup_over_float32(),
         esc(&share)
     );
+}
+
+/// The trade-off curve (`--curve`): error over tolerance against layers marked, on a log
+/// scale, the tolerance as a line and the answer ringed; then the points as a table.
+fn curve_section(out: &mut String, report: &Report) {
+    let points = &report.curve;
+    if points.is_empty() {
+        return;
+    }
+    let (width, height, left, bottom, top, right) = (560.0, 260.0, 56.0, 36.0, 12.0, 16.0);
+    let x_max = points.iter().map(|p| p.layers).max().unwrap_or(1).max(1) as f64;
+    let finite: Vec<f64> =
+        points.iter().map(|p| p.error_ratio).filter(|e| e.is_finite() && *e > 0.0).collect();
+    // Decades from below the smallest error to above the largest, at most 8 below the tolerance.
+    let lo = finite.iter().copied().fold(1.0_f64, f64::min).log10().floor().clamp(-8.0, -1.0);
+    let hi = finite.iter().copied().fold(1.0_f64, f64::max).log10().ceil().clamp(1.0, 12.0);
+    let x_at = |layers: f64| left + layers / x_max * (width - left - right);
+    let y_at = |ratio: f64| {
+        // An exact match sits at the bottom; no result (a failed build, NaN) at the top.
+        let v = match ratio {
+            0.0 => lo,
+            r if r.is_finite() && r > 0.0 => r.log10(),
+            _ => hi,
+        };
+        let v = v.clamp(lo, hi);
+        top + (hi - v) / (hi - lo) * (height - top - bottom)
+    };
+    let _ = writeln!(
+        out,
+        "<h3>Trade-off curve</h3>\n<p>Error over tolerance (at most 1 passes) of the plans \
+         marking the most sensitive layers of the ranking, by layers marked; the ringed point \
+         is the answer. Export another point with <code>precision export --keep K</code>.</p>\n\
+         <svg id=\"curve\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" \
+         role=\"img\" aria-label=\"error over tolerance against layers marked\">"
+    );
+    for decade in (lo as i32)..=(hi as i32) {
+        let yy = y_at(10f64.powi(decade));
+        let _ = writeln!(
+            out,
+            "<line x1=\"{left}\" x2=\"{}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" stroke=\"{}\"/>\
+             <text x=\"{}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"end\">1e{decade}</text>",
+            width - right,
+            if decade == 0 { "#c33" } else { "#ddd" },
+            left - 4.0,
+            yy + 3.0
+        );
+    }
+    let _ = writeln!(
+        out,
+        "<text x=\"{:.1}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\">layers marked \
+         (of {})</text><text x=\"{left}\" y=\"{}\" font-size=\"10\">0</text>\
+         <text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">{x_max}</text>",
+        (left + width - right) / 2.0,
+        height - 4.0,
+        report.num_layers,
+        height - bottom + 14.0,
+        width - right,
+        height - bottom + 14.0
+    );
+    let heads: Vec<String> = points
+        .iter()
+        .filter(|p| p.head.is_some())
+        .map(|p| format!("{:.1},{:.1}", x_at(p.layers as f64), y_at(p.error_ratio)))
+        .collect();
+    let _ =
+        writeln!(out, "<polyline fill=\"none\" stroke=\"#36c\" points=\"{}\"/>", heads.join(" "));
+    for p in points {
+        let (cx, cy) = (x_at(p.layers as f64), y_at(p.error_ratio));
+        let colour = if p.passed { "#2a2" } else { "#c33" };
+        let ring = if p.answer { " stroke=\"#000\" stroke-width=\"2\"" } else { "" };
+        let radius = if p.answer { 6 } else { 4 };
+        let _ = writeln!(
+            out,
+            "<circle cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"{radius}\" fill=\"{colour}\"{ring}>\
+             <title>{} marked: error/tol {}</title></circle>",
+            p.layers,
+            esc(&crate::display::number(p.error_ratio))
+        );
+    }
+    out.push_str("</svg>\n");
+    let timed = points.iter().any(|p| p.latency.is_some());
+    let _ = writeln!(
+        out,
+        "<table id=\"curve-points\"><thead><tr><th class=\"num\">layers marked</th>\
+         <th class=\"num\">error / tolerance</th><th>verdict</th>{}<th>plan</th></tr></thead><tbody>",
+        if timed { "<th class=\"num\">median ms</th>" } else { "" }
+    );
+    for p in points {
+        let latency = match (timed, p.latency) {
+            (false, _) => String::new(),
+            (true, Some(t)) => format!("<td class=\"num\">{:.3}</td>", t.median_ms),
+            (true, None) => "<td class=\"num\">-</td>".to_owned(),
+        };
+        let plan = match p.head {
+            _ if p.answer => "the answer".to_owned(),
+            Some(n) => format!("the {n} most sensitive"),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "<tr><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td>{latency}\
+             <td>{}</td></tr>",
+            p.layers,
+            esc(&crate::display::number(p.error_ratio)),
+            if p.passed { "pass" } else { "fail" },
+            esc(&plan)
+        );
+    }
+    out.push_str("</tbody></table>\n");
 }
 
 /// The layers the FP16 pre-screen kept from the start, and why.

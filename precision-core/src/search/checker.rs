@@ -63,6 +63,10 @@ pub(crate) struct Checker<'a> {
     pub budget: Option<usize>,
     /// The layers marked in every check ([`super::SearchOptions::kept`]).
     pub kept: LayerSet,
+    /// The ranked search's order, most sensitive first (empty for the other searches).
+    pub ranking: Vec<usize>,
+    /// The length of the shortest passing head of `ranking`, once ranked found it.
+    pub shortest_head: Option<usize>,
 }
 
 impl<'a> Checker<'a> {
@@ -84,6 +88,8 @@ impl<'a> Checker<'a> {
             refused: LayerSet::empty(oracle_len),
             budget: None,
             kept: LayerSet::empty(oracle_len),
+            ranking: Vec::new(),
+            shortest_head: None,
         }
     }
 

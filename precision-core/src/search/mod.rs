@@ -19,6 +19,7 @@ use crate::{LayerSet, Network, Oracle, OutputComparison, SearchError};
 
 mod bisect;
 mod checker;
+mod curve;
 mod linear;
 mod minimize;
 mod ranked;
@@ -26,6 +27,7 @@ mod worst_first;
 
 pub use bisect::{bisect, bisect_budget, bisect_rounds};
 pub(crate) use checker::{Checker, Stop};
+pub use curve::{CURVE_POINTS, CurvePoint, curve_heads};
 pub use linear::{linear, linear_budget};
 pub use minimize::prune_budget;
 pub use ranked::{ranked, ranked_budget, sensitivity_order};
@@ -188,6 +190,10 @@ pub struct SearchOptions {
     /// among the other markable layers, and every check, the answer and the noise floor
     /// include these. Each must be a markable layer of the network.
     pub kept: Vec<usize>,
+    /// Ranked only: after the answer, measure the trade-off curve ([`CurvePoint`]): the
+    /// error of up to [`CURVE_POINTS`] heads of the ranking, from none to every candidate
+    /// (`--curve`). Heads the search checked cost nothing; the others are checks.
+    pub curve: bool,
 }
 
 /// Budgets after which a search stops and answers with the smallest passing set it has seen
@@ -234,6 +240,11 @@ pub struct SearchOutcome {
     /// The layers every check marked from the start ([`SearchOptions::kept`]); they are part
     /// of the answer.
     pub kept: Vec<usize>,
+    /// The ranked search's order, most sensitive first (layers the builder refused first;
+    /// kept layers left out): its heads are the plans the curve and `export --keep` use.
+    pub ranking: Vec<usize>,
+    /// The trade-off curve (`--curve`), by layers marked; empty when not measured.
+    pub curve: Vec<CurvePoint>,
 }
 
 impl SearchOutcome {
@@ -258,6 +269,8 @@ impl SearchOutcome {
             minimized_from: None,
             refused: Vec::new(),
             kept: Vec::new(),
+            ranking: Vec::new(),
+            curve: Vec::new(),
         }
     }
 
@@ -297,6 +310,7 @@ impl Default for SearchOptions {
             noise_floor: false,
             limits: Limits::default(),
             kept: Vec::new(),
+            curve: false,
         }
     }
 }
@@ -344,10 +358,13 @@ pub fn search_budget(options: &SearchOptions, network: &Network, jobs: usize) ->
         Algorithm::Linear => linear_budget(c) - floor,
         Algorithm::WorstFirst if options.noise_floor => c.div_ceil(options.top_k.max(1)),
         Algorithm::WorstFirst => worst_first_budget(c, options.top_k),
-        Algorithm::Ranked if jobs <= 1 => return Some(floor + ranked_budget(c, c)),
         Algorithm::Ranked => {
+            let curve = if options.curve { CURVE_POINTS } else { 0 };
+            if jobs <= 1 {
+                return Some(floor + ranked_budget(c, c) + curve);
+            }
             let find = bisect_rounds(c, jobs) * jobs;
-            return Some(floor + 1 + find + prune_budget(c.saturating_sub(1)) * jobs);
+            return Some(floor + 1 + find + prune_budget(c.saturating_sub(1)) * jobs + curve);
         }
     };
     // With P checks per round, pruning may spend a round of P checks on each layer it removes
@@ -383,6 +400,19 @@ pub fn run_search(
         Algorithm::WorstFirst | Algorithm::Ranked => None,
     };
     let result = drive(&mut checker, options).map(|answer| answer.map(|a| checker.with_kept(a)));
+    let mut curve = Vec::new();
+    if options.curve
+        && let Ok(Some(answer)) = &result
+        && let Some(k) = checker.shortest_head
+    {
+        let ranking = checker.ranking.clone();
+        let refused = checker.refused.len();
+        curve = match curve::measure(&mut checker, &ranking, refused, k, answer) {
+            Ok(points) => points,
+            Err(Stop::Failed(e)) => return Err(e),
+            Err(Stop::Budget(_)) => Vec::new(),
+        };
+    }
     let (answer, complete, stop_reason) = match result {
         Ok(answer) => (answer, true, None),
         Err(Stop::Budget(reason)) => (checker.best_passing(), false, Some(reason)),
@@ -401,6 +431,8 @@ pub fn run_search(
         minimized_from: checker.minimized_from,
         refused: checker.refused.to_vec(),
         kept: checker.kept.to_vec(),
+        ranking: std::mem::take(&mut checker.ranking),
+        curve,
     })
 }
 

@@ -97,6 +97,8 @@ pub(crate) fn search(checker: &mut Checker<'_>) -> Result<Option<LayerSet>, Stop
     let Some(k) = smallest_passing(checker, c - r, &|m| head(r + m))?.map(|m| r + m) else {
         return Ok(None);
     };
+    checker.ranking.clone_from(&order);
+    checker.shortest_head = Some(k);
     let remaining = (k - r).saturating_sub(1);
     checker.note(&format!(
         "the {k} most sensitive layers pass; pruning them takes at most {remaining} more checks"
