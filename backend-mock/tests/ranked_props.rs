@@ -513,3 +513,66 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    /// `--group`: a search over groups checks and answers whole groups; the answer passes;
+    /// ranked's answer loses no group without failing; and grouping each layer alone (names
+    /// without '/' under name-prefix:1) gives exactly the search over layers.
+    #[test]
+    fn grouped_searches_answer_in_whole_groups(
+        spec in specs(100),
+        t in 0.0f64..=1.0,
+        which in 0usize..4,
+        by_op in any::<bool>(),
+        bits in any::<u64>(),
+    ) {
+        use precision_core::group::{GroupedOracle, Grouping};
+        let atol = tolerance(&spec, t);
+        let algorithm = [Algorithm::Bisect, Algorithm::Linear, Algorithm::WorstFirst, Algorithm::Ranked][which];
+        let options = SearchOptions { top_k: 2, noise_floor: true, ..SearchOptions::new(algorithm) };
+        let grouping = if by_op { Grouping::OpType } else { Grouping::NamePrefix(1) };
+        let n = spec.layers.len();
+        let mut inner = oracle(&spec, atol, 1);
+        let kept = kept_from(&spec, bits & bits.rotate_left(9) & bits.rotate_left(17));
+        let always = LayerSet::from_indices(n, kept.iter().copied());
+        let mut grouped = GroupedOracle::new(&mut inner, grouping, always.clone());
+        let groups = grouped.groups().to_vec();
+        let Ok(outcome) = run_search(&mut grouped, &options, &mut NoObserver) else {
+            return Ok(());
+        };
+        let (outcome, report) = grouped.expand_outcome(grouping, outcome);
+        let whole = |set: &LayerSet| {
+            groups.iter().all(|g| {
+                let inside = g.layers.iter().filter(|&&i| set.contains(i)).count();
+                inside == 0 || inside == g.layers.len()
+            })
+        };
+        for check in &outcome.checks {
+            prop_assert!(whole(&check.marked), "{:?} splits a group", check.marked);
+            prop_assert!(always.is_subset(&check.marked), "{:?} lacks the kept layers", check.marked);
+        }
+        prop_assert_eq!(&outcome.kept, &kept);
+        match &outcome.answer {
+            Some(answer) => {
+                prop_assert!(passes(&spec, &answer.to_vec(), atol));
+                let named: usize = report.groups.iter().filter(|g| g.marked).map(|g| g.layers.len()).sum();
+                prop_assert_eq!(named + kept.len(), answer.len());
+                prop_assert_eq!(report.answer.len(), report.groups.iter().filter(|g| g.marked).count());
+                if algorithm == Algorithm::Ranked {
+                    for g in report.groups.iter().filter(|g| g.marked) {
+                        let without: Vec<usize> = answer.iter().filter(|i| !g.layers.contains(i)).collect();
+                        prop_assert!(!passes(&spec, &without, atol), "group {} is removable", g.name);
+                    }
+                }
+            }
+            None => prop_assert!(!passes(&spec, &markable_layers(&spec), atol)),
+        }
+        if !by_op && spec.layers.iter().all(|l| !l.name.contains('/')) {
+            let plain = run(&spec, atol, 1, &SearchOptions { kept: kept.clone(), ..options.clone() });
+            prop_assert_eq!(&outcome.answer, &plain.answer);
+            prop_assert_eq!(outcome.checks.len(), plain.checks.len());
+        }
+    }
+}

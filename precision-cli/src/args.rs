@@ -531,6 +531,12 @@ pub struct SearchArgs {
     /// (20 when not given) after 3 warm-ups, on the first input sample.
     #[arg(long, value_name = "RUNS", num_args = 0..=1, default_missing_value = "20")]
     pub measure_latency: Option<std::num::NonZeroUsize>,
+    /// Search over groups of layers instead of single layers: `op-type` (keep every
+    /// Softmax, say, or none) or `name-prefix:N` (blocks named by the first N '/'-separated
+    /// parts of node names, as PyTorch exports them: /encoder/layer.3/...). The answer is
+    /// given in groups and in nodes.
+    #[arg(long, value_name = "HOW", value_parser = parse_grouping)]
+    pub group: Option<precision_core::group::Grouping>,
     /// ranked: after the answer, measure the trade-off curve: the error of up to 8 heads of
     /// the ranking from none to every layer (at most 8 more checks), shown on the console and
     /// in the report and HTML; with --measure-latency each point is timed too. Pick another
@@ -609,6 +615,10 @@ impl PrescreenArgs {
         (!self.no_prescreen && lower.contains(&precision_core::Precision::Float16))
             .then(|| self.prescreen_threshold.unwrap_or(precision_core::prescreen::FLOAT16_MAX))
     }
+}
+
+fn parse_grouping(text: &str) -> Result<precision_core::group::Grouping, String> {
+    text.parse()
 }
 
 fn parse_threshold(text: &str) -> Result<f64, String> {

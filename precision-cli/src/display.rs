@@ -145,6 +145,33 @@ pub fn headroom(h: f64) -> String {
     }
 }
 
+/// A search over groups' answer, in groups (and for op types as ModelOpt's flag).
+pub fn groups(report: &precision_core::group::GroupReport) -> String {
+    let names: Vec<String> =
+        report.answer.iter().map(|n| format!("'{}'", crate::console::escape(n))).collect();
+    let mut text = format!(
+        "In groups (--group {}): keep {} of {} group(s){}{}",
+        report.grouping,
+        report.answer.len(),
+        report.groups.len(),
+        if names.is_empty() { "" } else { ": " },
+        names.join(", ")
+    );
+    if !report.op_types_to_exclude.is_empty() {
+        let _ = write!(
+            text,
+            "\nModelOpt (op types): --op_types_to_exclude {}",
+            report
+                .op_types_to_exclude
+                .iter()
+                .map(|t| shell_quote(t).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+    text
+}
+
 /// The trade-off curve (`--curve`) as a table: layers marked, error over tolerance, verdict
 /// and, when timed, the median latency.
 pub fn curve(points: &[precision_core::search::CurvePoint], layers: usize) -> String {

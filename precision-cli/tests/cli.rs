@@ -693,3 +693,80 @@ fn ranked_curve_draws_heads_of_the_ranking_and_export_keep_picks_one() {
     assert_eq!(code(&out), 2, "{}", text(&out));
     assert!(text(&out).contains("--curve applies to ranked"), "{}", text(&out));
 }
+
+#[test]
+fn group_searches_answer_in_groups_and_in_nodes() {
+    let w = TempFolder::new();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/networks/demo.toml");
+    let golden = w.path("golden.json");
+    let out = precision(&["run", s(&model), "--save-outputs", s(&golden)]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let (report, html) = (w.path("r.json"), w.path("r.html"));
+    let out = precision(&[
+        "ranked",
+        s(&model),
+        "--golden",
+        s(&golden),
+        "--int8",
+        "--atol",
+        "1e-2",
+        "--group",
+        "op-type",
+        "--report",
+        s(&report),
+        "--html",
+        s(&html),
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let groups = &json["groups"];
+    assert_eq!(groups["grouping"], "op-type");
+    let answer: Vec<&str> =
+        groups["answer"].as_array().unwrap().iter().map(|g| g.as_str().unwrap()).collect();
+    assert!(!answer.is_empty());
+    assert_eq!(groups["op_types_to_exclude"], groups["answer"]);
+    // In nodes: exactly the markable layers of those op types, each check whole groups.
+    let ops_of = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array().unwrap().iter().map(|l| l["op"].as_str().unwrap().to_owned()).collect()
+    };
+    let marked_ops = ops_of(&json["marked"]);
+    assert!(marked_ops.iter().all(|op| answer.contains(&op.as_str())), "{marked_ops:?}");
+    for g in groups["groups"].as_array().unwrap() {
+        let layers: Vec<u64> =
+            g["layers"].as_array().unwrap().iter().map(|i| i.as_u64().unwrap()).collect();
+        assert_eq!(g["marked"], answer.contains(&g["name"].as_str().unwrap()));
+        for check in json["checks"].as_array().unwrap() {
+            let marked: Vec<u64> =
+                check["marked"].as_array().unwrap().iter().map(|i| i.as_u64().unwrap()).collect();
+            let inside = layers.iter().filter(|i| marked.contains(i)).count();
+            assert!(inside == 0 || inside == layers.len(), "{g} split in {marked:?}");
+        }
+    }
+    let t = text(&out);
+    assert!(t.contains("In groups (--group op-type)"), "{t}");
+    assert!(t.contains("--op_types_to_exclude"), "{t}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("id=\"groups\""));
+
+    // Blocks by name prefix; a bad grouping is a usage error.
+    let out = precision(&[
+        "bisect",
+        s(&model),
+        "--golden",
+        s(&golden),
+        "--int8",
+        "--atol",
+        "1e-2",
+        "--group",
+        "name-prefix:1",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains("In groups (--group name-prefix:1): keep"), "{}", text(&out));
+    assert!(!text(&out).contains("--op_types_to_exclude"), "{}", text(&out));
+    for bad in ["name-prefix:0", "layers"] {
+        let out =
+            precision(&["bisect", s(&model), "--golden", s(&golden), "--int8", "--group", bad]);
+        assert_eq!(code(&out), 2, "{}", text(&out));
+        assert!(text(&out).contains("invalid grouping"), "{}", text(&out));
+    }
+}

@@ -7,6 +7,7 @@ pub mod backend;
 pub mod calibration;
 pub mod command;
 pub mod compare;
+pub mod group;
 pub mod json_float;
 pub mod latency;
 pub mod network;

@@ -145,6 +145,10 @@ pub struct Report {
     /// set by the caller, absent when not measured).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency: Option<crate::latency::Latency>,
+    /// The answer in groups, with every group searched (`--group`; set by the caller, absent
+    /// for searches over layers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<crate::group::GroupReport>,
     /// The FP16 pre-screen: the layers kept from the start and why (set by the caller;
     /// absent when it did not run).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -223,6 +227,7 @@ impl Report {
             checks: outcome.checks.clone(),
             data: None,
             latency: None,
+            groups: None,
             prescreen: None,
         }
     }

@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use precision_core::group::GroupedOracle;
 use precision_core::latency::LatencySettings;
 use precision_core::oracle::BackendOracle;
 use precision_core::search::{Limits, candidates};
@@ -145,11 +146,36 @@ fn search_with<B: Backend>(
             .unwrap_or_default(),
         curve: args.curve,
     };
-    let mut progress = ConsoleProgress::new(network.clone(), quiet);
     let start = Instant::now();
-    let outcome = run_search(&mut oracle, &options, &mut progress);
-    progress.finish();
-    let mut outcome = outcome.context("the search stopped")?;
+    let (outcome, groups) = match args.group {
+        None => {
+            let mut progress = ConsoleProgress::new(network.clone(), quiet);
+            let outcome = run_search(&mut oracle, &options, &mut progress);
+            progress.finish();
+            (outcome.context("the search stopped")?, None)
+        }
+        Some(grouping) => {
+            // The kept layers go into every expanded plan; the search sees only groups.
+            let always = LayerSet::from_indices(network.len(), options.kept.iter().copied());
+            let options = SearchOptions { kept: Vec::new(), ..options };
+            let mut grouped = GroupedOracle::new(&mut oracle, grouping, always);
+            if grouped.groups().is_empty() {
+                bail!("--group {grouping}: no markable layer to group");
+            }
+            errln!(
+                "--group {grouping}: searching {} groups of {} markable layers",
+                grouped.groups().len(),
+                grouped.groups().iter().map(|g| g.layers.len()).sum::<usize>()
+            );
+            let mut progress = ConsoleProgress::new(grouped.network().clone(), quiet);
+            let outcome = run_search(&mut grouped, &options, &mut progress);
+            progress.finish();
+            let (outcome, report) =
+                grouped.expand_outcome(grouping, outcome.context("the search stopped")?);
+            (outcome, Some(report))
+        }
+    };
+    let mut outcome = outcome;
     data.ranking_samples = oracle.ranking().map(<[usize]>::to_vec);
     if let Some(holdout) = holdout {
         data.holdout = super::holdout::check(&mut oracle, &network, holdout, &outcome)?;
@@ -162,6 +188,9 @@ fn search_with<B: Backend>(
         plan.lowest(),
         journaled,
     ))?;
+    if let Some(groups) = &groups {
+        crate::console::out(&display::groups(groups))?;
+    }
     if let Some(text) = display::answer_headroom(&outcome, args.margin) {
         crate::console::out(&text)?;
     }
@@ -229,6 +258,7 @@ fn search_with<B: Backend>(
         report.margin = args.margin;
         report.latency = latency;
         report.prescreen = prescreen;
+        report.groups = groups;
         if let Some(path) = &args.report {
             write::json(path, &report)?;
             errln!("report written to {}", path.display());

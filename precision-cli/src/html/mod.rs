@@ -202,6 +202,7 @@ fn answer_section(out: &mut String, report: &Report) {
     latency_section(out, report);
     prescreen_section(out, report);
     curve_section(out, report);
+    groups_section(out, report);
     if let Some(precisions) = report.trtexec_layer_precisions.as_ref().filter(|p| !p.is_empty()) {
         let mut cmd = format!(
             "--precisionConstraints=obey {}",
@@ -339,6 +340,36 @@ fn latency_section(out: &mut String, report: &Report) {
         latency.speedup_over_float32(),
         esc(&share)
     );
+}
+
+/// The groups of a search over groups (`--group`), the answer's marked.
+fn groups_section(out: &mut String, report: &Report) {
+    let Some(groups) = &report.groups else { return };
+    let _ = writeln!(
+        out,
+        "<h3>Groups</h3>\n<p id=\"groups-answer\">Searched over {} groups ({}); the answer \
+         keeps {} of them.</p>\n<table id=\"groups\"><thead><tr><th>group</th>\
+         <th class=\"num\">layers</th><th>kept</th><th class=\"num\">sensitivity</th>\
+         </tr></thead><tbody>",
+        groups.groups.len(),
+        esc(&groups.grouping),
+        groups.answer.len()
+    );
+    for g in &groups.groups {
+        let sensitivity = g.sensitivity.map_or_else(String::new, |s| match s.isolated {
+            Some(e) => crate::display::number(e),
+            None => format!("ratio {}", crate::display::number(s.ratio)),
+        });
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
+            esc(&g.name),
+            g.layers.len(),
+            if g.marked { "yes" } else { "" },
+            esc(&sensitivity)
+        );
+    }
+    out.push_str("</tbody></table>\n");
 }
 
 /// The trade-off curve (`--curve`): error over tolerance against layers marked, on a log
