@@ -295,7 +295,6 @@ fn metric_values(o: &OutputComparison) -> String {
         .join("; ")
 }
 
-/// The answer's headroom per output, against the user's tolerances.
 /// The answer's speed against float32 and every layer lowered (`--measure-latency`).
 fn latency_section(out: &mut String, report: &Report) {
     let Some(latency) = &report.latency else { return };
@@ -340,6 +339,7 @@ fn latency_section(out: &mut String, report: &Report) {
     );
 }
 
+/// The answer's headroom per output, against the user's tolerances.
 fn headroom_section(out: &mut String, report: &Report) {
     if report.answer_outputs.is_empty() {
         return;
