@@ -529,7 +529,7 @@ pub struct SearchArgs {
     pub top: usize,
     /// Time the answer against float32 and every layer lowered: RUNS timed runs of each
     /// (20 when not given) after 3 warm-ups, on the first input sample.
-    #[arg(long, value_name = "RUNS", num_args = 0..=1, default_missing_value = "20")]
+    #[arg(long, value_name = "RUNS", num_args = 0..=1, default_missing_value = LATENCY_RUNS)]
     pub measure_latency: Option<std::num::NonZeroUsize>,
     /// Write a JSON report of the search.
     #[arg(long, value_name = "FILE")]
@@ -753,7 +753,18 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=100))]
     pub repeat: u32,
+    /// After the re-checks, time the answer against float32 and every layer lowered: N timed
+    /// runs of each after 3 warm-ups, on the first input sample.
+    #[arg(long, value_name = "N", default_value = LATENCY_RUNS)]
+    pub latency_runs: std::num::NonZeroUsize,
+    /// Do not time the answer after the re-checks.
+    #[arg(long, conflicts_with = "latency_runs")]
+    pub no_latency: bool,
 }
+
+/// Timed runs of each plan when `--measure-latency` or `--latency-runs` gives no number: the
+/// default of [`precision_core::latency::LatencySettings`].
+const LATENCY_RUNS: &str = "20";
 
 #[cfg(test)]
 mod tests {
@@ -784,6 +795,12 @@ mod tests {
         for bad in ["", "m", "10x", "5m3", "-3", "1e400"] {
             assert!(parse_duration(bad).unwrap_err().contains("invalid duration"), "{bad}");
         }
+    }
+
+    #[test]
+    fn latency_runs_default_to_the_core_default() {
+        let runs = precision_core::latency::LatencySettings::default().runs;
+        assert_eq!(LATENCY_RUNS.parse::<usize>(), Ok(runs));
     }
 
     #[test]

@@ -565,3 +565,114 @@ fn measure_latency_times_the_answer_float32_and_nothing_marked() {
     ]);
     assert_eq!(code(&zero), 2, "{}", text(&zero));
 }
+
+/// The latency block `display::latency` prints for `runs` timed runs: every plan's median with
+/// its spread, and the speedup.
+fn assert_latency_printed(t: &str, runs: usize) {
+    assert!(t.contains(&format!("Latency (median of {runs} runs after 3 warm-ups")), "{t}");
+    for plan in ["answer: ", "float32: ", "nothing marked: "] {
+        let line = t.lines().find(|l| l.trim_start().starts_with(plan)).unwrap_or_else(|| {
+            panic!("no '{plan}' line in: {t}");
+        });
+        let ms: Vec<f64> = line.trim_start()[plan.len()..]
+            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        // "median ms (fastest-slowest)"
+        assert!(
+            ms.len() == 3 && ms[1] <= ms[0] && ms[0] <= ms[2],
+            "{plan}: median (fastest-slowest) expected in '{line}'"
+        );
+    }
+    assert!(t.contains("as fast as float32"), "{t}");
+}
+
+#[test]
+fn verify_times_the_answer_unless_told_not_to_and_keeps_its_verdict() {
+    let w = TempFolder::new();
+    let (model, golden, _) = chain_with_goldens(&w);
+    let report = w.path("report.json");
+    let tol = ["--golden", s(&golden), "--atol", ATOL, "--rtol", "0"];
+    let mut search = vec!["bisect", s(&model), "--int8", "--report", s(&report), "--no-journal"];
+    search.extend(tol);
+    let out = precision(&search);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let verify = |extra: &[&str], atol: &str| {
+        let mut args = vec!["verify", s(&model), "--report", s(&report), "--golden", s(&golden)];
+        args.extend(["--atol", atol, "--rtol", "0"]);
+        args.extend(extra);
+        precision(&args)
+    };
+
+    // Timed by default (20 runs, as the searches), after the re-checks and before the verdict.
+    let out = verify(&[], ATOL);
+    let t = text(&out);
+    assert_eq!(code(&out), 0, "{t}");
+    assert_latency_printed(&t, 20);
+    let (latency, verdict) = (t.find("Latency (").unwrap(), t.find("verdict: PASSED").unwrap());
+    assert!(t.find("check 1: PASSED").unwrap() < latency && latency < verdict, "{t}");
+    let out = verify(&["--latency-runs", "4", "--repeat", "2"], ATOL);
+    let t = text(&out);
+    assert_eq!(code(&out), 0, "{t}");
+    assert_latency_printed(&t, 4);
+    assert!(t.contains("verdict: PASSED (2 of 2 checks passed"), "{t}");
+
+    // --no-latency: no timing, the same verdict.
+    let out = verify(&["--no-latency"], ATOL);
+    let t = text(&out);
+    assert_eq!(code(&out), 0, "{t}");
+    assert!(!t.contains("Latency") && !t.contains("cannot time"), "{t}");
+    assert!(t.contains("verdict: PASSED (1 of 1 checks passed"), "{t}");
+
+    // A failing answer still fails (exit 1), timed or not.
+    for extra in [&[][..], &["--no-latency"]] {
+        let out = verify(extra, "1e-6");
+        let t = text(&out);
+        assert_eq!(code(&out), 1, "{extra:?}: {t}");
+        assert!(t.contains("verdict: FAILED (0 of 1 checks passed"), "{t}");
+        assert_eq!(t.contains("Latency (median of 20 runs"), extra.is_empty(), "{t}");
+    }
+
+    // Bad values are bad usage.
+    for (extra, needle) in [
+        (&["--latency-runs", "0"][..], "--latency-runs"),
+        (&["--latency-runs", "many"], "--latency-runs"),
+        (&["--no-latency", "--latency-runs", "3"], "cannot be used with"),
+    ] {
+        let out = verify(extra, ATOL);
+        assert_bad(&out, &[needle]);
+    }
+}
+
+/// branchy's `norm` has no INT8 implementation: the answer marks it, so the nothing-marked plan
+/// cannot be built to be timed. That is said, and the answer and its verdict stand.
+#[test]
+fn an_answer_that_cannot_be_timed_is_reported_and_still_verified() {
+    let w = TempFolder::new();
+    let model = w.write("branchy.toml", fixtures::BRANCHY_NETWORK);
+    let golden = w.path("golden.json");
+    let out = precision(&["run", s(&model), "--save-outputs", s(&golden)]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let report = w.path("report.json");
+    let tol = ["--golden", s(&golden), "--int8", "--atol", "0.01", "--rtol", "0"];
+    let mut search = vec!["ranked", s(&model), "--report", s(&report), "--no-journal"];
+    search.extend(tol);
+    search.push("--measure-latency");
+    let out = precision(&search);
+    let t = text(&out);
+    assert_eq!(code(&out), 0, "{t}");
+    assert!(t.contains("--measure-latency: cannot time the answer: build failed:"), "{t}");
+    assert!(t.contains("'norm' has no implementation in int8"), "{t}");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert!(json.get("latency").is_none(), "{json}");
+    assert!(json["marked"].as_array().unwrap().iter().any(|m| m["name"] == "norm"), "{json}");
+
+    let mut verify = vec!["verify", s(&model), "--report", s(&report)];
+    verify.extend(tol.iter().filter(|f| **f != "--int8"));
+    let out = precision(&verify);
+    let t = text(&out);
+    assert_eq!(code(&out), 0, "{t}");
+    assert!(t.contains("verify: cannot time the answer: build failed:"), "{t}");
+    assert!(t.contains("verdict: PASSED (1 of 1 checks passed"), "{t}");
+    assert!(!t.contains("Latency ("), "{t}");
+}
