@@ -545,6 +545,19 @@ fn measure_latency_times_the_answer_float32_and_nothing_marked() {
         let (min, median, max) = (ms("min_ms"), ms("median_ms"), ms("max_ms"));
         assert!(0.0 <= min && min <= median && median <= max, "{plan}: {latency}");
     }
+    // The ratios the console prints, from the medians.
+    let median = |plan: &str| latency[plan]["median_ms"].as_f64().unwrap();
+    let speedup = latency["speedup_over_float32"].as_f64().unwrap();
+    assert!((speedup - median("float32") / median("answer")).abs() <= 1e-9 * speedup, "{latency}");
+    assert!(t.contains(&format!("the answer runs {speedup:.2}x as fast as float32")), "{t}");
+    let saved = median("float32") - median("lowered");
+    match latency["share_of_lowered_saving"].as_f64() {
+        Some(share) => {
+            let kept = (median("float32") - median("answer")) / saved;
+            assert!(saved > 0.0 && (share - kept).abs() <= 1e-9 * kept.abs().max(1.0), "{latency}");
+        }
+        None => assert!(saved <= 0.0 && latency["share_of_lowered_saving"].is_null(), "{latency}"),
+    }
     // Timing builds plans outside the search: the checks are still the search's own.
     assert_eq!(json["evaluations"], json["checks"].as_array().unwrap().len());
     let page = std::fs::read_to_string(&html).unwrap();
