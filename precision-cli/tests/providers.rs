@@ -104,7 +104,8 @@ fn a_truncated_onnx_runtime_library_is_refused_not_a_crash() {
 }
 
 /// `verify` re-checks a saved answer on CPU: pass per output with its headroom, the same
-/// verdict on every repeat; a tighter tolerance fails it (exit 1).
+/// verdict on every repeat, then the answer timed against float32 and all-INT8; a tighter
+/// tolerance fails it (exit 1), with or without the timing.
 #[test]
 fn verify_rechecks_a_saved_answer() {
     let dir = tempfile::tempdir().unwrap();
@@ -130,8 +131,8 @@ fn verify_rechecks_a_saved_answer() {
     let out = precision_with_onnx_runtime(&search);
     assert_eq!(code(&out), 0, "{}", text(&out));
 
-    let mut verify =
-        vec!["verify", s(&m), "--report", s(&report), "--atol", "0.05", "--repeat", "2"];
+    let mut verify = vec!["verify", s(&m), "--report", s(&report), "--atol", "0.05"];
+    verify.extend(["--repeat", "2", "--latency-runs", "5"]);
     verify.extend(common);
     let out = precision_with_onnx_runtime(&verify);
     let t = text(&out);
@@ -141,13 +142,23 @@ fn verify_rechecks_a_saved_answer() {
     assert!(t.contains("verdict: PASSED (2 of 2 checks passed; lowest headroom"), "{t}");
     assert!(t.contains(": pass, error "), "{t}");
     assert!(t.contains("one float32 session creation + run"), "{t}");
+    assert!(t.contains("Latency (median of 5 runs after 3 warm-ups"), "{t}");
+    for plan in ["  answer: ", "  float32: ", "  nothing marked: "] {
+        assert!(t.lines().any(|l| l.starts_with(plan) && l.contains(" ms (")), "{plan}: {t}");
+    }
+    assert!(t.contains("as fast as float32"), "{t}");
 
-    let mut tight = vec!["verify", s(&m), "--report", s(&report), "--atol", "1e-9"];
-    tight.extend(common);
-    let out = precision_with_onnx_runtime(&tight);
-    let t = text(&out);
-    assert_eq!(code(&out), 1, "{t}");
-    assert!(t.contains("verdict: FAILED (0 of 1 checks passed"), "{t}");
+    for timing in [&["--latency-runs", "2"][..], &["--no-latency"]] {
+        let mut tight = vec!["verify", s(&m), "--report", s(&report), "--atol", "1e-9"];
+        tight.extend(common);
+        tight.extend(timing);
+        let out = precision_with_onnx_runtime(&tight);
+        let t = text(&out);
+        assert_eq!(code(&out), 1, "{timing:?}: {t}");
+        assert!(t.contains("verdict: FAILED (0 of 1 checks passed"), "{t}");
+        let timed = timing[0] == "--latency-runs";
+        assert_eq!(t.contains("Latency (median of 2 runs"), timed, "{timing:?}: {t}");
+    }
 
     // A report of another model, and no report at all, are clear errors.
     let missing = dir.path().join("missing.json");

@@ -1,5 +1,5 @@
-//! Searching over groups of layers instead of single layers (`--group`): every Softmax and
-//! LayerNormalization together ("keep the op type in float32"), or the blocks that PyTorch
+//! Searching over groups of layers instead of single layers (`--group`): every `Softmax` and
+//! `LayerNormalization` together ("keep the op type in float32"), or the blocks that `PyTorch`
 //! exports name by path (`/encoder/layer.3/attention/...`).
 //!
 //! [`GroupedOracle`] shows any oracle's network as one layer per group and checks a set of

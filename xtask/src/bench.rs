@@ -11,7 +11,9 @@
 //!   calibration, and a whole INT8 bisect;
 //! - peak memory of `precision run` and of INT8 searches on a ResNet-50-sized model
 //!   ([`crate::bench_memory`]);
-//! - peak memory over a dataset of 1,000 samples against one sample ([`crate::bench_dataset`]).
+//! - peak memory over a dataset of 1,000 samples against one sample ([`crate::bench_dataset`]);
+//! - the latency of bisect's and ranked's INT8 and FP16 answers against float32 and every
+//!   layer lowered, on CPU ([`crate::bench_latency`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -22,22 +24,31 @@ use xshell::{Shell, cmd};
 
 /// Flags for `cargo xtask bench`.
 #[derive(clap::Args)]
+#[expect(clippy::struct_excessive_bools, reason = "one flag per part the bench can run alone")]
 pub struct Args {
     /// Skip the NumPy baseline.
     #[arg(long)]
     no_baseline: bool,
     /// Run only the memory benchmark (peak memory of searches on a ResNet-50-sized model).
-    #[arg(long)]
+    #[arg(long, group = "only")]
     memory_only: bool,
     /// Also measure this `precision` binary in the memory benchmark (before/after tables).
     #[arg(long, value_name = "PATH")]
     baseline_bin: Option<std::path::PathBuf>,
     /// Run only the dataset benchmark (peak memory over 1,000 samples of 3x224x224).
-    #[arg(long)]
+    #[arg(long, group = "only")]
     dataset_only: bool,
     /// Checks per search in the memory benchmark (--max-checks).
     #[arg(long, value_name = "N", default_value_t = 16)]
     memory_checks: u64,
+    /// Run only the latency benchmark (bisect's and ranked's answers against float32 and
+    /// every layer lowered, INT8 and FP16, on CPU).
+    #[arg(long, group = "only")]
+    latency_only: bool,
+    /// Timed runs of each plan in the latency benchmark (--measure-latency).
+    #[arg(long, value_name = "N", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    latency_runs: u32,
 }
 
 /// Runs every benchmark and prints a summary with ratios against the baselines.
@@ -47,6 +58,9 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     }
     if args.dataset_only {
         return dataset(sh);
+    }
+    if args.latency_only {
+        return latency(sh, args);
     }
     crate::step("criterion: comparator (64M float32 elements per output)");
     cmd!(sh, "cargo bench --package precision-core --bench compare").run()?;
@@ -143,7 +157,15 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
         );
     }
     memory(sh, args)?;
-    dataset(sh)
+    dataset(sh)?;
+    latency(sh, args)
+}
+
+/// The latency benchmark (see [`crate::bench_latency`]).
+fn latency(sh: &Shell, args: &Args) -> anyhow::Result<()> {
+    let python = crate::python::ensure_venv(sh)?;
+    let onnxruntime = crate::python::onnxruntime_library(sh, &python)?;
+    crate::bench_latency::run(sh, &onnxruntime, args.latency_runs)
 }
 
 /// The dataset benchmark (see [`crate::bench_dataset`]).

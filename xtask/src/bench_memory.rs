@@ -97,13 +97,7 @@ fn measure(
     rows.push(peak(sh, python, bin, "check --int8 (nothing marked)", &check_args, &stdout)?);
     // The tolerance: a quarter of the error with nothing marked, so that the searches mark
     // layers and run a realistic number of checks.
-    let text = std::fs::read_to_string(&stdout)?;
-    let floor = text
-        .split("needs atol ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse::<f64>().ok())
-        .with_context(|| format!("no 'needs atol' in the output of `precision check`:\n{text}"))?;
+    let floor = needed_atol(&std::fs::read_to_string(&stdout)?)?;
     let atol = format!("{}", floor / 4.0);
 
     for (name, command, jobs) in [
@@ -136,6 +130,15 @@ fn measure(
         rows.push(row);
     }
     Ok(rows)
+}
+
+/// The atol that the output of a failing `precision check` says the first output needs.
+pub fn needed_atol(text: &str) -> anyhow::Result<f64> {
+    text.split("needs atol ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse::<f64>().ok())
+        .with_context(|| format!("no 'needs atol' in the output of `precision check`:\n{text}"))
 }
 
 /// Runs `bin args` under `peak_rss.py`; a search that stops on its check budget exits 1 (no

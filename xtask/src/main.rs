@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_dataset;
+mod bench_latency;
 mod bench_memory;
 mod check_shim;
 mod ci;

