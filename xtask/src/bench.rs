@@ -13,7 +13,9 @@
 //!   ([`crate::bench_memory`]);
 //! - peak memory over a dataset of 1,000 samples against one sample ([`crate::bench_dataset`]);
 //! - the latency of bisect's and ranked's INT8 and FP16 answers against float32 and every
-//!   layer lowered, on CPU ([`crate::bench_latency`]).
+//!   layer lowered, on CPU ([`crate::bench_latency`]);
+//! - checks and layers kept with and without the FP16 pre-screen
+//!   ([`crate::bench_prescreen`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -45,6 +47,9 @@ pub struct Args {
     /// every layer lowered, INT8 and FP16, on CPU).
     #[arg(long, group = "only")]
     latency_only: bool,
+    /// Run only the FP16 pre-screen benchmark (checks and layers kept with and without it).
+    #[arg(long, group = "only")]
+    prescreen_only: bool,
     /// Timed runs of each plan in the latency benchmark (--measure-latency).
     #[arg(long, value_name = "N", default_value_t = 50,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -61,6 +66,9 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     }
     if args.latency_only {
         return latency(sh, args);
+    }
+    if args.prescreen_only {
+        return prescreen(sh);
     }
     crate::step("criterion: comparator (64M float32 elements per output)");
     cmd!(sh, "cargo bench --package precision-core --bench compare").run()?;
@@ -158,7 +166,8 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     }
     memory(sh, args)?;
     dataset(sh)?;
-    latency(sh, args)
+    latency(sh, args)?;
+    prescreen(sh)
 }
 
 /// The latency benchmark (see [`crate::bench_latency`]).
@@ -166,6 +175,13 @@ fn latency(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     let python = crate::python::ensure_venv(sh)?;
     let onnxruntime = crate::python::onnxruntime_library(sh, &python)?;
     crate::bench_latency::run(sh, &onnxruntime, args.latency_runs)
+}
+
+/// The FP16 pre-screen benchmark (see [`crate::bench_prescreen`]).
+fn prescreen(sh: &Shell) -> anyhow::Result<()> {
+    let python = crate::python::ensure_venv(sh)?;
+    let onnxruntime = crate::python::onnxruntime_library(sh, &python)?;
+    crate::bench_prescreen::run(sh, &python, &onnxruntime)
 }
 
 /// The dataset benchmark (see [`crate::bench_dataset`]).

@@ -7,6 +7,7 @@ mod bench;
 mod bench_dataset;
 mod bench_latency;
 mod bench_memory;
+mod bench_prescreen;
 mod check_shim;
 mod ci;
 mod codegen;
