@@ -131,6 +131,7 @@ fn ranked_curve_draws_heads_of_the_ranking_and_export_keep_picks_one() {
     );
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("id=\"curve\"") && page.contains("id=\"curve-points\""));
+    assert!(page.contains("id=\"curve-latency\""), "timed points draw a speed line");
     // The curve costs at most 8 more checks and leaves the answer alone.
     let checks = json["evaluations"].as_u64().unwrap();
     let plain: serde_json::Value =

@@ -449,7 +449,38 @@ fn curve_section(out: &mut String, report: &Report) {
             esc(&crate::display::number(p.error_ratio))
         );
     }
+    // Speed, when timed: the median latency on a linear scale from 0 (bottom) to the slowest
+    // median (top), labelled on the right.
+    let timed: Vec<(f64, f64)> = points
+        .iter()
+        .filter_map(|p| Some((p.layers as f64, p.latency?.median_ms)))
+        .collect();
+    let slowest = timed.iter().map(|&(_, ms)| ms).fold(0.0_f64, f64::max);
+    if slowest > 0.0 {
+        let ms_at = |ms: f64| top + (1.0 - ms / slowest) * (height - top - bottom);
+        let line: Vec<String> =
+            timed.iter().map(|&(l, ms)| format!("{:.1},{:.1}", x_at(l), ms_at(ms))).collect();
+        let _ = writeln!(
+            out,
+            "<polyline id=\"curve-latency\" fill=\"none\" stroke=\"#e80\" \
+             stroke-dasharray=\"4 3\" points=\"{}\"/><text x=\"{}\" y=\"{:.1}\" \
+             font-size=\"10\" fill=\"#e80\" text-anchor=\"end\">{slowest:.3} ms</text>\
+             <text x=\"{}\" y=\"{:.1}\" font-size=\"10\" fill=\"#e80\" \
+             text-anchor=\"end\">0 ms</text>",
+            line.join(" "),
+            width - 2.0,
+            top + 10.0,
+            width - 2.0,
+            height - bottom - 2.0
+        );
+    }
     out.push_str("</svg>\n");
+    if slowest > 0.0 {
+        out.push_str(
+            "<p>Solid: error over tolerance (log scale, left). Dashed: median latency (linear \
+             from 0, right).</p>\n",
+        );
+    }
     let timed = points.iter().any(|p| p.latency.is_some());
     let _ = writeln!(
         out,
@@ -465,6 +496,8 @@ fn curve_section(out: &mut String, report: &Report) {
         };
         let plan = match p.head {
             _ if p.answer => "the answer".to_owned(),
+            Some(0) if report.kept.is_empty() => "nothing marked".to_owned(),
+            Some(0) => "only the kept layers".to_owned(),
             Some(n) => format!("the {n} most sensitive"),
             None => String::new(),
         };
