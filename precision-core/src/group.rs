@@ -379,3 +379,36 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Parsing any text never panics; what parses prints back to itself.
+        #[test]
+        fn grouping_parses_or_refuses_any_text(text in ".{0,24}", n in 1usize..10_000) {
+            if let Ok(grouping) = text.parse::<Grouping>() {
+                prop_assert_eq!(grouping.to_string(), text);
+            }
+            let prefix = format!("name-prefix:{n}");
+            prop_assert_eq!(prefix.parse::<Grouping>(), Ok(Grouping::NamePrefix(n)));
+        }
+
+        /// A name-prefix key's parts are the name's first parts: at most N of them, or the
+        /// whole name when it has no more.
+        #[test]
+        fn name_prefix_keys_are_leading_parts(name in "[/a-z.0-9]{0,40}", n in 1usize..5) {
+            let layer = Layer::new(0, name.clone(), "Op", vec![], vec![]);
+            let key = Grouping::NamePrefix(n).key(&layer);
+            let parts = |s: &str| s.split('/').filter(|p| !p.is_empty()).map(str::to_owned).collect::<Vec<_>>();
+            let (name_parts, key_parts) = (parts(&name), parts(&key));
+            if name_parts.len() <= n {
+                prop_assert_eq!(&key, &name);
+            } else {
+                prop_assert_eq!(&key_parts[..], &name_parts[..n]);
+            }
+        }
+    }
+}

@@ -451,10 +451,8 @@ fn curve_section(out: &mut String, report: &Report) {
     }
     // Speed, when timed: the median latency on a linear scale from 0 (bottom) to the slowest
     // median (top), labelled on the right.
-    let timed: Vec<(f64, f64)> = points
-        .iter()
-        .filter_map(|p| Some((p.layers as f64, p.latency?.median_ms)))
-        .collect();
+    let timed: Vec<(f64, f64)> =
+        points.iter().filter_map(|p| Some((p.layers as f64, p.latency?.median_ms))).collect();
     let slowest = timed.iter().map(|&(_, ms)| ms).fold(0.0_f64, f64::max);
     if slowest > 0.0 {
         let ms_at = |ms: f64| top + (1.0 - ms / slowest) * (height - top - bottom);
