@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod common;
-use common::{code, env, s, text};
+use common::{CHAIN, code, env, s, text};
 use fixtures::folder::TempFolder;
 
 /// Runs `precision -q ARGS` (the check command takes the rest of the line, so `-q` goes
@@ -15,38 +15,6 @@ use fixtures::folder::TempFolder;
 fn precision(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_precision")).arg("-q").args(args).output().expect("runs")
 }
-
-/// Eight layers in a chain; only `l5` adds a large error in INT8.
-const CHAIN: &str = r#"
-noise = "constant"
-[[inputs]]
-name = "x"
-shape = [1, 8]
-[[layers]]
-name = "l0"
-error = { int8 = 0.001 }
-[[layers]]
-name = "l1"
-error = { int8 = 0.001 }
-[[layers]]
-name = "l2"
-error = { int8 = 0.001 }
-[[layers]]
-name = "l3"
-error = { int8 = 0.001 }
-[[layers]]
-name = "l4"
-error = { int8 = 0.001 }
-[[layers]]
-name = "l5"
-error = { int8 = 0.5 }
-[[layers]]
-name = "l6"
-error = { int8 = 0.001 }
-[[layers]]
-name = "l7"
-error = { int8 = 0.001 }
-"#;
 
 /// A temporary folder ([`TempFolder`]) that knows the chain network.
 struct Work(TempFolder);

@@ -9,41 +9,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{code, s, text};
+use common::{CHAIN, code, s, text};
 use fixtures::folder::TempFolder;
 use fixtures::slurm::Cluster;
-
-/// Eight layers in a chain; only `l5` adds a large error in INT8.
-const CHAIN: &str = r#"
-noise = "constant"
-[[inputs]]
-name = "x"
-shape = [1, 8]
-[[layers]]
-name = "l0"
-error = { int8 = 0.001 }
-[[layers]]
-name = "l1"
-error = { int8 = 0.001 }
-[[layers]]
-name = "l2"
-error = { int8 = 0.001 }
-[[layers]]
-name = "l3"
-error = { int8 = 0.001 }
-[[layers]]
-name = "l4"
-error = { int8 = 0.001 }
-[[layers]]
-name = "l5"
-error = { int8 = 0.5 }
-[[layers]]
-name = "l6"
-error = { int8 = 0.001 }
-[[layers]]
-name = "l7"
-error = { int8 = 0.001 }
-"#;
 
 /// The check script: `$1` is the check's model (`{model}`, the mock plan as JSON), `$2` a
 /// folder for records. It writes `job-N` (the cluster, job id and model path it ran with),

@@ -52,3 +52,35 @@ pub fn assert_bad(out: &std::process::Output, needles: &[&str]) {
         assert!(t.contains(n), "message lacks '{n}': {t}");
     }
 }
+
+/// Eight layers in a chain; only `l5` adds a large error in INT8.
+pub const CHAIN: &str = r#"
+noise = "constant"
+[[inputs]]
+name = "x"
+shape = [1, 8]
+[[layers]]
+name = "l0"
+error = { int8 = 0.001 }
+[[layers]]
+name = "l1"
+error = { int8 = 0.001 }
+[[layers]]
+name = "l2"
+error = { int8 = 0.001 }
+[[layers]]
+name = "l3"
+error = { int8 = 0.001 }
+[[layers]]
+name = "l4"
+error = { int8 = 0.001 }
+[[layers]]
+name = "l5"
+error = { int8 = 0.5 }
+[[layers]]
+name = "l6"
+error = { int8 = 0.001 }
+[[layers]]
+name = "l7"
+error = { int8 = 0.001 }
+"#;
