@@ -335,7 +335,7 @@ pub const DEFAULT_TOP_K: usize = 5;
 /// [`smallest_passing`]), linear `c` and worst-first `ceil(c / top_k)` (its last, full set
 /// is known). `c` counts the markable layers not kept from the start
 /// ([`SearchOptions::kept`]). With `P > 1` checks per round, bisect's and ranked's length
-/// searches are bounded by their rounds times `P`, and pruning by `P` checks per layer.
+/// searches are bounded by their rounds times `P`, and pruning by `P` checks per node of its halving tree.
 #[must_use]
 pub fn search_budget(options: &SearchOptions, network: &Network, jobs: usize) -> Option<usize> {
     let c = candidates(network).iter().filter(|i| !options.kept.contains(i)).count();
@@ -364,7 +364,7 @@ pub fn search_budget(options: &SearchOptions, network: &Network, jobs: usize) ->
                 return Some(floor + ranked_budget(c, c) + curve);
             }
             let find = bisect_rounds(c, jobs) * jobs;
-            return Some(floor + 1 + find + prune_budget(c.saturating_sub(1)) * jobs + curve);
+            return Some(floor + 1 + find + prune_budget(c).saturating_sub(1) * jobs + curve);
         }
     };
     // With P checks per round, pruning may spend a round of P checks on each layer it removes

@@ -10,12 +10,12 @@ use crate::{LayerSet, OutputSelection};
 
 /// The most checks [`ranked`] makes over `c` markable layers when the shortest passing head of
 /// the ranking has `k` layers: one sensitivity pass, at most `ceil(log2(c + 1))` checks to
-/// find `k` (the empty set is known from the sensitivity pass), and at most `k - 1` to prune
-/// (removing the least sensitive of the `k` gives the head of `k - 1`, known to fail). Before
-/// `k` is known the budget is stated with `k = c`.
+/// find `k` (the empty set is known from the sensitivity pass), and at most `2k - 2` to prune
+/// them by halving (one per node of the halving tree; its root, removing all `k`, is the
+/// empty set). Before `k` is known the budget is stated with `k = c`.
 #[must_use]
 pub fn ranked_budget(c: usize, k: usize) -> usize {
-    1 + ceil_log2(c + 1) + k.saturating_sub(1)
+    1 + ceil_log2(c + 1) + (2 * k).saturating_sub(2)
 }
 
 /// The ranked search, for library users: [`super::run_search`] with
@@ -27,8 +27,9 @@ pub fn ranked_budget(c: usize, k: usize) -> usize {
 ///    plan passes, the answer is empty.
 /// 2. Binary search for the smallest `k` such that marking the `k` most sensitive layers
 ///    passes ([`sensitivity_order`]).
-/// 3. Pruning to a 1-minimal set: each of the `k` layers, least sensitive first, is removed
-///    if the check still passes without it.
+/// 3. Pruning to a 1-minimal set by halving (`minimize::prune`): the `k` layers, least
+///    sensitive first, are removed in blocks, and a block that cannot go is halved until
+///    single layers are kept.
 ///
 /// If the plan with nothing marked cannot be built and the builder names the layers it
 /// refused, they are marked and measured as worst-first does, and they head the ranking.
@@ -99,7 +100,7 @@ pub(crate) fn search(checker: &mut Checker<'_>) -> Result<Option<LayerSet>, Stop
     };
     checker.ranking.clone_from(&order);
     checker.shortest_head = Some(k);
-    let remaining = (k - r).saturating_sub(1);
+    let remaining = (2 * (k - r)).saturating_sub(2);
     checker.note(&format!(
         "the {k} most sensitive layers pass; pruning them takes at most {remaining} more checks"
     ));
