@@ -15,7 +15,8 @@
 //! - the latency of bisect's and ranked's INT8 and FP16 answers against float32 and every
 //!   layer lowered, on CPU ([`crate::bench_latency`]);
 //! - checks and layers kept with and without the FP16 pre-screen
-//!   ([`crate::bench_prescreen`]).
+//!   ([`crate::bench_prescreen`]);
+//! - the smallest FP16 answers against onnxconverter-common's ([`crate::bench_anchor`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -50,6 +51,10 @@ pub struct Args {
     /// Run only the FP16 pre-screen benchmark (checks and layers kept with and without it).
     #[arg(long, group = "only")]
     prescreen_only: bool,
+    /// Run only the anchor benchmark (the smallest FP16 answers: our searches against
+    /// onnxconverter-common's `auto_convert_mixed_precision`).
+    #[arg(long, group = "only")]
+    anchor_only: bool,
     /// Timed runs of each plan in the latency benchmark (--measure-latency).
     #[arg(long, value_name = "N", default_value_t = 50,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -69,6 +74,9 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     }
     if args.prescreen_only {
         return prescreen(sh);
+    }
+    if args.anchor_only {
+        return anchor(sh);
     }
     crate::step("criterion: comparator (64M float32 elements per output)");
     cmd!(sh, "cargo bench --package precision-core --bench compare").run()?;
@@ -167,7 +175,8 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     memory(sh, args)?;
     dataset(sh)?;
     latency(sh, args)?;
-    prescreen(sh)
+    prescreen(sh)?;
+    anchor(sh)
 }
 
 /// The latency benchmark (see [`crate::bench_latency`]).
@@ -182,6 +191,13 @@ fn prescreen(sh: &Shell) -> anyhow::Result<()> {
     let python = crate::python::ensure_venv(sh)?;
     let onnxruntime = crate::python::onnxruntime_library(sh, &python)?;
     crate::bench_prescreen::run(sh, &python, &onnxruntime)
+}
+
+/// The anchor benchmark (see [`crate::bench_anchor`]).
+fn anchor(sh: &Shell) -> anyhow::Result<()> {
+    let python = crate::python::ensure_venv(sh)?;
+    let onnxruntime = crate::python::onnxruntime_library(sh, &python)?;
+    crate::bench_anchor::run(sh, &python, &onnxruntime)
 }
 
 /// The dataset benchmark (see [`crate::bench_dataset`]).

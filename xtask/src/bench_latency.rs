@@ -112,7 +112,7 @@ pub fn run(sh: &Shell, onnxruntime: &Path, runs: u32) -> anyhow::Result<()> {
 
 /// A quarter of the error of the plan with nothing marked in `precision` (the `needs atol` of
 /// a `check` at atol 0), on `data` (the model, its input shape, inputs and goldens).
-fn quarter_of_the_floor(
+pub(crate) fn quarter_of_the_floor(
     sh: &Shell,
     bin: &Path,
     data: &[&OsStr],

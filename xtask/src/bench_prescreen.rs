@@ -96,15 +96,7 @@ pub fn run(sh: &Shell, python: &Path, onnxruntime: &Path) -> anyhow::Result<()> 
         // The synthetic model shares the original's tolerance: its all-lowered error is
         // infinite.
         if k < 2 || atol.is_empty() {
-            let out = cmd!(sh, "{bin} check {data...} --fp16 --atol 0 --rtol 0 -q")
-                .ignore_status()
-                .output()?;
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            atol = format!("{}", crate::bench_memory::needed_atol(&text)? / 4.0);
+            atol = crate::bench_latency::quarter_of_the_floor(sh, &bin, &data, "--fp16")?;
         }
         for search in ["bisect", "ranked"] {
             let mut cells = Vec::new();

@@ -4,6 +4,7 @@
 //! run, and fail with a message that says what to do.
 
 mod bench;
+mod bench_anchor;
 mod bench_dataset;
 mod bench_latency;
 mod bench_memory;
