@@ -342,8 +342,15 @@ pub fn expected_check(
     atol: f64,
 ) -> Expectation {
     let precisions = layer_precisions(spec, lowest, higher, marked);
-    let builds = spec.layers.iter().zip(&precisions).all(|(l, p)| !l.unsupported.contains(p));
-    let errors = constant_errors(spec, &precisions);
+    expected_check_of(spec, &precisions, atol)
+}
+
+/// [`expected_check`] for any precision per layer (`precisions[i]` for layer `i`), such as a
+/// three-level plan's.
+#[must_use]
+pub fn expected_check_of(spec: &MockSpec, precisions: &[Precision], atol: f64) -> Expectation {
+    let builds = spec.layers.iter().zip(precisions).all(|(l, p)| !l.unsupported.contains(p));
+    let errors = constant_errors(spec, precisions);
     let lengths = tensor_lengths(spec);
     let mut max_absdiff = 0.0f32;
     let mut all_pass = true;

@@ -615,3 +615,36 @@ fn answer_identity_covers_every_answer_changing_setting() {
         }
     }
 }
+
+/// A three-level plan cannot be built with weak typing (one higher precision per build): the
+/// build is refused with what to do, before TensorRT sees it.
+#[test]
+fn weak_typing_refuses_a_three_level_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fake::new(sensitive_config());
+    let config = TensorRtConfig {
+        lower: vec![Precision::Int8, Precision::Float16],
+        ..TensorRtConfig::default()
+    };
+    let mut backend = TensorRtBackend::open_with(f.api(), &chain_model(dir.path()), config)
+        .expect("the fake opens the chain");
+    let net = backend.network().clone();
+    let base =
+        PrecisionPlan::new(&net, vec![Precision::Int8, Precision::Float16], Precision::Float32)
+            .unwrap();
+    let mm1 = net.layer_by_name("mm1").unwrap().index;
+    let middle = precision_core::Middle {
+        precision: Precision::Float16,
+        layers: LayerSet::from_indices(net.len(), [mm1]),
+    };
+    let plan = PrecisionPlan { middle: Some(middle), ..base };
+    let builds = f.stats();
+    match backend.build(&plan, OutputSelection::NetworkOutputs) {
+        Err(precision_core::BackendError::Unsupported(message)) => {
+            assert!(message.contains("--typing strong"), "{message}");
+        }
+        Err(other) => panic!("expected Unsupported, got {other}"),
+        Ok(_) => panic!("a weakly typed build of a three-level plan must be refused"),
+    }
+    assert_eq!(f.stats().builds, builds.builds, "nothing reached the builder");
+}

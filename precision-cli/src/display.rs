@@ -418,6 +418,43 @@ pub fn answer(
     text
 }
 
+/// The three-level answer: the layers in `higher`, those in the middle precision, the rest
+/// in `lowest`, and trtexec's value for the three-level plan.
+pub fn three_levels(
+    network: &Network,
+    levels: &precision_core::ThreeLevels,
+    higher: Precision,
+    lowest: Precision,
+) -> String {
+    let set = |layers: &[precision_core::LayerRef]| {
+        LayerSet::from_indices(network.len(), layers.iter().map(|l| l.index))
+    };
+    let (top, middle) = (set(&levels.higher), set(&levels.middle));
+    let count = |n: usize| if n == 1 { "1 layer".to_owned() } else { format!("{n} layers") };
+    let mut text = format!(
+        "Three levels ({} checks more{}): {} in {higher}{}{}; {} in {}{}{}; every other layer in \
+         {lowest}.",
+        levels.evaluations,
+        if levels.complete { "" } else { ", stopped early: not minimal" },
+        count(top.len()),
+        if top.is_empty() { "" } else { ": " },
+        layer_names(network, &top),
+        count(middle.len()),
+        levels.middle_precision,
+        if middle.is_empty() { "" } else { ": " },
+        layer_names(network, &middle),
+    );
+    let value = crate::trtexec::three_level_precisions(levels, higher);
+    if !value.is_empty() {
+        let _ = write!(
+            text,
+            "\ntrtexec (strongly typed builds take the model from --save-model instead): \
+             --precisionConstraints=obey --layerPrecisions={value} --layerOutputTypes={value}"
+        );
+    }
+    text
+}
+
 /// What to do after a search a budget stopped.
 fn rerun_hint(journaled: bool) -> &'static str {
     if journaled {

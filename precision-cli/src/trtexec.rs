@@ -1,7 +1,7 @@
 //! trtexec's `--layerPrecisions`/`--layerOutputTypes` values: presentation for one tool, so
 //! the CLI, not the engine-agnostic core, writes them (into the report and the console).
 
-use precision_core::{LayerSet, Network, Precision, Report, SearchOutcome};
+use precision_core::{LayerSet, Network, Precision, Report, SearchOutcome, ThreeLevels};
 
 /// Sets the report's trtexec fields for the answer of `outcome` (none when it found none):
 /// the `--layerPrecisions` and `--layerOutputTypes` values and the marked layers trtexec
@@ -36,6 +36,23 @@ pub fn layer_precisions(network: &Network, marked: &LayerSet, higher: Precision)
         .map(|i| network.layers[i].name.as_str())
         .filter(|name| cannot_name(name).is_none())
         .map(|name| format!("{name}:{}", higher.trtexec_name()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The trtexec `--layerPrecisions` value of a three-level answer: its higher layers in
+/// `higher`, its middle layers in the middle precision, e.g. `fc2:fp32,conv1:fp16` (the same
+/// value serves `--layerOutputTypes`). Layers trtexec cannot name are left out.
+#[must_use]
+pub fn three_level_precisions(levels: &ThreeLevels, higher: Precision) -> String {
+    let higher = levels.higher.iter().map(|l| (l, higher));
+    let middle = levels.middle.iter().map(|l| (l, levels.middle_precision));
+    let mut layers: Vec<_> = higher.chain(middle).collect();
+    layers.sort_by_key(|(l, _)| l.index);
+    layers
+        .into_iter()
+        .filter(|(l, _)| cannot_name(&l.name).is_none())
+        .map(|(l, p)| format!("{}:{}", l.name, p.trtexec_name()))
         .collect::<Vec<_>>()
         .join(",")
 }

@@ -130,7 +130,8 @@ pub fn measure<B: Backend>(
     let plans = [
         base.with_marked(answer.clone()),
         PrecisionPlan::float32(backend.network()),
-        base.with_marked(LayerSet::empty(base.marked.universe())),
+        // Every layer in the lowest precision, also under a three-level plan.
+        PrecisionPlan { middle: None, ..base.with_marked(LayerSet::empty(base.marked.universe())) },
     ];
     let mut timings = time_plans(backend, &plans, inputs, settings)?.into_iter();
     let mut next = || timings.next().expect("one timing per plan");

@@ -10,6 +10,7 @@ pub mod compare;
 pub mod group;
 pub mod json_float;
 pub mod latency;
+pub mod levels;
 pub mod network;
 pub mod oracle;
 pub mod plan;
@@ -37,9 +38,11 @@ pub use compare::{
 };
 pub use network::{Layer, Network, NetworkError};
 pub use oracle::{Evaluation, IsolatedMeasurement, Oracle, SearchError};
-pub use plan::{LayerSet, PlanError, PrecisionPlan};
+pub use plan::{LayerSet, Middle, PlanError, PrecisionPlan};
 pub use precision::{ParsePrecisionError, Precision};
-pub use report::{LayerRef, Report, SensitivityRow, Status, is_hidden_char, modelopt_pattern};
+pub use report::{
+    LayerRef, Report, SensitivityRow, Status, ThreeLevels, is_hidden_char, modelopt_pattern,
+};
 pub use samples::{DataReport, HoldoutReport, SampleFailure, SampleTally, Samples, TensorSets};
 pub use search::{
     Algorithm, Check, Direction, NoObserver, Observer, SearchOptions, SearchOutcome, run_search,

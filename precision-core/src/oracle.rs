@@ -501,6 +501,14 @@ impl<B: Backend> BackendOracle<B> {
         &self.backend
     }
 
+    /// Sets (`None`: removes) the middle level of every plan checked from now on
+    /// ([`crate::levels`]), dropping cached answers and ranking samples of other plans.
+    pub fn set_middle(&mut self, middle: Option<crate::Middle>) {
+        self.context.base.middle = middle;
+        self.cache.clear();
+        self.ranking = None;
+    }
+
     /// The plan every check starts from.
     #[must_use]
     pub fn base_plan(&self) -> &PrecisionPlan {

@@ -115,6 +115,20 @@ pub struct PrecisionPlan {
     pub higher: Precision,
     /// The marked layers.
     pub marked: LayerSet,
+    /// A third level between the lowest precision and `higher` (`--three-levels`): its
+    /// layers run in its precision unless they are marked. `None` for two-level plans.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub middle: Option<Middle>,
+}
+
+/// The middle level of a three-level plan: layers that leave the lowest precision but need
+/// not be in the higher one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Middle {
+    /// The precision of the middle level (float16 with `--int8 --fp16`).
+    pub precision: Precision,
+    /// The layers in it (a marked layer among them runs in the higher precision).
+    pub layers: LayerSet,
 }
 
 /// Why a [`PrecisionPlan`] cannot be made.
@@ -144,7 +158,8 @@ impl PrecisionPlan {
         lower: Vec<Precision>,
         higher: Precision,
     ) -> Result<Self, PlanError> {
-        let plan = PrecisionPlan { lower, higher, marked: LayerSet::empty(network.len()) };
+        let plan =
+            PrecisionPlan { lower, higher, marked: LayerSet::empty(network.len()), middle: None };
         let lowest = plan.lowest();
         if lowest == Precision::Float32 && higher == Precision::Float32 {
             return Err(PlanError::NothingLowered);
@@ -162,13 +177,31 @@ impl PrecisionPlan {
             lower: Vec::new(),
             higher: Precision::Float32,
             marked: LayerSet::empty(network.len()),
+            middle: None,
         }
     }
 
-    /// The same plan with another set of marked layers.
+    /// The same plan (middle level included) with another set of marked layers.
     #[must_use]
     pub fn with_marked(&self, marked: LayerSet) -> Self {
-        PrecisionPlan { lower: self.lower.clone(), higher: self.higher, marked }
+        PrecisionPlan {
+            lower: self.lower.clone(),
+            higher: self.higher,
+            marked,
+            middle: self.middle.clone(),
+        }
+    }
+
+    /// The precision a middle level of this plan takes: the least precise enabled precision
+    /// above the lowest one (float16 with `--int8 --fp16`), if it is below `higher`.
+    #[must_use]
+    pub fn middle_precision(&self) -> Option<Precision> {
+        let lowest = self.lowest();
+        self.lower
+            .iter()
+            .copied()
+            .filter(|p| p.rank() > lowest.rank() && p.rank() < self.higher.rank())
+            .min_by_key(|p| p.rank())
     }
 
     /// The least precise enabled precision: int8 before fp8 before float16 before bfloat16;
@@ -183,10 +216,15 @@ impl PrecisionPlan {
     /// The precision layer `index` runs in under this plan.
     #[must_use]
     pub fn precision_of(&self, network: &Network, index: usize) -> Precision {
-        if self.marked.contains(index) && network.layers[index].is_markable() {
-            self.higher
-        } else {
-            self.lowest()
+        if !network.layers[index].is_markable() {
+            return self.lowest();
+        }
+        if self.marked.contains(index) {
+            return self.higher;
+        }
+        match &self.middle {
+            Some(middle) if middle.layers.contains(index) => middle.precision,
+            _ => self.lowest(),
         }
     }
 }

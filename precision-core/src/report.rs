@@ -153,6 +153,57 @@ pub struct Report {
     /// absent when it did not run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prescreen: Option<crate::prescreen::Prescreen>,
+    /// The three-level answer (`--three-levels`; set by the caller, absent otherwise).
+    /// `marked` stays the first search's two-level answer, which passes on its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub three_levels: Option<ThreeLevels>,
+}
+
+/// A three-level answer ([`crate::levels`]): the layers in the higher precision, those in the
+/// middle one, every other layer in the lowest.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ThreeLevels {
+    /// The middle precision (float16 with `--int8 --fp16`).
+    pub middle_precision: Precision,
+    /// The layers in the higher precision: the second search's answer.
+    pub higher: Vec<LayerRef>,
+    /// The layers in the middle precision: the first search's answer without `higher`.
+    pub middle: Vec<LayerRef>,
+    /// The second search's checks.
+    pub evaluations: usize,
+    /// The most checks the second search said it would make.
+    pub budget: Option<usize>,
+    /// Whether the second search ran to its end (otherwise `higher` is its anytime answer).
+    pub complete: bool,
+    /// The second search's log of checks.
+    pub checks: Vec<crate::search::Check>,
+}
+
+impl ThreeLevels {
+    /// The three-level answer of `second` (the second search over `first`, the first
+    /// search's answer) on `network`; `None` when the second search found no answer.
+    #[must_use]
+    pub fn new(
+        network: &Network,
+        first: &LayerSet,
+        middle_precision: Precision,
+        second: &SearchOutcome,
+    ) -> Option<Self> {
+        let higher = second.answer.as_ref()?;
+        let mut middle = first.clone();
+        for i in higher.iter() {
+            middle.remove(i);
+        }
+        Some(ThreeLevels {
+            middle_precision,
+            higher: LayerRef::list(network, higher),
+            middle: LayerRef::list(network, &middle),
+            evaluations: second.checks.len(),
+            budget: second.budget,
+            complete: second.complete,
+            checks: second.checks.clone(),
+        })
+    }
 }
 
 impl Report {
@@ -229,6 +280,7 @@ impl Report {
             latency: None,
             groups: None,
             prescreen: None,
+            three_levels: None,
         }
     }
 }

@@ -16,7 +16,8 @@
 //!   layer lowered, on CPU ([`crate::bench_latency`]);
 //! - checks and layers kept with and without the FP16 pre-screen
 //!   ([`crate::bench_prescreen`]);
-//! - the smallest FP16 answers against onnxconverter-common's ([`crate::bench_anchor`]).
+//! - the smallest FP16 answers against onnxconverter-common's ([`crate::bench_anchor`]);
+//! - two-level INT8 answers against three-level ones ([`crate::bench_levels`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -55,6 +56,10 @@ pub struct Args {
     /// onnxconverter-common's `auto_convert_mixed_precision`).
     #[arg(long, group = "only")]
     anchor_only: bool,
+    /// Run only the three-level benchmark (ranked --int8 --fp16 with and without
+    /// --three-levels: layers in each precision, checks, latency).
+    #[arg(long, group = "only")]
+    levels_only: bool,
     /// Timed runs of each plan in the latency benchmark (--measure-latency).
     #[arg(long, value_name = "N", default_value_t = 50,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -77,6 +82,9 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     }
     if args.anchor_only {
         return anchor(sh);
+    }
+    if args.levels_only {
+        return levels(sh, args);
     }
     crate::step("criterion: comparator (64M float32 elements per output)");
     cmd!(sh, "cargo bench --package precision-core --bench compare").run()?;
@@ -176,7 +184,8 @@ pub fn run(sh: &Shell, args: &Args) -> anyhow::Result<()> {
     dataset(sh)?;
     latency(sh, args)?;
     prescreen(sh)?;
-    anchor(sh)
+    anchor(sh)?;
+    levels(sh, args)
 }
 
 /// The latency benchmark (see [`crate::bench_latency`]).
@@ -191,6 +200,13 @@ fn prescreen(sh: &Shell) -> anyhow::Result<()> {
     let python = crate::python::ensure_venv(sh)?;
     let onnxruntime = crate::python::onnxruntime_library(sh, &python)?;
     crate::bench_prescreen::run(sh, &python, &onnxruntime)
+}
+
+/// The three-level benchmark (see [`crate::bench_levels`]).
+fn levels(sh: &Shell, args: &Args) -> anyhow::Result<()> {
+    let python = crate::python::ensure_venv(sh)?;
+    let onnxruntime = crate::python::onnxruntime_library(sh, &python)?;
+    crate::bench_levels::run(sh, &onnxruntime, args.latency_runs)
 }
 
 /// The anchor benchmark (see [`crate::bench_anchor`]).

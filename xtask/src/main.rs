@@ -7,6 +7,7 @@ mod bench;
 mod bench_anchor;
 mod bench_dataset;
 mod bench_latency;
+mod bench_levels;
 mod bench_memory;
 mod bench_prescreen;
 mod check_shim;

@@ -294,6 +294,13 @@ impl TensorRtBackend {
     ) -> Result<(Blob, Vec<String>), BackendError> {
         check_plan_fits(&self.network, plan)?;
         let built = match self.typing {
+            Typing::Weak if plan.middle.is_some() => {
+                return Err(BackendError::Unsupported(
+                    "a three-level plan (--three-levels) needs strong typing: weakly typed \
+                     TensorRT sets one higher precision per build; use --typing strong"
+                        .to_owned(),
+                ));
+            }
             Typing::Weak => self.build_weak(plan, outputs)?,
             Typing::Strong => self.build_strong(plan, outputs)?,
         };

@@ -10,6 +10,7 @@ use super::{CheckSetup, LATENCY_RUNS};
 
 /// The search subcommands' arguments.
 #[derive(Args, Debug)]
+#[expect(clippy::struct_excessive_bools, reason = "each is one command-line switch")]
 pub struct SearchArgs {
     /// Model, precisions, comparator, inputs and goldens.
     #[command(flatten)]
@@ -36,6 +37,12 @@ pub struct SearchArgs {
     /// point with `precision export --keep K`.
     #[arg(long)]
     pub curve: bool,
+    /// With two lower precisions (--int8 --fp16): answer in three levels. After the search,
+    /// a second search of the same kind, among the layers it marked, finds those that must
+    /// stay in the higher precision; the others run in the middle one (float16), every other
+    /// layer in the lowest (int8).
+    #[arg(long)]
+    pub three_levels: bool,
     /// Write a JSON report of the search.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -45,8 +52,8 @@ pub struct SearchArgs {
     /// Write the answer as a mixed-precision ONNX model (ONNX models only).
     #[arg(long, value_name = "FILE")]
     pub save_model: Option<PathBuf>,
-    /// Prune the answer to a 1-minimal set: try removing each marked layer once, keeping it
-    /// removed when the check still passes (ranked always does).
+    /// Prune the answer to a 1-minimal set: remove its layers in blocks, halving a block that
+    /// cannot go, keeping a single layer that cannot go (ranked always does).
     #[arg(long)]
     pub minimize: bool,
     /// Run up to P checks at once (on CPU, P copies of the model share the cores); bisect

@@ -1,7 +1,7 @@
 //! `precision export`: the mixed-precision model of a saved search report.
 
 use anyhow::{Context, bail};
-use precision_core::{Backend, LayerSet, Precision, PrecisionPlan};
+use precision_core::{Backend, LayerSet, Middle, Precision, PrecisionPlan};
 
 use crate::Verdict;
 use crate::args::ExportArgs;
@@ -21,6 +21,17 @@ pub(super) struct ReportPlan {
     /// The ranked search's order, most sensitive first.
     #[serde(default)]
     pub(super) ranking: Vec<MarkedLayer>,
+    /// The three-level answer (`--three-levels`), which the plan takes when present.
+    #[serde(default)]
+    pub(super) three_levels: Option<ReportLevels>,
+}
+
+/// The three-level answer of a report.
+#[derive(serde::Deserialize)]
+pub(super) struct ReportLevels {
+    pub(super) middle_precision: Precision,
+    pub(super) higher: Vec<MarkedLayer>,
+    pub(super) middle: Vec<MarkedLayer>,
 }
 
 impl ReportPlan {
@@ -47,6 +58,8 @@ impl ReportPlan {
         let mut marked = std::mem::take(&mut self.kept);
         marked.extend(self.ranking.drain(..keep - kept));
         self.marked = marked;
+        // A head of the first search's ranking is a two-level plan.
+        self.three_levels = None;
         Ok(self)
     }
 }
@@ -82,21 +95,38 @@ pub(super) fn report_plan(
     report: &ReportPlan,
     model: &std::path::Path,
 ) -> anyhow::Result<PrecisionPlan> {
-    let base =
+    let mut base =
         PrecisionPlan::new(network, report.lower_precisions.clone(), report.higher_precision)?;
-    let mut marked = LayerSet::empty(network.len());
-    for layer in &report.marked {
-        let Some(l) = network.layer_by_name(&layer.name) else {
-            bail!(
-                "the report marks layer '{}', which {} does not have: was the report made for \
-                 another model?",
-                layer.name,
-                model.display()
-            );
-        };
-        marked.insert(l.index);
+    let layers = |list: &[MarkedLayer]| -> anyhow::Result<LayerSet> {
+        let mut set = LayerSet::empty(network.len());
+        for layer in list {
+            let Some(l) = network.layer_by_name(&layer.name) else {
+                bail!(
+                    "the report marks layer '{}', which {} does not have: was the report made \
+                     for another model?",
+                    layer.name,
+                    model.display()
+                );
+            };
+            set.insert(l.index);
+        }
+        Ok(set)
+    };
+    let Some(levels) = &report.three_levels else {
+        return Ok(base.with_marked(layers(&report.marked)?));
+    };
+    if base.middle_precision() != Some(levels.middle_precision) {
+        bail!(
+            "the report's three-level answer puts layers in {}, which is not between the lowest \
+             enabled precision ({}) and the higher one ({}): was the report edited?",
+            levels.middle_precision,
+            base.lowest(),
+            base.higher
+        );
     }
-    Ok(base.with_marked(marked))
+    base.middle =
+        Some(Middle { precision: levels.middle_precision, layers: layers(&levels.middle)? });
+    Ok(base.with_marked(layers(&levels.higher)?))
 }
 
 /// Reads the report, rebuilds its plan on the model and writes the rewritten model.

@@ -8,8 +8,8 @@ use precision_core::latency::LatencySettings;
 use precision_core::oracle::BackendOracle;
 use precision_core::search::{Limits, candidates};
 use precision_core::{
-    Algorithm, Backend, CompareConfig, CompareFunc, LayerSet, Oracle, OutputComparison,
-    OutputSelection, Report, SearchOptions, run_search,
+    Algorithm, Backend, CompareConfig, CompareFunc, LayerSet, Middle, Oracle, OutputComparison,
+    OutputSelection, PrecisionPlan, Report, SearchOptions, SearchOutcome, ThreeLevels, run_search,
 };
 
 use crate::Verdict;
@@ -73,6 +73,19 @@ fn search_with<B: Backend>(
     if args.curve && algorithm != Algorithm::Ranked {
         bail!("--curve applies to ranked, whose ranking's heads make the curve");
     }
+    let middle = if args.three_levels {
+        if args.group.is_some() {
+            bail!("--three-levels searches layers, not groups: leave out --group");
+        }
+        if args.setup.command.is_set() {
+            bail!(
+                "--three-levels judges its second search with the built-in comparison and runs                  no check command: leave out --check"
+            );
+        }
+        Some(precision_core::levels::middle_precision(&oracle)?)
+    } else {
+        None
+    };
     if let Some(k) = args.samples.ranking_samples {
         if !matches!(algorithm, Algorithm::Ranked | Algorithm::WorstFirst) {
             bail!("--ranking-samples applies to ranked and worst-first, which measure sensitivity");
@@ -177,8 +190,42 @@ fn search_with<B: Backend>(
     };
     let mut outcome = outcome;
     data.ranking_samples = oracle.ranking().map(<[usize]>::to_vec);
+    // The second search of --three-levels, on the backend's oracle itself: its plans carry
+    // the middle level, so the journal (keyed by marked sets alone) does not record them.
+    let three_levels = match (middle, &outcome.answer) {
+        (Some(middle), Some(first)) => {
+            errln!(
+                "three levels: which of the {} layers marked must stay in {} when the others \
+                 run in {middle}",
+                first.len(),
+                plan.higher
+            );
+            let inner: &mut BackendOracle<B> = &mut oracle;
+            let mut progress = ConsoleProgress::new(network.clone(), quiet);
+            let second =
+                precision_core::levels::second_level(inner, first, &options, &mut progress);
+            progress.finish();
+            let second = second.context("the second search of --three-levels stopped")?;
+            ThreeLevels::new(&network, first, middle, &second)
+        }
+        _ => None,
+    };
+    // What the holdout, the timing and --save-model take: the three-level answer if any.
+    let (final_plan, final_answer) = match &three_levels {
+        Some(levels) => {
+            let higher =
+                LayerSet::from_indices(network.len(), levels.higher.iter().map(|l| l.index));
+            let middle = outcome
+                .answer
+                .clone()
+                .map(|layers| Middle { precision: levels.middle_precision, layers });
+            (PrecisionPlan { middle, ..plan.with_marked(higher.clone()) }, Some(higher))
+        }
+        None => (plan.clone(), outcome.answer.clone()),
+    };
     if let Some(holdout) = holdout {
-        data.holdout = super::holdout::check(&mut oracle, &network, holdout, &outcome)?;
+        let judged = SearchOutcome { answer: final_answer.clone(), ..outcome.clone() };
+        data.holdout = super::holdout::check(&mut oracle, &network, holdout, &judged)?;
     }
     let journaled = crate::journal::path_for(&args.journal, args.report.as_deref()).is_some();
     crate::console::out(&display::answer(
@@ -191,10 +238,22 @@ fn search_with<B: Backend>(
     if let Some(groups) = &groups {
         crate::console::out(&display::groups(groups))?;
     }
-    if let Some(text) = display::answer_headroom(&outcome, args.margin) {
+    if let Some(levels) = &three_levels {
+        crate::console::out(&display::three_levels(&network, levels, plan.higher, plan.lowest()))?;
+    }
+    // The headroom of the final answer: for three levels, the second search's last check.
+    let headroom_of = match &three_levels {
+        Some(levels) => SearchOutcome {
+            answer: final_answer.clone(),
+            checks: levels.checks.clone(),
+            ..outcome.clone()
+        },
+        None => outcome.clone(),
+    };
+    if let Some(text) = display::answer_headroom(&headroom_of, args.margin) {
         crate::console::out(&text)?;
     }
-    let latency = match (args.measure_latency, &outcome.answer) {
+    let latency = match (args.measure_latency, &final_answer) {
         // Untimed (a plan that does not run), the report is still written.
         (Some(runs), Some(answer)) => {
             super::time_answer(&mut oracle, answer, runs, "--measure-latency")?
@@ -207,6 +266,9 @@ fn search_with<B: Backend>(
     };
     if let Some(runs) = args.measure_latency.filter(|_| !outcome.curve.is_empty()) {
         let settings = LatencySettings { runs: runs.get(), ..LatencySettings::default() };
+        // The curve's heads are two-level plans of the first search.
+        let inner: &mut BackendOracle<B> = &mut oracle;
+        inner.set_middle(None);
         let sets: Vec<LayerSet> =
             outcome.curve.iter().map(|p| outcome.checks[p.check - 1].marked.clone()).collect();
         match oracle.time_plans(&sets, settings) {
@@ -248,6 +310,7 @@ fn search_with<B: Backend>(
         report.latency = latency;
         report.prescreen = prescreen;
         report.groups = groups;
+        report.three_levels = three_levels;
         if let Some(path) = &args.report {
             write::json(path, &report)?;
             errln!("report written to {}", path.display());
@@ -257,8 +320,8 @@ fn search_with<B: Backend>(
             errln!("HTML report written to {}", path.display());
         }
     }
-    if let (Some(path), Some(answer)) = (&args.save_model, &outcome.answer) {
-        super::save_model(oracle.backend(), &plan.with_marked(answer.clone()), path)?;
+    if let (Some(path), Some(answer)) = (&args.save_model, &final_answer) {
+        super::save_model(oracle.backend(), &final_plan.with_marked(answer.clone()), path)?;
     }
     let holdout_failed = data.holdout.as_ref().is_some_and(|h| !h.passed);
     Ok(if outcome.answer.is_some() && !holdout_failed {

@@ -36,7 +36,8 @@ fn verify_with<B: Backend>(
 ) -> anyhow::Result<Verdict> {
     let network = backend.network().clone();
     let plan = report_plan(&network, report, &args.model.model)?;
-    let base = PrecisionPlan::new(&network, plan.lower.clone(), plan.higher)?;
+    let mut base = PrecisionPlan::new(&network, plan.lower.clone(), plan.higher)?;
+    base.middle.clone_from(&plan.middle);
     let config = args.compare.config()?;
     let data = &args.data;
     let inputs = dataset::open_inputs(&network, &data.load_inputs, data, "--load-inputs")?;
@@ -46,8 +47,12 @@ fn verify_with<B: Backend>(
         .map(|i| goldens.get(i).map(std::borrow::Cow::into_owned).map_err(anyhow::Error::msg))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let feeds = inputs.load_all()?;
+    let middle = match &plan.middle {
+        Some(m) => format!(", {} layer(s) in {}", m.layers.len(), m.precision),
+        None => String::new(),
+    };
     outln!(
-        "{}: the answer of {} ({}, the rest in {}) on the {} backend",
+        "{}: the answer of {} ({}{middle}, the rest in {}) on the {} backend",
         network.name,
         args.report.display(),
         display::marked_summary(&network, &plan.marked),

@@ -11,6 +11,47 @@ use crate::console::shell_quote;
 use crate::display::number;
 
 mod chart;
+/// The three-level answer (`--three-levels`): the layers of each level and trtexec's value.
+fn levels_section(out: &mut String, report: &Report) {
+    let Some(levels) = &report.three_levels else { return };
+    let list = |layers: &[precision_core::LayerRef]| {
+        if layers.is_empty() {
+            return "none".to_owned();
+        }
+        layers
+            .iter()
+            .map(|l| format!("<code>{}</code>", esc(&l.name)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(
+        out,
+        "<h2>Three levels</h2>\n<p id=\"three-levels\">A second search ({} checks{}) among the \
+         {} marked layers: in {}: {}; in {}: {}; every other layer in {}.</p>",
+        levels.evaluations,
+        if levels.complete { "" } else { ", stopped early" },
+        levels.higher.len() + levels.middle.len(),
+        report.higher_precision,
+        list(&levels.higher),
+        levels.middle_precision,
+        list(&levels.middle),
+        report
+            .lower_precisions
+            .iter()
+            .min_by_key(|p| p.rank())
+            .map_or("the lowest precision".to_owned(), ToString::to_string),
+    );
+    let value = crate::trtexec::three_level_precisions(levels, report.higher_precision);
+    if !value.is_empty() {
+        let cmd = format!(
+            "--precisionConstraints=obey {} {}",
+            shell_quote(&format!("--layerPrecisions={value}")),
+            shell_quote(&format!("--layerOutputTypes={value}"))
+        );
+        let _ = writeln!(out, "<pre id=\"trtexec-three-levels\"><code>{}</code></pre>", esc(&cmd));
+    }
+}
+
 #[cfg(test)]
 mod tests;
 
@@ -203,6 +244,7 @@ fn answer_section(out: &mut String, report: &Report) {
     prescreen_section(out, report);
     curve_section(out, report);
     groups_section(out, report);
+    levels_section(out, report);
     if let Some(precisions) = report.trtexec_layer_precisions.as_ref().filter(|p| !p.is_empty()) {
         let mut cmd = format!(
             "--precisionConstraints=obey {}",

