@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use backend_mock::testing::{GenOptions, arb_spec, expected_check, markable_layers, to_toml};
 use backend_mock::{MockBackend, MockSpec};
 use precision_core::oracle::BackendOracle;
-use precision_core::search::{Limits, bisect_rounds, prune_budget, ranked_budget};
+use precision_core::search::{Limits, Prune, bisect_rounds, prune_budget, ranked_budget};
 use precision_core::{
     Algorithm, Backend, CompareConfig, Direction, LayerSet, NoObserver, OutputSelection, PerOutput,
     Precision, PrecisionPlan, SearchOptions, SearchOutcome, run_search,
@@ -128,17 +128,19 @@ proptest! {
         spec in specs(150),
         t in 0.0f64..=1.0,
         floor in any::<bool>(),
+        blocks in any::<bool>(),
     ) {
         let atol = tolerance(&spec, t);
         let markable = markable_layers(&spec);
         let c = markable.len();
-        let options = SearchOptions { noise_floor: floor, ..SearchOptions::new(Algorithm::Ranked) };
+        let prune = if blocks { Prune::Blocks } else { Prune::Single };
+        let options = SearchOptions { noise_floor: floor, prune, ..SearchOptions::new(Algorithm::Ranked) };
         let outcome = run(&spec, atol, 1, &options);
         let markable_set = LayerSet::from_indices(spec.layers.len(), markable.iter().copied());
         for check in &outcome.checks {
             prop_assert!(check.marked.is_subset(&markable_set));
         }
-        prop_assert_eq!(outcome.budget, Some(usize::from(floor) + ranked_budget(c, c)));
+        prop_assert_eq!(outcome.budget, Some(usize::from(floor) + ranked_budget(c, c, prune)));
         match &outcome.answer {
             Some(answer) => {
                 if let Err(why) = is_one_minimal(&spec, answer, atol) {
@@ -146,9 +148,9 @@ proptest! {
                 }
                 let k = outcome.minimized_from.unwrap_or(answer.len());
                 prop_assert!(
-                    outcome.checks.len() <= usize::from(floor) + ranked_budget(c, k),
-                    "{} checks, budget {} (c = {c}, k = {k})",
-                    outcome.checks.len(), usize::from(floor) + ranked_budget(c, k)
+                    outcome.checks.len() <= usize::from(floor) + ranked_budget(c, k, prune),
+                    "{} checks, budget {} (c = {c}, k = {k}, {prune})",
+                    outcome.checks.len(), usize::from(floor) + ranked_budget(c, k, prune)
                 );
             }
             None => prop_assert!(!passes(&spec, &markable, atol)),
@@ -156,21 +158,24 @@ proptest! {
     }
 
     /// `--minimize` turns the answers of bisect, linear and worst-first into 1-minimal subsets
-    /// of themselves, within the search budget plus one check per answer layer.
+    /// of themselves, within the search budget plus the pruning's (one check per answer layer
+    /// one at a time, `2n - 1` in blocks).
     #[test]
     fn minimize_prunes_every_search_to_one_minimal(
         spec in specs(120),
         t in 0.0f64..=1.0,
         which in 0usize..4,
+        blocks in any::<bool>(),
     ) {
         let atol = tolerance(&spec, t);
+        let prune = if blocks { Prune::Blocks } else { Prune::Single };
         let (algorithm, direction) = [
             (Algorithm::Bisect, Direction::Reverse),
             (Algorithm::Bisect, Direction::Forward),
             (Algorithm::Linear, Direction::Reverse),
             (Algorithm::WorstFirst, Direction::Reverse),
         ][which];
-        let plain = SearchOptions { direction, top_k: 3, ..SearchOptions::new(algorithm) };
+        let plain = SearchOptions { direction, top_k: 3, prune, ..SearchOptions::new(algorithm) };
         let Ok(original) = run_search(&mut oracle(&spec, atol, 1), &plain, &mut NoObserver) else {
             return Ok(()); // worst-first cannot rank when the unmarked plan does not build
         };
@@ -183,7 +188,7 @@ proptest! {
                     return Err(TestCaseError::fail(why));
                 }
                 prop_assert!(
-                    minimized.checks.len() <= original.checks.len() + prune_budget(big.len())
+                    minimized.checks.len() <= original.checks.len() + prune_budget(big.len(), prune)
                 );
             }
             (None, None) => {}
@@ -191,7 +196,8 @@ proptest! {
         }
     }
 
-    /// With P checks per round every search gives the answer it gives with one, and bisect
+    /// With P checks per round every search (pruning one at a time or in blocks) gives the
+    /// answer it gives with one, and bisect
     /// needs at most ceil(log_{P+1}(C + 1)) + 1 rounds.
     #[test]
     fn parallel_checks_give_the_same_answers_in_fewer_rounds(
@@ -199,11 +205,13 @@ proptest! {
         t in 0.0f64..=1.0,
         jobs in 2usize..=4,
         which in 0usize..4,
+        blocks in any::<bool>(),
     ) {
         let atol = tolerance(&spec, t);
         let c = markable_layers(&spec).len();
         let algorithm = [Algorithm::Bisect, Algorithm::Linear, Algorithm::WorstFirst, Algorithm::Ranked][which];
-        let options = SearchOptions { top_k: 4, minimize: algorithm == Algorithm::Bisect, ..SearchOptions::new(algorithm) };
+        let prune = if blocks { Prune::Blocks } else { Prune::Single };
+        let options = SearchOptions { top_k: 4, minimize: algorithm == Algorithm::Bisect, prune, ..SearchOptions::new(algorithm) };
         let Ok(one) = run_search(&mut oracle(&spec, atol, 1), &options, &mut NoObserver) else {
             return Ok(());
         };
@@ -281,8 +289,7 @@ proptest! {
     }
 
     /// On chains whose sensitive layers are scattered, ranked never marks more than bisect
-    /// and stays within ceil(log2(L + 1)) + 2|S| + 1 checks: the floor, the sensitivity
-    /// pass, the length search, and at most 2|S| - 2 to prune the |S| layers by halving.
+    /// and stays within ceil(log2(L + 1)) + |S| + 2 checks.
     #[test]
     fn ranked_beats_bisect_on_scattered_chains(
         layers in 20usize..300,
@@ -300,7 +307,7 @@ proptest! {
             return Ok(());
         };
         prop_assert!(r.len() <= b.len(), "ranked {} layers, bisect {}", r.len(), b.len());
-        let bound = (usize::BITS - layers.leading_zeros()) as usize + 2 * r.len() + 1;
+        let bound = (usize::BITS - layers.leading_zeros()) as usize + r.len() + 2;
         prop_assert!(ranked.checks.len() <= bound, "{} checks > {bound}", ranked.checks.len());
     }
 }

@@ -211,3 +211,33 @@ fn orientation_answers_in_three_levels() {
     assert_eq!(code(&out), 0, "{t}");
     assert!(t.contains("in float16, the rest in int8"), "{t}");
 }
+
+/// `--prune` defaults to blocks when the lowest precision is float16 and to one at a time
+/// otherwise; the stated budget follows (7 markable layers, floor check included: 1 + 1 + 3 +
+/// 6 one at a time, 1 + 1 + 3 + 12 in blocks); a bad value is a usage error.
+#[test]
+fn prune_defaults_by_the_lowest_precision_and_states_its_budget() {
+    let w = TempFolder::new();
+    let model = w.write("chain.toml", LEVELS_CHAIN);
+    let golden = w.path("golden.json");
+    let out = precision(&["run", s(&model), "--save-outputs", s(&golden)]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let report = w.path("r.json");
+    let budget = |extra: &[&str]| {
+        let mut args = vec!["ranked", s(&model), "--golden", s(&golden), "--atol", "0.3"];
+        args.extend(["--rtol", "0", "--no-journal", "--report", s(&report)]);
+        args.extend(extra);
+        let out = precision(&args);
+        assert!(matches!(code(&out), 0 | 1), "{}", text(&out));
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        r["budget"].as_u64().unwrap()
+    };
+    assert_eq!(budget(&["--int8"]), 11);
+    assert_eq!(budget(&["--fp16"]), 17);
+    assert_eq!(budget(&["--fp16", "--prune", "single"]), 11);
+    assert_eq!(budget(&["--int8", "--prune", "blocks"]), 17);
+    let out =
+        precision(&["ranked", s(&model), "--golden", s(&golden), "--int8", "--prune", "half"]);
+    assert_bad(&out, &["invalid pruning 'half'", "single or blocks"]);
+}

@@ -43,6 +43,12 @@ pub struct SearchArgs {
     /// layer in the lowest (int8).
     #[arg(long)]
     pub three_levels: bool,
+    /// How pruning removes layers: `single`, one at a time (at most one check per layer), or
+    /// `blocks`, the largest untried block first, halving a block that cannot go (at most
+    /// 2n-1 checks for n layers; far smaller answers where errors partly cancel). Default:
+    /// blocks when the lowest precision is float16 or bfloat16, single otherwise.
+    #[arg(long, value_name = "HOW")]
+    pub prune: Option<precision_core::search::Prune>,
     /// Write a JSON report of the search.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -52,8 +58,7 @@ pub struct SearchArgs {
     /// Write the answer as a mixed-precision ONNX model (ONNX models only).
     #[arg(long, value_name = "FILE")]
     pub save_model: Option<PathBuf>,
-    /// Prune the answer to a 1-minimal set: remove its layers in blocks, halving a block that
-    /// cannot go, keeping a single layer that cannot go (ranked always does).
+    /// Prune the answer to a 1-minimal set (ranked always does; see --prune for how).
     #[arg(long)]
     pub minimize: bool,
     /// Run up to P checks at once (on CPU, P copies of the model share the cores); bisect

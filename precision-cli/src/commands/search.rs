@@ -6,10 +6,11 @@ use anyhow::{Context, bail};
 use precision_core::group::GroupedOracle;
 use precision_core::latency::LatencySettings;
 use precision_core::oracle::BackendOracle;
-use precision_core::search::{Limits, candidates};
+use precision_core::search::{Limits, Prune, candidates};
 use precision_core::{
     Algorithm, Backend, CompareConfig, CompareFunc, LayerSet, Middle, Oracle, OutputComparison,
-    OutputSelection, PrecisionPlan, Report, SearchOptions, SearchOutcome, ThreeLevels, run_search,
+    OutputSelection, Precision, PrecisionPlan, Report, SearchOptions, SearchOutcome, ThreeLevels,
+    run_search,
 };
 
 use crate::Verdict;
@@ -158,6 +159,10 @@ fn search_with<B: Backend>(
             .map(precision_core::prescreen::Prescreen::indices)
             .unwrap_or_default(),
         curve: args.curve,
+        prune: args.prune.unwrap_or(match plan.lowest() {
+            Precision::Float16 | Precision::BFloat16 => Prune::Blocks,
+            _ => Prune::Single,
+        }),
     };
     let start = Instant::now();
     let (outcome, groups) = match args.group {

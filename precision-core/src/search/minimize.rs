@@ -1,13 +1,64 @@
 //! Pruning an answer to a 1-minimal set: every layer of the result is needed.
 
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
 use super::{Checker, Direction, SearchOptions, Stop, sensitivity_order};
 use crate::LayerSet;
 
-/// The most checks pruning an answer of `size` layers makes: one per node of the halving
-/// tree over its layers, `2 * size - 1`.
+/// How pruning removes the layers of an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Prune {
+    /// One layer at a time, in the removal order (at most one check per layer). Cheapest
+    /// where most layers of the answer are needed (INT8, a ranking that is right).
+    #[default]
+    Single,
+    /// In blocks, the largest untried block first, halving a block that cannot go (delta
+    /// debugging's complement step; at most `2n - 1` checks for `n` layers). Finds far smaller
+    /// answers where layer errors partly cancel (float16 rounding).
+    Blocks,
+}
+
+impl Prune {
+    /// The name as written on the command line.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Prune::Single => "single",
+            Prune::Blocks => "blocks",
+        }
+    }
+}
+
+impl FromStr for Prune {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "single" => Ok(Prune::Single),
+            "blocks" => Ok(Prune::Blocks),
+            _ => Err(format!("invalid pruning '{s}' (expected single or blocks)")),
+        }
+    }
+}
+
+impl fmt::Display for Prune {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The most checks pruning an answer of `size` layers makes: one per layer one at a time, one
+/// per node of the halving tree (`2 * size - 1`) in blocks.
 #[must_use]
-pub fn prune_budget(size: usize) -> usize {
-    (2 * size).saturating_sub(1)
+pub fn prune_budget(size: usize, prune: Prune) -> usize {
+    match prune {
+        Prune::Single => size,
+        Prune::Blocks => (2 * size).saturating_sub(1),
+    }
 }
 
 /// The order in which [`prune`] tries to remove the layers of `answer`: least sensitive first
@@ -51,6 +102,77 @@ fn removal_order_of_all(
     order
 }
 
+/// Prunes `answer` (a passing set) to a 1-minimal one with `strategy`, trying the layers in
+/// `order` ([`prune_single`] or [`prune_blocks`]). Removals whose answer is already known cost
+/// no check. The result passes; for an oracle that is monotone (marking more layers never
+/// makes a passing plan fail), removing any single layer of it fails.
+pub(crate) fn prune(
+    checker: &mut Checker<'_>,
+    answer: LayerSet,
+    order: &[usize],
+    strategy: Prune,
+) -> Result<LayerSet, Stop> {
+    checker.minimized_from = Some(checker.with_kept(answer.clone()).len());
+    match strategy {
+        Prune::Single => prune_single(checker, answer, order),
+        Prune::Blocks => prune_blocks(checker, answer, order),
+    }
+}
+
+/// Prunes `answer` (a passing set) to a 1-minimal one: tries removing each layer once, in
+/// `order`, and keeps it removed when the smaller set still passes. Removals whose answer is
+/// already known (for example the next shorter prefix that bisect saw fail) cost no check.
+///
+/// With `P` checks per round, a round tries the next `P` removals from the current set at
+/// once; the first that passes (in `order`) is taken and the removals after it are tried
+/// again from the new set, so the result is the same as trying them one at a time.
+///
+/// The result passes. For an oracle that is monotone (marking more layers never makes a
+/// passing plan fail), removing any single layer of it fails: a removal that failed from a
+/// larger set fails from every smaller one. At most `answer.len()` checks ([`prune_budget`] with [`Prune::Single`]).
+fn prune_single(
+    checker: &mut Checker<'_>,
+    answer: LayerSet,
+    order: &[usize],
+) -> Result<LayerSet, Stop> {
+    let jobs = checker.jobs();
+    let mut current = answer;
+    let mut i = 0;
+    while i < order.len() {
+        let without = |set: &LayerSet, layer: usize| {
+            let mut smaller = set.clone();
+            smaller.remove(layer);
+            smaller
+        };
+        let next = without(&current, order[i]);
+        if let Some(passed) = checker.known(&next) {
+            if passed {
+                current = next;
+            }
+            i += 1;
+            continue;
+        }
+        let mut round = vec![next];
+        while round.len() < jobs && i + round.len() < order.len() {
+            let candidate = without(&current, order[i + round.len()]);
+            if checker.known(&candidate).is_some() {
+                break;
+            }
+            round.push(candidate);
+        }
+        let tried = round.len();
+        let results = checker.check_many(round.clone())?;
+        match results.iter().position(|&passed| passed) {
+            Some(t) => {
+                current = round.swap_remove(t);
+                i += t + 1;
+            }
+            None => i += tried,
+        }
+    }
+    Ok(current)
+}
+
 /// Prunes `answer` (a passing set) to a 1-minimal one by halving, the complement step of
 /// delta debugging: `order` is cut into segments, starting with one segment of all of it.
 /// The largest undecided segment (the first among equals) is tried: the plan marks the answer
@@ -70,13 +192,12 @@ fn removal_order_of_all(
 /// The result passes. Each kept layer failed to be removed from a superset of the result, so
 /// for an oracle that is monotone (marking more layers never makes a passing plan fail)
 /// removing any single layer of the result fails. At most `2 * order.len() - 1` checks
-/// ([`prune_budget`]), times `P` with `P` checks per round.
-pub(crate) fn prune(
+/// ([`prune_budget`] with [`Prune::Blocks`]), times `P` with `P` checks per round.
+fn prune_blocks(
     checker: &mut Checker<'_>,
     answer: LayerSet,
     order: &[usize],
 ) -> Result<LayerSet, Stop> {
-    checker.minimized_from = Some(checker.with_kept(answer.clone()).len());
     let order: Vec<usize> = order.iter().copied().filter(|&i| answer.contains(i)).collect();
     let jobs = checker.jobs();
     let mut current = answer;

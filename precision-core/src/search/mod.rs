@@ -29,8 +29,8 @@ pub use bisect::{bisect, bisect_budget, bisect_rounds};
 pub(crate) use checker::{Checker, Stop};
 pub use curve::{CURVE_POINTS, CurvePoint, curve_heads};
 pub use linear::{linear, linear_budget};
-pub use minimize::prune_budget;
-pub use ranked::{ranked, ranked_budget, sensitivity_order};
+pub use minimize::{Prune, prune_budget};
+pub use ranked::{prune_after_head, ranked, ranked_budget, sensitivity_order};
 pub use worst_first::{LayerSensitivity, rank_layers, worst_first, worst_first_budget};
 
 /// A search algorithm.
@@ -190,6 +190,9 @@ pub struct SearchOptions {
     /// among the other markable layers, and every check, the answer and the noise floor
     /// include these. Each must be a markable layer of the network.
     pub kept: Vec<usize>,
+    /// How pruning (ranked's, and `--minimize`) removes layers: one at a time or in blocks
+    /// (`--prune`).
+    pub prune: Prune,
     /// Ranked only: after the answer, measure the trade-off curve ([`CurvePoint`]): the
     /// error of up to [`CURVE_POINTS`] heads of the ranking, from none to every candidate
     /// (`--curve`). Heads the search checked cost nothing; the others are checks.
@@ -310,6 +313,7 @@ impl Default for SearchOptions {
             noise_floor: false,
             limits: Limits::default(),
             kept: Vec::new(),
+            prune: Prune::Single,
             curve: false,
         }
     }
@@ -335,7 +339,7 @@ pub const DEFAULT_TOP_K: usize = 5;
 /// [`smallest_passing`]), linear `c` and worst-first `ceil(c / top_k)` (its last, full set
 /// is known). `c` counts the markable layers not kept from the start
 /// ([`SearchOptions::kept`]). With `P > 1` checks per round, bisect's and ranked's length
-/// searches are bounded by their rounds times `P`, and pruning by `P` checks per node of its halving tree.
+/// searches are bounded by their rounds times `P`, and pruning by `P` times its own budget.
 #[must_use]
 pub fn search_budget(options: &SearchOptions, network: &Network, jobs: usize) -> Option<usize> {
     let c = candidates(network).iter().filter(|i| !options.kept.contains(i)).count();
@@ -361,15 +365,16 @@ pub fn search_budget(options: &SearchOptions, network: &Network, jobs: usize) ->
         Algorithm::Ranked => {
             let curve = if options.curve { CURVE_POINTS } else { 0 };
             if jobs <= 1 {
-                return Some(floor + ranked_budget(c, c) + curve);
+                return Some(floor + ranked_budget(c, c, options.prune) + curve);
             }
             let find = bisect_rounds(c, jobs) * jobs;
-            return Some(floor + 1 + find + prune_budget(c).saturating_sub(1) * jobs + curve);
+            let prune = prune_after_head(c, options.prune) * jobs;
+            return Some(floor + 1 + find + prune + curve);
         }
     };
     // With P checks per round, pruning may spend a round of P checks on each layer it removes
     // (the first removal of the round passes; the others are tried again from the new set).
-    let prune = if options.minimize { prune_budget(c) * jobs.max(1) } else { 0 };
+    let prune = if options.minimize { prune_budget(c, options.prune) * jobs.max(1) } else { 0 };
     Some(floor + search + prune)
 }
 
@@ -469,12 +474,12 @@ fn drive(checker: &mut Checker<'_>, options: &SearchOptions) -> Result<Option<La
         Algorithm::Bisect => bisect::search(checker, options.direction)?,
         Algorithm::Linear => linear::search(checker, options.direction)?,
         Algorithm::WorstFirst => worst_first::search(checker, options.top_k)?,
-        Algorithm::Ranked => return ranked::search(checker),
+        Algorithm::Ranked => return ranked::search(checker, options.prune),
     };
     match answer {
         Some(answer) if options.minimize => {
             let order = minimize::removal_order(checker, &answer, options);
-            minimize::prune(checker, answer, &order).map(Some)
+            minimize::prune(checker, answer, &order, options.prune).map(Some)
         }
         other => Ok(other),
     }

@@ -3,19 +3,29 @@
 
 use std::cmp::Ordering;
 
-use super::minimize::prune;
+use super::minimize::{Prune, prune};
 use super::worst_first::{NOTED_LAYERS, measure};
 use super::{Checker, LayerSensitivity, Stop, ceil_log2, smallest_passing};
 use crate::{LayerSet, OutputSelection};
 
 /// The most checks [`ranked`] makes over `c` markable layers when the shortest passing head of
 /// the ranking has `k` layers: one sensitivity pass, at most `ceil(log2(c + 1))` checks to
-/// find `k` (the empty set is known from the sensitivity pass), and at most `2k - 2` to prune
-/// them by halving (one per node of the halving tree; its root, removing all `k`, is the
-/// empty set). Before `k` is known the budget is stated with `k = c`.
+/// find `k` (the empty set is known from the sensitivity pass), and the pruning of the `k`
+/// ([`prune_after_head`]). Before `k` is known the budget is stated with `k = c`.
 #[must_use]
-pub fn ranked_budget(c: usize, k: usize) -> usize {
-    1 + ceil_log2(c + 1) + (2 * k).saturating_sub(2)
+pub fn ranked_budget(c: usize, k: usize, prune: Prune) -> usize {
+    1 + ceil_log2(c + 1) + prune_after_head(k, prune)
+}
+
+/// The most checks pruning the shortest passing head of `k` layers makes: `k - 1` one at a
+/// time (removing the least sensitive gives the head of `k - 1`, known to fail), `2k - 2` in
+/// blocks (the nodes of the halving tree but its root, removing all `k`: the empty set).
+#[must_use]
+pub fn prune_after_head(k: usize, prune: Prune) -> usize {
+    match prune {
+        Prune::Single => k.saturating_sub(1),
+        Prune::Blocks => (2 * k).saturating_sub(2),
+    }
 }
 
 /// The ranked search, for library users: [`super::run_search`] with
@@ -27,9 +37,9 @@ pub fn ranked_budget(c: usize, k: usize) -> usize {
 ///    plan passes, the answer is empty.
 /// 2. Binary search for the smallest `k` such that marking the `k` most sensitive layers
 ///    passes ([`sensitivity_order`]).
-/// 3. Pruning to a 1-minimal set by halving (`minimize::prune`): the `k` layers, least
-///    sensitive first, are removed in blocks, and a block that cannot go is halved until
-///    single layers are kept.
+/// 3. Pruning to a 1-minimal set ([`SearchOptions::prune`](super::SearchOptions::prune)):
+///    the `k` layers, least sensitive first, are removed one at a time if the check still
+///    passes without them, or in blocks halved until single layers are kept.
 ///
 /// If the plan with nothing marked cannot be built and the builder names the layers it
 /// refused, they are marked and measured as worst-first does, and they head the ranking.
@@ -65,7 +75,7 @@ pub fn sensitivity_order(sensitivity: &[LayerSensitivity]) -> Vec<usize> {
 }
 
 /// The ranked search inside a search.
-pub(crate) fn search(checker: &mut Checker<'_>) -> Result<Option<LayerSet>, Stop> {
+pub(crate) fn search(checker: &mut Checker<'_>, strategy: Prune) -> Result<Option<LayerSet>, Stop> {
     let universe = checker.network().len();
     let cands = checker.candidates();
     let c = cands.len();
@@ -100,14 +110,14 @@ pub(crate) fn search(checker: &mut Checker<'_>) -> Result<Option<LayerSet>, Stop
     };
     checker.ranking.clone_from(&order);
     checker.shortest_head = Some(k);
-    let remaining = (2 * (k - r)).saturating_sub(2);
+    let remaining = prune_after_head(k - r, strategy);
     checker.note(&format!(
         "the {k} most sensitive layers pass; pruning them takes at most {remaining} more checks"
     ));
     // With P checks per round a removal may cost a round of P checks (see `prune`).
     checker.budget_changed(checker.checks.len() + remaining * checker.jobs());
     let least_sensitive_first: Vec<usize> = order[r..k].iter().rev().copied().collect();
-    prune(checker, head(k), &least_sensitive_first).map(Some)
+    prune(checker, head(k), &least_sensitive_first, strategy).map(Some)
 }
 
 /// Names the most sensitive layers for the user.
