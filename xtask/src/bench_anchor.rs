@@ -34,39 +34,18 @@ const SEARCHES: [(&str, &[&str]); 4] = [
 
 /// Runs the tool and our searches on each model and prints the table.
 pub fn run(sh: &Shell, python: &Path, onnxruntime: &Path) -> anyhow::Result<()> {
-    crate::step("anchor: release build of precision");
-    cmd!(sh, "cargo build --release --package precision-cli").run()?;
-    let root = crate::project_root();
-    let bin = root.join("target/release/precision");
-    let script = root.join("xtask/bench/occ_anchor.py");
-    let models = crate::models::ensure(sh)?;
-    let dir = root.join("target/bench-anchor");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
-    }
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (bin, models, dir) = crate::bench_latency::prepare(sh, "anchor", "bench-anchor")?;
+    let script = crate::project_root().join("xtask/bench/occ_anchor.py");
     let _o = sh.push_env("ORT_DYLIB_PATH", onnxruntime);
     let mut rows = Vec::new();
     for (file, shape) in MODELS {
         let model = models.join(file);
         let stem = file.trim_end_matches(".onnx");
-        let (inputs, golden) =
-            (dir.join(format!("{stem}.inputs.json")), dir.join(format!("{stem}.golden.json")));
         crate::step(&format!("anchor: {stem}: float32 goldens of one generated input"));
-        cmd!(sh, "{bin} run {model} --input-shapes {shape} -q")
-            .args(["--save-inputs".as_ref(), inputs.as_os_str()])
-            .args(["--save-outputs".as_ref(), golden.as_os_str()])
-            .run()?;
-        let data = [
-            model.as_os_str(),
-            "--input-shapes".as_ref(),
-            shape.as_ref(),
-            "--load-inputs".as_ref(),
-            inputs.as_os_str(),
-            "--golden".as_ref(),
-            golden.as_os_str(),
-        ];
-        let atol = crate::bench_latency::quarter_of_the_floor(sh, &bin, &data, "--fp16")?;
+        let sample = crate::bench_latency::sample_data(sh, &bin, &model, shape, &dir, stem)?;
+        let (args, inputs) = (sample.args(), &sample.inputs);
+        let data = args.as_slice();
+        let atol = crate::bench_latency::quarter_of_the_floor(sh, &bin, data, "--fp16")?;
 
         crate::step(&format!("anchor: {stem}: onnxconverter-common, atol {atol}"));
         let start = std::time::Instant::now();
@@ -80,7 +59,7 @@ pub fn run(sh: &Shell, python: &Path, onnxruntime: &Path) -> anyhow::Result<()> 
         rows.push(match tool["kept"].as_array() {
             Some(kept) => {
                 let names: Vec<&str> = kept.iter().filter_map(Value::as_str).collect();
-                let ours = check_in_ours(sh, &bin, &data, &atol, &names)?;
+                let ours = check_in_ours(sh, &bin, data, &atol, &names)?;
                 format!(
                     "| {stem} | onnxconverter-common 1.16 | {} | {} runs | {seconds:.1} s | {ours} |",
                     names.len(),

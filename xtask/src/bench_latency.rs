@@ -11,8 +11,8 @@
 //! brackets), the speedup of the answer over float32 and the share of the all-lowered saving it
 //! keeps. The three plans are timed in the search's own process, in turn, on this machine.
 
-use std::ffi::OsStr;
-use std::path::Path;
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde_json::Value;
@@ -46,41 +46,19 @@ struct Row {
 /// Builds the release binary, runs the searches and prints the table; `runs` timed runs of
 /// each plan.
 pub fn run(sh: &Shell, onnxruntime: &Path, runs: u32) -> anyhow::Result<()> {
-    crate::step("latency: release build of precision");
-    cmd!(sh, "cargo build --release --package precision-cli").run()?;
-    let root = crate::project_root();
-    let bin = root.join("target/release/precision");
-    let models = crate::models::ensure(sh)?;
-    let dir = root.join("target/bench-latency");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
-    }
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (bin, models, dir) = prepare(sh, "latency", "bench-latency")?;
     let _o = sh.push_env("ORT_DYLIB_PATH", onnxruntime);
     let runs = runs.to_string();
     let mut rows = Vec::new();
     for (file, shape) in MODELS {
         let model = models.join(file);
         let stem = file.trim_end_matches(".onnx");
-        let (inputs, golden) =
-            (dir.join(format!("{stem}.inputs.json")), dir.join(format!("{stem}.golden.json")));
         crate::step(&format!("latency: {stem}: float32 goldens of one generated input"));
-        cmd!(sh, "{bin} run {model} --input-shapes {shape} -q")
-            .args(["--save-inputs".as_ref(), inputs.as_os_str()])
-            .args(["--save-outputs".as_ref(), golden.as_os_str()])
-            .run()?;
-        // Model, inputs and goldens, for every command below.
-        let data = [
-            model.as_os_str(),
-            "--input-shapes".as_ref(),
-            shape.as_ref(),
-            "--load-inputs".as_ref(),
-            inputs.as_os_str(),
-            "--golden".as_ref(),
-            golden.as_os_str(),
-        ];
+        let sample = sample_data(sh, &bin, &model, shape, &dir, stem)?;
+        let args = sample.args();
+        let data = args.as_slice();
         for precision in PRECISIONS {
-            let atol = quarter_of_the_floor(sh, &bin, &data, precision)?;
+            let atol = quarter_of_the_floor(sh, &bin, data, precision)?;
             let name = precision.trim_start_matches('-');
             for search in SEARCHES {
                 let report = dir.join(format!("{stem}.{name}.{search}.json"));
@@ -108,6 +86,70 @@ pub fn run(sh: &Shell, onnxruntime: &Path, runs: u32) -> anyhow::Result<()> {
     }
     print_table(&rows, &runs);
     Ok(())
+}
+
+/// What every bench of real models starts with: the release binary built (its path), the
+/// models fetched (their folder), and `target/FOLDER` emptied for its files.
+pub(crate) fn prepare(
+    sh: &Shell,
+    label: &str,
+    folder: &str,
+) -> anyhow::Result<(PathBuf, PathBuf, PathBuf)> {
+    crate::step(&format!("{label}: release build of precision"));
+    cmd!(sh, "cargo build --release --package precision-cli").run()?;
+    let root = crate::project_root();
+    let bin = root.join("target/release/precision");
+    let models = crate::models::ensure(sh)?;
+    let dir = root.join("target").join(folder);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok((bin, models, dir))
+}
+
+/// One generated input of a model and its float32 goldens, written by `precision run`, and
+/// the arguments every command on them takes.
+pub(crate) struct SampleData {
+    /// The inputs file (Polygraphy JSON).
+    pub(crate) inputs: PathBuf,
+    /// The model, its input shape, the inputs and the goldens, as command-line arguments.
+    pub(crate) args: Vec<OsString>,
+}
+
+impl SampleData {
+    /// The arguments, borrowed for `cmd!`.
+    pub(crate) fn args(&self) -> Vec<&OsStr> {
+        self.args.iter().map(OsString::as_os_str).collect()
+    }
+}
+
+/// Writes `dir/STEM.inputs.json` (one generated input of `model` with `shape`) and
+/// `dir/STEM.golden.json` (its float32 outputs) with `bin run`.
+pub(crate) fn sample_data(
+    sh: &Shell,
+    bin: &Path,
+    model: &Path,
+    shape: &str,
+    dir: &Path,
+    stem: &str,
+) -> anyhow::Result<SampleData> {
+    let (inputs, golden) =
+        (dir.join(format!("{stem}.inputs.json")), dir.join(format!("{stem}.golden.json")));
+    cmd!(sh, "{bin} run {model} --input-shapes {shape} -q")
+        .args(["--save-inputs".as_ref(), inputs.as_os_str()])
+        .args(["--save-outputs".as_ref(), golden.as_os_str()])
+        .run()?;
+    let args = vec![
+        model.into(),
+        "--input-shapes".into(),
+        shape.into(),
+        "--load-inputs".into(),
+        inputs.clone().into(),
+        "--golden".into(),
+        golden.into(),
+    ];
+    Ok(SampleData { inputs, args })
 }
 
 /// A quarter of the error of the plan with nothing marked in `precision` (the `needs atol` of

@@ -20,40 +20,19 @@ const MODELS: [(&str, &str); 2] = [
 
 /// Runs both searches on each model and prints the table.
 pub fn run(sh: &Shell, onnxruntime: &Path, runs: u32) -> anyhow::Result<()> {
-    crate::step("levels: release build of precision");
-    cmd!(sh, "cargo build --release --package precision-cli").run()?;
-    let root = crate::project_root();
-    let bin = root.join("target/release/precision");
-    let models = crate::models::ensure(sh)?;
-    let dir = root.join("target/bench-levels");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
-    }
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (bin, models, dir) = crate::bench_latency::prepare(sh, "levels", "bench-levels")?;
     let _o = sh.push_env("ORT_DYLIB_PATH", onnxruntime);
     let runs = runs.to_string();
     let mut rows = Vec::new();
     for (file, shape) in MODELS {
         let model = models.join(file);
         let stem = file.trim_end_matches(".onnx");
-        let (inputs, golden) =
-            (dir.join(format!("{stem}.inputs.json")), dir.join(format!("{stem}.golden.json")));
         crate::step(&format!("levels: {stem}: float32 goldens of one generated input"));
-        cmd!(sh, "{bin} run {model} --input-shapes {shape} -q")
-            .args(["--save-inputs".as_ref(), inputs.as_os_str()])
-            .args(["--save-outputs".as_ref(), golden.as_os_str()])
-            .run()?;
-        let data = [
-            model.as_os_str(),
-            "--input-shapes".as_ref(),
-            shape.as_ref(),
-            "--load-inputs".as_ref(),
-            inputs.as_os_str(),
-            "--golden".as_ref(),
-            golden.as_os_str(),
-        ];
+        let sample = crate::bench_latency::sample_data(sh, &bin, &model, shape, &dir, stem)?;
+        let args = sample.args();
+        let data = args.as_slice();
         // With --int8 --fp16 nothing marked is all-INT8, as with --int8 alone.
-        let quarter: f64 = crate::bench_latency::quarter_of_the_floor(sh, &bin, &data, "--int8")?
+        let quarter: f64 = crate::bench_latency::quarter_of_the_floor(sh, &bin, data, "--int8")?
             .parse()
             .context("the tolerance is a number")?;
         // A quarter of the all-INT8 error, and a sixteenth, where float16 is not always enough.

