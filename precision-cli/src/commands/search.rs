@@ -80,7 +80,8 @@ fn search_with<B: Backend>(
         }
         if args.setup.command.is_set() {
             bail!(
-                "--three-levels judges its second search with the built-in comparison and runs                  no check command: leave out --check"
+                "--three-levels judges its second search with the built-in comparison and runs \
+                 no check command: leave out --check"
             );
         }
         Some(precision_core::levels::middle_precision(&oracle)?)

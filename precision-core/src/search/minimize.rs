@@ -129,7 +129,8 @@ pub(crate) fn prune(
 ///
 /// The result passes. For an oracle that is monotone (marking more layers never makes a
 /// passing plan fail), removing any single layer of it fails: a removal that failed from a
-/// larger set fails from every smaller one. At most `answer.len()` checks ([`prune_budget`] with [`Prune::Single`]).
+/// larger set fails from every smaller one. At most `answer.len()` checks ([`prune_budget`]
+/// with [`Prune::Single`]).
 fn prune_single(
     checker: &mut Checker<'_>,
     answer: LayerSet,
