@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde_json::Value;
 use xshell::{Shell, cmd};
 
@@ -82,15 +82,10 @@ pub fn run(sh: &Shell, python: &Path, onnxruntime: &Path) -> anyhow::Result<()> 
                 .ignore_status()
                 .output()?;
             let seconds = start.elapsed().as_secs_f64();
-            if !matches!(out.status.code(), Some(0 | 1)) {
-                bail!(
-                    "`precision {search}` on {stem} failed ({}):\n{}",
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            let report: Value = serde_json::from_slice(
-                &std::fs::read(&report).with_context(|| format!("reading {}", report.display()))?,
+            let report = crate::bench_latency::search_report(
+                &out,
+                &format!("precision {search} on {stem}"),
+                &report,
             )?;
             let kept = match report["marked"].as_array() {
                 Some(marked) if report["status"] == "found" => marked.len().to_string(),

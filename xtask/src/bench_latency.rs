@@ -69,23 +69,28 @@ pub fn run(sh: &Shell, onnxruntime: &Path, runs: u32) -> anyhow::Result<()> {
                     .ignore_status()
                     .output()?;
                 // Exit 1: no passing plan; the row says so.
-                if !matches!(out.status.code(), Some(0 | 1)) {
-                    bail!(
-                        "`precision {search}` on {stem} failed ({}):\n{}",
-                        out.status,
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                }
-                let report: Value = serde_json::from_slice(
-                    &std::fs::read(&report)
-                        .with_context(|| format!("reading {}", report.display()))?,
-                )?;
+                let report =
+                    search_report(&out, &format!("precision {search} on {stem}"), &report)?;
                 rows.push(Row { model: stem.to_owned(), precision: name, search, report });
             }
         }
     }
     print_table(&rows, &runs);
     Ok(())
+}
+
+/// The report a search wrote to `report`, after checking how the search ended (`out`): exit 1
+/// (no passing plan) is a result; any other failure stops the bench with its error output.
+pub(crate) fn search_report(
+    out: &std::process::Output,
+    what: &str,
+    report: &Path,
+) -> anyhow::Result<Value> {
+    if !matches!(out.status.code(), Some(0 | 1)) {
+        bail!("`{what}` failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    }
+    let bytes = std::fs::read(report).with_context(|| format!("reading {}", report.display()))?;
+    Ok(serde_json::from_slice(&bytes)?)
 }
 
 /// What every bench of real models starts with: the release binary built (its path), the

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde_json::Value;
 use xshell::{Shell, cmd};
 
@@ -51,15 +51,10 @@ pub fn run(sh: &Shell, onnxruntime: &Path, runs: u32) -> anyhow::Result<()> {
                 .ignore_status()
                 .output()?;
             let seconds = start.elapsed().as_secs_f64();
-            if !matches!(out.status.code(), Some(0 | 1)) {
-                bail!(
-                    "`precision ranked` on {stem} failed ({}):\n{}",
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            let report: Value = serde_json::from_slice(
-                &std::fs::read(&report).with_context(|| format!("reading {}", report.display()))?,
+            let report = crate::bench_latency::search_report(
+                &out,
+                &format!("precision ranked on {stem}"),
+                &report,
             )?;
             rows.push(row(&format!("{stem} | 1/{share}"), levels, &report, seconds));
         }

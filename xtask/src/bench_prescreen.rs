@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde_json::Value;
 use xshell::{Shell, cmd};
 
@@ -94,17 +94,10 @@ pub fn run(sh: &Shell, python: &Path, onnxruntime: &Path) -> anyhow::Result<()> 
                     .ignore_status()
                     .output()?;
                 let seconds = start.elapsed().as_secs_f64();
-                if !matches!(out.status.code(), Some(0 | 1)) {
-                    bail!(
-                        "`precision {search}` on {} failed ({}):\n{}",
-                        model.label,
-                        out.status,
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                }
-                let report: Value = serde_json::from_slice(
-                    &std::fs::read(&report)
-                        .with_context(|| format!("reading {}", report.display()))?,
+                let report = crate::bench_latency::search_report(
+                    &out,
+                    &format!("precision {search} on {}", model.label),
+                    &report,
                 )?;
                 cells.push((report, seconds));
             }
