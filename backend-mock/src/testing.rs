@@ -581,6 +581,7 @@ impl Oracle for AtolOracle {
             refused: Vec::new(),
             samples: None,
             command: None,
+            timing: None,
         })
     }
 }

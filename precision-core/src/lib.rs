@@ -37,7 +37,7 @@ pub use compare::{
     RelativeCheck, combine_iterations, compare_outputs, compare_tensors, relative_error,
 };
 pub use network::{Layer, Network, NetworkError};
-pub use oracle::{Evaluation, IsolatedMeasurement, Oracle, SearchError};
+pub use oracle::{CheckTiming, Evaluation, IsolatedMeasurement, Oracle, SearchError};
 pub use plan::{LayerSet, Middle, PlanError, PrecisionPlan};
 pub use precision::{ParsePrecisionError, Precision};
 pub use report::{

@@ -64,19 +64,18 @@ fn verify_with<B: Backend>(
     let mut lowest = f64::INFINITY;
     let mut times = Vec::new();
     for round in 1..=args.repeat {
-        // A new copy each time: new sessions (and cuDNN's choices), nothing cached. The
-        // session is created and run once here, timed, then the oracle runs it again (cached)
-        // and compares.
-        let mut copy = fresh_copy(&backend, args.repeat)?;
-        let (created, first_run) = time_build_and_run(&mut copy, &plan, &feeds);
+        // A new copy each time: new sessions (and cuDNN's choices), nothing cached; the check
+        // is timed as a search's check is (engine build, runs, comparison).
+        let copy = fresh_copy(&backend, args.repeat)?;
         let mut oracle =
             BackendOracle::new(copy, base.clone(), feeds.clone(), goldens.clone(), config.clone())
                 .with_context(|| {
                     format!("golden outputs in {} do not fit the model", args.golden.display())
                 })?;
-        let start = Instant::now();
         let evaluation = oracle.evaluate(&plan.marked, OutputSelection::NetworkOutputs)?;
-        let elapsed = created + first_run + start.elapsed();
+        let elapsed = evaluation.duration;
+        let (created, first_run) =
+            evaluation.timing.map_or((elapsed, Duration::ZERO), |t| (t.build, t.first_run));
         times.push(elapsed);
         if let Some(err) = &evaluation.build_error {
             outln!("check {round}: FAILED: the plan did not build: {err}");
@@ -177,45 +176,31 @@ fn fresh_copy<B: Backend>(backend: &B, repeat: u32) -> anyhow::Result<B> {
 }
 
 /// The time of one float32 session creation, and of its first run on every input, on a fresh
-/// copy (the baseline a check's time compares with); `None` when the backend cannot copy
-/// itself.
+/// copy (the baseline a check's time compares with): the median of three, after one untimed
+/// warm-up (the first session of a process also loads libraries and sets up the device, which
+/// the checks after it do not pay); `None` when the backend cannot copy itself.
 fn float32_baseline<B: Backend>(
     backend: &B,
     network: &precision_core::Network,
     feeds: &[NamedTensors],
 ) -> anyhow::Result<Option<(Duration, Duration)>> {
-    let Some(mut copy) = backend.try_clone(0)? else { return Ok(None) };
-    let start = Instant::now();
-    let mut engine = copy
-        .build(&PrecisionPlan::float32(network), OutputSelection::NetworkOutputs)
-        .context("the float32 baseline did not build")?;
-    let created = start.elapsed();
-    let start = Instant::now();
-    for feed in feeds {
-        engine.infer(feed).context("the float32 baseline did not run")?;
-    }
-    Ok(Some((created, start.elapsed())))
-}
-
-/// Builds `plan` on `backend` and runs it on every input, timing the build (session creation)
-/// and the first run; failures are left for the oracle to report.
-fn time_build_and_run<B: Backend>(
-    backend: &mut B,
-    plan: &PrecisionPlan,
-    feeds: &[NamedTensors],
-) -> (Duration, Duration) {
-    let start = Instant::now();
-    let Ok(mut engine) = backend.build(plan, OutputSelection::NetworkOutputs) else {
-        return (start.elapsed(), Duration::ZERO);
-    };
-    let created = start.elapsed();
-    let start = Instant::now();
-    for feed in feeds {
-        if engine.infer(feed).is_err() {
-            break;
+    let mut times = Vec::new();
+    for _ in 0..4 {
+        let Some(mut copy) = backend.try_clone(0)? else { return Ok(None) };
+        let start = Instant::now();
+        let mut engine = copy
+            .build(&PrecisionPlan::float32(network), OutputSelection::NetworkOutputs)
+            .context("the float32 baseline did not build")?;
+        let created = start.elapsed();
+        let start = Instant::now();
+        for feed in feeds {
+            engine.infer(feed).context("the float32 baseline did not run")?;
         }
+        times.push((created, start.elapsed()));
     }
-    (created, start.elapsed())
+    let mut timed = times.split_off(1);
+    timed.sort_unstable_by_key(|(created, run)| *created + *run);
+    Ok(Some(timed[timed.len() / 2]))
 }
 
 fn median(times: &mut [Duration]) -> Duration {

@@ -55,6 +55,7 @@ fn check(n: usize, marked: &[usize], passed: bool, round: usize) -> Check {
         reused: false,
         samples: None,
         command: None,
+        timing: None,
     }
 }
 

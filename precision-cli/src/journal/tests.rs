@@ -66,6 +66,7 @@ fn answer(marked: &LayerSet) -> Evaluation {
         refused: Vec::new(),
         samples: None,
         command: None,
+        timing: None,
     }
 }
 

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use super::{
-    CheckContext, Evaluation, IsolatedMeasurement, OracleStats, SearchError, check_goldens_fit,
+    CheckContext, CheckTiming, Evaluation, IsolatedMeasurement, OracleStats, SearchError,
+    check_goldens_fit,
 };
 use crate::samples::{SampleTally, Samples, sample_errors};
 use crate::{
@@ -50,12 +51,15 @@ pub(super) fn run_check<B: Backend>(
         r.stats.reference_builds += 1;
         *r.runs = Some(reference_run(backend, samples, subset)?);
     }
+    let build_start = Instant::now();
     let mut engine = match backend.build(&plan, selection) {
         Ok(engine) => engine,
         Err(e) => {
             return Evaluation::failed_build(&e, start.elapsed()).ok_or_else(|| e.into());
         }
     };
+    let build = build_start.elapsed();
+    let mut first_run = None;
     let deviations = engine.plan_deviations();
     let output_names = backend.network().outputs.clone();
     let compare = context.compare;
@@ -69,7 +73,10 @@ pub(super) fn run_check<B: Backend>(
         let i = sample_at(position);
         let mut produced = {
             let input = samples.inputs.get(i).map_err(SearchError::InvalidInput)?;
-            engine.infer(&input)?
+            let run_start = Instant::now();
+            let produced = engine.infer(&input)?;
+            first_run.get_or_insert_with(|| run_start.elapsed());
+            produced
         };
         let mut network_outputs = NamedTensors::with_capacity(output_names.len());
         for name in &output_names {
@@ -140,6 +147,7 @@ pub(super) fn run_check<B: Backend>(
         refused: Vec::new(),
         samples: Some(tally),
         command: None,
+        timing: Some(CheckTiming { build, first_run: first_run.unwrap_or_default() }),
     })
 }
 

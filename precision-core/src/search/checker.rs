@@ -295,6 +295,7 @@ impl<'a> Checker<'a> {
             reused: evaluation.reused,
             samples: evaluation.samples,
             command: evaluation.command,
+            timing: evaluation.timing,
         };
         self.observer.check_finished(number, &check);
         self.known.entry(check.marked.clone()).or_insert(passed);

@@ -126,6 +126,9 @@ pub struct Check {
     /// The external check command's verdict, when one ran (`--check`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub command: Option<crate::CommandOutcome>,
+    /// Where the check's time went (engine build, first run), when the oracle measured it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing: Option<crate::CheckTiming>,
 }
 
 /// Receives progress while a search runs (the CLI draws a progress bar; a library user logs).

@@ -135,6 +135,7 @@ impl Oracle for NeededOracle {
                 refused: Vec::new(),
                 samples: None,
                 command: None,
+                timing: None,
             });
         }
         let passed = self.passes(marked);
@@ -157,6 +158,7 @@ impl Oracle for NeededOracle {
             refused: Vec::new(),
             samples: None,
             command: None,
+            timing: None,
         })
     }
 }
@@ -191,6 +193,7 @@ impl Oracle for ThresholdOracle {
             refused: Vec::new(),
             samples: None,
             command: None,
+            timing: None,
         })
     }
 }
@@ -228,6 +231,7 @@ impl Oracle for FailingOracle {
             refused: Vec::new(),
             samples: None,
             command: None,
+            timing: None,
         })
     }
 }
