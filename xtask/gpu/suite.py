@@ -5,7 +5,9 @@ prepare (on the build machine, CPU): inputs, CPU goldens and tolerances for each
 run (on the GPU machine, after assemble.sh): float32 on CUDA against the CPU goldens with TF32
 off and on; for each model and FP16/INT8, bisect and ranked with --providers cuda and with
 --providers cpu (checks, marked layers, time per check, whole-search time), each CUDA answer
-re-verified on CUDA five times, and each CPU answer verified on CUDA (the transfer check).
+re-verified on CUDA five times, and each CPU answer verified on CUDA (the transfer check); both
+answers are also verified once with the convolution and bias unfused (the CUDA provider's own
+default, --fuse-conv-bias off).
 Writes results.json and results.md into the output folder.
 
 Usage:
@@ -98,7 +100,9 @@ def search_summary(report, seconds, rc):
         return {"ok": False, "rc": rc, "seconds": round(seconds, 2)}
     # Reports before the "checks" field was named so called it "iterations".
     checks = report.get("checks", report.get("iterations", []))
-    durations = [it.get("duration", 0.0) for it in checks if not it.get("reused")]
+    built = [it for it in checks if not it.get("reused")]
+    durations = [it.get("duration", 0.0) for it in built]
+    timings = [it["timing"] for it in built if it.get("timing")]
     return {
         "ok": report.get("status") == "found",
         "rc": rc,
@@ -108,6 +112,11 @@ def search_summary(report, seconds, rc):
         "checks": report.get("evaluations"),
         "seconds": round(seconds, 2),
         "check_ms_median": round(1000 * statistics.median(durations), 1) if durations else None,
+        # Where a check's time went: session creation and the first run (cuDNN's choices).
+        "create_ms_median": round(1000 * statistics.median(t["build"] for t in timings), 1)
+        if timings else None,
+        "first_run_ms_median": round(1000 * statistics.median(t["first_run"] for t in timings), 1)
+        if timings else None,
         "build_errors": sum(1 for it in checks if it.get("build_error")),
     }
 
@@ -214,6 +223,17 @@ def run(stage, out_dir, only=None, jobs=1, cudnn=None):
                     rc, out, _ = sh([binary, "verify", model, "--report", cpu_report]
                                     + base + compare + ["--providers", GPU] + gpu_flags, log)
                     row["cpu_on_cuda"] = verify_summary(out, rc)
+                # Both answers where the CUDA provider runs with its default options
+                # (convolution and bias unfused), once each: the time of such a check, and
+                # whether the answers hold there.
+                if GPU == "cuda":
+                    unfused = ["--providers", GPU, "--fuse-conv-bias", "off", "--no-latency"]
+                    for key, path, ok in (("cuda_unfused", cuda_report, row["cuda"].get("ok")),
+                                          ("cpu_unfused", cpu_report, row["cpu"].get("ok"))):
+                        if ok:
+                            rc, out, _ = sh([binary, "verify", model, "--report", path] + base
+                                            + compare + unfused + gpu_flags, log)
+                            row[key] = verify_summary(out, rc)
                 results["searches"].append(row)
                 save()
     save()
@@ -226,6 +246,8 @@ def fmt_search(s):
     if not s.get("ok"):
         return f"{s.get('status') or 'error'} (rc {s.get('rc')}, {s.get('seconds')} s)"
     per = f", {s['check_ms_median']:.0f} ms/check" if s.get("check_ms_median") is not None else ""
+    if s.get("create_ms_median") is not None:
+        per += f" (create {s['create_ms_median']:.0f}, first run {s['first_run_ms_median']:.0f})"
     return f"{s['marked']}/{s['layers']} marked, {s['checks']} checks, {s['seconds']:.1f} s{per}"
 
 
@@ -235,6 +257,15 @@ def fmt_verify(v):
     if v.get("verdict") == "ERROR":
         return "error: " + " / ".join(v.get("tail", []))
     text = f"{v['verdict']} {v['passed']}/{v['repeat']}, headroom {v['headroom']}"
+    return text
+
+
+def fmt_unfused(v):
+    if not v:
+        return "not run"
+    text = fmt_verify(v)
+    if v.get("check_ms") is not None:
+        text += f", check {v['check_ms']} ms = {v['ratio']:.2f}x"
     return text
 
 
@@ -251,7 +282,8 @@ def write_table(results, path):
                      f"{r.get('placement') or '?'} |")
     lines += ["", "| model | prec | algo | atol | CPU search (GPU machine's CPU) | CUDA search | "
               "CUDA check vs float32 session+run | CUDA answer re-verified on CUDA | "
-              "CPU answer on CUDA (transfer) |", "|---|---|---|---|---|---|---|---|---|"]
+              "CPU answer on CUDA (transfer) | CUDA, conv and bias unfused: CUDA answer; CPU answer |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results["searches"]:
         v = r.get("cuda_reverified") or {}
         timing = "n/a"
@@ -261,7 +293,8 @@ def write_table(results, path):
         prec = r["precision"] + (f" (cudnn {r['cudnn']})" if r.get("cudnn") else "")
         lines.append(f"| {r['model']} | {prec} | {r['algorithm']} | {r['atol']:.3g} | "
                      f"{fmt_search(r.get('cpu'))} | {fmt_search(r.get('cuda'))} | {timing} | "
-                     f"{fmt_verify(r.get('cuda_reverified'))} | {fmt_verify(r.get('cpu_on_cuda'))} |")
+                     f"{fmt_verify(r.get('cuda_reverified'))} | {fmt_verify(r.get('cpu_on_cuda'))} | "
+                     f"{fmt_unfused(r.get('cuda_unfused'))}; {fmt_unfused(r.get('cpu_unfused'))} |")
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
 
