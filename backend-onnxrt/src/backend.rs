@@ -22,7 +22,7 @@ use precision_onnx::{check_model, identity, isolate};
 
 use crate::calibrate::{Calibration, CalibrationSettings};
 use crate::convert;
-use crate::providers::{ExecutionSettings, Placement, PlacementLog, shape_only_nodes};
+use crate::providers::{CudnnAlgo, ExecutionSettings, Placement, PlacementLog, shape_only_nodes};
 
 /// Settings of the backend.
 #[derive(Debug, Clone)]
@@ -129,6 +129,8 @@ struct SessionSource {
     bytes: Vec<u8>,
     /// The names of its shape-only nodes, when the node placement is checked.
     shape_only: Option<HashSet<String>>,
+    /// cuDNN's algorithm search for the session ([`ExecutionSettings::cudnn_for`]).
+    cudnn: CudnnAlgo,
 }
 
 /// A kept session: its key, the session, and the size of the model it was created from.
@@ -147,6 +149,8 @@ struct SessionKey {
     precisions: Vec<Precision>,
     /// What the session returns.
     selection: OutputSelection,
+    /// cuDNN's algorithm search it was made with (`--cudnn-algo auto` decides per session).
+    cudnn: CudnnAlgo,
 }
 
 /// A session and the names of its outputs (a clone shares the session).
@@ -175,7 +179,7 @@ impl OnnxrtBackend {
         let shape_only =
             backend.config.execution.records_placement().then(|| shape_only_nodes(&backend.model));
         backend
-            .session(SessionSource { bytes, shape_only })
+            .session(SessionSource { bytes, shape_only, cudnn: backend.cudnn_for(&[]) })
             .map_err(|e| OpenError::Runtime(format!("ONNX Runtime cannot load the model: {e}")))?;
         Ok(backend)
     }
@@ -312,19 +316,29 @@ impl OnnxrtBackend {
     /// Serializes `model` (already rewritten) and drops it, so that only the bytes are alive
     /// while ONNX Runtime creates the session. When the session's node placement is checked,
     /// also the names of the nodes that only compute shapes (allowed on CPU).
-    fn model_bytes(&self, model: OnnxModel) -> Result<SessionSource, BackendError> {
+    /// `cudnn` is the session's algorithm search ([`Self::cudnn_for`]).
+    fn model_bytes(
+        &self,
+        model: OnnxModel,
+        cudnn: CudnnAlgo,
+    ) -> Result<SessionSource, BackendError> {
         let bytes = model.to_bytes().map_err(|e| BackendError::Build(e.to_string()))?;
         let shape_only =
             self.config.execution.records_placement().then(|| shape_only_nodes(&model));
         drop(model);
-        Ok(SessionSource { bytes, shape_only })
+        Ok(SessionSource { bytes, shape_only, cudnn })
+    }
+
+    /// cuDNN's algorithm search for a session of the layer `precisions` (empty: float32).
+    fn cudnn_for(&self, precisions: &[Precision]) -> CudnnAlgo {
+        self.config.execution.cudnn_for(precisions.contains(&Precision::Float16))
     }
 
     /// Creates a session from the bytes of a model (already rewritten); the bytes are freed as
     /// soon as the session exists.
     fn session(
         &mut self,
-        SessionSource { bytes, shape_only }: SessionSource,
+        SessionSource { bytes, shape_only, cudnn }: SessionSource,
     ) -> Result<(Session, Vec<String>), BackendError> {
         let (env, _) =
             environment(self.config.library.as_deref()).map_err(BackendError::Unsupported)?;
@@ -338,7 +352,7 @@ impl OnnxrtBackend {
         let execution = &self.config.execution;
         let log = PlacementLog::default();
         builder = execution
-            .configure(builder, self.device, &self.config.lower, &log)
+            .configure(builder, self.device, &self.config.lower, cudnn, &log)
             .map_err(build_err)?;
         let session = builder.commit_from_memory(&bytes).map_err(build_err)?;
         drop(bytes);
@@ -360,11 +374,10 @@ impl OnnxrtBackend {
         precisions: &[Precision],
         selection: OutputSelection,
     ) -> Result<Option<Part>, BackendError> {
-        if let Some(pos) = self
-            .sessions
-            .iter()
-            .position(|c| c.key.precisions == precisions && c.key.selection == selection)
-        {
+        let cudnn = self.cudnn_for(precisions);
+        if let Some(pos) = self.sessions.iter().position(|c| {
+            c.key.precisions == precisions && c.key.selection == selection && c.key.cudnn == cudnn
+        }) {
             let entry = self.sessions.remove(pos);
             let part = entry.part.clone();
             self.sessions.push(entry);
@@ -383,13 +396,13 @@ impl OnnxrtBackend {
         };
         self.weights = cache;
         let Some(model) = model? else { return Ok(None) };
-        let source = self.model_bytes(model)?;
+        let source = self.model_bytes(model, cudnn)?;
         let size = source.bytes.len();
         let keep = self.make_room(size);
         let (session, names) = self.session(source)?;
         let part = Part { session: Arc::new(Mutex::new(session)), outputs: names };
         if keep {
-            let key = SessionKey { precisions: precisions.to_vec(), selection };
+            let key = SessionKey { precisions: precisions.to_vec(), selection, cudnn };
             self.sessions.push(Cached { key, part: part.clone(), bytes: size });
         }
         Ok(Some(part))
@@ -456,7 +469,7 @@ impl OnnxrtBackend {
             fetched.iter().map(|f| (f.output.as_str(), f.tensor.as_str())).collect();
         let mut model = self.model.as_ref().clone();
         expose(&mut model, &fetched).map_err(|e| BackendError::Unsupported(e.to_string()))?;
-        let (session, names) = self.session(self.model_bytes(model)?)?;
+        let (session, names) = self.session(self.model_bytes(model, self.cudnn_for(&[]))?)?;
         let mut engine = OnnxrtEngine {
             parts: vec![Part { session: Arc::new(Mutex::new(session)), outputs: names }],
         };
@@ -593,6 +606,7 @@ impl Backend for OnnxrtBackend {
 
     fn expect_samples(&mut self, samples: usize) {
         self.config.execution.cpu_arena = samples > 1;
+        self.config.execution.runs_per_session = samples.max(1);
     }
 
     fn try_clone(&self, threads: usize) -> Result<Option<Self>, BackendError> {

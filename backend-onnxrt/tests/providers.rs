@@ -129,8 +129,10 @@ fn copies_for_jobs_are_spread_over_the_device_list() {
         providers: vec![Provider { kind: ProviderKind::Cuda, device: None }],
         ..ExecutionSettings::default()
     };
-    assert!(
-        cuda.describe(Some(2)).starts_with("cuda:2 (TF32 off, cuDNN algorithm search heuristic)")
+    assert_eq!(
+        cuda.describe(Some(2)),
+        "cuda:2 (TF32 off, cuDNN algorithm search auto: default for float16 sessions of up to 8 \
+         runs, else heuristic)"
     );
 }
 
@@ -164,4 +166,30 @@ fn backend_feed() -> precision_core::NamedTensors {
         precision_core::Tensor::F32(ArrayD::from_shape_vec(vec![1, 3, 48, 192], values).unwrap()),
     );
     f
+}
+
+/// Under `--cudnn-algo auto` a float16 plan built for a check and again for a timing (many
+/// runs) gets two sessions, one per algorithm search; a repeat under the same count reuses its
+/// session.
+#[test]
+fn sessions_are_kept_per_algorithm_search() {
+    let mut backend = OnnxrtBackend::open(
+        &model_path(),
+        config(ExecutionSettings::default(), &[Precision::Float16]),
+    )
+    .unwrap();
+    let network = backend.network().clone();
+    let fp16 = PrecisionPlan::new(&network, vec![Precision::Float16], Precision::Float32).unwrap();
+    let float32 = PrecisionPlan::float32(&network);
+    let start = backend.sessions_created();
+    let count = |backend: &mut OnnxrtBackend, plan: &PrecisionPlan| {
+        backend.build(plan, OutputSelection::NetworkOutputs).unwrap();
+        backend.sessions_created() - start
+    };
+    assert_eq!(count(&mut backend, &fp16), 1);
+    assert_eq!(count(&mut backend, &fp16), 1, "the same check reuses its session");
+    assert_eq!(count(&mut backend, &float32), 2);
+    backend.expect_samples(30);
+    assert_eq!(count(&mut backend, &fp16), 3, "a timed float16 plan gets the heuristics");
+    assert_eq!(count(&mut backend, &fp16), 3, "and keeps it for the next timing");
 }

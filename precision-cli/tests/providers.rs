@@ -63,7 +63,7 @@ fn bad_provider_flags_are_refused_with_the_fix() {
     );
     refused(
         &["run", m, "--cudnn-algo", "fast"],
-        &["'fast' is not heuristic, exhaustive or default"],
+        &["'fast' is not auto, heuristic, exhaustive or default"],
     );
     let dir = tempfile::tempdir().unwrap();
     let toml = dir.path().join("net.toml");

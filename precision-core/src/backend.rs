@@ -244,9 +244,10 @@ pub trait Backend: Send {
         Ok(None)
     }
 
-    /// Each check will run `samples` input samples, one after another. A backend may size its
-    /// memory for it (ONNX Runtime reuses buffers across samples); answers must not change.
-    /// The default ignores it.
+    /// Each engine built from now on will run `samples` inputs, one after another (the
+    /// samples of a check, or the runs of a timing). A backend may size its memory for it, or
+    /// pick kernels that start fast for few runs (ONNX Runtime); answers must not change
+    /// between two engines built under the same count. The default ignores it.
     fn expect_samples(&mut self, samples: usize) {
         let _ = samples;
     }

@@ -151,6 +151,9 @@ pub fn time_plans<B: Backend>(
     inputs: &NamedTensors,
     settings: LatencySettings,
 ) -> Result<Vec<Timing>, BackendError> {
+    let runs = settings.runs.max(1);
+    // Timed engines run many times: the backend may pick other kernels than for a check.
+    backend.expect_samples(settings.warmup + runs);
     let mut engines = Vec::with_capacity(plans.len());
     for plan in plans {
         engines.push(backend.build(plan, OutputSelection::NetworkOutputs)?);
@@ -160,7 +163,6 @@ pub fn time_plans<B: Backend>(
             engine.infer(inputs)?;
         }
     }
-    let runs = settings.runs.max(1);
     let mut times = vec![Vec::with_capacity(runs); engines.len()];
     for _ in 0..runs {
         for (engine, times) in engines.iter_mut().zip(&mut times) {

@@ -138,9 +138,11 @@ pub struct ModelArgs {
     /// float32, as Polygraphy builds TensorRT engines).
     #[arg(long)]
     pub tf32: bool,
-    /// CUDA: cuDNN's convolution algorithm choice: heuristic (deterministic, the default),
-    /// exhaustive (times every algorithm: fastest, but may differ between runs) or default.
-    #[arg(long, value_name = "MODE", default_value = "heuristic", value_parser = parse_cudnn_algo)]
+    /// CUDA: cuDNN's convolution algorithm choice: auto (the default: `default` for float16
+    /// sessions that run at most 8 inputs, whose first run it makes ~20x faster, else
+    /// heuristic), heuristic, exhaustive (times every algorithm: fastest, but may differ
+    /// between runs) or default (no choice: starts fast, runs slower).
+    #[arg(long, value_name = "MODE", default_value = "auto", value_parser = parse_cudnn_algo)]
     pub cudnn_algo: backend_onnxrt::providers::CudnnAlgo,
     /// ONNX Runtime's TensorRT provider: keep engines and the timing cache in this folder.
     #[arg(long, value_name = "DIR")]
