@@ -10,10 +10,12 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use precision_core::compare::headroom;
+use precision_core::oracle::BackendOracle;
 use precision_core::{
-    Backend, CompareError, Direction, Engine, ErrorStat, Evaluation, ISOLATED_PREFIX,
-    IsolatedMeasurement, LayerSet, NamedTensors, Network, Oracle, OutputComparison,
-    OutputSelection, PlanError, Precision, PrecisionPlan, SearchError, Tensor, relative_error,
+    Backend, CompareConfig, CompareError, Direction, Engine, ErrorStat, Evaluation,
+    ISOLATED_PREFIX, IsolatedMeasurement, LayerSet, NamedTensors, Network, Oracle,
+    OutputComparison, OutputSelection, PerOutput, PlanError, Precision, PrecisionPlan, SearchError,
+    Tensor, relative_error,
 };
 use proptest::prelude::*;
 
@@ -188,6 +190,36 @@ fn quote(s: &str) -> String {
 
 fn quote_list(items: &[String]) -> String {
     format!("[{}]", items.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", "))
+}
+
+/// The comparison of the property tests: `atol`, `rtol = 0`.
+#[must_use]
+pub fn atol_only(atol: f64) -> CompareConfig {
+    CompareConfig {
+        atol: PerOutput::uniform(atol),
+        rtol: PerOutput::uniform(0.0),
+        ..CompareConfig::default()
+    }
+}
+
+/// The real oracle over `spec`: `lower` enabled under `higher`, the backend's default input
+/// and its own golden outputs, compared with `config`.
+///
+/// # Panics
+/// When the spec or the precisions are invalid (a test's own mistake).
+#[must_use]
+pub fn backend_oracle(
+    spec: &MockSpec,
+    lower: Vec<Precision>,
+    higher: Precision,
+    config: CompareConfig,
+) -> BackendOracle<MockBackend> {
+    let backend =
+        MockBackend::from_toml_str(&to_toml(spec), "generated").expect("generated specs are valid");
+    let base = PrecisionPlan::new(backend.network(), lower, higher).expect("a valid plan");
+    let inputs = vec![backend.default_inputs()];
+    let goldens = vec![backend.golden_outputs(OutputSelection::NetworkOutputs)];
+    BackendOracle::new(backend, base, inputs, goldens, config).expect("valid oracle inputs")
 }
 
 /// Renders a spec as TOML text that parses back to the same spec, leaving out every field

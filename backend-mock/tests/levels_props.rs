@@ -4,14 +4,15 @@
 //! independent error computation.
 
 use backend_mock::testing::{
-    GenOptions, arb_spec, expected_check, expected_check_of, markable_layers, to_toml,
+    GenOptions, arb_spec, atol_only, backend_oracle, expected_check, expected_check_of,
+    markable_layers,
 };
 use backend_mock::{MockBackend, MockSpec};
 use precision_core::levels::{NOT_IN_FIRST_LEVEL, second_level};
 use precision_core::oracle::BackendOracle;
 use precision_core::{
-    Algorithm, Backend, CompareConfig, LayerSet, NoObserver, OutputSelection, PerOutput, Precision,
-    PrecisionPlan, SearchError, SearchOptions, run_search,
+    Algorithm, LayerSet, NoObserver, OutputSelection, Precision, SearchError, SearchOptions,
+    run_search,
 };
 use proptest::prelude::*;
 use std::fmt::Write as _;
@@ -22,17 +23,7 @@ fn cases() -> u32 {
 
 /// An oracle over `spec` with `lower` enabled, float32 marked, `atol` and `rtol = 0`.
 fn oracle(spec: &MockSpec, lower: Vec<Precision>, atol: f64) -> BackendOracle<MockBackend> {
-    let backend =
-        MockBackend::from_toml_str(&to_toml(spec), "generated").expect("generated specs are valid");
-    let base = PrecisionPlan::new(backend.network(), lower, Precision::Float32).expect("a plan");
-    let inputs = vec![backend.default_inputs()];
-    let goldens = vec![backend.golden_outputs(OutputSelection::NetworkOutputs)];
-    let config = CompareConfig {
-        atol: PerOutput::uniform(atol),
-        rtol: PerOutput::uniform(0.0),
-        ..CompareConfig::default()
-    };
-    BackendOracle::new(backend, base, inputs, goldens, config).expect("valid oracle inputs")
+    backend_oracle(spec, lower, Precision::Float32, atol_only(atol))
 }
 
 /// The precision of every layer of the three-level plan: `higher` float32, the rest of

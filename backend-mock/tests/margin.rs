@@ -3,13 +3,13 @@
 //! user's tolerance; with the other comparison functions too.
 
 use backend_mock::testing::{
-    GenOptions, arb_spec, expected_check, markable_layers, marked_prefix, to_toml,
+    GenOptions, arb_spec, backend_oracle, expected_check, markable_layers, marked_prefix,
 };
 use backend_mock::{MockBackend, MockSpec};
 use precision_core::oracle::BackendOracle;
 use precision_core::{
-    Algorithm, Backend, CompareConfig, CompareFunc, Direction, NoObserver, OutputSelection,
-    PerOutput, Precision, PrecisionPlan, SearchOptions, SearchOutcome, run_search,
+    Algorithm, CompareConfig, CompareFunc, Direction, NoObserver, PerOutput, Precision,
+    SearchOptions, SearchOutcome, run_search,
 };
 use proptest::prelude::*;
 
@@ -18,12 +18,7 @@ fn cases() -> u32 {
 }
 
 fn oracle(spec: &MockSpec, config: CompareConfig) -> BackendOracle<MockBackend> {
-    let backend = MockBackend::from_toml_str(&to_toml(spec), "generated").expect("valid spec");
-    let base = PrecisionPlan::new(backend.network(), vec![Precision::Int8], Precision::Float32)
-        .expect("int8 under float32");
-    let inputs = vec![backend.default_inputs()];
-    let goldens = vec![backend.golden_outputs(OutputSelection::NetworkOutputs)];
-    BackendOracle::new(backend, base, inputs, goldens, config).expect("valid oracle inputs")
+    backend_oracle(spec, vec![Precision::Int8], Precision::Float32, config)
 }
 
 fn search(spec: &MockSpec, config: CompareConfig, algorithm: Algorithm) -> SearchOutcome {

@@ -7,13 +7,15 @@
 
 use std::fmt::Write as _;
 
-use backend_mock::testing::{GenOptions, arb_spec, expected_check, markable_layers, to_toml};
+use backend_mock::testing::{
+    GenOptions, arb_spec, atol_only, backend_oracle, expected_check, markable_layers, to_toml,
+};
 use backend_mock::{MockBackend, MockSpec};
 use precision_core::oracle::BackendOracle;
 use precision_core::search::{Limits, Prune, bisect_rounds, prune_budget, ranked_budget};
 use precision_core::{
-    Algorithm, Backend, CompareConfig, Direction, LayerSet, NoObserver, OutputSelection, PerOutput,
-    Precision, PrecisionPlan, SearchOptions, SearchOutcome, run_search,
+    Algorithm, Backend, Direction, LayerSet, NoObserver, Precision, SearchOptions, SearchOutcome,
+    run_search,
 };
 use proptest::prelude::*;
 
@@ -27,18 +29,8 @@ fn backend(spec: &MockSpec) -> MockBackend {
 
 /// The real oracle: int8 lowered, float32 marked, `atol`, `rtol = 0`, `jobs` at once.
 fn oracle(spec: &MockSpec, atol: f64, jobs: usize) -> BackendOracle<MockBackend> {
-    let backend = backend(spec);
-    let base = PrecisionPlan::new(backend.network(), vec![Precision::Int8], Precision::Float32)
-        .expect("int8 under float32");
-    let inputs = vec![backend.default_inputs()];
-    let goldens = vec![backend.golden_outputs(OutputSelection::NetworkOutputs)];
-    let config = CompareConfig {
-        atol: PerOutput::uniform(atol),
-        rtol: PerOutput::uniform(0.0),
-        ..CompareConfig::default()
-    };
     let mut oracle =
-        BackendOracle::new(backend, base, inputs, goldens, config).expect("valid oracle inputs");
+        backend_oracle(spec, vec![Precision::Int8], Precision::Float32, atol_only(atol));
     assert_eq!(oracle.with_jobs(jobs, 1).expect("the mock copies itself"), jobs);
     oracle
 }

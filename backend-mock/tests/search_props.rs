@@ -8,15 +8,14 @@
 //! (`compare_outputs`); the independent [`AtolOracle`] is checked to agree with both.
 
 use backend_mock::testing::{
-    AtolOracle, GenOptions, arb_spec, expected_check, markable_layers, marked_prefix,
-    minimal_passing_count, passes_by_count, to_toml,
+    AtolOracle, GenOptions, arb_spec, atol_only, backend_oracle, expected_check, markable_layers,
+    marked_prefix, minimal_passing_count, passes_by_count, to_toml,
 };
 use backend_mock::{MockBackend, MockSpec};
 use precision_core::oracle::BackendOracle;
 use precision_core::{
-    Algorithm, Backend, CompareConfig, Direction, LayerSet, NoObserver, Observer, Oracle,
-    OutputSelection, PerOutput, Precision, PrecisionPlan, Report, SearchError, SearchOptions,
-    SearchOutcome, run_search,
+    Algorithm, Direction, LayerSet, NoObserver, Observer, Oracle, OutputSelection, Precision,
+    Report, SearchError, SearchOptions, SearchOutcome, run_search,
 };
 use proptest::prelude::*;
 
@@ -41,17 +40,7 @@ fn oracle_with(
     higher: Precision,
     atol: f64,
 ) -> BackendOracle<MockBackend> {
-    let backend = backend(spec);
-    let base = PrecisionPlan::new(backend.network(), vec![lowest], higher)
-        .expect("a lowered precision under a higher one");
-    let inputs = vec![backend.default_inputs()];
-    let goldens = vec![backend.golden_outputs(OutputSelection::NetworkOutputs)];
-    let config = CompareConfig {
-        atol: PerOutput::uniform(atol),
-        rtol: PerOutput::uniform(0.0),
-        ..CompareConfig::default()
-    };
-    BackendOracle::new(backend, base, inputs, goldens, config).expect("valid oracle inputs")
+    backend_oracle(spec, vec![lowest], higher, atol_only(atol))
 }
 
 fn search(
